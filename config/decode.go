@@ -1,0 +1,418 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// decoder turns the raw map that viper read (and the environment overlaid)
+// into a Config, naming every key it cannot use. Viper's own Unmarshal
+// (mapstructure) is not used because its errors do not name keys by path.
+type decoder struct {
+	problems Problems
+	// bad holds the keys whose value could not be decoded: the Config holds
+	// a zero or default there, so what Validate says about them is noise.
+	bad map[string]bool
+	// env maps a key to the environment variable that set it, to name it in
+	// problems.
+	env    map[string]string
+	tables *rtTables
+}
+
+// add records a problem with a value that was still (partly) decoded.
+func (d *decoder) add(key, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if name, ok := d.env[key]; ok {
+		msg += " (from " + name + ")"
+	}
+	d.problems = append(d.problems, Problem{Key: key, Msg: msg})
+}
+
+// fail records a problem with a value that could not be decoded.
+func (d *decoder) fail(key, format string, args ...any) {
+	d.add(key, format, args...)
+	d.bad[key] = true
+}
+
+// config decodes the whole file; defaults are set first, so that an absent
+// key keeps its default.
+func (d *decoder) config(raw map[string]any) *Config {
+	c := &Config{
+		API:         API{Listen: DefaultAPIListen},
+		FIB:         FIB{Protocol: DefaultProtocol, ResyncInterval: DefaultResyncInterval},
+		MainDefault: MainDefaultNone,
+	}
+	m := d.mapping("", raw, schema)
+	if v, ok := m["asn"]; ok {
+		if n, ok := d.integer("asn", v, 0, math.MaxUint32); ok {
+			c.ASN = uint32(n)
+		}
+	}
+	if v, ok := m["router_id"]; ok {
+		if s, ok := d.str("router_id", v); ok {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				d.fail("router_id", "%q is not an IP address", s)
+			}
+			c.RouterID = a
+		}
+	}
+	if v, ok := m["api"]; ok {
+		api := d.mapping("api", v, apiNode)
+		if v, ok := api["listen"]; ok {
+			if s, ok := d.str("api.listen", v); ok {
+				c.API.Listen = s
+			}
+		}
+	}
+	if v, ok := m["fib"]; ok {
+		d.fib(v, &c.FIB)
+	}
+	if v, ok := m["main_default"]; ok {
+		if s, ok := d.str("main_default", v); ok {
+			c.MainDefault = MainDefault(s)
+		}
+	}
+	if v, ok := m["uplinks"]; ok {
+		c.Uplinks = d.uplinks("uplinks", v)
+	}
+	// Not implemented yet: the SPEC's keys are known, so that they are
+	// reported as such rather than as unknown.
+	if _, ok := m["vips"]; ok {
+		d.fail("vips", "VIPs are not supported by this version yet")
+	}
+	return c
+}
+
+func (d *decoder) fib(v any, f *FIB) {
+	m := d.mapping("fib", v, fibNode)
+	if v, ok := m["retain_on_exit"]; ok {
+		if b, ok := d.boolean("fib.retain_on_exit", v); ok {
+			f.RetainOnExit = b
+		}
+	}
+	if v, ok := m["protocol"]; ok {
+		if n, ok := d.integer("fib.protocol", v, 0, math.MaxUint8); ok {
+			f.Protocol = uint8(n)
+		}
+	}
+	if v, ok := m["resync_interval"]; ok {
+		if dur, ok := d.duration("fib.resync_interval", v); ok {
+			f.ResyncInterval = dur
+		}
+	}
+}
+
+func (d *decoder) uplinks(key string, v any) []Uplink {
+	list, ok := v.([]any)
+	if !ok {
+		d.fail(key, "%s is not a list", describe(v))
+		return nil
+	}
+	ups := make([]Uplink, len(list))
+	explicit := make([]bool, len(list))
+	for i, e := range list {
+		ups[i], explicit[i] = d.uplink(index(key, i), e)
+	}
+	deriveRulePriorities(ups, explicit)
+	return ups
+}
+
+// uplink decodes one element of uplinks, and says whether it set its
+// rule_priority.
+func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
+	u.Weight = DefaultWeight
+	m := d.mapping(key, v, uplinkNode)
+	if v, ok := m["name"]; ok {
+		u.Name, _ = d.str(key+".name", v)
+	}
+	if v, ok := m["interface"]; ok {
+		u.Interface, _ = d.str(key+".interface", v)
+	}
+	if v, ok := m["table"]; ok {
+		u.Table, u.TableName = d.table(key+".table", v)
+	}
+	if v, ok := m["rule_priority"]; ok {
+		explicitPriority = true
+		// 0 cannot be taken at its word: it is what "derive one" looks like.
+		if n, ok := d.integer(key+".rule_priority", v, 1, math.MaxUint32); ok {
+			u.RulePriority = uint32(n)
+		}
+	}
+	if v, ok := m["priority"]; ok {
+		if n, ok := d.integer(key+".priority", v, math.MinInt, math.MaxInt); ok {
+			u.Priority = int(n)
+		}
+	}
+	if v, ok := m["weight"]; ok {
+		if n, ok := d.integer(key+".weight", v, math.MinInt, math.MaxInt); ok {
+			u.Weight = int(n)
+		}
+	}
+	if v, ok := m["gateways"]; ok {
+		u.Gateway4, u.Gateway6 = d.gateways(key+".gateways", v)
+	}
+	// Not implemented yet: see vips in config.
+	if _, ok := m["bgp"]; ok {
+		d.fail(key+".bgp", "BGP uplinks are not supported by this version yet")
+	}
+	return u, explicitPriority
+}
+
+// deriveRulePriorities gives every uplink without an explicit rule_priority
+// DefaultRulePriorityBase + n*DefaultRulePriorityStep, n being its index,
+// stepping on past values already taken (explicit ones, or derived for an
+// earlier uplink) so that the result is unique.
+func deriveRulePriorities(ups []Uplink, explicit []bool) {
+	used := make(map[uint32]bool)
+	for i, u := range ups {
+		if explicit[i] {
+			used[u.RulePriority] = true
+		}
+	}
+	for i := range ups {
+		if explicit[i] {
+			continue
+		}
+		p := uint64(DefaultRulePriorityBase) + uint64(i)*DefaultRulePriorityStep
+		for p <= math.MaxUint32 && used[uint32(p)] {
+			p += DefaultRulePriorityStep
+		}
+		// Past 2^32-1 there is nothing sensible to derive; Validate reports
+		// anything above MaxRulePriority long before.
+		p = min(p, math.MaxUint32)
+		ups[i].RulePriority = uint32(p)
+		used[uint32(p)] = true
+	}
+}
+
+// table decodes a table number, or a name from rt_tables.
+func (d *decoder) table(key string, v any) (uint32, string) {
+	s, isString := v.(string)
+	if !isString || isDecimal(strings.TrimSpace(s)) {
+		n, _ := d.integer(key, v, 1, math.MaxUint32)
+		return uint32(n), ""
+	}
+	n, ok := d.tables.lookup(s)
+	switch {
+	case !ok:
+		msg := fmt.Sprintf("%q is neither a table number nor a name in rt_tables", s)
+		if len(d.tables.errs) > 0 {
+			msg += " (" + strings.Join(d.tables.errs, "; ") + ")"
+		}
+		d.fail(key, "%s", msg)
+		return 0, ""
+	case n == 0:
+		d.fail(key, "%q is table 0, which is out of range 1..%d", s, uint32(math.MaxUint32))
+		return 0, ""
+	}
+	return n, s
+}
+
+// gateways decodes a list of addresses, at most one per family. Whatever
+// parses is kept, so that Validate can still say what else is wrong with it.
+func (d *decoder) gateways(key string, v any) (gw4, gw6 netip.Addr) {
+	var items []any
+	switch v := v.(type) {
+	case []any:
+		items = v
+	case string:
+		// The environment's form, also accepted in the file.
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+	default:
+		d.fail(key, "%s is not a list of IP addresses", describe(v))
+		return gw4, gw6
+	}
+	var v4, v6 []string
+	for _, item := range items {
+		s, ok := item.(string)
+		if !ok {
+			d.add(key, "%s is not an IP address", describe(item))
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			d.add(key, "%q is not an IP address", s)
+			continue
+		}
+		if a.Is4() {
+			v4 = append(v4, a.String())
+			if !gw4.IsValid() {
+				gw4 = a
+			}
+		} else {
+			v6 = append(v6, a.String())
+			if !gw6.IsValid() {
+				gw6 = a
+			}
+		}
+	}
+	if len(v4) > 1 {
+		d.add(key, "more than one IPv4 gateway (%s)", strings.Join(v4, ", "))
+	}
+	if len(v6) > 1 {
+		d.add(key, "more than one IPv6 gateway (%s)", strings.Join(v6, ", "))
+	}
+	return gw4, gw6
+}
+
+// mapping checks that v is a mapping and that it holds only keys of n. The
+// result is nil, and reads as empty, when v is not a mapping.
+func (d *decoder) mapping(key string, v any, n *node) map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.fail(key, "%s is not a mapping", describe(v))
+		return nil
+	}
+	var unknown []string
+	for k := range m {
+		if n.field(k) == nil {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		d.fail(join(key, k), "unknown key")
+	}
+	return m
+}
+
+// integer decodes a whole number in lo..hi, from YAML or from a string (the
+// environment's values are all strings).
+func (d *decoder) integer(key string, v any, lo, hi int64) (int64, bool) {
+	var n int64
+	switch v := v.(type) {
+	case int:
+		n = int64(v)
+	case int64:
+		n = v
+	case uint64:
+		if v > math.MaxInt64 {
+			d.fail(key, "%d is out of range %d..%d", v, lo, hi)
+			return 0, false
+		}
+		n = int64(v)
+	case float64:
+		if v != math.Trunc(v) {
+			d.fail(key, "%v is not a whole number", v)
+			return 0, false
+		}
+		if v < math.MinInt64 || v >= math.MaxInt64 {
+			d.fail(key, "%v is out of range %d..%d", v, lo, hi)
+			return 0, false
+		}
+		n = int64(v)
+	case string:
+		var err error
+		n, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			d.fail(key, "%s is out of range %d..%d", strings.TrimSpace(v), lo, hi)
+			return 0, false
+		}
+		if err != nil {
+			d.fail(key, "%q is not a number", v)
+			return 0, false
+		}
+	default:
+		d.fail(key, "%s is not a number", describe(v))
+		return 0, false
+	}
+	if n < lo || n > hi {
+		d.fail(key, "%d is out of range %d..%d", n, lo, hi)
+		return 0, false
+	}
+	return n, true
+}
+
+func (d *decoder) boolean(key string, v any) (bool, bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			d.fail(key, "%q is not true or false", v)
+			return false, false
+		}
+		return b, true
+	}
+	d.fail(key, "%s is not true or false", describe(v))
+	return false, false
+}
+
+// str decodes a string; YAML makes numbers and booleans of some names
+// (interface: 1234, name: true), and those are taken as written.
+func (d *decoder) str(key string, v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case int, int64, uint64, bool:
+		return fmt.Sprint(v), true
+	case float64:
+		d.fail(key, "%v is not a string (quote it to keep it as written)", v)
+		return "", false
+	}
+	d.fail(key, "%s is not a string", describe(v))
+	return "", false
+}
+
+// duration decodes a time.ParseDuration string. A bare number is refused
+// rather than guessed to be seconds.
+func (d *decoder) duration(key string, v any) (time.Duration, bool) {
+	const hint = `durations need a unit, e.g. "30s" or "5m"`
+	switch v := v.(type) {
+	case string:
+		s := strings.TrimSpace(v)
+		dur, err := time.ParseDuration(s)
+		if err == nil {
+			return dur, true
+		}
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			d.fail(key, "%q has no unit: %s", v, hint)
+		} else {
+			d.fail(key, "%q is not a duration: %s", v, hint)
+		}
+	case int, int64, uint64, float64:
+		d.fail(key, "%v has no unit: %s", v, hint)
+	default:
+		d.fail(key, "%s is not a duration: %s", describe(v), hint)
+	}
+	return 0, false
+}
+
+// describe shows a raw value in a problem.
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+func isDecimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// kind is what a key holds, as far as reading the file and the environment
+// cares.
+type kind int
+
+const (
+	scalar      kind = iota // a string, number, bool or duration
+	scalarList              // a list of scalars; comma-separated in the environment
+	mapping                 // keys of its own
+	mappingList             // a list of mappings
+	unsupported             // a key the SPEC names that this version does not implement
+)
+
+// node describes the keys the configuration may hold. It is the one list of
+// known keys: unknown-key detection in the file and name resolution in the
+// environment both read it.
+type node struct {
+	kind   kind
+	fields []field // of a mapping
+	elem   *node   // of a mappingList: a mapping
+}
+
+type field struct {
+	name string
+	*node
+}
+
+var (
+	leaf      = &node{kind: scalar}
+	leafList  = &node{kind: scalarList}
+	notYet    = &node{kind: unsupported}
+	apiNode   = &node{kind: mapping, fields: []field{{"listen", leaf}}}
+	fibNode   = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
+	uplinkNode = &node{kind: mapping, fields: []field{
+		{"name", leaf},
+		{"interface", leaf},
+		{"table", leaf},
+		{"rule_priority", leaf},
+		{"priority", leaf},
+		{"weight", leaf},
+		{"gateways", leafList},
+		{"bgp", notYet},
+	}}
+	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
+	schema      = &node{kind: mapping, fields: []field{
+		{"asn", leaf},
+		{"router_id", leaf},
+		{"api", apiNode},
+		{"fib", fibNode},
+		{"main_default", leaf},
+		{"uplinks", uplinksNode},
+		{"vips", notYet},
+	}}
+)
+
+// field returns the node of the key name, nil when n has no such key.
+func (n *node) field(name string) *node {
+	for _, f := range n.fields {
+		if f.name == name {
+			return f.node
+		}
+	}
+	return nil
+}
+
+// join and index build the key paths that problems are named by:
+// "uplinks[1].table".
+func join(path, key string) string {
+	if key == "" || !isPlainKey(key) {
+		key = strconv.Quote(key)
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func index(path string, i int) string {
+	return fmt.Sprintf("%s[%d]", path, i)
+}
+
+// isPlainKey says whether a key can be shown unquoted in a path without
+// being mistaken for more than one key.
+func isPlainKey(key string) bool {
+	for _, r := range key {
+		if r == '.' || r == '[' || r == ']' || r == '"' || r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,17 @@
+// Package fib owns the daemon's part of the kernel's routing state: policy
+// rules and routes in any table, marked with the daemon's own protocol
+// number, converged to a whole desired State that the caller hands over with
+// Set and that is safe to hand over again and again.
+//
+// The diff between desired and actual is the pure Plan (add before delete,
+// replace in place, never a wanted route deleted and re-added). Writes go out
+// in batches of many netlink messages per send on a socket of our own, with
+// failures matched back to their operation by sequence number. The actual
+// state is adopted from the kernel at start, kept current from netlink
+// notifications (links, addresses, our routes and rules) and re-read in full
+// after a socket overflow and periodically, so drift is repaired both ways.
+//
+// It deliberately does not decide what is wanted: which uplink is healthy,
+// what goes into which table, is the daemon's business. It never changes or
+// deletes a rule or route whose protocol is not its own.
+package fib

@@ -1,0 +1,434 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Retry timing for writes the kernel refused: soon at first (a gateway that
+// is not reachable yet usually is a moment later), then backing off so a
+// lasting refusal costs little.
+const (
+	retryMin = 200 * time.Millisecond
+	retryMax = 30 * time.Second
+	// maxLoggedFailures bounds the failures logged one by one per attempt.
+	maxLoggedFailures = 8
+)
+
+// Options configure a Kernel.
+type Options struct {
+	// Protocol marks every rule and route we own (required, 5..255).
+	Protocol uint8
+	// NetNS is the path of the network namespace to work in; empty for the
+	// current one.
+	NetNS string
+	// ResyncInterval is the period of the full re-read; zero disables it.
+	ResyncInterval time.Duration
+	Logger         *slog.Logger
+}
+
+// Status is the reconciler's account of itself.
+type Status struct {
+	Synced    bool      // the kernel holds the desired state
+	Pending   int       // writes that failed and wait for a retry
+	LastError string    // the last failure, "" after a clean convergence
+	LastSync  time.Time // when the kernel last held the desired state
+	Rules     int       // rules we own in the kernel
+	Routes    int       // routes we own in the kernel
+	Resyncs   uint64    // full re-reads of the kernel so far
+	Writes    uint64    // successful writes so far
+}
+
+// Kernel converges the kernel's rules and routes of our protocol to the
+// state last given to Set, and keeps them there.
+type Kernel struct {
+	opts Options
+	log  *slog.Logger
+	req  *Conn
+	ev   *conn
+
+	kick     chan struct{}
+	linkKick chan struct{}
+
+	mu          sync.Mutex
+	desired     State
+	haveDesired bool
+	links       Links
+	linksLoaded bool
+	status      Status
+
+	// Owned only by the Run goroutine.
+	actual State
+}
+
+// Open opens the sockets a Kernel needs. Run starts it.
+func Open(opts Options) (*Kernel, error) {
+	if opts.Protocol < 5 {
+		return nil, fmt.Errorf("fib: protocol %d is reserved by the kernel", opts.Protocol)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	req, err := Dial(opts.NetNS, opts.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := openConn(opts.NetNS, eventSockBuf,
+		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE)
+	if err != nil {
+		req.Close()
+		return nil, err
+	}
+	return &Kernel{
+		opts:     opts,
+		log:      opts.Logger.With("component", "fib"),
+		req:      req,
+		ev:       ev,
+		kick:     make(chan struct{}, 1),
+		linkKick: make(chan struct{}, 1),
+		actual:   NewState(),
+	}, nil
+}
+
+// Set hands over the whole desired state. It does not block; the latest
+// state wins. The caller must not change s afterwards.
+func (k *Kernel) Set(s State) {
+	k.mu.Lock()
+	k.desired, k.haveDesired = s, true
+	k.mu.Unlock()
+	poke(k.kick)
+}
+
+// Links returns the interfaces as last seen, and false until they have been
+// read once.
+func (k *Kernel) Links() (Links, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.links.Clone(), k.linksLoaded
+}
+
+// LinkChanges signals, coalesced, that Links has changed.
+func (k *Kernel) LinkChanges() <-chan struct{} { return k.linkKick }
+
+// Status returns the reconciler's account of itself.
+func (k *Kernel) Status() Status {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.status
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+type kernelEvents struct {
+	msgs     []syscall.NetlinkMessage
+	overflow bool
+}
+
+// Run reads the kernel, then keeps it converged until ctx ends. It leaves
+// the kernel as it is when it returns: see Flush.
+func (k *Kernel) Run(ctx context.Context) error {
+	events := make(chan kernelEvents, 16)
+	readerDone := make(chan struct{})
+	go k.readEvents(events, readerDone)
+	defer func() {
+		k.ev.Close()
+		<-readerDone
+	}()
+
+	if err := k.resync(true); err != nil {
+		return err
+	}
+	var resyncTick <-chan time.Time
+	if k.opts.ResyncInterval > 0 {
+		t := time.NewTicker(k.opts.ResyncInterval)
+		defer t.Stop()
+		resyncTick = t.C
+	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := time.Duration(0)
+	waiting := false // a retry is scheduled: writes wait for it
+	dirty := true
+	for {
+		if dirty && !waiting {
+			dirty = false
+			if failed := k.reconcile(); failed {
+				backoff = min(max(2*backoff, retryMin), retryMax)
+				retry.Reset(backoff)
+				waiting = true
+			} else {
+				backoff = 0
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-k.kick:
+			dirty = true
+		case <-retry.C:
+			waiting, dirty = false, true
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("fib: netlink event socket closed")
+			}
+			if ev.overflow {
+				k.log.Warn("netlink notifications overflowed; re-reading the kernel", "event", "resync")
+				if err := k.resync(true); err != nil {
+					k.log.Error("resync failed", "err", err)
+				}
+				dirty = true
+				continue
+			}
+			changed, resync := k.handle(ev.msgs)
+			if resync {
+				if err := k.resync(false); err != nil {
+					k.log.Error("resync failed", "err", err)
+				}
+			}
+			dirty = dirty || changed || resync
+		case <-resyncTick:
+			if err := k.resync(false); err != nil {
+				k.log.Error("periodic resync failed", "err", err)
+			}
+			dirty = true
+		}
+	}
+}
+
+func (k *Kernel) readEvents(out chan<- kernelEvents, done chan<- struct{}) {
+	defer close(done)
+	defer close(out)
+	for {
+		msgs, err := k.ev.recv()
+		switch {
+		case errors.Is(err, unix.ENOBUFS):
+			out <- kernelEvents{overflow: true}
+		case err != nil:
+			return // closed by Run
+		default:
+			out <- kernelEvents{msgs: msgs}
+		}
+	}
+}
+
+// resync re-reads what we own, and the links too when withLinks.
+func (k *Kernel) resync(withLinks bool) error {
+	if withLinks {
+		links, err := k.req.Links()
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		k.links, k.linksLoaded = links, true
+		k.mu.Unlock()
+		poke(k.linkKick)
+	}
+	owned, err := k.req.Owned()
+	if err != nil {
+		return err
+	}
+	k.actual = owned
+	k.mu.Lock()
+	k.status.Resyncs++
+	k.status.Rules, k.status.Routes = len(owned.Rules), len(owned.Routes)
+	k.mu.Unlock()
+	return nil
+}
+
+// handle applies notifications to our picture of the kernel. changed says
+// our own rules or routes moved (maybe someone else's doing); resync says
+// the kernel may have dropped routes without telling (it flushes IPv4
+// routes silently when a link goes down or an address goes away).
+func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
+	linksChanged := false
+	k.mu.Lock()
+	for _, m := range msgs {
+		switch m.Header.Type {
+		case unix.RTM_NEWLINK:
+			if l, ok := parseLink(m.Data); ok {
+				old, had := k.linkByIndex(l.Index)
+				if had {
+					l.Addrs = old.Addrs
+					if old.Name != l.Name {
+						delete(k.links, old.Name)
+					}
+				}
+				if !had || old.Up != l.Up || old.Carrier != l.Carrier || old.Name != l.Name {
+					linksChanged, resync = true, true
+				}
+				k.links[l.Name] = l
+			}
+		case unix.RTM_DELLINK:
+			if l, ok := parseLink(m.Data); ok {
+				if old, had := k.linkByIndex(l.Index); had {
+					delete(k.links, old.Name)
+					linksChanged, resync = true, true
+				}
+			}
+		case unix.RTM_NEWADDR, unix.RTM_DELADDR:
+			idx, a, ok := parseAddr(m.Data)
+			if !ok {
+				continue
+			}
+			l, had := k.linkByIndex(idx)
+			if !had {
+				continue
+			}
+			addrs := make([]Addr, 0, len(l.Addrs)+1)
+			for _, x := range l.Addrs {
+				if x.Prefix != a.Prefix {
+					addrs = append(addrs, x)
+				}
+			}
+			if m.Header.Type == unix.RTM_NEWADDR {
+				addrs = append(addrs, a)
+			} else {
+				resync = true
+			}
+			l.Addrs = addrs
+			k.links[l.Name] = l
+			linksChanged = true
+		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+			r, proto, ok := parseRoute(m.Data)
+			if !ok || proto != k.opts.Protocol {
+				continue
+			}
+			if m.Header.Type == unix.RTM_NEWROUTE {
+				k.actual.Routes[r.Key()] = r
+			} else {
+				delete(k.actual.Routes, r.Key())
+			}
+			changed = true
+		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
+			r, proto, ok := parseRule(m.Data)
+			if !ok || proto != k.opts.Protocol {
+				continue
+			}
+			if m.Header.Type == unix.RTM_NEWRULE {
+				k.actual.Rules[r] = struct{}{}
+			} else {
+				delete(k.actual.Rules, r)
+			}
+			changed = true
+		}
+	}
+	k.mu.Unlock()
+	if linksChanged {
+		poke(k.linkKick)
+	}
+	return changed, resync
+}
+
+func (k *Kernel) linkByIndex(idx int) (Link, bool) {
+	for _, l := range k.links {
+		if l.Index == idx {
+			return l, true
+		}
+	}
+	return Link{}, false
+}
+
+// reconcile writes what differs and reports whether anything failed.
+func (k *Kernel) reconcile() (failed bool) {
+	k.mu.Lock()
+	desired, have := k.desired, k.haveDesired
+	k.mu.Unlock()
+	if !have {
+		return false // never write before the caller said what it wants
+	}
+	ops := Plan(desired, k.actual)
+	if len(ops) == 0 {
+		k.setStatus(0, nil)
+		return false
+	}
+	errs := k.req.Exec(ops)
+	var fails []error
+	exists := false
+	for i, op := range ops {
+		if errs[i] == nil {
+			k.actual.Apply(op)
+			continue
+		}
+		if errors.Is(errs[i], unix.EEXIST) {
+			exists = true
+		}
+		fails = append(fails, fmt.Errorf("%s: %w", op, errs[i]))
+	}
+	// Something we meant to add is there already: our picture was stale
+	// (a notification still in flight) or it is someone else's. Re-read
+	// and try once more; what still fails is a real conflict.
+	if exists {
+		if err := k.resync(false); err == nil {
+			ops = Plan(desired, k.actual)
+			errs = k.req.Exec(ops)
+			fails = fails[:0]
+			for i, op := range ops {
+				if errs[i] == nil {
+					k.actual.Apply(op)
+					continue
+				}
+				if errors.Is(errs[i], unix.EEXIST) {
+					errs[i] = fmt.Errorf("%w: held by another owner (a different protocol); not touching it", errs[i])
+				}
+				fails = append(fails, fmt.Errorf("%s: %w", op, errs[i]))
+			}
+		}
+	}
+	done := len(ops) - len(fails)
+	if len(fails) == 0 {
+		k.log.Info("kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", len(k.actual.Routes))
+	} else {
+		for i, err := range fails {
+			if i == maxLoggedFailures {
+				k.log.Warn("more kernel writes failed", "count", len(fails)-i)
+				break
+			}
+			k.log.Warn("kernel write failed; will retry", "event", "write-failed", "err", err)
+		}
+	}
+	k.mu.Lock()
+	k.status.Writes += uint64(done)
+	k.mu.Unlock()
+	k.setStatus(len(fails), errors.Join(fails...))
+	return len(fails) > 0
+}
+
+func (k *Kernel) setStatus(pending int, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.status.Pending = pending
+	k.status.Rules, k.status.Routes = len(k.actual.Rules), len(k.actual.Routes)
+	k.status.Synced = err == nil
+	if err != nil {
+		k.status.LastError = err.Error()
+		return
+	}
+	k.status.LastError = ""
+	k.status.LastSync = time.Now()
+}
+
+// Flush removes every rule and route we own. Call it after Run returned.
+func (k *Kernel) Flush() error {
+	_, err := k.req.Converge(NewState())
+	return err
+}
+
+// Close releases the sockets.
+func (k *Kernel) Close() error {
+	k.ev.Close()
+	return k.req.Close()
+}

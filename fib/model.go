@@ -1,0 +1,230 @@
+package fib
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kernel table ids the daemon refers to by name.
+const (
+	TableMain = unix.RT_TABLE_MAIN
+)
+
+// Route scopes as the kernel knows them.
+const (
+	ScopeUniverse = unix.RT_SCOPE_UNIVERSE
+	ScopeLink     = unix.RT_SCOPE_LINK
+)
+
+// defaultMetric6 is what the kernel gives an IPv6 route sent without a
+// metric; we always send one, so a route we read back compares equal.
+const defaultMetric6 = 1024
+
+// Rule is a policy rule "from Src lookup Table" at Priority.
+type Rule struct {
+	Priority uint32
+	Src      netip.Prefix
+	Table    uint32
+}
+
+func (r Rule) String() string {
+	return fmt.Sprintf("%d: from %s lookup %d", r.Priority, r.Src, r.Table)
+}
+
+func (r Rule) family() int { return family(r.Src.Addr()) }
+
+// Nexthop is one way out for a route.
+type Nexthop struct {
+	Gateway netip.Addr // zero for a directly connected route
+	Ifindex int
+	Weight  int // 1..256, multipath only; 0 means 1
+}
+
+// Route is a unicast route in one table.
+type Route struct {
+	Table    uint32
+	Dst      netip.Prefix
+	Metric   uint32
+	Scope    uint8      // ScopeUniverse or ScopeLink (IPv6 knows only universe)
+	Src      netip.Addr // preferred source, zero for none
+	Nexthops []Nexthop  // one, or several for a multipath route
+}
+
+// RouteKey is what identifies a route to the kernel: two routes with the
+// same key cannot both exist, and a route is replaced in place by key.
+type RouteKey struct {
+	Table  uint32
+	Dst    netip.Prefix
+	Metric uint32
+}
+
+// Key returns the route's identity.
+func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Metric} }
+
+func (k RouteKey) String() string {
+	return fmt.Sprintf("%s table %d metric %d", k.Dst, k.Table, k.Metric)
+}
+
+func (r Route) family() int { return family(r.Dst.Addr()) }
+
+func (r Route) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s table %d", r.Dst, r.Table)
+	for _, nh := range r.Nexthops {
+		if nh.Gateway.IsValid() {
+			fmt.Fprintf(&b, " via %s", nh.Gateway)
+		}
+		fmt.Fprintf(&b, " if %d", nh.Ifindex)
+		if len(r.Nexthops) > 1 {
+			fmt.Fprintf(&b, " weight %d", nh.Weight)
+		}
+	}
+	if r.Src.IsValid() {
+		fmt.Fprintf(&b, " src %s", r.Src)
+	}
+	if r.Scope == ScopeLink {
+		b.WriteString(" scope link")
+	}
+	fmt.Fprintf(&b, " metric %d", r.Metric)
+	return b.String()
+}
+
+// normalize puts a route in the one form the kernel reports it in, so that
+// a route read back compares equal to the one written.
+func (r Route) normalize() Route {
+	r.Dst = r.Dst.Masked()
+	if r.Dst.Addr().Is6() {
+		r.Scope = ScopeUniverse
+		if r.Metric == 0 {
+			r.Metric = defaultMetric6
+		}
+	}
+	nhs := slices.Clone(r.Nexthops)
+	for i := range nhs {
+		if len(nhs) == 1 || nhs[i].Weight == 0 {
+			nhs[i].Weight = 1
+		}
+	}
+	slices.SortFunc(nhs, func(a, b Nexthop) int {
+		if c := a.Gateway.Compare(b.Gateway); c != 0 {
+			return c
+		}
+		return a.Ifindex - b.Ifindex
+	})
+	r.Nexthops = nhs
+	return r
+}
+
+// Equal reports whether two routes are the same to the kernel.
+func (r Route) Equal(o Route) bool {
+	return r.Table == o.Table && r.Dst == o.Dst && r.Metric == o.Metric &&
+		r.Scope == o.Scope && r.Src == o.Src && slices.Equal(r.Nexthops, o.Nexthops)
+}
+
+// State is a whole set of rules and routes.
+type State struct {
+	Rules  map[Rule]struct{}
+	Routes map[RouteKey]Route
+}
+
+// NewState returns an empty State.
+func NewState() State {
+	return State{Rules: map[Rule]struct{}{}, Routes: map[RouteKey]Route{}}
+}
+
+// AddRule adds r to s.
+func (s *State) AddRule(r Rule) {
+	if s.Rules == nil {
+		s.Rules = map[Rule]struct{}{}
+	}
+	r.Src = r.Src.Masked()
+	s.Rules[r] = struct{}{}
+}
+
+// AddRoute adds r to s, replacing any route with the same key.
+func (s *State) AddRoute(r Route) {
+	if s.Routes == nil {
+		s.Routes = map[RouteKey]Route{}
+	}
+	r = r.normalize()
+	s.Routes[r.Key()] = r
+}
+
+// Clone returns a copy of s that shares nothing mutable with it.
+func (s State) Clone() State {
+	c := State{Rules: make(map[Rule]struct{}, len(s.Rules)), Routes: make(map[RouteKey]Route, len(s.Routes))}
+	for r := range s.Rules {
+		c.Rules[r] = struct{}{}
+	}
+	for k, r := range s.Routes {
+		c.Routes[k] = r
+	}
+	return c
+}
+
+// SortedRules returns the rules ordered by priority, then source.
+func (s State) SortedRules() []Rule {
+	out := make([]Rule, 0, len(s.Rules))
+	for r := range s.Rules {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, compareRules)
+	return out
+}
+
+// SortedRoutes returns the routes ordered by table, then destination.
+func (s State) SortedRoutes() []Route {
+	out := make([]Route, 0, len(s.Routes))
+	for _, r := range s.Routes {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Route) int { return compareKeys(a.Key(), b.Key()) })
+	return out
+}
+
+func compareRules(a, b Rule) int {
+	if a.Priority != b.Priority {
+		return cmpUint(a.Priority, b.Priority)
+	}
+	if c := a.Src.Addr().Compare(b.Src.Addr()); c != 0 {
+		return c
+	}
+	if a.Src.Bits() != b.Src.Bits() {
+		return a.Src.Bits() - b.Src.Bits()
+	}
+	return cmpUint(a.Table, b.Table)
+}
+
+func compareKeys(a, b RouteKey) int {
+	if a.Table != b.Table {
+		return cmpUint(a.Table, b.Table)
+	}
+	if c := a.Dst.Addr().Compare(b.Dst.Addr()); c != 0 {
+		return c
+	}
+	if a.Dst.Bits() != b.Dst.Bits() {
+		return a.Dst.Bits() - b.Dst.Bits()
+	}
+	return cmpUint(a.Metric, b.Metric)
+}
+
+func cmpUint(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}

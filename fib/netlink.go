@@ -1,0 +1,648 @@
+package fib
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"syscall"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Sizes of the netlink structures we build and read by hand.
+const (
+	sizeofNlMsghdr   = unix.SizeofNlMsghdr  // 16
+	sizeofRtMsg      = unix.SizeofRtMsg     // 12
+	sizeofRtAttr     = unix.SizeofRtAttr    // 4
+	sizeofRtNexthop  = unix.SizeofRtNexthop // 8
+	sizeofIfInfomsg  = unix.SizeofIfInfomsg // 16
+	sizeofIfAddrmsg  = unix.SizeofIfAddrmsg // 8
+	sizeofFibRuleHdr = 12
+	sizeofNlMsgerr   = unix.SizeofNlMsgerr // 20
+)
+
+const (
+	// batchMessages is how many requests go out in one sendmsg. The kernel
+	// handles them one after another in that call; more per call means
+	// fewer system calls, and 256 keeps a batch far below the socket's
+	// send buffer.
+	batchMessages = 256
+	// sockBuf is the send and receive buffer of a request socket.
+	sockBuf = 4 << 20
+	// eventSockBuf is the receive buffer of the notification socket: large
+	// enough to ride out a burst of route changes; past it the kernel
+	// reports ENOBUFS and we re-read everything.
+	eventSockBuf = 32 << 20
+	// recvBuf is the user-space buffer for one datagram.
+	recvBuf = 1 << 20
+)
+
+// nlErrorAttrMsg is NLMSGERR_ATTR_MSG: the kernel's extended ack text.
+const nlErrorAttrMsg = 1
+
+var native = binary.NativeEndian
+
+// conn is one rtnetlink socket of our own.
+type conn struct {
+	fd   int
+	file *os.File // owns fd; closing it wakes a blocked reader
+	raw  syscall.RawConn
+	pid  uint32
+	seq  uint32
+	rbuf []byte
+	wbuf []byte
+}
+
+// openConn opens an rtnetlink socket in the network namespace at nsPath
+// (the current one when empty), subscribed to groups.
+func openConn(nsPath string, rcvbuf int, groups ...uint32) (*conn, error) {
+	fd, err := socketIn(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConn(fd, rcvbuf, groups)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return c, nil
+}
+
+// socketIn creates the socket inside nsPath. A netlink socket stays bound to
+// the namespace it was created in, so only the creation needs the switch;
+// it happens on a locked thread that is thrown away if it cannot go back.
+func socketIn(nsPath string) (int, error) {
+	mk := func() (int, error) {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+		if err != nil {
+			return -1, fmt.Errorf("fib: netlink socket: %w", err)
+		}
+		return fd, nil
+	}
+	if nsPath == "" {
+		return mk()
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			ch <- result{-1, fmt.Errorf("fib: current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("fib: netns %s: %w", nsPath, err)}
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("fib: enter netns %s: %w", nsPath, err)}
+			return
+		}
+		fd, err := mk()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked and dies with this goroutine
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	return r.fd, r.err
+}
+
+func newConn(fd, rcvbuf int, groups []uint32) (*conn, error) {
+	for _, o := range []struct {
+		opt, val int
+	}{
+		{unix.SO_SNDBUFFORCE, sockBuf},
+		{unix.SO_RCVBUFFORCE, rcvbuf},
+	} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, o.opt, o.val); err != nil {
+			return nil, fmt.Errorf("fib: setsockopt: %w", err)
+		}
+	}
+	// Best effort: extended acks give the kernel's reason in words; capped
+	// acks keep them from echoing our request; strict checking lets the
+	// kernel filter route dumps by protocol. Old kernels lack some.
+	for _, opt := range []int{unix.NETLINK_EXT_ACK, unix.NETLINK_CAP_ACK, unix.NETLINK_GET_STRICT_CHK} {
+		_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, opt, 1)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("fib: bind netlink: %w", err)
+	}
+	for _, g := range groups {
+		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, int(g)); err != nil {
+			return nil, fmt.Errorf("fib: join netlink group %d: %w", g, err)
+		}
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, fmt.Errorf("fib: getsockname: %w", err)
+	}
+	file := os.NewFile(uintptr(fd), "rtnetlink")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("fib: netlink raw conn: %w", err)
+	}
+	return &conn{
+		fd:   fd,
+		file: file,
+		raw:  raw,
+		pid:  sa.(*unix.SockaddrNetlink).Pid,
+		rbuf: make([]byte, recvBuf),
+	}, nil
+}
+
+func (c *conn) Close() error { return c.file.Close() }
+
+func (c *conn) nextSeq() uint32 {
+	c.seq++
+	return c.seq
+}
+
+func (c *conn) send(b []byte) error {
+	var serr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// recv reads one datagram and returns its messages. ENOBUFS (the kernel
+// dropped notifications) is returned as is for the caller to resync.
+func (c *conn) recv() ([]syscall.NetlinkMessage, error) {
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), c.rbuf, 0)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	msgs, err := syscall.ParseNetlinkMessage(c.rbuf[:n])
+	if err != nil {
+		return nil, fmt.Errorf("fib: parse netlink: %w", err)
+	}
+	return msgs, nil
+}
+
+// KernelError is a netlink request the kernel refused.
+type KernelError struct {
+	Errno unix.Errno
+	Msg   string // the kernel's extended ack text, if any
+}
+
+func (e *KernelError) Error() string {
+	if e.Msg != "" {
+		return fmt.Sprintf("%v (%s)", e.Errno, e.Msg)
+	}
+	return e.Errno.Error()
+}
+
+func (e *KernelError) Unwrap() error { return e.Errno }
+
+// parseError decodes an NLMSG_ERROR payload: nil for an ack.
+func parseError(m syscall.NetlinkMessage) error {
+	if len(m.Data) < 4 {
+		return errors.New("fib: short netlink error")
+	}
+	code := int32(native.Uint32(m.Data))
+	if code == 0 {
+		return nil
+	}
+	ke := &KernelError{Errno: unix.Errno(-code)}
+	if m.Header.Flags&unix.NLM_F_ACK_TLVS != 0 {
+		off := sizeofNlMsgerr
+		if m.Header.Flags&unix.NLM_F_CAPPED == 0 && len(m.Data) >= 4+sizeofNlMsghdr {
+			off = 4 + int(native.Uint32(m.Data[4:]))
+		}
+		if off <= len(m.Data) {
+			forEachAttr(m.Data[off:], func(typ uint16, v []byte) {
+				if typ == nlErrorAttrMsg {
+					ke.Msg = cString(v)
+				}
+			})
+		}
+	}
+	return ke
+}
+
+// exec sends ops in batches of many messages per send, without asking for
+// an ack but on the last message of each batch: the kernel reports each
+// failure by sequence number anyway, and handles a whole send before it
+// returns. It returns one error per op (nil where it succeeded).
+func (c *conn) exec(ops []Op, proto uint8) []error {
+	errs := make([]error, len(ops))
+	for start := 0; start < len(ops); start += batchMessages {
+		end := min(start+batchMessages, len(ops))
+		if err := c.execBatch(ops[start:end], errs[start:end], proto); err != nil {
+			for i := start; i < end; i++ {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func (c *conn) execBatch(ops []Op, errs []error, proto uint8) error {
+	b := c.wbuf[:0]
+	first := c.seq + 1
+	for i, op := range ops {
+		flags := uint16(unix.NLM_F_REQUEST)
+		if i == len(ops)-1 {
+			flags |= unix.NLM_F_ACK
+		}
+		b = appendOp(b, op, flags, c.nextSeq(), proto)
+	}
+	c.wbuf = b
+	last := c.seq
+	if err := c.send(b); err != nil {
+		return fmt.Errorf("fib: netlink send: %w", err)
+	}
+	for {
+		msgs, err := c.recv()
+		if err != nil {
+			return fmt.Errorf("fib: netlink receive: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR {
+				continue
+			}
+			seq := m.Header.Seq
+			if seq < first || seq > last {
+				continue // a late answer to an earlier batch that failed to read
+			}
+			errs[seq-first] = parseError(m)
+			if seq == last {
+				return nil
+			}
+		}
+	}
+}
+
+// dump sends a dump request and calls fn for every message of the answer.
+// A dump the kernel marks as interrupted (the table changed under it) is
+// reported as errDumpInterrupted for the caller to retry.
+func (c *conn) dump(typ uint16, hdr []byte, fn func(typ uint16, data []byte)) error {
+	seq := c.nextSeq()
+	b := appendNlMsghdr(c.wbuf[:0], typ, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, seq)
+	b = append(b, hdr...)
+	b = finishMsg(b, 0)
+	c.wbuf = b
+	if err := c.send(b); err != nil {
+		return fmt.Errorf("fib: netlink send: %w", err)
+	}
+	interrupted := false
+	for {
+		msgs, err := c.recv()
+		if err != nil {
+			return fmt.Errorf("fib: netlink dump: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != seq {
+				continue
+			}
+			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+				interrupted = true
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				if interrupted {
+					return errDumpInterrupted
+				}
+				return nil
+			case unix.NLMSG_ERROR:
+				if err := parseError(m); err != nil {
+					return fmt.Errorf("fib: netlink dump: %w", err)
+				}
+			default:
+				fn(m.Header.Type, m.Data)
+			}
+		}
+	}
+}
+
+var errDumpInterrupted = errors.New("fib: netlink dump interrupted")
+
+// --- encoding ---
+
+func appendNlMsghdr(b []byte, typ, flags uint16, seq uint32) []byte {
+	b = native.AppendUint32(b, 0) // length, set by finishMsg
+	b = native.AppendUint16(b, typ)
+	b = native.AppendUint16(b, flags)
+	b = native.AppendUint32(b, seq)
+	return native.AppendUint32(b, 0)
+}
+
+// finishMsg writes the length of the message that starts at off.
+func finishMsg(b []byte, off int) []byte {
+	native.PutUint32(b[off:], uint32(len(b)-off))
+	return b
+}
+
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	b = native.AppendUint16(b, uint16(sizeofRtAttr+len(v)))
+	b = native.AppendUint16(b, typ)
+	b = append(b, v...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
+	b = native.AppendUint16(b, sizeofRtAttr+4)
+	b = native.AppendUint16(b, typ)
+	return native.AppendUint32(b, v)
+}
+
+func appendAttrAddr(b []byte, typ uint16, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return appendAttr(b, typ, v[:])
+	}
+	v := a.As16()
+	return appendAttr(b, typ, v[:])
+}
+
+func appendOp(b []byte, op Op, flags uint16, seq uint32, proto uint8) []byte {
+	switch op.Kind {
+	case OpAddRoute:
+		return appendRouteMsg(b, unix.RTM_NEWROUTE, flags|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, op.Route, proto, false)
+	case OpReplaceRoute:
+		return appendRouteMsg(b, unix.RTM_NEWROUTE, flags|unix.NLM_F_CREATE|unix.NLM_F_REPLACE, seq, op.Route, proto, false)
+	case OpDelRoute:
+		return appendRouteMsg(b, unix.RTM_DELROUTE, flags, seq, op.Route, proto, true)
+	case OpAddRule:
+		return appendRuleMsg(b, unix.RTM_NEWRULE, flags|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, op.Rule, proto)
+	case OpDelRule:
+		return appendRuleMsg(b, unix.RTM_DELRULE, flags, seq, op.Rule, proto)
+	}
+	panic(fmt.Sprintf("fib: unknown op kind %d", op.Kind))
+}
+
+// appendRouteMsg encodes a route request. A delete names the route by its
+// key and our protocol only, so it can never hit someone else's route.
+func appendRouteMsg(b []byte, typ, flags uint16, seq uint32, r Route, proto uint8, del bool) []byte {
+	off := len(b)
+	b = appendNlMsghdr(b, typ, flags, seq)
+	tbl := uint8(unix.RT_TABLE_UNSPEC)
+	if r.Table < 256 {
+		tbl = uint8(r.Table)
+	}
+	scope, rtype := r.Scope, uint8(unix.RTN_UNICAST)
+	if del {
+		scope, rtype = unix.RT_SCOPE_NOWHERE, unix.RTN_UNSPEC
+	}
+	b = append(b, uint8(family(r.Dst.Addr())), uint8(r.Dst.Bits()), 0, 0, tbl, proto, scope, rtype)
+	b = native.AppendUint32(b, 0) // rtm_flags
+	b = appendAttrU32(b, unix.RTA_TABLE, r.Table)
+	if r.Dst.Bits() > 0 {
+		b = appendAttrAddr(b, unix.RTA_DST, r.Dst.Addr())
+	}
+	b = appendAttrU32(b, unix.RTA_PRIORITY, r.Metric)
+	if del {
+		return finishMsg(b, off)
+	}
+	if r.Src.IsValid() {
+		b = appendAttrAddr(b, unix.RTA_PREFSRC, r.Src)
+	}
+	switch len(r.Nexthops) {
+	case 0:
+	case 1:
+		nh := r.Nexthops[0]
+		if nh.Gateway.IsValid() {
+			b = appendAttrAddr(b, unix.RTA_GATEWAY, nh.Gateway)
+		}
+		if nh.Ifindex != 0 {
+			b = appendAttrU32(b, unix.RTA_OIF, uint32(nh.Ifindex))
+		}
+	default:
+		mp := len(b)
+		b = native.AppendUint16(b, 0)
+		b = native.AppendUint16(b, unix.RTA_MULTIPATH)
+		for _, nh := range r.Nexthops {
+			start := len(b)
+			b = native.AppendUint16(b, 0) // rtnh_len
+			w := max(nh.Weight, 1)
+			b = append(b, 0, uint8(w-1))
+			b = native.AppendUint32(b, uint32(nh.Ifindex))
+			if nh.Gateway.IsValid() {
+				b = appendAttrAddr(b, unix.RTA_GATEWAY, nh.Gateway)
+			}
+			native.PutUint16(b[start:], uint16(len(b)-start))
+		}
+		native.PutUint16(b[mp:], uint16(len(b)-mp))
+	}
+	return finishMsg(b, off)
+}
+
+func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8) []byte {
+	off := len(b)
+	b = appendNlMsghdr(b, typ, flags, seq)
+	tbl := uint8(unix.RT_TABLE_UNSPEC)
+	if r.Table < 256 {
+		tbl = uint8(r.Table)
+	}
+	b = append(b, uint8(family(r.Src.Addr())), 0, uint8(r.Src.Bits()), 0, tbl, 0, 0, unix.FR_ACT_TO_TBL)
+	b = native.AppendUint32(b, 0) // flags
+	b = appendAttrU32(b, unix.FRA_PRIORITY, r.Priority)
+	if r.Src.Bits() > 0 {
+		b = appendAttrAddr(b, unix.FRA_SRC, r.Src.Addr())
+	}
+	b = appendAttrU32(b, unix.FRA_TABLE, r.Table)
+	b = appendAttr(b, unix.FRA_PROTOCOL, []byte{proto})
+	return finishMsg(b, off)
+}
+
+// --- decoding ---
+
+func forEachAttr(b []byte, fn func(typ uint16, v []byte)) {
+	for len(b) >= sizeofRtAttr {
+		l := int(native.Uint16(b))
+		if l < sizeofRtAttr || l > len(b) {
+			return
+		}
+		fn(native.Uint16(b[2:])&^unix.NLA_F_NESTED, b[sizeofRtAttr:l])
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			return
+		}
+		b = b[l:]
+	}
+}
+
+func addrFrom(v []byte) (netip.Addr, bool) {
+	switch len(v) {
+	case 4:
+		return netip.AddrFrom4([4]byte(v)), true
+	case 16:
+		return netip.AddrFrom16([16]byte(v)), true
+	}
+	return netip.Addr{}, false
+}
+
+func cString(v []byte) string {
+	for i, c := range v {
+		if c == 0 {
+			return string(v[:i])
+		}
+	}
+	return string(v)
+}
+
+// parseRoute decodes an RTM_NEWROUTE/RTM_DELROUTE payload. ok is false for
+// what we never own: cached clones, non-unicast routes, source-specific
+// routes and families other than IPv4 and IPv6.
+func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
+	if len(data) < sizeofRtMsg {
+		return r, 0, false
+	}
+	fam, dstLen, srcLen := data[0], int(data[1]), data[2]
+	proto, scope, rtype := data[5], data[6], data[7]
+	flags := native.Uint32(data[8:])
+	if (fam != unix.AF_INET && fam != unix.AF_INET6) || rtype != unix.RTN_UNICAST || srcLen != 0 || flags&unix.RTM_F_CLONED != 0 {
+		return r, proto, false
+	}
+	r.Table = uint32(data[4])
+	r.Scope = scope
+	var dst netip.Addr
+	var single Nexthop
+	forEachAttr(data[sizeofRtMsg:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.RTA_TABLE:
+			if len(v) == 4 {
+				r.Table = native.Uint32(v)
+			}
+		case unix.RTA_DST:
+			dst, _ = addrFrom(v)
+		case unix.RTA_PRIORITY:
+			if len(v) == 4 {
+				r.Metric = native.Uint32(v)
+			}
+		case unix.RTA_PREFSRC:
+			r.Src, _ = addrFrom(v)
+		case unix.RTA_GATEWAY:
+			single.Gateway, _ = addrFrom(v)
+		case unix.RTA_OIF:
+			if len(v) == 4 {
+				single.Ifindex = int(native.Uint32(v))
+			}
+		case unix.RTA_MULTIPATH:
+			r.Nexthops = parseMultipath(v)
+		}
+	})
+	if !dst.IsValid() {
+		if fam == unix.AF_INET {
+			dst = netip.IPv4Unspecified()
+		} else {
+			dst = netip.IPv6Unspecified()
+		}
+	}
+	p, err := dst.Prefix(dstLen)
+	if err != nil {
+		return r, proto, false
+	}
+	r.Dst = p
+	if r.Nexthops == nil && (single.Gateway.IsValid() || single.Ifindex != 0) {
+		r.Nexthops = []Nexthop{single}
+	}
+	return r.normalize(), proto, true
+}
+
+func parseMultipath(b []byte) []Nexthop {
+	var nhs []Nexthop
+	for len(b) >= sizeofRtNexthop {
+		l := int(native.Uint16(b))
+		if l < sizeofRtNexthop || l > len(b) {
+			break
+		}
+		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: int(int32(native.Uint32(b[4:])))}
+		forEachAttr(b[sizeofRtNexthop:l], func(typ uint16, v []byte) {
+			if typ == unix.RTA_GATEWAY {
+				nh.Gateway, _ = addrFrom(v)
+			}
+		})
+		nhs = append(nhs, nh)
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			break
+		}
+		b = b[l:]
+	}
+	return nhs
+}
+
+// parseRule decodes an RTM_NEWRULE/RTM_DELRULE payload. ok is false for
+// rules that are not of the one shape we write ("from P lookup T" and
+// nothing else).
+func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
+	if len(data) < sizeofFibRuleHdr {
+		return r, 0, false
+	}
+	fam, dstLen, srcLen, tos, tbl, action := data[0], data[1], int(data[2]), data[3], data[4], data[7]
+	if (fam != unix.AF_INET && fam != unix.AF_INET6) || action != unix.FR_ACT_TO_TBL || dstLen != 0 || tos != 0 {
+		return r, 0, false
+	}
+	r.Table = uint32(tbl)
+	var src netip.Addr
+	other := false
+	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.FRA_PRIORITY:
+			if len(v) == 4 {
+				r.Priority = native.Uint32(v)
+			}
+		case unix.FRA_SRC:
+			src, _ = addrFrom(v)
+		case unix.FRA_TABLE:
+			if len(v) == 4 {
+				r.Table = native.Uint32(v)
+			}
+		case unix.FRA_PROTOCOL:
+			if len(v) >= 1 {
+				proto = v[0]
+			}
+		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_FWMARK, unix.FRA_FWMASK, unix.FRA_GOTO,
+			unix.FRA_UID_RANGE, unix.FRA_IP_PROTO, unix.FRA_SPORT_RANGE, unix.FRA_DPORT_RANGE, unix.FRA_L3MDEV:
+			other = true
+		}
+	})
+	if other {
+		return r, proto, false
+	}
+	if !src.IsValid() {
+		if fam == unix.AF_INET {
+			src = netip.IPv4Unspecified()
+		} else {
+			src = netip.IPv6Unspecified()
+		}
+	}
+	p, err := src.Prefix(srcLen)
+	if err != nil {
+		return r, proto, false
+	}
+	r.Src = p
+	return r, proto, true
+}
