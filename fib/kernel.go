@@ -213,7 +213,7 @@ func (k *Kernel) readEvents(out chan<- kernelEvents, done chan<- struct{}) {
 	defer close(done)
 	defer close(out)
 	for {
-		msgs, err := k.ev.recv()
+		msgs, err := k.ev.recvOwned()
 		switch {
 		case errors.Is(err, unix.ENOBUFS):
 			out <- kernelEvents{overflow: true}

@@ -183,9 +183,20 @@ func (c *conn) send(b []byte) error {
 	return serr
 }
 
-// recv reads one datagram and returns its messages. ENOBUFS (the kernel
+// recv reads one datagram and returns its messages, which point into the
+// socket's buffer and are good until the next recv. ENOBUFS (the kernel
 // dropped notifications) is returned as is for the caller to resync.
 func (c *conn) recv() ([]syscall.NetlinkMessage, error) {
+	return c.recvInto(false)
+}
+
+// recvOwned is recv for messages handed to another goroutine: they get a
+// buffer of their own.
+func (c *conn) recvOwned() ([]syscall.NetlinkMessage, error) {
+	return c.recvInto(true)
+}
+
+func (c *conn) recvInto(own bool) ([]syscall.NetlinkMessage, error) {
 	var n int
 	var rerr error
 	err := c.raw.Read(func(fd uintptr) bool {
@@ -198,7 +209,11 @@ func (c *conn) recv() ([]syscall.NetlinkMessage, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	msgs, err := syscall.ParseNetlinkMessage(c.rbuf[:n])
+	b := c.rbuf[:n]
+	if own {
+		b = append([]byte(nil), b...)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return nil, fmt.Errorf("fib: parse netlink: %w", err)
 	}

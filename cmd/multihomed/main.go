@@ -1,0 +1,121 @@
+// Command multihomed is the routing daemon: per-uplink policy routing kept
+// exactly as configured on the running kernel. See the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("multihomed", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", config.DefaultPath, "config file")
+	check := fs.Bool("check", false, "validate the config file and exit")
+	retain := fs.Bool("retain", false, "leave rules and routes in place on exit (planned restart)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if *check {
+		return printProblems(stderr, err)
+	}
+	log, lerr := newLogger(stderr, *level, *format)
+	if lerr != nil {
+		fmt.Fprintln(stderr, lerr)
+		return 2
+	}
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(log, d, *path)
+			}
+		}
+	}()
+	log.Info("started", "event", "start", "config", *path, "uplinks", len(cfg.Uplinks), "protocol", cfg.FIB.Protocol)
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with errors", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// reload re-reads the config; a bad one is logged and the running one stays.
+func reload(log *slog.Logger, d *daemon.Daemon, path string) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = d.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("config reload rejected; keeping the running config", "event", "reload-rejected", "config", path, "err", err)
+		return
+	}
+}
+
+// printProblems writes one line per config problem and returns the exit
+// code of --check.
+func printProblems(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(w, p.Error())
+		}
+	} else {
+		fmt.Fprintln(w, err)
+	}
+	return 1
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}

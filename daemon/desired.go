@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/policy"
+)
+
+// UplinkView is one uplink as the daemon sees it at one moment.
+type UplinkView struct {
+	Name         string
+	Interface    string
+	Ifindex      int // 0 while the interface does not exist
+	Table        uint32
+	RulePriority uint32
+	Addrs        []netip.Prefix // global addresses, primary first
+	Health       policy.Health
+	// Defaults are the families whose default route the uplink's table
+	// holds now.
+	Defaults []netip.Prefix
+}
+
+var (
+	default4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	default6 = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+)
+
+// Desired computes the whole kernel state the daemon wants, and how each
+// uplink stands, from the config and the host's interfaces. It is pure.
+//
+// For every uplink whose interface exists: one rule "from <addr> lookup
+// <table>" per global address; while the interface is up, its connected
+// prefixes (dev, src) in the table; while the uplink is healthy, the static
+// default of each family it has a gateway and an address for. Main gets a
+// default only when main_default asks for one.
+func Desired(cfg *config.Config, links fib.Links) (fib.State, []UplinkView) {
+	s := fib.NewState()
+	views := make([]UplinkView, 0, len(cfg.Uplinks))
+	var cand4, cand6 []policy.Candidate
+	var gw4, gw6 []fib.Nexthop
+	for _, u := range cfg.Uplinks {
+		v := UplinkView{Name: u.Name, Interface: u.Interface, Table: u.Table, RulePriority: u.RulePriority}
+		l, exists := links[u.Interface]
+		addrs := globalAddrs(l)
+		v.Health = policy.UplinkHealth(policy.LinkObservation{Exists: exists, Up: l.Up, Carrier: l.Carrier, GlobalAddrs: len(addrs)})
+		if exists {
+			v.Ifindex = l.Index
+			v.Addrs = addrs
+			connected := map[netip.Prefix]bool{}
+			for _, a := range addrs {
+				s.AddRule(fib.Rule{Priority: u.RulePriority, Src: netip.PrefixFrom(a.Addr(), a.Addr().BitLen()), Table: u.Table})
+				p := a.Masked()
+				if !l.Up || p.Bits() == a.Addr().BitLen() || connected[p] {
+					continue
+				}
+				connected[p] = true
+				s.AddRoute(fib.Route{Table: u.Table, Dst: p, Scope: fib.ScopeLink, Src: a.Addr(), Nexthops: []fib.Nexthop{{Ifindex: l.Index}}})
+			}
+		}
+		for _, fam := range []struct {
+			gw    netip.Addr
+			dst   netip.Prefix
+			cands *[]policy.Candidate
+			nhs   *[]fib.Nexthop
+		}{
+			{u.Gateway4, default4, &cand4, &gw4},
+			{u.Gateway6, default6, &cand6, &gw6},
+		} {
+			if !fam.gw.IsValid() {
+				continue
+			}
+			usable := v.Health.Healthy && hasFamily(addrs, fam.gw)
+			if usable {
+				nh := fib.Nexthop{Gateway: fam.gw, Ifindex: l.Index}
+				s.AddRoute(fib.Route{Table: u.Table, Dst: fam.dst, Nexthops: []fib.Nexthop{nh}})
+				v.Defaults = append(v.Defaults, fam.dst)
+				nh.Weight = u.Weight
+				*fam.nhs = append(*fam.nhs, nh)
+			} else {
+				*fam.nhs = append(*fam.nhs, fib.Nexthop{})
+			}
+			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable})
+		}
+		views = append(views, v)
+	}
+	addMainDefault(&s, cfg.MainDefault, default4, cand4, gw4)
+	addMainDefault(&s, cfg.MainDefault, default6, cand6, gw6)
+	return s, views
+}
+
+func addMainDefault(s *fib.State, mode config.MainDefault, dst netip.Prefix, cands []policy.Candidate, nhs []fib.Nexthop) {
+	var chosen []fib.Nexthop
+	switch mode {
+	case config.MainDefaultPrimary:
+		if i := policy.Primary(cands); i >= 0 {
+			nh := nhs[i]
+			nh.Weight = 0
+			chosen = []fib.Nexthop{nh}
+		}
+	case config.MainDefaultECMP:
+		for _, i := range policy.ECMP(cands) {
+			chosen = append(chosen, nhs[i])
+		}
+	}
+	if len(chosen) > 0 {
+		s.AddRoute(fib.Route{Table: fib.TableMain, Dst: dst, Nexthops: chosen})
+	}
+}
+
+// globalAddrs returns the link's global addresses, primary ones first and
+// otherwise in the kernel's order.
+func globalAddrs(l fib.Link) []netip.Prefix {
+	var prim, sec []netip.Prefix
+	for _, a := range l.Addrs {
+		switch {
+		case !a.Global():
+		case a.Secondary:
+			sec = append(sec, a.Prefix)
+		default:
+			prim = append(prim, a.Prefix)
+		}
+	}
+	return slices.Concat(prim, sec)
+}
+
+func hasFamily(addrs []netip.Prefix, a netip.Addr) bool {
+	for _, p := range addrs {
+		if p.Addr().Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
+}

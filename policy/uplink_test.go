@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestUplinkHealth(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obs  LinkObservation
+		want Health
+	}{
+		{"missing", LinkObservation{}, Health{false, ReasonInterfaceMissing}},
+		{"admin down", LinkObservation{Exists: true, Carrier: true, GlobalAddrs: 1}, Health{false, ReasonAdminDown}},
+		{"no carrier", LinkObservation{Exists: true, Up: true, GlobalAddrs: 1}, Health{false, ReasonNoCarrier}},
+		{"no address", LinkObservation{Exists: true, Up: true, Carrier: true}, Health{false, ReasonNoAddress}},
+		{"healthy", LinkObservation{Exists: true, Up: true, Carrier: true, GlobalAddrs: 2}, Health{true, ReasonHealthy}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, UplinkHealth(tc.obs)); diff != "" {
+				t.Errorf("UplinkHealth (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPrimaryAndECMP(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cands       []Candidate
+		wantPrimary int
+		wantECMP    []int
+	}{
+		{"none", nil, -1, nil},
+		{"all down", []Candidate{{Name: "a", Priority: 9}}, -1, nil},
+		{"highest priority wins", []Candidate{{Name: "a", Priority: 1, Healthy: true}, {Name: "b", Priority: 5, Healthy: true}}, 1, []int{0, 1}},
+		{"tie goes to the first", []Candidate{{Name: "a", Priority: 5, Healthy: true}, {Name: "b", Priority: 5, Healthy: true}}, 0, []int{0, 1}},
+		{"unhealthy skipped", []Candidate{{Name: "a", Priority: 9}, {Name: "b", Priority: 1, Healthy: true}}, 1, []int{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Primary(tc.cands); got != tc.wantPrimary {
+				t.Errorf("Primary = %d, want %d", got, tc.wantPrimary)
+			}
+			if diff := cmp.Diff(tc.wantECMP, ECMP(tc.cands)); diff != "" {
+				t.Errorf("ECMP (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
