@@ -32,6 +32,9 @@ type Options struct {
 	// ResyncInterval is the period of the full re-read; zero disables it.
 	ResyncInterval time.Duration
 	Logger         *slog.Logger
+
+	// eventBuf overrides the notification socket's buffer (tests).
+	eventBuf int
 }
 
 // Status is the reconciler's account of itself.
@@ -80,7 +83,11 @@ func Open(opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := openConn(opts.NetNS, eventSockBuf,
+	evBuf := eventSockBuf
+	if opts.eventBuf > 0 {
+		evBuf = opts.eventBuf
+	}
+	ev, err := openConn(opts.NetNS, evBuf,
 		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE)
 	if err != nil {

@@ -1,0 +1,321 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/multihomed/multihomed/topo"
+)
+
+const testProto = 77
+
+// testHost is a lab namespace with eth0 (192.0.2.2/29, 2001:db8:a::2/64)
+// and eth1 (198.51.100.2/29), veth pairs whose peers stay inside.
+type testHost struct {
+	h          *topo.Host
+	eth0, eth1 int
+}
+
+func newTestHost(t *testing.T) testHost {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the fib tests need root: they run against the real kernel in a namespace")
+	}
+	lab := topo.New(t)
+	h, err := lab.Host("fib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{"eth0", "peer0"}, {"eth1", "peer1"}} {
+		if err := lab.Link(h, l[0], h, l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range [][2]string{{"eth0", "192.0.2.2/29"}, {"eth0", "2001:db8:a::2/64"}, {"eth1", "198.51.100.2/29"}} {
+		if err := h.AddAddr(a[0], a[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, h)
+	links, err := c.Links()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testHost{h: h, eth0: links["eth0"].Index, eth1: links["eth1"].Index}
+}
+
+func dial(t *testing.T, h *topo.Host) *Conn {
+	t.Helper()
+	c, err := Dial(h.NetNSPath(), testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (th testHost) ip(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := th.h.IP(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// states are the named desired states of the walk.
+func (th testHost) states() map[string]State {
+	gw := func(a string, idx int) []Nexthop { return []Nexthop{{Gateway: netip.MustParseAddr(a), Ifindex: idx}} }
+	conn0 := Route{Table: 101, Dst: netip.MustParsePrefix("192.0.2.0/29"), Scope: ScopeLink, Src: netip.MustParseAddr("192.0.2.2"), Nexthops: []Nexthop{{Ifindex: th.eth0}}}
+	conn06 := Route{Table: 101, Dst: netip.MustParsePrefix("2001:db8:a::/64"), Src: netip.MustParseAddr("2001:db8:a::2"), Nexthops: []Nexthop{{Ifindex: th.eth0}}}
+	def0 := Route{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: gw("192.0.2.1", th.eth0)}
+	def06 := Route{Table: 101, Dst: netip.MustParsePrefix("::/0"), Nexthops: gw("2001:db8:a::1", th.eth0)}
+	conn1 := Route{Table: 70000, Dst: netip.MustParsePrefix("198.51.100.0/29"), Scope: ScopeLink, Src: netip.MustParseAddr("198.51.100.2"), Nexthops: []Nexthop{{Ifindex: th.eth1}}}
+	def1 := Route{Table: 70000, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: gw("198.51.100.1", th.eth1)}
+	rule0 := Rule{Priority: 1000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 101}
+	rule06 := Rule{Priority: 1000, Src: netip.MustParsePrefix("2001:db8:a::2/128"), Table: 101}
+	rule1 := Rule{Priority: 1100, Src: netip.MustParsePrefix("198.51.100.2/32"), Table: 70000}
+	ecmp := Route{Table: TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{
+		{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0, Weight: 1},
+		{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1, Weight: 3}}}
+	mk := func(rules []Rule, routes ...Route) State { return newState(rules, routes) }
+	return map[string]State{
+		"empty":            NewState(),
+		"one uplink v4":    mk([]Rule{rule0}, conn0, def0),
+		"one uplink v4+v6": mk([]Rule{rule0, rule06}, conn0, def0, conn06, def06),
+		"two uplinks":      mk([]Rule{rule0, rule06, rule1}, conn0, def0, conn06, def06, conn1, def1),
+		"gateway moved":    mk([]Rule{rule0}, conn0, Route{Table: 101, Dst: def0.Dst, Nexthops: gw("192.0.2.3", th.eth0)}),
+		"rule moved":       mk([]Rule{{Priority: 1050, Src: rule0.Src, Table: 101}}, conn0, def0),
+		"ecmp in main":     mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, ecmp),
+		"primary in main":  mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
+	}
+}
+
+func newState(rules []Rule, routes []Route) State {
+	s := NewState()
+	for _, r := range rules {
+		s.AddRule(r)
+	}
+	for _, r := range routes {
+		s.AddRoute(r)
+	}
+	return s
+}
+
+// TestStateWalk applies named states in order, then in random order, and
+// checks the kernel after each: what we read back is what we wanted, a
+// second convergence writes nothing, and nothing of ours lingers in `ip`.
+func TestStateWalk(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	states := th.states()
+	order := []string{"one uplink v4", "one uplink v4+v6", "two uplinks", "gateway moved", "rule moved", "ecmp in main", "primary in main", "empty"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	shuffled := append([]string(nil), order...)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for i, name := range append(order, append(shuffled, "empty")...) {
+		t.Run(fmt.Sprintf("%02d-%s", i, name), func(t *testing.T) {
+			want := states[name]
+			for pass := range 2 {
+				reached, err := c.Converge(want)
+				if err != nil {
+					t.Fatalf("pass %d: %v", pass, err)
+				}
+				if ops := Plan(want, reached); len(ops) != 0 {
+					t.Fatalf("pass %d: reached state differs: %v", pass, ops)
+				}
+			}
+			got, err := c.Owned()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(stateStrings(want), stateStrings(got)); diff != "" {
+				t.Errorf("kernel (-want +got):\n%s", diff)
+			}
+			// What `ip` shows of our protocol matches in number.
+			rules := strings.Count(th.ip(t, "rule", "show"), "proto 77") + strings.Count(th.ip(t, "-6", "rule", "show"), "proto 77")
+			if rules != len(want.Rules) {
+				t.Errorf("ip rule shows %d rules of ours, want %d", rules, len(want.Rules))
+			}
+		})
+	}
+}
+
+func stateStrings(s State) []string {
+	var out []string
+	for _, r := range s.SortedRules() {
+		out = append(out, "rule "+r.String())
+	}
+	for _, r := range s.SortedRoutes() {
+		out = append(out, "route "+r.String())
+	}
+	return out
+}
+
+// TestForeignStateUntouched: a route or rule of another protocol is never
+// changed or deleted, even where it sits on the key we want.
+func TestForeignStateUntouched(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	th.ip(t, "route", "add", "default", "via", "192.0.2.1", "dev", "eth0", "table", "101", "proto", "static")
+	th.ip(t, "route", "add", "198.51.100.0/29", "dev", "eth1", "table", "101", "proto", "boot")
+	th.ip(t, "rule", "add", "from", "192.0.2.2", "lookup", "101", "pref", "1000", "proto", "static")
+	before := th.ip(t, "route", "show", "table", "101")
+
+	want := th.states()["one uplink v4"] // wants default in 101: held by proto static
+	_, err := c.Converge(want)
+	if !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("Converge over a foreign route: err = %v, want EEXIST", err)
+	}
+	if _, err := c.Converge(NewState()); err != nil {
+		t.Fatal(err)
+	}
+	after := th.ip(t, "route", "show", "table", "101")
+	if before != after {
+		t.Errorf("foreign routes changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if !strings.Contains(th.ip(t, "rule", "show"), "1000:\tfrom 192.0.2.2 lookup 101 proto static") {
+		t.Errorf("foreign rule gone:\n%s", th.ip(t, "rule", "show"))
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func runKernel(t *testing.T, opts Options) *Kernel {
+	t.Helper()
+	opts.Protocol = testProto
+	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	k, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := k.Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		k.Close()
+	})
+	return k
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (th testHost) holds(t *testing.T, c *Conn, want State) func() bool {
+	return func() bool {
+		got, err := c.Owned()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(Plan(want, got)) == 0
+	}
+}
+
+// TestDriftRepaired: what someone deletes of ours comes back; what someone
+// adds with our protocol and we do not want goes; IPv4 routes the kernel
+// flushed silently when a link went down come back with it.
+func TestDriftRepaired(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after the kernel stopped
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	want := th.states()["two uplinks"]
+	k := runKernel(t, Options{NetNS: th.h.NetNSPath()})
+	k.Set(want)
+	eventually(t, 2*time.Second, "initial convergence", th.holds(t, c, want))
+
+	for _, tc := range []struct {
+		name string
+		do   [][]string
+	}{
+		{"route deleted", [][]string{{"route", "del", "default", "table", "101"}}},
+		{"ipv6 route deleted", [][]string{{"-6", "route", "del", "default", "table", "101"}}},
+		{"rule deleted", [][]string{{"rule", "del", "pref", "1100"}}},
+		{"unwanted route of our protocol", [][]string{{"route", "add", "203.0.113.0/24", "via", "192.0.2.1", "table", "101", "proto", "77"}}},
+		{"unwanted rule of our protocol", [][]string{{"rule", "add", "from", "203.0.113.9", "lookup", "101", "pref", "1200", "proto", "77"}}},
+		{"route changed", [][]string{{"route", "replace", "default", "via", "192.0.2.5", "dev", "eth0", "table", "101", "proto", "77"}}},
+		{"link bounced", [][]string{{"link", "set", "eth1", "down"}, {"link", "set", "eth1", "up"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range tc.do {
+				th.ip(t, args...)
+			}
+			eventually(t, time.Second, "drift repaired", th.holds(t, c, want))
+		})
+	}
+	if st := k.Status(); !st.Synced || st.Pending != 0 {
+		t.Errorf("status after repairs: %+v", st)
+	}
+}
+
+// TestOverflowResync: notifications the kernel could not queue (ENOBUFS)
+// make the reconciler re-read everything.
+func TestOverflowResync(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	want := th.states()["two uplinks"]
+	if _, err := c.Converge(want); err != nil {
+		t.Fatal(err)
+	}
+	// A tiny buffer and nobody reading yet: a burst of foreign route
+	// changes overflows it for sure.
+	k, err := Open(Options{Protocol: testProto, NetNS: th.h.NetNSPath(), eventBuf: 1, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	var batch strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&batch, "route add 198.18.%d.%d/32 dev eth1 table 300 proto static\n", i/256, i%256)
+	}
+	f := t.TempDir() + "/batch"
+	if err := os.WriteFile(f, []byte(batch.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	th.ip(t, "-batch", f)
+	th.ip(t, "route", "del", "default", "table", "101") // drift lost in the overflow
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	k.Set(want)
+	eventually(t, 2*time.Second, "overflow noticed and re-read", func() bool { return k.Status().Resyncs >= 2 })
+	eventually(t, 2*time.Second, "state repaired", th.holds(t, c, want))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
