@@ -68,7 +68,8 @@ type Kernel struct {
 	status      Status
 
 	// Owned only by the Run goroutine.
-	actual State
+	actual  State
+	adopted bool // the first convergence after start is done
 }
 
 // Open opens the sockets a Kernel needs. Run starts it.
@@ -358,6 +359,13 @@ func (k *Kernel) reconcile() (failed bool) {
 		return false // never write before the caller said what it wants
 	}
 	ops := Plan(desired, k.actual)
+	if !k.adopted {
+		// What was there at start and is still wanted stays untouched: a
+		// restart rewrites only the difference.
+		k.adopted = true
+		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules),
+			"routes", len(k.actual.Routes), "writes", len(ops))
+	}
 	if len(ops) == 0 {
 		k.setStatus(0, nil)
 		return false
