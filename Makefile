@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test unit lint tools demo bench clean
+.PHONY: all build test lint tools demo bench clean
 
 all: build
 
@@ -14,10 +14,6 @@ build:
 # bin/multihomed in network namespaces and need root.
 test: build
 	MULTIHOMED_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
-
-# Only the tests that need neither root nor a lab.
-unit:
-	$(GO) test -race -count=1 -run 'Test(Plan|Desired|Uplink|Primary|Parse|Load|Validate|Env)' ./fib ./daemon ./policy ./config
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }
