@@ -528,3 +528,55 @@ func TestCheckNamesTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestS6MainDefault: with main_default primary, main's default follows the
+// healthy uplink with the highest priority; with ecmp it spans the healthy
+// uplinks. (Static gateways here; the BGP form comes with the speaker.)
+func TestS6MainDefault(t *testing.T) {
+	lab := topo.New(t)
+	s, err := topo.BuildS1(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator hands main's default over to multihomed.
+	ipOut(t, s.Server, "-4", "route", "del", "default")
+	ipOut(t, s.Server, "-6", "route", "del", "default")
+	mainDefault := func() string {
+		return strings.TrimSpace(ipOut(t, s.Server, "-4", "route", "show", "table", "main", "default"))
+	}
+	for _, tc := range []struct {
+		mode         string
+		both, onlyB  string // main's default with both uplinks healthy, with A down
+		uplinkExtras [2]string
+	}{
+		{
+			mode:         "primary",
+			both:         fmt.Sprintf("default via %s dev %s proto 77", s.A.Gateway4, s.A.If),
+			onlyB:        fmt.Sprintf("default via %s dev %s proto 77", s.B.Gateway4, s.B.If),
+			uplinkExtras: [2]string{"    priority: 100\n", "    priority: 50\n"},
+		},
+		{
+			mode:         "ecmp",
+			both:         fmt.Sprintf("default proto 77 \n\tnexthop via %s dev %s weight 2 \n\tnexthop via %s dev %s weight 1", s.A.Gateway4, s.A.If, s.B.Gateway4, s.B.If),
+			onlyB:        fmt.Sprintf("default via %s dev %s proto 77", s.B.Gateway4, s.B.If),
+			uplinkExtras: [2]string{"    weight: 2\n", "    weight: 1\n"},
+		},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			body := "main_default: " + tc.mode + "\nuplinks:\n" +
+				uplinkYAML("isp-a", s.A, 101) + tc.uplinkExtras[0] + uplinkYAML("isp-b", s.B, 102) + tc.uplinkExtras[1]
+			d := startDaemon(t, s.Server, "multihomed-"+tc.mode, writeConfig(t, lab, tc.mode+".yaml", body))
+			eventually(t, 2*time.Second, "main default with both up: "+tc.both, func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
+			ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "down")
+			eventually(t, 2*time.Second, "main default moved to ISP B", func() bool { return mainDefault() == tc.onlyB })
+			ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "up")
+			eventually(t, 5*time.Second, "main default back", func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
+			if code := d.stop(syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			if got := mainDefault(); got != "" {
+				t.Errorf("main's default left behind: %q", got)
+			}
+		})
+	}
+}
