@@ -1,0 +1,245 @@
+// Command demo shows multihomed fixing a multi-homed server, step by step,
+// in a throw-away network-namespace lab (scenario S1). Run it as root with
+// `make demo`; it cleans up after itself, also when interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/multihomed/multihomed/topo"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/multihomed", "the multihomed binary to run")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "demo: needs root to create network namespaces (try: sudo make demo)")
+		os.Exit(2)
+	}
+	abs, err := filepath.Abs(*bin)
+	if err == nil {
+		_, err = os.Stat(abs)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v (run `make build` first)\n", err)
+		os.Exit(2)
+	}
+	if err := topo.Sweep(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: sweeping old labs:", err)
+	}
+	lab, err := topo.NewLab("demo")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, lab, abs) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = errors.New("interrupted")
+	}
+	say("Cleaning up: removing the lab's namespaces and processes.")
+	if cerr := lab.Close(); cerr != nil {
+		fmt.Fprintln(os.Stderr, "demo: cleanup:", cerr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	say("Done. Nothing of the demo is left on this machine.")
+}
+
+// bold is on when stdout is a terminal.
+var bold = func() bool {
+	fi, err := os.Stdout.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}()
+
+func say(format string, args ...any) {
+	if bold {
+		format = "\033[1m==> " + format + "\033[0m"
+	} else {
+		format = "==> " + format
+	}
+	fmt.Printf("\n"+format+"\n", args...)
+}
+
+func show(h *topo.Host, args ...string) error {
+	fmt.Printf("\n  $ ip %s   # in %s\n", strings.Join(args, " "), h.Name())
+	out, err := h.IP(args...)
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		fmt.Println("    " + l)
+	}
+	return err
+}
+
+func ping(ctx context.Context, from *topo.Host, dst netip.Addr, label string) int {
+	const count = 3
+	n, _ := from.Ping(ctx, "", dst.String(), count)
+	mark := "ok"
+	if n < count {
+		mark = "FAILED"
+	}
+	fmt.Printf("    client -> %-15s (%s): %d/%d replies  %s\n", dst, label, n, count, mark)
+	return n
+}
+
+func run(ctx context.Context, lab *topo.Lab, bin string) error {
+	say("Building the lab: a server with two ISPs (scenario S1).")
+	fmt.Print(`
+      client --- inet ---+--- ispa --- eth0 [server] 192.0.2.2, 2001:db8:a::2
+                         +--- ispb --- eth1 [server] 198.51.100.2, 2001:db8:b::2
+
+    Each "box" is a network namespace. Both ISPs filter what their customer
+    sends them: a packet whose source is not the customer's address on that
+    ISP is dropped (strict uRPF), as real ISPs do. The server has one default
+    route, via ISP A, like any ordinary host.
+`)
+	s, err := topo.BuildS1(lab)
+	if err != nil {
+		return err
+	}
+	say("Without multihomed: the client pings the server on both ISPs.")
+	for _, u := range []struct {
+		up    topo.Uplink
+		label string
+	}{{s.A, "ISP A"}, {s.B, "ISP B"}} {
+		for _, a := range u.up.Addrs() {
+			ping(ctx, s.Client, a, u.label)
+		}
+	}
+	fmt.Print(`
+    The ISP B address does not answer: its replies follow the server's only
+    default route out through ISP A, which drops them (wrong source for that
+    customer port). This is asymmetric routing, the classic multi-homing bug.
+`)
+	if err := show(s.Server, "route", "get", "to", s.Client4.String(), "from", s.B.Addr4.String()); err != nil {
+		return err
+	}
+
+	cfg := fmt.Sprintf(`uplinks:
+  - name: isp-a
+    interface: %s
+    table: 101
+    gateways: [%s, "%s"]
+  - name: isp-b
+    interface: %s
+    table: 102
+    gateways: [%s, "%s"]
+`, s.A.If, s.A.Gateway4, s.A.Gateway6, s.B.If, s.B.Gateway4, s.B.Gateway6)
+	path := filepath.Join(lab.Dir(), "multihomed.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	say("Starting multihomed in the server with this config:")
+	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
+		fmt.Println("    " + l)
+	}
+	d, err := s.Server.Start("multihomed", bin, "--config", path)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool {
+		out, _ := s.Server.IP("rule")
+		return strings.Contains(out, "lookup 102")
+	}); err != nil {
+		return fmt.Errorf("multihomed did not write its rules: %w\n%s", err, d.Log())
+	}
+	say("multihomed gave each ISP its own table, and a rule per server address:")
+	for _, args := range [][]string{{"rule"}, {"-6", "rule"}, {"route", "show", "table", "101"}, {"route", "show", "table", "102"}, {"-6", "route", "show", "table", "102"}} {
+		if err := show(s.Server, args...); err != nil {
+			return err
+		}
+	}
+	fmt.Print(`
+    "proto 77" marks what multihomed owns: it never touches anything else,
+    and the main table is left as it was.
+`)
+	say("The same pings again:")
+	for _, u := range []struct {
+		up    topo.Uplink
+		label string
+	}{{s.A, "ISP A"}, {s.B, "ISP B"}} {
+		for _, a := range u.up.Addrs() {
+			ping(ctx, s.Client, a, u.label)
+		}
+	}
+	if err := show(s.Server, "route", "get", "to", s.Client4.String(), "from", s.B.Addr4.String()); err != nil {
+		return err
+	}
+	fmt.Println("\n    Replies from the ISP B address now leave through ISP B (eth1).")
+
+	say("ISP B's link loses carrier: its default leaves table 102 (rules stay).")
+	if _, err := s.B.Router.IP("link", "set", "dev", s.B.RouterIf, "down"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool {
+		out, _ := s.Server.IP("route", "show", "table", "102")
+		return !strings.Contains(out, "default")
+	}); err != nil {
+		return err
+	}
+	if err := show(s.Server, "route", "show", "table", "102"); err != nil {
+		return err
+	}
+	say("Carrier is back: so is the default.")
+	if _, err := s.B.Router.IP("link", "set", "dev", s.B.RouterIf, "up"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool {
+		out, _ := s.Server.IP("route", "show", "table", "102")
+		return strings.Contains(out, "default")
+	}); err != nil {
+		return err
+	}
+	if err := show(s.Server, "route", "show", "table", "102"); err != nil {
+		return err
+	}
+
+	say("Stopping multihomed (SIGTERM): it removes every rule and route it owns.")
+	if err := d.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	code, err := d.Wait(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    multihomed exited with status %d\n", code)
+	if err := show(s.Server, "rule"); err != nil {
+		return err
+	}
+	fmt.Println("\n  The daemon's log:")
+	for _, l := range strings.Split(strings.TrimRight(d.Log(), "\n"), "\n") {
+		fmt.Println("    " + l)
+	}
+	return nil
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(ctx context.Context, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
