@@ -35,8 +35,6 @@ func (r Rule) String() string {
 	return fmt.Sprintf("%d: from %s lookup %d", r.Priority, r.Src, r.Table)
 }
 
-func (r Rule) family() int { return family(r.Src.Addr()) }
-
 // Nexthop is one way out for a route.
 type Nexthop struct {
 	Gateway netip.Addr // zero for a directly connected route
@@ -68,8 +66,6 @@ func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Metric} }
 func (k RouteKey) String() string {
 	return fmt.Sprintf("%s table %d metric %d", k.Dst, k.Table, k.Metric)
 }
-
-func (r Route) family() int { return family(r.Dst.Addr()) }
 
 func (r Route) String() string {
 	var b strings.Builder
