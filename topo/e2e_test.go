@@ -580,3 +580,33 @@ func TestS6MainDefault(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedWriteRetried: a default whose gateway the kernel cannot reach
+// yet is refused, reported and retried, and never holds up the other
+// uplink; once the gateway becomes reachable (here by a route of someone
+// else's, which wakes nothing of ours) the retry installs it.
+func TestFailedWriteRetried(t *testing.T) {
+	lab := topo.New(t)
+	s, err := topo.BuildS1(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := netip.MustParseAddr("203.0.113.77") // on no connected prefix of eth1
+	body := "uplinks:\n" + uplinkYAML("isp-a", s.A, 101) +
+		fmt.Sprintf("  - name: isp-b\n    interface: %s\n    table: 102\n    gateways: [%q]\n", s.B.If, far)
+	d := startDaemon(t, s.Server, "multihomed", writeConfig(t, lab, "retry.yaml", body))
+	eventually(t, 2*time.Second, "isp-a's table complete despite isp-b's failure", func() bool {
+		return strings.Contains(ipOut(t, s.Server, "route", "show", "table", "101"), "default via "+s.A.Gateway4.String())
+	})
+	d.waitLog("event=write-failed")
+	if strings.Contains(ipOut(t, s.Server, "route", "show", "table", "102"), "default") {
+		t.Fatal("unreachable gateway installed")
+	}
+	ipOut(t, s.Server, "route", "add", far.String()+"/32", "dev", s.B.If, "proto", "static")
+	eventually(t, 35*time.Second, "retry installs the default", func() bool {
+		return strings.Contains(ipOut(t, s.Server, "route", "show", "table", "102"), "default via "+far.String())
+	})
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
