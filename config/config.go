@@ -89,8 +89,10 @@ type Uplink struct {
 	Table        uint32
 	TableName    string
 	RulePriority uint32 // as configured, or derived (see DefaultRulePriorityBase)
-	Priority     int    // main_default: primary
-	Weight       int    // main_default: ecmp, 1..256
+	// Priority ranks the uplinks for main_default primary: the healthy
+	// uplink with the highest Priority (any int) carries main's default.
+	Priority int
+	Weight   int // main_default: ecmp, 1..256
 	// Gateway4 and Gateway6 are the static default routes of the table,
 	// from `gateways` (at most one per family); zero when absent.
 	Gateway4 netip.Addr

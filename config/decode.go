@@ -25,18 +25,14 @@ type decoder struct {
 	tables *rtTables
 }
 
-// add records a problem with a value that was still (partly) decoded.
-func (d *decoder) add(key, format string, args ...any) {
+// fail records a problem with the value of key, which the Config then
+// holds only in part, or not at all.
+func (d *decoder) fail(key, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if name, ok := d.env[key]; ok {
 		msg += " (from " + name + ")"
 	}
 	d.problems = append(d.problems, Problem{Key: key, Msg: msg})
-}
-
-// fail records a problem with a value that could not be decoded.
-func (d *decoder) fail(key, format string, args ...any) {
-	d.add(key, format, args...)
 	d.bad[key] = true
 }
 
@@ -140,8 +136,9 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 	}
 	if v, ok := m["rule_priority"]; ok {
 		explicitPriority = true
-		// 0 cannot be taken at its word: it is what "derive one" looks like.
-		if n, ok := d.integer(key+".rule_priority", v, 1, math.MaxUint32); ok {
+		// An explicit 0 must be refused here: in a Config it would read as
+		// "derive one".
+		if n, ok := d.integer(key+".rule_priority", v, 1, MaxRulePriority); ok {
 			u.RulePriority = uint32(n)
 		}
 	}
@@ -151,7 +148,7 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 		}
 	}
 	if v, ok := m["weight"]; ok {
-		if n, ok := d.integer(key+".weight", v, math.MinInt, math.MaxInt); ok {
+		if n, ok := d.integer(key+".weight", v, 1, maxWeight); ok {
 			u.Weight = int(n)
 		}
 	}
@@ -215,8 +212,9 @@ func (d *decoder) table(key string, v any) (uint32, string) {
 	return n, s
 }
 
-// gateways decodes a list of addresses, at most one per family. Whatever
-// parses is kept, so that Validate can still say what else is wrong with it.
+// gateways decodes a list of addresses, at most one per family. It checks
+// every address, not only the one per family that a Config can hold, and so
+// says all there is to say about the key when anything is wrong.
 func (d *decoder) gateways(key string, v any) (gw4, gw6 netip.Addr) {
 	var items []any
 	switch v := v.(type) {
@@ -237,13 +235,16 @@ func (d *decoder) gateways(key string, v any) (gw4, gw6 netip.Addr) {
 	for _, item := range items {
 		s, ok := item.(string)
 		if !ok {
-			d.add(key, "%s is not an IP address", describe(item))
+			d.fail(key, "%s is not an IP address", describe(item))
 			continue
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			d.add(key, "%q is not an IP address", s)
+			d.fail(key, "%q is not an IP address", s)
 			continue
+		}
+		if msg := checkGateway(a); msg != "" {
+			d.fail(key, "%s", msg)
 		}
 		if a.Is4() {
 			v4 = append(v4, a.String())
@@ -258,10 +259,10 @@ func (d *decoder) gateways(key string, v any) (gw4, gw6 netip.Addr) {
 		}
 	}
 	if len(v4) > 1 {
-		d.add(key, "more than one IPv4 gateway (%s)", strings.Join(v4, ", "))
+		d.fail(key, "more than one IPv4 gateway (%s)", strings.Join(v4, ", "))
 	}
 	if len(v6) > 1 {
-		d.add(key, "more than one IPv6 gateway (%s)", strings.Join(v6, ", "))
+		d.fail(key, "more than one IPv6 gateway (%s)", strings.Join(v6, ", "))
 	}
 	return gw4, gw6
 }

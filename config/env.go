@@ -27,15 +27,15 @@ type envSetting struct {
 }
 
 // overlayEnv applies the MULTIHOMED_* variables of environ onto raw, the
-// map read from the file, and returns raw, which variable set which key,
-// and the problems with the variables themselves.
+// map read from the file, in place, and returns which variable set which
+// key and the problems with the variables themselves.
 //
 // This is done here rather than with viper's AutomaticEnv because viper can
 // only override keys it already knows by their full dotted name: it cannot
 // address list elements (MULTIHOMED_UPLINKS_0_TABLE), and it cannot tell
 // where the nesting is in a name whose keys themselves contain underscores
 // (MULTIHOMED_FIB_RETAIN_ON_EXIT).
-func overlayEnv(raw map[string]any, environ []string) (map[string]any, map[string]string, Problems) {
+func overlayEnv(raw map[string]any, environ []string) (map[string]string, Problems) {
 	var problems Problems
 	var settings []envSetting
 	for _, kv := range environ {
@@ -69,16 +69,14 @@ func overlayEnv(raw map[string]any, environ []string) (map[string]any, map[strin
 			continue
 		}
 		sources[s.key] = s.name
-		v, missing := set(raw, s.path, s.value)
-		raw = v.(map[string]any) // the path starts with a key
+		_, missing := set(raw, s.path, s.value) // raw is a mapping: set fills it in place
 		if missing != nil {
-			list := render(s.path[:missing.at])
 			problems = append(problems, Problem{Key: s.name, Msg: fmt.Sprintf(
-				"%s does not exist: %s has %d elements, so the index may be 0..%d",
-				render(s.path[:missing.at+1]), list, missing.len, missing.len)})
+				"%s does not exist: the index may be 0..%d (an element of %s or the next)",
+				render(s.path[:missing.at+1]), missing.len, render(s.path[:missing.at]))})
 		}
 	}
-	return raw, sources, problems
+	return sources, problems
 }
 
 // resolveEnv finds the key path named by the part of a variable's name after
@@ -129,9 +127,10 @@ func resolveEnv(name string) ([]step, string) {
 }
 
 // set returns cur with the value at path set, creating mappings, lists and
-// at most one new list element (at the end) on the way. Where cur does not
-// have the shape the path needs (the file has a list where a mapping goes),
-// it is left alone: decoding reports that.
+// at most one new list element (at the end) on the way; a mapping is filled
+// in place. Where cur does not have the shape the path needs (the file has a
+// list where a mapping goes), it is left alone: decoding reports that. So it
+// is when an index is past the end, and that is returned.
 func set(cur any, path []step, value string) (any, *missingElem) {
 	if len(path) == 0 {
 		return value, nil
@@ -149,8 +148,11 @@ func set(cur any, path []step, value string) (any, *missingElem) {
 			list = append(list, nil)
 		}
 		v, missing := set(list[s.index], path[1:], value)
+		if missing != nil {
+			return cur, missing.under()
+		}
 		list[s.index] = v
-		return list, missing.under()
+		return list, nil
 	}
 	m, ok := cur.(map[string]any)
 	if !ok && cur != nil {
@@ -160,8 +162,11 @@ func set(cur any, path []step, value string) (any, *missingElem) {
 		m = make(map[string]any)
 	}
 	v, missing := set(m[s.key], path[1:], value)
+	if missing != nil {
+		return cur, missing.under()
+	}
 	m[s.key] = v
-	return m, missing.under()
+	return m, nil
 }
 
 // missingElem says that path[at] is an index past the end of a list of len

@@ -32,11 +32,11 @@ type field struct {
 }
 
 var (
-	leaf      = &node{kind: scalar}
-	leafList  = &node{kind: scalarList}
-	notYet    = &node{kind: unsupported}
-	apiNode   = &node{kind: mapping, fields: []field{{"listen", leaf}}}
-	fibNode   = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
+	leaf       = &node{kind: scalar}
+	leafList   = &node{kind: scalarList}
+	notYet     = &node{kind: unsupported}
+	apiNode    = &node{kind: mapping, fields: []field{{"listen", leaf}}}
+	fibNode    = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
 	uplinkNode = &node{kind: mapping, fields: []field{
 		{"name", leaf},
 		{"interface", leaf},

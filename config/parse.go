@@ -1,0 +1,125 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// Option changes where Parse and Load look for what the file does not say.
+type Option func(*options)
+
+type options struct {
+	environ []string
+	envSet  bool
+	rtDirs  []string
+	source  string // the file's path, to name it in a YAML syntax error
+}
+
+// WithEnv takes the MULTIHOMED_* overrides from environ ("NAME=VALUE"
+// entries, as os.Environ returns them) instead of the process environment.
+// WithEnv(nil) means no overrides.
+func WithEnv(environ []string) Option {
+	return func(o *options) {
+		o.environ = environ
+		o.envSet = true
+	}
+}
+
+// WithRTTablesDirs looks up table names in rt_tables and rt_tables.d/*.conf
+// of dirs, in that order, instead of /etc/iproute2 and /usr/share/iproute2.
+// Missing files are no error; with no dirs, only iproute2's built-in names
+// (unspec, default, main, local) are known.
+func WithRTTablesDirs(dirs ...string) Option {
+	return func(o *options) { o.rtDirs = dirs }
+}
+
+// Load reads the file at path and parses it as Parse does. A file that
+// cannot be read is one error naming the path, which errors.Is matches
+// against fs.ErrNotExist and the like.
+func Load(path string, opts ...Option) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err) // an *fs.PathError: "open PATH: ..."
+	}
+	return Parse(data, append(opts, func(o *options) { o.source = path })...)
+}
+
+// Parse reads a YAML configuration, overlays the MULTIHOMED_* environment
+// variables, applies the defaults and validates the result. It returns
+// either a whole valid Config or nil and Problems naming every bad key (and
+// every environment variable that addresses no key) at once.
+//
+// The environment overrides the file: MULTIHOMED_ then the key path in upper
+// case with "_" for each step down, a list element by its index:
+// MULTIHOMED_FIB_RETAIN_ON_EXIT=true, MULTIHOMED_UPLINKS_0_TABLE=120,
+// MULTIHOMED_UPLINKS_1_GATEWAYS=192.0.2.1,2001:db8::1 (a list is
+// comma-separated). Because keys contain "_" themselves, the name is read
+// against the known keys, taking at each level the longest run of words that
+// is a key there. An index may address an existing element or the one just
+// past the end, which is then added. An empty value overrides nothing.
+func Parse(data []byte, opts ...Option) (*Config, error) {
+	o := options{rtDirs: defaultRTTablesDirs}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !o.envSet {
+		o.environ = os.Environ()
+	}
+
+	raw, err := readYAML(data)
+	if err != nil {
+		return nil, Problems{{Key: o.source, Msg: err.Error()}}
+	}
+	env, problems := overlayEnv(raw, o.environ)
+	d := &decoder{bad: make(map[string]bool), env: env, tables: &rtTables{dirs: o.rtDirs}}
+	c := d.config(raw)
+	problems = append(problems, d.problems...)
+	for _, p := range c.problems() {
+		if !d.covers(p.Key) {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return c, nil
+}
+
+// covers says whether key is, or is below, a key whose value could not be
+// decoded.
+func (d *decoder) covers(key string) bool {
+	for {
+		if d.bad[key] {
+			return true
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return false
+		}
+		key = key[:i]
+	}
+}
+
+// readYAML is the only use of viper: it reads the document into a raw map
+// whose keys it lower-cases, as everything viper reads. Viper's "." key
+// delimiter is replaced with one no key of ours holds, so that a key written
+// as "fib.protocol" stays one unknown key instead of becoming fib's protocol.
+func readYAML(data []byte) (map[string]any, error) {
+	v := viper.NewWithOptions(viper.KeyDelimiter("\x00"))
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		var perr viper.ConfigParseError
+		if errors.As(err, &perr) {
+			err = perr.Unwrap()
+		}
+		// One line, as every problem is: yaml.v3 lists type errors on lines
+		// of their own.
+		return nil, fmt.Errorf("invalid YAML: %s", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return v.AllSettings(), nil
+}

@@ -1,0 +1,213 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Limits that Validate enforces.
+const (
+	// maxInterfaceName is IFNAMSIZ-1: the kernel's name buffer holds a NUL.
+	maxInterfaceName = 15
+	// maxWeight is the largest multipath weight: the kernel stores
+	// weight-1 in a byte (rtnh_hops).
+	maxWeight = 256
+	// minResyncInterval keeps the safety-net re-read from becoming a busy
+	// loop of full netlink dumps.
+	minResyncInterval = time.Second
+	// maxUnixPath is sun_path's 108 bytes less the terminating NUL.
+	maxUnixPath = 107
+)
+
+// reservedProtocols are the route protocol numbers the kernel gives meaning
+// to (RTPROT_*); routes marked with them are not ours to own.
+var reservedProtocols = []string{"unspec", "redirect", "kernel", "boot", "static"}
+
+// reservedTables are the table numbers the kernel itself uses.
+var reservedTables = map[uint32]string{253: "default", 254: "main", 255: "local"}
+
+var uplinkName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// Validate reports every problem of c at once, as Problems, or nil. It
+// changes nothing; defaults are Parse's business, so a Config built in code
+// must set every field.
+func (c *Config) Validate() error {
+	return c.problems().err()
+}
+
+func (c *Config) problems() Problems {
+	var ps Problems
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	// asn: any uint32, 0 included while no uplink can have bgp. When bgp
+	// lands, 0 becomes an error as soon as one uplink has it.
+	if a := c.RouterID; a.IsValid() {
+		switch {
+		case !a.Is4():
+			add("router_id", "%s is not an IPv4 address", a)
+		case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			add("router_id", "%s cannot be a router ID", a)
+		}
+	}
+	if msg := checkListen(c.API.Listen); msg != "" {
+		add("api.listen", "%s", msg)
+	}
+	if p := int(c.FIB.Protocol); p < len(reservedProtocols) {
+		add("fib.protocol", "%d is reserved by the kernel (%s): use 5..255", p, reservedProtocols[p])
+	}
+	if c.FIB.ResyncInterval < minResyncInterval {
+		add("fib.resync_interval", "%s is less than the minimum of %s", c.FIB.ResyncInterval, minResyncInterval)
+	}
+	switch c.MainDefault {
+	case MainDefaultNone, MainDefaultPrimary, MainDefaultECMP:
+	default:
+		add("main_default", "%q is not one of %s, %s, %s", c.MainDefault, MainDefaultNone, MainDefaultPrimary, MainDefaultECMP)
+	}
+
+	if len(c.Uplinks) == 0 {
+		add("uplinks", "at least one uplink is required")
+	}
+	names := make(map[string]int)
+	ifaces := make(map[string]int)
+	tables := make(map[uint32]int)
+	prios := make(map[uint32]int)
+	// unique reports the i-th uplink's value of key when an earlier one
+	// has it already.
+	unique := func(seen map[string]int, i int, key, v string) {
+		if j, ok := seen[v]; ok {
+			add(key, "%s is already used by uplinks[%d]", v, j)
+			return
+		}
+		seen[v] = i
+	}
+	gateways := false
+	for i, u := range c.Uplinks {
+		key := index("uplinks", i)
+		switch {
+		case u.Name == "":
+			add(key+".name", "required")
+		case !uplinkName.MatchString(u.Name):
+			add(key+".name", "%q must match %s", u.Name, uplinkName)
+		default:
+			unique(names, i, key+".name", strconv.Quote(u.Name))
+		}
+		if msg := checkInterface(u.Interface); msg != "" {
+			add(key+".interface", "%s", msg)
+		} else {
+			unique(ifaces, i, key+".interface", strconv.Quote(u.Interface))
+		}
+		switch name, reserved := reservedTables[u.Table]; {
+		case u.Table == 0:
+			add(key+".table", "required: a number 1..4294967295 other than 253-255, or a name from rt_tables")
+		case reserved:
+			add(key+".table", "%d is the %s table", u.Table, name)
+		default:
+			if j, ok := tables[u.Table]; ok {
+				add(key+".table", "%d is already used by uplinks[%d]", u.Table, j)
+			} else {
+				tables[u.Table] = i
+			}
+		}
+		switch p := u.RulePriority; {
+		case p < 1 || p > MaxRulePriority:
+			add(key+".rule_priority", "%d is out of range 1..%d (main's rule is at %d)", p, MaxRulePriority, MaxRulePriority+1)
+		default:
+			if j, ok := prios[p]; ok {
+				add(key+".rule_priority", "%d is already used by uplinks[%d]", p, j)
+			} else {
+				prios[p] = i
+			}
+		}
+		if u.Weight < 1 || u.Weight > maxWeight {
+			add(key+".weight", "%d is out of range 1..%d", u.Weight, maxWeight)
+		}
+		if u.Gateway4.IsValid() && !u.Gateway4.Is4() {
+			add(key+".gateways", "%s is not an IPv4 address, but it is the IPv4 gateway", u.Gateway4)
+		}
+		if u.Gateway6.IsValid() && !u.Gateway6.Is6() {
+			add(key+".gateways", "%s is not an IPv6 address, but it is the IPv6 gateway", u.Gateway6)
+		}
+		for _, g := range u.Gateways() {
+			if msg := checkGateway(g); msg != "" {
+				add(key+".gateways", "%s", msg)
+			}
+			gateways = true
+		}
+	}
+	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !gateways {
+		add("main_default", "%s needs at least one uplink with gateways: this version has no other source of default routes", c.MainDefault)
+	}
+	return ps
+}
+
+// checkListen returns what is wrong with an api.listen address, or "".
+func checkListen(s string) string {
+	const want = "unix:///absolute/path or tcp://host:port"
+	if path, ok := strings.CutPrefix(s, "unix://"); ok {
+		switch {
+		case !filepath.IsAbs(path):
+			return fmt.Sprintf("%q: the socket path must be absolute, as in %s", s, want)
+		case strings.HasSuffix(path, "/"):
+			return fmt.Sprintf("%q: the socket path names a directory", s)
+		case len(path) > maxUnixPath:
+			return fmt.Sprintf("%q: the socket path is longer than %d bytes", s, maxUnixPath)
+		}
+		return ""
+	}
+	if hostPort, ok := strings.CutPrefix(s, "tcp://"); ok {
+		host, port, err := net.SplitHostPort(hostPort)
+		switch {
+		case err != nil || strings.Contains(hostPort, "/"):
+			return fmt.Sprintf("%q is not %s", s, want)
+		case host == "":
+			return fmt.Sprintf("%q has no host (0.0.0.0 or [::] listens on every address)", s)
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return fmt.Sprintf("%q: the port must be 1..65535", s)
+		}
+		return ""
+	}
+	return fmt.Sprintf("%q is neither %s", s, strings.Replace(want, " or ", " nor ", 1))
+}
+
+// checkInterface returns what the kernel would find wrong with an interface
+// name (dev_valid_name), or "".
+func checkInterface(name string) string {
+	switch {
+	case name == "":
+		return "required"
+	case len(name) > maxInterfaceName:
+		return fmt.Sprintf("%q is longer than %d bytes (IFNAMSIZ-1)", name, maxInterfaceName)
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	case strings.ContainsAny(name, "/:") || strings.ContainsFunc(name, unicode.IsSpace):
+		return fmt.Sprintf("%q is not a valid interface name: it contains '/', ':' or white space", name)
+	}
+	return ""
+}
+
+// checkGateway returns why g cannot be a gateway, or "".
+func checkGateway(g netip.Addr) string {
+	switch {
+	case g.Is4In6():
+		return fmt.Sprintf("%s is an IPv4-mapped IPv6 address: write %s", g, g.Unmap())
+	case g.Zone() != "":
+		return fmt.Sprintf("%s has a zone: leave it out, the uplink's interface is used", g)
+	case g.IsUnspecified():
+		return fmt.Sprintf("%s is the unspecified address", g)
+	case g.IsMulticast():
+		return fmt.Sprintf("%s is a multicast address", g)
+	case g.IsLoopback():
+		return fmt.Sprintf("%s is a loopback address", g)
+	}
+	return ""
+}
