@@ -13,7 +13,7 @@ build:
 # Unit and lab tests, with the race detector. The lab tests run the real
 # bin/multihomed in network namespaces and need root.
 test: build
-	MULTIHOMED_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
+	MH_TEST_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }

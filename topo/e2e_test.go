@@ -28,11 +28,12 @@ var (
 	buildErr  error
 )
 
-// daemonBin is the multihomed binary under test: $MULTIHOMED_BIN, or one
+// daemonBin is the multihomed binary under test: $MH_TEST_BIN (not
+// MULTIHOMED_*: the daemon would read that as a config key), or one
 // built once for this test run.
 func daemonBin(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("MULTIHOMED_BIN"); p != "" {
+	if p := os.Getenv("MH_TEST_BIN"); p != "" {
 		return p
 	}
 	buildOnce.Do(func() {
