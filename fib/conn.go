@@ -12,8 +12,9 @@ import (
 // Kernel reconciler uses underneath, and what a tool that only writes (the
 // benchmark, a one-shot cleanup) uses alone.
 type Conn struct {
-	c     *conn
-	proto uint8
+	c          *conn
+	proto      uint8
+	lastRoutes int // routes in the last dump
 }
 
 // Dial opens a request socket in the network namespace at nsPath (the
@@ -55,7 +56,10 @@ func (c *Conn) Owned() (State, error) {
 }
 
 func (c *Conn) owned() (State, error) {
-	s := NewState()
+	// Sized by the last dump: growing a map of a million routes step by
+	// step costs more than the dump's parsing.
+	s := State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, c.lastRoutes)}
+	defer func() { c.lastRoutes = len(s.Routes) }()
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		// With strict checking the kernel filters the dump by protocol.
 		hdr := []byte{fam, 0, 0, 0, 0, c.proto, 0, 0, 0, 0, 0, 0}
@@ -81,8 +85,8 @@ func (c *Conn) owned() (State, error) {
 }
 
 // Converge plans from what the kernel has now to desired and writes it. It
-// returns the state reached (desired where every write succeeded) and the
-// failures joined.
+// returns the state reached (desired itself when every write succeeded) and
+// the failures joined.
 func (c *Conn) Converge(desired State) (State, error) {
 	actual, err := c.Owned()
 	if err != nil {
@@ -98,9 +102,15 @@ func (c *Conn) apply(desired, actual State) (State, error) {
 	for i, op := range ops {
 		if errs[i] != nil {
 			failed = append(failed, fmt.Errorf("fib: %s: %w", op, errs[i]))
-			continue
 		}
-		actual.Apply(op)
+	}
+	if len(failed) == 0 {
+		return desired, nil // everything took: the kernel holds desired
+	}
+	for i, op := range ops {
+		if errs[i] == nil {
+			actual.Apply(op)
+		}
 	}
 	return actual, errors.Join(failed...)
 }

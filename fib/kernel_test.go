@@ -319,3 +319,30 @@ func TestOverflowResync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStaleDeleteKeepsOtherMetric: the kernel reads metric 0 in an IPv4
+// delete as "any metric"; a delete of our metric-0 route that is already
+// gone must not take our route to the same prefix at another metric.
+func TestStaleDeleteKeepsOtherMetric(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	dst := netip.MustParsePrefix("203.0.113.0/24")
+	primary := Route{Table: 101, Dst: dst, Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}}
+	backup := Route{Table: 101, Dst: dst, Metric: 100, Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1}}}
+	if _, err := c.Converge(newState(nil, []Route{primary, backup})); err != nil {
+		t.Fatal(err)
+	}
+	del := []Op{{Kind: OpDelRoute, Route: primary.normalize()}}
+	for i := range 2 { // the second one is stale
+		if errs := c.Exec(del); errs[0] != nil {
+			t.Fatalf("delete %d: %v", i, errs[0])
+		}
+	}
+	got, err := c.Owned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(stateStrings(newState(nil, []Route{backup})), stateStrings(got)); diff != "" {
+		t.Errorf("after a stale delete (-want +got):\n%s", diff)
+	}
+}

@@ -90,8 +90,16 @@ func (r Route) String() string {
 }
 
 // normalize puts a route in the one form the kernel reports it in, so that
-// a route read back compares equal to the one written.
+// a route read back compares equal to the one written. It copies the
+// nexthops, so the caller's slice is never shared or reordered.
 func (r Route) normalize() Route {
+	r.Nexthops = slices.Clone(r.Nexthops)
+	return r.normalizeOwned()
+}
+
+// normalizeOwned is normalize for a route whose nexthops slice nobody else
+// holds (one just decoded): it is sorted in place.
+func (r Route) normalizeOwned() Route {
 	r.Dst = r.Dst.Masked()
 	if r.Dst.Addr().Is6() {
 		r.Scope = ScopeUniverse
@@ -99,11 +107,14 @@ func (r Route) normalize() Route {
 			r.Metric = defaultMetric6
 		}
 	}
-	nhs := slices.Clone(r.Nexthops)
+	nhs := r.Nexthops
 	for i := range nhs {
 		if len(nhs) == 1 || nhs[i].Weight == 0 {
 			nhs[i].Weight = 1
 		}
+	}
+	if len(nhs) < 2 {
+		return r
 	}
 	slices.SortFunc(nhs, func(a, b Nexthop) int {
 		if c := a.Gateway.Compare(b.Gateway); c != 0 {
@@ -111,7 +122,6 @@ func (r Route) normalize() Route {
 		}
 		return a.Ifindex - b.Ifindex
 	})
-	r.Nexthops = nhs
 	return r
 }
 

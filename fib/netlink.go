@@ -418,7 +418,12 @@ func appendOp(b []byte, op Op, flags uint16, seq uint32, proto uint8) []byte {
 }
 
 // appendRouteMsg encodes a route request. A delete names the route by its
-// key and our protocol only, so it can never hit someone else's route.
+// key and our protocol, so it can never hit someone else's route; for IPv4
+// it also names the nexthops and source, because the kernel reads metric 0
+// in a delete as "any metric", and a stale delete of our metric-0 route
+// must not take another of ours with the same prefix. (IPv6 metrics are
+// never 0 here, and a gateway in an IPv6 delete would remove only that
+// nexthop of a multipath route.)
 func appendRouteMsg(b []byte, typ, flags uint16, seq uint32, r Route, proto uint8, del bool) []byte {
 	off := len(b)
 	b = appendNlMsghdr(b, typ, flags, seq)
@@ -437,7 +442,7 @@ func appendRouteMsg(b []byte, typ, flags uint16, seq uint32, r Route, proto uint
 		b = appendAttrAddr(b, unix.RTA_DST, r.Dst.Addr())
 	}
 	b = appendAttrU32(b, unix.RTA_PRIORITY, r.Metric)
-	if del {
+	if del && r.Dst.Addr().Is6() {
 		return finishMsg(b, off)
 	}
 	if r.Src.IsValid() {
@@ -583,7 +588,7 @@ func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
 	if r.Nexthops == nil && (single.Gateway.IsValid() || single.Ifindex != 0) {
 		r.Nexthops = []Nexthop{single}
 	}
-	return r.normalize(), proto, true
+	return r.normalizeOwned(), proto, true
 }
 
 func parseMultipath(b []byte) []Nexthop {

@@ -60,57 +60,112 @@ func (o Op) String() string {
 // Link-scope routes are added before the gateway routes that may need them,
 // and deleted after.
 func Plan(desired, actual State) []Op {
-	var addLink, add, replLink, repl, addRule, delRule, delRoute, delLink []Op
+	// Count first, then fill one slice in place: at a million routes the
+	// appends and copies of per-kind lists cost more than the kernel work.
+	var n [numGroups]int
 	for k, want := range desired.Routes {
 		have, ok := actual.Routes[k]
-		switch {
-		case !ok && want.Scope == ScopeLink:
-			addLink = append(addLink, Op{Kind: OpAddRoute, Route: want})
-		case !ok:
-			add = append(add, Op{Kind: OpAddRoute, Route: want})
-		case want.Equal(have):
-		case want.Scope == ScopeLink:
-			replLink = append(replLink, Op{Kind: OpReplaceRoute, Route: want})
-		default:
-			repl = append(repl, Op{Kind: OpReplaceRoute, Route: want})
+		if g := routeGroup(want, have, ok); g >= 0 {
+			n[g]++
 		}
 	}
 	for r := range desired.Rules {
 		if _, ok := actual.Rules[r]; !ok {
-			addRule = append(addRule, Op{Kind: OpAddRule, Rule: r})
+			n[gAddRule]++
 		}
 	}
 	for r := range actual.Rules {
 		if _, ok := desired.Rules[r]; !ok {
-			delRule = append(delRule, Op{Kind: OpDelRule, Rule: r})
+			n[gDelRule]++
 		}
 	}
 	for k, have := range actual.Routes {
-		if _, ok := desired.Routes[k]; ok {
-			continue
-		}
-		if have.Scope == ScopeLink {
-			delLink = append(delLink, Op{Kind: OpDelRoute, Route: have})
-		} else {
-			delRoute = append(delRoute, Op{Kind: OpDelRoute, Route: have})
+		if _, ok := desired.Routes[k]; !ok {
+			n[delGroup(have)]++
 		}
 	}
-	n := len(addLink) + len(add) + len(replLink) + len(repl) + len(addRule) + len(delRule) + len(delRoute) + len(delLink)
-	if n == 0 {
+	var off [numGroups]int
+	total := 0
+	for g := range numGroups {
+		off[g] = total
+		total += n[g]
+	}
+	if total == 0 {
 		return nil
 	}
-	ops := make([]Op, 0, n)
-	for _, group := range [][]Op{addLink, add, replLink, repl, addRule, delRule, delRoute, delLink} {
-		ops = append(ops, group...)
+	ops := make([]Op, total)
+	put := func(g int, op Op) {
+		ops[off[g]] = op
+		off[g]++
+	}
+	for k, want := range desired.Routes {
+		have, ok := actual.Routes[k]
+		switch g := routeGroup(want, have, ok); g {
+		case gAddLink, gAdd:
+			put(g, Op{Kind: OpAddRoute, Route: want})
+		case gReplLink, gRepl:
+			put(g, Op{Kind: OpReplaceRoute, Route: want})
+		}
+	}
+	for r := range desired.Rules {
+		if _, ok := actual.Rules[r]; !ok {
+			put(gAddRule, Op{Kind: OpAddRule, Rule: r})
+		}
+	}
+	for r := range actual.Rules {
+		if _, ok := desired.Rules[r]; !ok {
+			put(gDelRule, Op{Kind: OpDelRule, Rule: r})
+		}
+	}
+	for k, have := range actual.Routes {
+		if _, ok := desired.Routes[k]; !ok {
+			put(delGroup(have), Op{Kind: OpDelRoute, Route: have})
+		}
 	}
 	return ops
 }
 
-// Apply records in s the effect of op having succeeded.
+// The groups of Plan's output, in order.
+const (
+	gAddLink = iota
+	gAdd
+	gReplLink
+	gRepl
+	gAddRule
+	gDelRule
+	gDelRoute
+	gDelLink
+	numGroups
+)
+
+// routeGroup is the group of a wanted route, or -1 when it is in place.
+func routeGroup(want, have Route, ok bool) int {
+	switch {
+	case !ok && want.Scope == ScopeLink:
+		return gAddLink
+	case !ok:
+		return gAdd
+	case want.Equal(have):
+		return -1
+	case want.Scope == ScopeLink:
+		return gReplLink
+	}
+	return gRepl
+}
+
+func delGroup(have Route) int {
+	if have.Scope == ScopeLink {
+		return gDelLink
+	}
+	return gDelRoute
+}
+
+// Apply records in s the effect of op having succeeded. The op's route is
+// taken as it is: Plan's ops carry routes already normalized.
 func (s *State) Apply(op Op) {
 	switch op.Kind {
 	case OpAddRoute, OpReplaceRoute:
-		s.AddRoute(op.Route)
+		s.Routes[op.Route.Key()] = op.Route
 	case OpDelRoute:
 		delete(s.Routes, op.Route.Key())
 	case OpAddRule:
