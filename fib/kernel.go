@@ -370,37 +370,14 @@ func (k *Kernel) reconcile() (failed bool) {
 		k.setStatus(0, nil)
 		return false
 	}
-	errs := k.req.Exec(ops)
-	var fails []error
-	exists := false
-	for i, op := range ops {
-		if errs[i] == nil {
-			k.actual.Apply(op)
-			continue
-		}
-		if errors.Is(errs[i], unix.EEXIST) {
-			exists = true
-		}
-		fails = append(fails, fmt.Errorf("%s: %w", op, errs[i]))
-	}
+	fails, exists := k.write(ops)
 	// Something we meant to add is there already: our picture was stale
 	// (a notification still in flight) or it is someone else's. Re-read
 	// and try once more; what still fails is a real conflict.
 	if exists {
 		if err := k.resync(false); err == nil {
 			ops = Plan(desired, k.actual)
-			errs = k.req.Exec(ops)
-			fails = fails[:0]
-			for i, op := range ops {
-				if errs[i] == nil {
-					k.actual.Apply(op)
-					continue
-				}
-				if errors.Is(errs[i], unix.EEXIST) {
-					errs[i] = fmt.Errorf("%w: held by another owner (a different protocol); not touching it", errs[i])
-				}
-				fails = append(fails, fmt.Errorf("%s: %w", op, errs[i]))
-			}
+			fails, _ = k.write(ops)
 		}
 	}
 	done := len(ops) - len(fails)
@@ -420,6 +397,25 @@ func (k *Kernel) reconcile() (failed bool) {
 	k.mu.Unlock()
 	k.setStatus(len(fails), errors.Join(fails...))
 	return len(fails) > 0
+}
+
+// write executes ops, records what took in k.actual, and returns the
+// failures and whether any of them was an add that found its key taken.
+func (k *Kernel) write(ops []Op) (fails []error, exists bool) {
+	errs := k.req.Exec(ops)
+	for i, op := range ops {
+		err := errs[i]
+		if err == nil {
+			k.actual.Apply(op)
+			continue
+		}
+		if errors.Is(err, unix.EEXIST) {
+			exists = true
+			err = fmt.Errorf("%w: held by another owner (a different protocol) or not yet seen; not touching it", err)
+		}
+		fails = append(fails, fmt.Errorf("%s: %w", op, err))
+	}
+	return fails, exists
 }
 
 func (k *Kernel) setStatus(pending int, err error) {

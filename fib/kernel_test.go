@@ -90,7 +90,7 @@ func (th testHost) states() map[string]State {
 	ecmp := Route{Table: TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{
 		{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0, Weight: 1},
 		{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1, Weight: 3}}}
-	mk := func(rules []Rule, routes ...Route) State { return newState(rules, routes) }
+	mk := state
 	return map[string]State{
 		"empty":            NewState(),
 		"one uplink v4":    mk([]Rule{rule0}, conn0, def0),
@@ -101,17 +101,6 @@ func (th testHost) states() map[string]State {
 		"ecmp in main":     mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, ecmp),
 		"primary in main":  mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
 	}
-}
-
-func newState(rules []Rule, routes []Route) State {
-	s := NewState()
-	for _, r := range rules {
-		s.AddRule(r)
-	}
-	for _, r := range routes {
-		s.AddRoute(r)
-	}
-	return s
 }
 
 // TestStateWalk applies named states in order, then in random order, and
@@ -191,18 +180,6 @@ func TestForeignStateUntouched(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func runKernel(t *testing.T, opts Options) *Kernel {
 	t.Helper()
 	opts.Protocol = testProto
@@ -255,7 +232,7 @@ func TestDriftRepaired(t *testing.T) {
 	want := th.states()["two uplinks"]
 	k := runKernel(t, Options{NetNS: th.h.NetNSPath()})
 	k.Set(want)
-	eventually(t, 2*time.Second, "initial convergence", th.holds(t, c, want))
+	topo.Eventually(t, 2*time.Second, "initial convergence", th.holds(t, c, want))
 
 	for _, tc := range []struct {
 		name string
@@ -273,7 +250,7 @@ func TestDriftRepaired(t *testing.T) {
 			for _, args := range tc.do {
 				th.ip(t, args...)
 			}
-			eventually(t, time.Second, "drift repaired", th.holds(t, c, want))
+			topo.Eventually(t, time.Second, "drift repaired", th.holds(t, c, want))
 		})
 	}
 	if st := k.Status(); !st.Synced || st.Pending != 0 {
@@ -312,8 +289,8 @@ func TestOverflowResync(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- k.Run(ctx) }()
 	k.Set(want)
-	eventually(t, 2*time.Second, "overflow noticed and re-read", func() bool { return k.Status().Resyncs >= 2 })
-	eventually(t, 2*time.Second, "state repaired", th.holds(t, c, want))
+	topo.Eventually(t, 2*time.Second, "overflow noticed and re-read", func() bool { return k.Status().Resyncs >= 2 })
+	topo.Eventually(t, 2*time.Second, "state repaired", th.holds(t, c, want))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -329,7 +306,7 @@ func TestStaleDeleteKeepsOtherMetric(t *testing.T) {
 	dst := netip.MustParsePrefix("203.0.113.0/24")
 	primary := Route{Table: 101, Dst: dst, Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}}
 	backup := Route{Table: 101, Dst: dst, Metric: 100, Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1}}}
-	if _, err := c.Converge(newState(nil, []Route{primary, backup})); err != nil {
+	if _, err := c.Converge(state(nil, primary, backup)); err != nil {
 		t.Fatal(err)
 	}
 	del := []Op{{Kind: OpDelRoute, Route: primary.normalize()}}
@@ -342,7 +319,7 @@ func TestStaleDeleteKeepsOtherMetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(stateStrings(newState(nil, []Route{backup})), stateStrings(got)); diff != "" {
+	if diff := cmp.Diff(stateStrings(state(nil, backup)), stateStrings(got)); diff != "" {
 		t.Errorf("after a stale delete (-want +got):\n%s", diff)
 	}
 }

@@ -92,7 +92,7 @@ func startDaemon(t *testing.T, h *topo.Host, logName, cfg string, extra ...strin
 
 func (d *daemon) waitLog(substr string) {
 	d.t.Helper()
-	eventually(d.t, 10*time.Second, "daemon log shows "+substr, func() bool { return strings.Contains(d.proc.Log(), substr) })
+	topo.Eventually(d.t, 10*time.Second, "daemon log shows "+substr, func() bool { return strings.Contains(d.proc.Log(), substr) })
 }
 
 // stop sends sig and returns the exit code.
@@ -106,17 +106,6 @@ func (d *daemon) stop(sig syscall.Signal) int {
 		d.t.Fatalf("wait: %v\n%s", err, d.proc.Log())
 	}
 	return code
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func ipOut(t *testing.T, h *topo.Host, args ...string) string {
@@ -186,7 +175,7 @@ func TestS1Static(t *testing.T) {
 	d := startDaemon(t, s.Server, "multihomed", cfg)
 
 	t.Run("rules per address", func(t *testing.T) {
-		eventually(t, 2*time.Second, "rules for every address", func() bool {
+		topo.Eventually(t, 2*time.Second, "rules for every address", func() bool {
 			r4, r6 := ipOut(t, s.Server, "-4", "rule"), ipOut(t, s.Server, "-6", "rule")
 			return hasLine(r4, ruleRE(s.A.Addr4, 101)) && hasLine(r4, ruleRE(s.B.Addr4, 102)) &&
 				hasLine(r6, ruleRE(s.A.Addr6, 101)) && hasLine(r6, ruleRE(s.B.Addr6, 102))
@@ -248,15 +237,15 @@ func TestS1Static(t *testing.T) {
 		if err := s.Server.AddAddr(s.B.If, extra.String()+"/29"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Second, "rule for the new address", func() bool { return hasLine(ipOut(t, s.Server, "rule"), ruleRE(extra, 102)) })
+		topo.Eventually(t, time.Second, "rule for the new address", func() bool { return hasLine(ipOut(t, s.Server, "rule"), ruleRE(extra, 102)) })
 		extra6 := netip.MustParseAddr("2001:db8:b::3")
 		if err := s.Server.AddAddr(s.B.If, extra6.String()+"/64"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Second, "rule for the new IPv6 address", func() bool { return hasLine(ipOut(t, s.Server, "-6", "rule"), ruleRE(extra6, 102)) })
+		topo.Eventually(t, time.Second, "rule for the new IPv6 address", func() bool { return hasLine(ipOut(t, s.Server, "-6", "rule"), ruleRE(extra6, 102)) })
 		ipOut(t, s.Server, "addr", "del", extra.String()+"/29", "dev", s.B.If)
 		ipOut(t, s.Server, "addr", "del", extra6.String()+"/64", "dev", s.B.If)
-		eventually(t, time.Second, "rules of removed addresses gone", func() bool {
+		topo.Eventually(t, time.Second, "rules of removed addresses gone", func() bool {
 			return !hasLine(ipOut(t, s.Server, "rule"), ruleRE(extra, 102)) && !hasLine(ipOut(t, s.Server, "-6", "rule"), ruleRE(extra6, 102))
 		})
 	})
@@ -265,11 +254,11 @@ func TestS1Static(t *testing.T) {
 		ipOut(t, s.Server, "route", "del", "default", "table", "102")
 		ipOut(t, s.Server, "-6", "rule", "del", "from", s.A.Addr6.String(), "lookup", "101")
 		ipOut(t, s.Server, "route", "add", "203.0.113.128/25", "via", s.A.Gateway4.String(), "table", "101", "proto", "77")
-		eventually(t, time.Second, "our state restored", func() bool { return strings.Join(ours(t, s.Server), "\n") == want })
+		topo.Eventually(t, time.Second, "our state restored", func() bool { return strings.Join(ours(t, s.Server), "\n") == want })
 	})
 	t.Run("carrier lost and back", func(t *testing.T) {
 		ipOut(t, s.B.Router, "link", "set", "dev", s.B.RouterIf, "down")
-		eventually(t, 2*time.Second, "default leaves table 102", func() bool {
+		topo.Eventually(t, 2*time.Second, "default leaves table 102", func() bool {
 			return !strings.Contains(ipOut(t, s.Server, "route", "show", "table", "102"), "default") &&
 				!strings.Contains(ipOut(t, s.Server, "-6", "route", "show", "table", "102"), "default")
 		})
@@ -277,7 +266,7 @@ func TestS1Static(t *testing.T) {
 			t.Error("ISP A's default went too")
 		}
 		ipOut(t, s.B.Router, "link", "set", "dev", s.B.RouterIf, "up")
-		eventually(t, 5*time.Second, "default back in table 102", func() bool {
+		topo.Eventually(t, 5*time.Second, "default back in table 102", func() bool {
 			return strings.Contains(ipOut(t, s.Server, "route", "show", "table", "102"), "default via "+s.B.Gateway4.String()) &&
 				strings.Contains(ipOut(t, s.Server, "-6", "route", "show", "table", "102"), "default via "+s.B.Gateway6.String())
 		})
@@ -295,7 +284,7 @@ func TestS1Static(t *testing.T) {
 		// The monitor may not have subscribed yet: re-announce the marker
 		// until it shows up.
 		marker := func(addr string) {
-			eventually(t, 5*time.Second, "monitor saw marker "+addr, func() bool {
+			topo.Eventually(t, 5*time.Second, "monitor saw marker "+addr, func() bool {
 				ipOut(t, s.Server, "route", "replace", addr+"/32", "dev", "lo", "table", "999")
 				time.Sleep(50 * time.Millisecond) // lets the monitor write; the loop is what waits
 				return strings.Contains(mon.Log(), addr)
@@ -328,7 +317,7 @@ func TestS1Static(t *testing.T) {
 	})
 	t.Run("--retain keeps state for the next start", func(t *testing.T) {
 		d = startDaemon(t, s.Server, "multihomed-retain", cfg, "--retain")
-		eventually(t, 2*time.Second, "state written", func() bool { return len(ours(t, s.Server)) == 12 })
+		topo.Eventually(t, 2*time.Second, "state written", func() bool { return len(ours(t, s.Server)) == 12 })
 		if code := d.stop(syscall.SIGTERM); code != 0 {
 			t.Fatalf("exit code %d", code)
 		}
@@ -359,13 +348,13 @@ func TestReloadAndLateInterface(t *testing.T) {
 	body := "uplinks:\n" + uplinkYAML("isp-a", s.A, 101) + uplinkYAML("late", late, 109)
 	cfg := writeConfig(t, lab, "reload.yaml", body)
 	d := startDaemon(t, s.Server, "multihomed", cfg)
-	eventually(t, 2*time.Second, "isp-a rule", func() bool { return hasLine(ipOut(t, s.Server, "rule"), ruleRE(s.A.Addr4, 101)) })
+	topo.Eventually(t, 2*time.Second, "isp-a rule", func() bool { return hasLine(ipOut(t, s.Server, "rule"), ruleRE(s.A.Addr4, 101)) })
 
 	ipOut(t, s.Server, "link", "add", "name", "eth9", "type", "veth", "peer", "name", "eth9p")
 	ipOut(t, s.Server, "link", "set", "eth9", "up")
 	ipOut(t, s.Server, "link", "set", "eth9p", "up")
 	ipOut(t, s.Server, "addr", "add", "203.0.113.99/24", "dev", "eth9")
-	eventually(t, 2*time.Second, "late interface gets its rule and connected route", func() bool {
+	topo.Eventually(t, 2*time.Second, "late interface gets its rule and connected route", func() bool {
 		return hasLine(ipOut(t, s.Server, "rule"), ruleRE(netip.MustParseAddr("203.0.113.99"), 109)) &&
 			strings.Contains(ipOut(t, s.Server, "route", "show", "table", "109"), "203.0.113.0/24 dev eth9 proto 77")
 	})
@@ -386,7 +375,7 @@ func TestReloadAndLateInterface(t *testing.T) {
 	// A good file moves ISP A to another table and drops the late uplink.
 	writeConfig(t, lab, "reload.yaml", "uplinks:\n"+uplinkYAML("isp-a", s.A, 201))
 	d.proc.Signal(syscall.SIGHUP)
-	eventually(t, 2*time.Second, "isp-a moved to table 201, late uplink gone", func() bool {
+	topo.Eventually(t, 2*time.Second, "isp-a moved to table 201, late uplink gone", func() bool {
 		r := ipOut(t, s.Server, "rule")
 		return hasLine(r, ruleRE(s.A.Addr4, 201)) && !hasLine(r, ruleRE(s.A.Addr4, 101)) &&
 			!strings.Contains(r, "lookup 109") && ipOut(t, s.Server, "route", "show", "table", "101") == ""
@@ -414,7 +403,7 @@ func TestS2MgmtData(t *testing.T) {
 		if pair[0] == s.Mgmt.Addr4 {
 			want = s.Mgmt.If
 		}
-		eventually(t, 2*time.Second, fmt.Sprintf("reply from %s via %s", pair[0], want), func() bool {
+		topo.Eventually(t, 2*time.Second, fmt.Sprintf("reply from %s via %s", pair[0], want), func() bool {
 			dev, err := s.Server.RouteGet("from", pair[0].String(), "to", pair[1].String())
 			return err == nil && dev == want
 		})
@@ -436,7 +425,7 @@ func TestS3TwoNICsOneSubnet(t *testing.T) {
 	}
 	cfg := writeConfig(t, lab, "s3.yaml", "uplinks:\n"+uplinkYAML("nic0", s.NIC0, 10)+uplinkYAML("nic1", s.NIC1, 11))
 	d := startDaemon(t, s.Server, "multihomed", cfg)
-	eventually(t, 2*time.Second, "reply from .11 via eth1", func() bool {
+	topo.Eventually(t, 2*time.Second, "reply from .11 via eth1", func() bool {
 		dev, err := s.Server.RouteGet("from", s.NIC1.Addr4.String(), "to", s.Client4.String())
 		return err == nil && dev == s.NIC1.If
 	})
@@ -484,7 +473,7 @@ func TestS4Realserver(t *testing.T) {
 	d := startDaemon(t, s.RS, "multihomed", cfg)
 	for _, u := range []topo.Uplink{s.Dir1, s.Dir2} {
 		for _, pair := range [][2]netip.Addr{{u.Addr4, s.Client4}, {u.Addr6, s.Client6}} {
-			eventually(t, 2*time.Second, fmt.Sprintf("reply from %s via %s", pair[0], u.If), func() bool {
+			topo.Eventually(t, 2*time.Second, fmt.Sprintf("reply from %s via %s", pair[0], u.If), func() bool {
 				dev, err := s.RS.RouteGet("from", pair[0].String(), "to", pair[1].String())
 				return err == nil && dev == u.If
 			})
@@ -567,11 +556,11 @@ func TestS6MainDefault(t *testing.T) {
 			body := "main_default: " + tc.mode + "\nuplinks:\n" +
 				uplinkYAML("isp-a", s.A, 101) + tc.uplinkExtras[0] + uplinkYAML("isp-b", s.B, 102) + tc.uplinkExtras[1]
 			d := startDaemon(t, s.Server, "multihomed-"+tc.mode, writeConfig(t, lab, tc.mode+".yaml", body))
-			eventually(t, 2*time.Second, "main default with both up: "+tc.both, func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
+			topo.Eventually(t, 2*time.Second, "main default with both up: "+tc.both, func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
 			ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "down")
-			eventually(t, 2*time.Second, "main default moved to ISP B", func() bool { return mainDefault() == tc.onlyB })
+			topo.Eventually(t, 2*time.Second, "main default moved to ISP B", func() bool { return mainDefault() == tc.onlyB })
 			ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "up")
-			eventually(t, 5*time.Second, "main default back", func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
+			topo.Eventually(t, 5*time.Second, "main default back", func() bool { return mainDefault() == strings.TrimSpace(tc.both) })
 			if code := d.stop(syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
@@ -596,7 +585,7 @@ func TestFailedWriteRetried(t *testing.T) {
 	body := "uplinks:\n" + uplinkYAML("isp-a", s.A, 101) +
 		fmt.Sprintf("  - name: isp-b\n    interface: %s\n    table: 102\n    gateways: [%q]\n", s.B.If, far)
 	d := startDaemon(t, s.Server, "multihomed", writeConfig(t, lab, "retry.yaml", body))
-	eventually(t, 2*time.Second, "isp-a's table complete despite isp-b's failure", func() bool {
+	topo.Eventually(t, 2*time.Second, "isp-a's table complete despite isp-b's failure", func() bool {
 		return strings.Contains(ipOut(t, s.Server, "route", "show", "table", "101"), "default via "+s.A.Gateway4.String())
 	})
 	d.waitLog("event=write-failed")
@@ -604,7 +593,7 @@ func TestFailedWriteRetried(t *testing.T) {
 		t.Fatal("unreachable gateway installed")
 	}
 	ipOut(t, s.Server, "route", "add", far.String()+"/32", "dev", s.B.If, "proto", "static")
-	eventually(t, 35*time.Second, "retry installs the default", func() bool {
+	topo.Eventually(t, 35*time.Second, "retry installs the default", func() bool {
 		return strings.Contains(ipOut(t, s.Server, "route", "show", "table", "102"), "default via "+far.String())
 	})
 	if code := d.stop(syscall.SIGTERM); code != 0 {
