@@ -163,7 +163,7 @@ func run(sizes []int, outPath string) error {
 	for _, n := range sizes {
 		r, err := b.measure(n)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("n=%d: %w", n, err)
 		}
 		rows = append(rows, r...)
 	}
@@ -529,7 +529,7 @@ func (b *bench) expectSample(table, proto int, p netip.Prefix) error {
 	got := strings.Join(strings.Fields(out), " ")
 	want := fmt.Sprintf("%s via %s dev %s proto %d", p, gateway, ifName, proto)
 	if !strings.HasPrefix(got, want) {
-		return fmt.Errorf("ip route show table %d exact %s: got %q, want %q...", table, p, got, want)
+		return fmt.Errorf("ip route show table %d exact %s: got %q, want it to start with %q", table, p, got, want)
 	}
 	return nil
 }
