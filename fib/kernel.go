@@ -60,12 +60,28 @@ type Kernel struct {
 	kick     chan struct{}
 	linkKick chan struct{}
 
-	mu          sync.Mutex
-	desired     State
+	mu sync.Mutex
+	// The desired state is two layers: base, replaced whole by Set, and
+	// dyn, changed by Update (learned routes, a million of them maybe). On
+	// a key both hold, base wins.
+	base        State
+	dyn         map[RouteKey]Route
 	haveDesired bool
+	// What to plan next: the route keys that may differ, whether the
+	// rules may, or everything (after a re-read of the kernel).
+	dirty       map[RouteKey]struct{}
+	rulesDirty  bool
+	full        bool
 	links       Links
 	linksLoaded bool
+	adoptedAt   State // what we owned in the kernel when Run started
 	status      Status
+
+	// Writes that failed wait here for the retry timer, so that they do
+	// not hold up anything else; a change of what is wanted for them
+	// brings them back at once.
+	parked      map[RouteKey]struct{}
+	parkedRules bool
 
 	// Owned only by the Run goroutine.
 	actual  State
@@ -102,17 +118,61 @@ func Open(opts Options) (*Kernel, error) {
 		ev:       ev,
 		kick:     make(chan struct{}, 1),
 		linkKick: make(chan struct{}, 1),
+		base:     NewState(),
+		dyn:      map[RouteKey]Route{},
+		dirty:    map[RouteKey]struct{}{},
+		full:     true,
 		actual:   NewState(),
+		parked:   map[RouteKey]struct{}{},
 	}, nil
 }
 
-// Set hands over the whole desired state. It does not block; the latest
-// state wins. The caller must not change s afterwards.
+// Set hands over the whole desired base state: everything but the routes
+// given to Update. It does not block; the latest state wins. The caller
+// must not change s afterwards.
 func (k *Kernel) Set(s State) {
 	k.mu.Lock()
-	k.desired, k.haveDesired = s, true
+	for key := range k.base.Routes {
+		k.dirty[key] = struct{}{}
+	}
+	for key := range s.Routes {
+		k.dirty[key] = struct{}{}
+		delete(k.parked, key) // what is wanted changed: try it now
+	}
+	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
 	k.mu.Unlock()
 	poke(k.kick)
+}
+
+// Update changes the dynamic layer of the desired state: routes to add (or
+// replace, by key) and keys to remove. Its cost is that of the change, not
+// of the whole state, so it suits learned routes.
+func (k *Kernel) Update(adds []Route, dels []RouteKey) {
+	k.mu.Lock()
+	for _, r := range adds {
+		r = r.normalize()
+		key := r.Key()
+		k.dyn[key] = r
+		k.dirty[key] = struct{}{}
+		delete(k.parked, key) // what is wanted changed: try it now
+	}
+	for _, key := range dels {
+		key = key.normalize()
+		delete(k.dyn, key)
+		k.dirty[key] = struct{}{}
+		delete(k.parked, key)
+	}
+	k.mu.Unlock()
+	poke(k.kick)
+}
+
+// Adopted returns what we owned in the kernel when Run started (empty
+// until it has been read): a restarted daemon keeps what it finds there
+// while it learns again.
+func (k *Kernel) Adopted() State {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.adoptedAt
 }
 
 // Links returns the interfaces as last seen, and false until they have been
@@ -169,16 +229,18 @@ func (k *Kernel) Run(ctx context.Context) error {
 	retry.Stop()
 	defer retry.Stop()
 	backoff := time.Duration(0)
-	waiting := false // a retry is scheduled: writes wait for it
+	retrying := false // the retry timer runs
 	dirty := true
 	for {
-		if dirty && !waiting {
+		if dirty {
 			dirty = false
-			if failed := k.reconcile(); failed {
+			failed := k.reconcile()
+			switch {
+			case failed && !retrying:
 				backoff = min(max(2*backoff, retryMin), retryMax)
 				retry.Reset(backoff)
-				waiting = true
-			} else {
+				retrying = true
+			case !failed && !k.hasParked():
 				backoff = 0
 			}
 		}
@@ -188,7 +250,8 @@ func (k *Kernel) Run(ctx context.Context) error {
 		case <-k.kick:
 			dirty = true
 		case <-retry.C:
-			waiting, dirty = false, true
+			retrying, dirty = false, true
+			k.unpark()
 		case ev, ok := <-events:
 			if !ok {
 				return errors.New("fib: netlink event socket closed")
@@ -198,11 +261,13 @@ func (k *Kernel) Run(ctx context.Context) error {
 				if err := k.resync(true); err != nil {
 					k.log.Error("resync failed", "err", err)
 				}
+				k.markFull()
 				dirty = true
 				continue
 			}
 			changed, resync := k.handle(ev.msgs)
 			if resync {
+				k.markFull()
 				if err := k.resync(false); err != nil {
 					k.log.Error("resync failed", "err", err)
 				}
@@ -212,6 +277,7 @@ func (k *Kernel) Run(ctx context.Context) error {
 			if err := k.resync(false); err != nil {
 				k.log.Error("periodic resync failed", "err", err)
 			}
+			k.markFull()
 			dirty = true
 		}
 	}
@@ -251,6 +317,9 @@ func (k *Kernel) resync(withLinks bool) error {
 	}
 	k.actual = owned
 	k.mu.Lock()
+	if k.adoptedAt.Routes == nil {
+		k.adoptedAt = owned.Clone()
+	}
 	k.status.Resyncs++
 	k.status.Rules, k.status.Routes = len(owned.Rules), len(owned.Routes)
 	k.mu.Unlock()
@@ -320,6 +389,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			} else {
 				delete(k.actual.Routes, r.Key())
 			}
+			k.dirty[r.Key()] = struct{}{}
 			changed = true
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
@@ -331,6 +401,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			} else {
 				delete(k.actual.Rules, r)
 			}
+			k.rulesDirty = true
 			changed = true
 		}
 	}
@@ -352,13 +423,11 @@ func (k *Kernel) linkByIndex(idx int) (Link, bool) {
 
 // reconcile writes what differs and reports whether anything failed.
 func (k *Kernel) reconcile() (failed bool) {
-	k.mu.Lock()
-	desired, have := k.desired, k.haveDesired
-	k.mu.Unlock()
-	if !have {
+	desired, actual, ok := k.takeWork()
+	if !ok {
 		return false // never write before the caller said what it wants
 	}
-	ops := Plan(desired, k.actual)
+	ops := Plan(desired, actual)
 	if !k.adopted {
 		// What was there at start and is still wanted stays untouched: a
 		// restart rewrites only the difference.
@@ -367,7 +436,7 @@ func (k *Kernel) reconcile() (failed bool) {
 			"routes", len(k.actual.Routes), "writes", len(ops))
 	}
 	if len(ops) == 0 {
-		k.setStatus(0, nil)
+		k.setStatus(nil)
 		return false
 	}
 	fails, exists := k.write(ops)
@@ -376,32 +445,125 @@ func (k *Kernel) reconcile() (failed bool) {
 	// and try once more; what still fails is a real conflict.
 	if exists {
 		if err := k.resync(false); err == nil {
-			ops = Plan(desired, k.actual)
-			fails, _ = k.write(ops)
+			k.markFull()
+			if desired, actual, ok = k.takeWork(); ok {
+				ops = Plan(desired, actual)
+				fails, _ = k.write(ops)
+			}
 		}
 	}
 	done := len(ops) - len(fails)
 	if len(fails) == 0 {
 		k.log.Info("kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", len(k.actual.Routes))
 	} else {
-		for i, err := range fails {
+		for i, f := range fails {
 			if i == maxLoggedFailures {
 				k.log.Warn("more kernel writes failed", "count", len(fails)-i)
 				break
 			}
-			k.log.Warn("kernel write failed; will retry", "event", "write-failed", "err", err)
+			k.log.Warn("kernel write failed; will retry", "event", "write-failed", "err", f.err)
 		}
 	}
 	k.mu.Lock()
 	k.status.Writes += uint64(done)
 	k.mu.Unlock()
-	k.setStatus(len(fails), errors.Join(fails...))
+	var errs []error
+	k.mu.Lock()
+	for _, f := range fails {
+		errs = append(errs, f.err)
+		if isRuleOp(f.op.Kind) {
+			k.parkedRules = true
+		} else {
+			k.parked[f.op.Route.Key()] = struct{}{}
+		}
+	}
+	k.mu.Unlock()
+	k.setStatus(errors.Join(errs...))
 	return len(fails) > 0
+}
+
+// takeWork returns the part of the desired and actual states to plan now:
+// everything after a re-read of the kernel, else the keys marked dirty,
+// less the parked ones. ok is false until the caller has said what it
+// wants.
+func (k *Kernel) takeWork() (desired, actual State, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.haveDesired {
+		return State{}, State{}, false
+	}
+	if k.full {
+		k.full, k.rulesDirty = false, false
+		clear(k.dirty)
+		clear(k.parked)
+		k.parkedRules = false
+		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, len(k.dyn)+len(k.base.Routes))}
+		for key, r := range k.dyn {
+			desired.Routes[key] = r
+		}
+		for key, r := range k.base.Routes {
+			desired.Routes[key] = r
+		}
+		return desired, k.actual, true
+	}
+	desired, actual = NewState(), NewState()
+	for key := range k.dirty {
+		if _, p := k.parked[key]; p {
+			continue
+		}
+		delete(k.dirty, key)
+		if r, ok := k.base.Routes[key]; ok {
+			desired.Routes[key] = r
+		} else if r, ok := k.dyn[key]; ok {
+			desired.Routes[key] = r
+		}
+		if r, ok := k.actual.Routes[key]; ok {
+			actual.Routes[key] = r
+		}
+	}
+	if k.rulesDirty && !k.parkedRules {
+		k.rulesDirty = false
+		desired.Rules, actual.Rules = k.base.Rules, k.actual.Rules
+	}
+	return desired, actual, true
+}
+
+// markFull asks for a plan of everything: after a re-read of the kernel.
+func (k *Kernel) markFull() {
+	k.mu.Lock()
+	k.full = true
+	k.mu.Unlock()
+}
+
+// unpark hands the writes that failed back for another try.
+func (k *Kernel) unpark() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key := range k.parked {
+		k.dirty[key] = struct{}{}
+	}
+	clear(k.parked)
+	if k.parkedRules {
+		k.rulesDirty, k.parkedRules = true, false
+	}
+}
+
+func (k *Kernel) hasParked() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.parked) > 0 || k.parkedRules
+}
+
+func isRuleOp(kind OpKind) bool { return kind == OpAddRule || kind == OpDelRule }
+
+type failure struct {
+	op  Op
+	err error
 }
 
 // write executes ops, records what took in k.actual, and returns the
 // failures and whether any of them was an add that found its key taken.
-func (k *Kernel) write(ops []Op) (fails []error, exists bool) {
+func (k *Kernel) write(ops []Op) (fails []failure, exists bool) {
 	errs := k.req.Exec(ops)
 	for i, op := range ops {
 		err := errs[i]
@@ -413,17 +575,23 @@ func (k *Kernel) write(ops []Op) (fails []error, exists bool) {
 			exists = true
 			err = fmt.Errorf("%w: held by another owner (a different protocol) or not yet seen; not touching it", err)
 		}
-		fails = append(fails, fmt.Errorf("%s: %w", op, err))
+		fails = append(fails, failure{op, fmt.Errorf("%s: %w", op, err)})
 	}
 	return fails, exists
 }
 
-func (k *Kernel) setStatus(pending int, err error) {
+func (k *Kernel) setStatus(err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.status.Pending = pending
+	k.status.Pending = len(k.parked)
+	if k.parkedRules {
+		k.status.Pending++
+	}
 	k.status.Rules, k.status.Routes = len(k.actual.Rules), len(k.actual.Routes)
-	k.status.Synced = err == nil
+	k.status.Synced = err == nil && k.status.Pending == 0
+	if k.status.Pending > 0 && err == nil {
+		return // parked writes still wait: keep their error
+	}
 	if err != nil {
 		k.status.LastError = err.Error()
 		return

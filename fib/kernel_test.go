@@ -323,3 +323,43 @@ func TestStaleDeleteKeepsOtherMetric(t *testing.T) {
 		t.Errorf("after a stale delete (-want +got):\n%s", diff)
 	}
 }
+
+// TestDynamicLayer: routes given to Update go in and out by delta, the base
+// wins a key both hold, and a write that keeps failing is parked for its
+// retry without holding up anything else.
+func TestDynamicLayer(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	k := runKernel(t, Options{NetNS: th.h.NetNSPath()})
+	base := th.states()["one uplink v4"]
+	k.Set(base)
+	var learned []Route
+	for i := range 500 {
+		learned = append(learned, Route{Table: 101, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i / 256), byte(i % 256)}), 32),
+			Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}})
+	}
+	k.Update(learned, nil)
+	want := state(base.SortedRules(), append(base.SortedRoutes(), learned...)...)
+	topo.Eventually(t, 2*time.Second, "base and learned routes in", th.holds(t, c, want))
+
+	// A learned default under the base's key: the base wins.
+	k.Update([]Route{{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.5"), Ifindex: th.eth0}}}}, nil)
+	// A learned route whose gateway is unreachable keeps failing...
+	bad := Route{Table: 101, Dst: netip.MustParsePrefix("203.0.113.0/24"), Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("203.0.113.77"), Ifindex: th.eth1}}}
+	k.Update([]Route{bad}, nil)
+	topo.Eventually(t, 2*time.Second, "the bad route is reported", func() bool { return k.Status().Pending > 0 })
+	// ...and does not hold up the withdrawal of half the learned routes.
+	var dels []RouteKey
+	for _, r := range learned[:250] {
+		dels = append(dels, r.Key())
+	}
+	k.Update(nil, dels)
+	want = state(base.SortedRules(), append(base.SortedRoutes(), learned[250:]...)...)
+	topo.Eventually(t, time.Second, "withdrawals applied while a write is parked", th.holds(t, c, want))
+	if st := k.Status(); st.Synced || st.LastError == "" {
+		t.Errorf("status hides the parked failure: %+v", st)
+	}
+	// Withdrawing the bad route clears the failure.
+	k.Update(nil, []RouteKey{bad.Key()})
+	topo.Eventually(t, 35*time.Second, "synced once the bad route is gone", func() bool { return k.Status().Synced })
+}

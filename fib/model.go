@@ -63,6 +63,15 @@ type RouteKey struct {
 // Key returns the route's identity.
 func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Metric} }
 
+// normalize puts a key in the form of a normalized route's key.
+func (k RouteKey) normalize() RouteKey {
+	k.Dst = k.Dst.Masked()
+	if k.Dst.Addr().Is6() && k.Metric == 0 {
+		k.Metric = defaultMetric6
+	}
+	return k
+}
+
 func (k RouteKey) String() string {
 	return fmt.Sprintf("%s table %d metric %d", k.Dst, k.Table, k.Metric)
 }
