@@ -281,11 +281,13 @@ func TestS1Static(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The monitor may not have subscribed yet: re-announce the marker
-		// until it shows up.
+		// The monitor may not have subscribed yet: add the marker again,
+		// each time as a new route (another metric), until it shows up.
+		metric := 0
 		marker := func(addr string) {
 			topo.Eventually(t, 5*time.Second, "monitor saw marker "+addr, func() bool {
-				ipOut(t, s.Server, "route", "replace", addr+"/32", "dev", "lo", "table", "999")
+				metric++
+				ipOut(t, s.Server, "route", "add", addr+"/32", "dev", "lo", "table", "999", "metric", fmt.Sprint(metric))
 				time.Sleep(50 * time.Millisecond) // lets the monitor write; the loop is what waits
 				return strings.Contains(mon.Log(), addr)
 			})
