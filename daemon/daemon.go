@@ -134,7 +134,7 @@ func (d *Daemon) converge() {
 	if !ok {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
-	state, views := Desired(d.cfg, links)
+	state, views := Desired(d.cfg, links, nil)
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true

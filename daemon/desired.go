@@ -28,15 +28,25 @@ var (
 	default6 = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 )
 
-// Desired computes the whole kernel state the daemon wants, and how each
-// uplink stands, from the config and the host's interfaces. It is pure.
+// LearnedDefaults are the next hops of the default routes an uplink's BGP
+// peer advertises now (zero where it advertises none). The routes
+// themselves reach the kernel through the fib's dynamic layer; Desired
+// needs them to leave the static default out and to pick main's default.
+type LearnedDefaults struct {
+	V4, V6 netip.Addr
+}
+
+// Desired computes the whole base kernel state the daemon wants (all but
+// the learned routes), and how each uplink stands, from the config, the
+// host's interfaces and the defaults learned over BGP. It is pure.
 //
 // For every uplink whose interface exists: one rule "from <addr> lookup
 // <table>" per global address; while the interface is up, its connected
-// prefixes (dev, src) in the table; while the uplink is healthy, the static
-// default of each family it has a gateway and an address for. Main gets a
-// default only when main_default asks for one.
-func Desired(cfg *config.Config, links fib.Links) (fib.State, []UplinkView) {
+// prefixes (dev, src) in the table; while the uplink is healthy, the
+// static default of each family it has a gateway and an address for,
+// unless the peer advertises a default of that family. Main gets a default
+// only when main_default asks for one.
+func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefaults) (fib.State, []UplinkView) {
 	s := fib.NewState()
 	views := make([]UplinkView, 0, len(cfg.Uplinks))
 	var cand4, cand6 []policy.Candidate
@@ -60,22 +70,29 @@ func Desired(cfg *config.Config, links fib.Links) (fib.State, []UplinkView) {
 				s.AddRoute(fib.Route{Table: u.Table, Dst: p, Scope: fib.ScopeLink, Src: a.Addr(), Nexthops: []fib.Nexthop{{Ifindex: l.Index}}})
 			}
 		}
+		ld := learned[u.Name]
 		for _, fam := range []struct {
-			gw    netip.Addr
-			dst   netip.Prefix
-			cands *[]policy.Candidate
-			nhs   *[]fib.Nexthop
+			gw, learned netip.Addr
+			dst         netip.Prefix
+			cands       *[]policy.Candidate
+			nhs         *[]fib.Nexthop
 		}{
-			{u.Gateway4, default4, &cand4, &gw4},
-			{u.Gateway6, default6, &cand6, &gw6},
+			{u.Gateway4, ld.V4, default4, &cand4, &gw4},
+			{u.Gateway6, ld.V6, default6, &cand6, &gw6},
 		} {
-			if !fam.gw.IsValid() {
+			gw, static := fam.gw, true
+			if fam.learned.IsValid() {
+				gw, static = fam.learned, false
+			}
+			if !gw.IsValid() {
 				continue
 			}
-			usable := v.Health.Healthy && hasFamily(addrs, fam.gw)
+			usable := v.Health.Healthy && hasFamily(addrs, gw)
 			if usable {
-				nh := fib.Nexthop{Gateway: fam.gw, Ifindex: l.Index}
-				s.AddRoute(fib.Route{Table: u.Table, Dst: fam.dst, Nexthops: []fib.Nexthop{nh}})
+				nh := fib.Nexthop{Gateway: gw, Ifindex: l.Index}
+				if static {
+					s.AddRoute(fib.Route{Table: u.Table, Dst: fam.dst, Nexthops: []fib.Nexthop{nh}})
+				}
 				v.Defaults = append(v.Defaults, fam.dst)
 				nh.Weight = u.Weight
 				*fam.nhs = append(*fam.nhs, nh)

@@ -60,6 +60,7 @@ func TestDesired(t *testing.T) {
 		name       string
 		cfg        *config.Config
 		links      fib.Links
+		learned    map[string]LearnedDefaults
 		wantRules  []string
 		wantRoutes []string
 		wantHealth []policy.Health
@@ -154,6 +155,33 @@ func TestDesired(t *testing.T) {
 			},
 		},
 		{
+			name:    "a learned default replaces the static one and carries main's default",
+			cfg:     twoUplinks(config.MainDefaultPrimary),
+			links:   healthyLinks,
+			learned: map[string]LearnedDefaults{"isp-a": {V4: ma("192.0.2.5")}},
+			wantRoutes: []string{
+				"192.0.2.0/29 table 101 if 2 src 192.0.2.2 scope link metric 0",
+				"::/0 table 101 via 2001:db8:a::1 if 2 metric 1024",
+				"2001:db8:a::/64 table 101 if 2 src 2001:db8:a::2 metric 1024",
+				"0.0.0.0/0 table 102 via 198.51.100.1 if 3 metric 0",
+				"198.51.100.0/29 table 102 if 3 src 198.51.100.2 scope link metric 0",
+				"0.0.0.0/0 table 254 via 192.0.2.5 if 2 metric 0",
+				"::/0 table 254 via 2001:db8:a::1 if 2 metric 1024",
+			},
+		},
+		{
+			name:    "a learned default on an uplink without carrier counts for nothing",
+			cfg:     twoUplinks(config.MainDefaultPrimary),
+			links:   fib.Links{"eth0": link(2, "eth0", true, false, global("192.0.2.2/29")), "eth1": healthyLinks["eth1"]},
+			learned: map[string]LearnedDefaults{"isp-a": {V4: ma("192.0.2.5")}},
+			wantRoutes: []string{
+				"192.0.2.0/29 table 101 if 2 src 192.0.2.2 scope link metric 0",
+				"0.0.0.0/0 table 102 via 198.51.100.1 if 3 metric 0",
+				"198.51.100.0/29 table 102 if 3 src 198.51.100.2 scope link metric 0",
+				"0.0.0.0/0 table 254 via 198.51.100.1 if 3 metric 0",
+			},
+		},
+		{
 			name: "no IPv6 address: no IPv6 default even with a gateway",
 			cfg:  twoUplinks(config.MainDefaultNone),
 			links: fib.Links{
@@ -167,7 +195,7 @@ func TestDesired(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, views := Desired(tc.cfg, tc.links)
+			got, views := Desired(tc.cfg, tc.links, tc.learned)
 			if tc.wantRules != nil {
 				if diff := cmp.Diff(tc.wantRules, ruleStrings(got)); diff != "" {
 					t.Errorf("rules (-want +got):\n%s", diff)
@@ -185,7 +213,7 @@ func TestDesired(t *testing.T) {
 					t.Errorf("health (-want +got):\n%s", diff)
 				}
 			}
-			again, _ := Desired(tc.cfg, tc.links)
+			again, _ := Desired(tc.cfg, tc.links, tc.learned)
 			if ops := fib.Plan(got, again); len(ops) != 0 {
 				t.Errorf("Desired is not deterministic: %v", ops)
 			}

@@ -98,6 +98,11 @@ func (r Route) String() string {
 	return b.String()
 }
 
+// Normalized returns r in the one form the kernel reports it in (masked
+// destination, IPv6 metric and scope, nexthop weights and order), the form
+// States hold: compare routes in it.
+func (r Route) Normalized() Route { return r.normalize() }
+
 // normalize puts a route in the one form the kernel reports it in, so that
 // a route read back compares equal to the one written. It copies the
 // nexthops, so the caller's slice is never shared or reordered.
