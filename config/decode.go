@@ -29,8 +29,17 @@ type decoder struct {
 // holds only in part, or not at all.
 func (d *decoder) fail(key, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if name, ok := d.env[key]; ok {
-		msg += " (from " + name + ")"
+	// An element of a list is named by the variable that set the list.
+	for k := key; ; {
+		if name, ok := d.env[k]; ok {
+			msg += " (from " + name + ")"
+			break
+		}
+		i := strings.LastIndexByte(k, '[')
+		if i < 0 || !strings.HasSuffix(k, "]") {
+			break
+		}
+		k = k[:i]
 	}
 	d.problems = append(d.problems, Problem{Key: key, Msg: msg})
 	d.bad[key] = true
@@ -43,6 +52,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 		API:         API{Listen: DefaultAPIListen},
 		FIB:         FIB{Protocol: DefaultProtocol, ResyncInterval: DefaultResyncInterval},
 		MainDefault: MainDefaultNone,
+		BGP:         BGP{ListenPort: DefaultBGPListenPort, RestartTime: DefaultBGPRestartTime},
 	}
 	m := d.mapping("", raw, schema)
 	if v, ok := m["asn"]; ok {
@@ -75,6 +85,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 			c.MainDefault = MainDefault(s)
 		}
 	}
+	if v, ok := m["bgp"]; ok {
+		d.bgp(v, &c.BGP)
+	}
 	if v, ok := m["uplinks"]; ok {
 		c.Uplinks = d.uplinks("uplinks", v)
 	}
@@ -101,6 +114,20 @@ func (d *decoder) fib(v any, f *FIB) {
 	if v, ok := m["resync_interval"]; ok {
 		if dur, ok := d.duration("fib.resync_interval", v); ok {
 			f.ResyncInterval = dur
+		}
+	}
+}
+
+func (d *decoder) bgp(v any, b *BGP) {
+	m := d.mapping("bgp", v, bgpNode)
+	if v, ok := m["listen_port"]; ok {
+		if n, ok := d.integer("bgp.listen_port", v, BGPNoListen, math.MaxUint16); ok {
+			b.ListenPort = int32(n)
+		}
+	}
+	if v, ok := m["restart_time"]; ok {
+		if dur, ok := d.duration("bgp.restart_time", v); ok {
+			b.RestartTime = dur
 		}
 	}
 }
@@ -155,11 +182,146 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 	if v, ok := m["gateways"]; ok {
 		u.Gateway4, u.Gateway6 = d.gateways(key+".gateways", v)
 	}
-	// Not implemented yet: see vips in config.
-	if _, ok := m["bgp"]; ok {
-		d.fail(key+".bgp", "BGP uplinks are not supported by this version yet")
+	if v, ok := m["bgp"]; ok {
+		u.BGP = d.uplinkBGP(key+".bgp", v)
 	}
 	return u, explicitPriority
+}
+
+// uplinkBGP decodes an uplink's bgp. The result is never nil: the uplink
+// has bgp even when it could not be decoded, and so needs asn.
+func (d *decoder) uplinkBGP(key string, v any) *UplinkBGP {
+	b := &UplinkBGP{
+		HoldTime:     DefaultBGPHoldTime,
+		ConnectRetry: DefaultBGPConnectRetry,
+		Import:       DefaultImport(),
+		MaxPrefixes:  DefaultBGPMaxPrefixes,
+	}
+	m := d.mapping(key, v, uplinkBGPNode)
+	if v, ok := m["peer"]; ok {
+		if s, ok := d.str(key+".peer", v); ok {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				d.fail(key+".peer", "%q is not an IP address", s)
+			}
+			b.Peer = a
+		}
+	}
+	if v, ok := m["peer_asn"]; ok {
+		if n, ok := d.integer(key+".peer_asn", v, 1, math.MaxUint32); ok {
+			b.PeerASN = uint32(n)
+		}
+	}
+	if v, ok := m["password"]; ok {
+		b.Password, _ = d.secret(key+".password", v)
+	}
+	if v, ok := m["hold_time"]; ok {
+		if dur, ok := d.duration(key+".hold_time", v); ok {
+			b.HoldTime = dur
+		}
+	}
+	if v, ok := m["connect_retry"]; ok {
+		if dur, ok := d.duration(key+".connect_retry", v); ok {
+			b.ConnectRetry = dur
+		}
+	}
+	if v, ok := m["multihop"]; ok {
+		if n, ok := d.integer(key+".multihop", v, 0, math.MaxUint8); ok {
+			b.Multihop = uint8(n)
+		}
+	}
+	if v, ok := m["passive"]; ok {
+		if p, ok := d.boolean(key+".passive", v); ok {
+			b.Passive = p
+		}
+	}
+	if v, ok := m["import"]; ok {
+		b.Import, b.ImportAll = d.importRules(key+".import", v)
+	}
+	if v, ok := m["max_prefixes"]; ok {
+		if n, ok := d.integer(key+".max_prefixes", v, 1, math.MaxUint32); ok {
+			b.MaxPrefixes = uint32(n)
+		}
+	}
+	return b
+}
+
+// importAll is the import that accepts anything.
+const importAll = "all"
+
+// importRules decodes an import: a list of rules, "all" or [all]. A rule
+// that cannot be parsed keeps its place as a zero ImportRule, so that the
+// indexes Validate names are those of the file.
+func (d *decoder) importRules(key string, v any) ([]ImportRule, bool) {
+	var items []any
+	switch v := v.(type) {
+	case []any:
+		items = v
+	case string:
+		// "all", or the environment's comma-separated list, also accepted
+		// in the file.
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+	default:
+		d.fail(key, "%s is neither %q nor a list of prefixes", describe(v), importAll)
+		return nil, false
+	}
+	if len(items) == 1 && isImportAll(items[0]) {
+		return nil, true
+	}
+	var rules []ImportRule
+	for i, item := range items {
+		ikey := index(key, i)
+		s, ok := item.(string)
+		switch {
+		case !ok:
+			d.fail(ikey, "%s is not a prefix", describe(item))
+		case isImportAll(s):
+			d.fail(ikey, "%q accepts anything: it can only be alone, as import: %s", importAll, importAll)
+		default:
+			r, msg := parseImportRule(s)
+			if msg != "" {
+				d.fail(ikey, "%s", msg)
+			}
+			rules = append(rules, r)
+			continue
+		}
+		rules = append(rules, ImportRule{})
+	}
+	return rules, false
+}
+
+func isImportAll(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) == importAll
+}
+
+// parseImportRule parses "P" or "P le N", or returns why it cannot.
+// Whether P is masked and N in range is Validate's business.
+func parseImportRule(s string) (ImportRule, string) {
+	const forms = `"198.51.100.0/24" or "198.18.0.0/15 le 24"`
+	f := strings.Fields(s)
+	if len(f) != 1 && (len(f) != 3 || f[1] != "le") {
+		return ImportRule{}, fmt.Sprintf("%q is not a prefix, with or without le: write %s", s, forms)
+	}
+	p, err := netip.ParsePrefix(f[0])
+	if err != nil {
+		return ImportRule{}, fmt.Sprintf("%q is not a prefix: write %s", f[0], forms)
+	}
+	r := ImportRule{Prefix: p}
+	if len(f) == 3 {
+		n, err := strconv.Atoi(f[2])
+		if err != nil || !isDecimal(f[2]) {
+			return ImportRule{}, fmt.Sprintf("%q: le takes a prefix length, not %q", s, f[2])
+		}
+		if n != p.Bits() {
+			r.MaxLen = n
+		}
+	}
+	return r, ""
 }
 
 // deriveRulePriorities gives every uplink without an explicit rule_priority
@@ -367,8 +529,24 @@ func (d *decoder) str(key string, v any) (string, bool) {
 	return "", false
 }
 
-// duration decodes a time.ParseDuration string. A bare number is refused
-// rather than guessed to be seconds.
+// secret decodes a string that is never shown in a problem. Unlike str it
+// takes no number or boolean: YAML would not keep 0x1f or 012 as written.
+func (d *decoder) secret(key string, v any) (string, bool) {
+	what := "a number"
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		what = "a boolean"
+	case map[string]any, []any, nil:
+		what = describe(v)
+	}
+	d.fail(key, "%s is not a string: quote it", what)
+	return "", false
+}
+
+// duration decodes a time.ParseDuration string. A bare number other than 0
+// is refused rather than guessed to be seconds.
 func (d *decoder) duration(key string, v any) (time.Duration, bool) {
 	const hint = `durations need a unit, e.g. "30s" or "5m"`
 	switch v := v.(type) {
@@ -384,6 +562,11 @@ func (d *decoder) duration(key string, v any) (time.Duration, bool) {
 			d.fail(key, "%q is not a duration: %s", v, hint)
 		}
 	case int, int64, uint64, float64:
+		// Zero needs no unit, as time.ParseDuration agrees; "0" is what a
+		// hold time that never expires is written as.
+		if v == 0 || v == int64(0) || v == uint64(0) || v == 0.0 {
+			return 0, true
+		}
 		d.fail(key, "%v has no unit: %s", v, hint)
 	default:
 		d.fail(key, "%s is not a duration: %s", describe(v), hint)

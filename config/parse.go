@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -57,8 +58,11 @@ func Load(path string, opts ...Option) (*Config, error) {
 // The environment overrides the file: MULTIHOMED_ then the key path in upper
 // case with "_" for each step down, a list element by its index:
 // MULTIHOMED_FIB_RETAIN_ON_EXIT=true, MULTIHOMED_UPLINKS_0_TABLE=120,
+// MULTIHOMED_BGP_LISTEN_PORT=-1, MULTIHOMED_UPLINKS_0_BGP_PEER_ASN=64500,
 // MULTIHOMED_UPLINKS_1_GATEWAYS=192.0.2.1,2001:db8::1 (a list is
-// comma-separated). Because keys contain "_" themselves, the name is read
+// comma-separated), MULTIHOMED_UPLINKS_0_BGP_IMPORT=all or
+// MULTIHOMED_UPLINKS_0_BGP_IMPORT="0.0.0.0/0,198.18.0.0/15 le 24".
+// Because keys contain "_" themselves, the name is read
 // against the known keys, taking at each level the longest run of words that
 // is a key there. An index may address an existing element or the one just
 // past the end, which is then added. An empty value overrides nothing.
@@ -105,6 +109,11 @@ func (d *decoder) covers(key string) bool {
 	}
 }
 
+// flowColon finds a plain value starting with "::" in a [ ] list, such as
+// [0.0.0.0/0, ::/0]: YAML 1.2 allows it, but the parser viper uses does not,
+// and says only "did not find expected node content".
+var flowColon = regexp.MustCompile(`(?:^|[\s:\[])\[[ \t]*::|,[ \t]*::`)
+
 // readYAML is the only use of viper: it reads the document into a raw map
 // whose keys it lower-cases, as everything viper reads. Viper's "." key
 // delimiter is replaced with one no key of ours holds, so that a key written
@@ -119,7 +128,11 @@ func readYAML(data []byte) (map[string]any, error) {
 		}
 		// One line, as every problem is: yaml.v3 lists type errors on lines
 		// of their own.
-		return nil, fmt.Errorf("invalid YAML: %s", strings.Join(strings.Fields(err.Error()), " "))
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		if strings.Contains(msg, "did not find expected node content") && flowColon.Match(data) {
+			msg += ` (inside [ ], a value that starts with "::" must be quoted, as in [0.0.0.0/0, "::/0"])`
+		}
+		return nil, fmt.Errorf("invalid YAML: %s", msg)
 	}
 	return v.AllSettings(), nil
 }

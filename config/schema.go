@@ -32,11 +32,25 @@ type field struct {
 }
 
 var (
-	leaf       = &node{kind: scalar}
-	leafList   = &node{kind: scalarList}
-	notYet     = &node{kind: unsupported}
-	apiNode    = &node{kind: mapping, fields: []field{{"listen", leaf}}}
-	fibNode    = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
+	leaf     = &node{kind: scalar}
+	leafList = &node{kind: scalarList}
+	notYet   = &node{kind: unsupported}
+	apiNode  = &node{kind: mapping, fields: []field{{"listen", leaf}}}
+	fibNode  = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
+	bgpNode  = &node{kind: mapping, fields: []field{{"listen_port", leaf}, {"restart_time", leaf}}}
+	// uplinkBGPNode's import is a scalarList: a list of rules, or the
+	// string "all" (or a comma-separated list, as the environment has it).
+	uplinkBGPNode = &node{kind: mapping, fields: []field{
+		{"peer", leaf},
+		{"peer_asn", leaf},
+		{"password", leaf},
+		{"hold_time", leaf},
+		{"connect_retry", leaf},
+		{"multihop", leaf},
+		{"passive", leaf},
+		{"import", leafList},
+		{"max_prefixes", leaf},
+	}}
 	uplinkNode = &node{kind: mapping, fields: []field{
 		{"name", leaf},
 		{"interface", leaf},
@@ -45,7 +59,7 @@ var (
 		{"priority", leaf},
 		{"weight", leaf},
 		{"gateways", leafList},
-		{"bgp", notYet},
+		{"bgp", uplinkBGPNode},
 	}}
 	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
 	schema      = &node{kind: mapping, fields: []field{
@@ -54,6 +68,7 @@ var (
 		{"api", apiNode},
 		{"fib", fibNode},
 		{"main_default", leaf},
+		{"bgp", bgpNode},
 		{"uplinks", uplinksNode},
 		{"vips", notYet},
 	}}

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,18 @@ const (
 	minResyncInterval = time.Second
 	// maxUnixPath is sun_path's 108 bytes less the terminating NUL.
 	maxUnixPath = 107
+	// maxRestartTime is the largest restart time the graceful-restart
+	// capability can carry: 12 bits of seconds (RFC 4724).
+	maxRestartTime = 4095 * time.Second
+	// minHoldTime and maxHoldTime are RFC 4271's bounds of a non-zero hold
+	// time, which travels in 16 bits of seconds.
+	minHoldTime = 3 * time.Second
+	maxHoldTime = math.MaxUint16 * time.Second
+	// maxConnectRetry keeps a session that failed once from waiting for
+	// hours before it tries again.
+	maxConnectRetry = time.Hour
+	// maxMD5Key is the kernel's TCP_MD5SIG_MAXKEYLEN.
+	maxMD5Key = 80
 )
 
 // reservedProtocols are the route protocol numbers the kernel gives meaning
@@ -48,8 +62,10 @@ func (c *Config) problems() Problems {
 		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 
-	// asn: any uint32, 0 included while no uplink can have bgp. When bgp
-	// lands, 0 becomes an error as soon as one uplink has it.
+	// asn: any uint32 while no uplink has bgp.
+	if c.ASN == 0 && slices.ContainsFunc(c.Uplinks, func(u Uplink) bool { return u.BGP != nil }) {
+		add("asn", "required when an uplink has bgp")
+	}
 	if a := c.RouterID; a.IsValid() {
 		switch {
 		case !a.Is4():
@@ -73,6 +89,13 @@ func (c *Config) problems() Problems {
 		add("main_default", "%q is not one of %s, %s, %s", c.MainDefault, MainDefaultNone, MainDefaultPrimary, MainDefaultECMP)
 	}
 
+	if p := c.BGP.ListenPort; p != BGPNoListen && (p < 1 || p > math.MaxUint16) {
+		add("bgp.listen_port", "%d is neither %d (do not listen) nor a port 1..65535", p, BGPNoListen)
+	}
+	if msg := checkSeconds(c.BGP.RestartTime, time.Second, maxRestartTime, "1s..4095s"); msg != "" {
+		add("bgp.restart_time", "%s", msg)
+	}
+
 	if len(c.Uplinks) == 0 {
 		add("uplinks", "at least one uplink is required")
 	}
@@ -80,6 +103,7 @@ func (c *Config) problems() Problems {
 	ifaces := make(map[string]int)
 	tables := make(map[uint32]int)
 	prios := make(map[uint32]int)
+	peers := make(map[string]int)
 	// unique reports the i-th uplink's value of key when an earlier one
 	// has it already.
 	unique := func(seen map[string]int, i int, key, v string) {
@@ -89,7 +113,7 @@ func (c *Config) problems() Problems {
 		}
 		seen[v] = i
 	}
-	gateways := false
+	defaults := false // whether an uplink can have a default route
 	for i, u := range c.Uplinks {
 		key := index("uplinks", i)
 		switch {
@@ -140,13 +164,100 @@ func (c *Config) problems() Problems {
 			if msg := checkGateway(g); msg != "" {
 				add(key+".gateways", "%s", msg)
 			}
-			gateways = true
+			defaults = true
+		}
+		if b := u.BGP; b != nil {
+			bkey := key + ".bgp"
+			if !b.Peer.IsValid() {
+				add(bkey+".peer", "required")
+			} else if msg := checkPeer(b.Peer); msg != "" {
+				add(bkey+".peer", "%s", msg)
+			} else if !b.Peer.IsLinkLocalUnicast() {
+				// A link-local peer is on the uplink's link only: the same
+				// address on another uplink's link is another router.
+				unique(peers, i, bkey+".peer", b.Peer.String())
+			}
+			if b.PeerASN == 0 {
+				add(bkey+".peer_asn", "required: 1..4294967295")
+			}
+			if n := len(b.Password); n > maxMD5Key {
+				add(bkey+".password", "is %d bytes long, longer than the %d TCP MD5 allows", n, maxMD5Key)
+			}
+			if b.HoldTime != 0 {
+				if msg := checkSeconds(b.HoldTime, minHoldTime, maxHoldTime, "0 (no keepalives) or 3s..65535s"); msg != "" {
+					add(bkey+".hold_time", "%s", msg)
+				}
+			}
+			if msg := checkSeconds(b.ConnectRetry, time.Second, maxConnectRetry, "1s..1h"); msg != "" {
+				add(bkey+".connect_retry", "%s", msg)
+			}
+			if b.Passive && c.BGP.ListenPort == BGPNoListen {
+				add(bkey+".passive", "the session waits for the peer to connect, but bgp.listen_port is %d (do not listen)", BGPNoListen)
+			}
+			if b.ImportAll && len(b.Import) > 0 {
+				add(bkey+".import", "%q accepts anything: it can only be alone", importAll)
+			}
+			for j, r := range b.Import {
+				for _, msg := range checkImportRule(r) {
+					add(index(bkey+".import", j), "%s", msg)
+				}
+			}
+			if b.MaxPrefixes == 0 {
+				add(bkey+".max_prefixes", "0 is out of range 1..%d", uint32(math.MaxUint32))
+			}
+			if b.ImportAll || slices.ContainsFunc(b.Import, importsDefault) {
+				defaults = true
+			}
 		}
 	}
-	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !gateways {
-		add("main_default", "%s needs at least one uplink with gateways: this version has no other source of default routes", c.MainDefault)
+	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !defaults {
+		add("main_default", "%s needs at least one uplink with gateways, or with bgp that imports a default route", c.MainDefault)
 	}
 	return ps
+}
+
+// importsDefault says whether r accepts a default route.
+func importsDefault(r ImportRule) bool {
+	return r.Match(netip.PrefixFrom(netip.IPv4Unspecified(), 0)) || r.Match(netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+}
+
+// checkSeconds returns what is wrong with a duration that BGP carries in
+// whole seconds, in lo..hi (shown as want), or "".
+func checkSeconds(d, lo, hi time.Duration, want string) string {
+	switch {
+	case d < lo || d > hi:
+		return fmt.Sprintf("%s is out of range %s", d, want)
+	case d%time.Second != 0:
+		return fmt.Sprintf("%s is not a whole number of seconds", d)
+	}
+	return ""
+}
+
+// checkImportRule returns what is wrong with an import rule.
+func checkImportRule(r ImportRule) []string {
+	p := r.Prefix
+	if !p.IsValid() {
+		return []string{"not a prefix"}
+	}
+	var msgs []string
+	if p.Addr().Is4In6() {
+		msgs = append(msgs, fmt.Sprintf("%s is an IPv4-mapped IPv6 prefix: write it as IPv4", p))
+	}
+	if m := p.Masked(); p != m {
+		msgs = append(msgs, fmt.Sprintf("%s is not a network address (%s?)", p, m))
+	}
+	if r.MaxLen != 0 && (r.MaxLen < p.Bits() || r.MaxLen > p.Addr().BitLen()) {
+		msgs = append(msgs, fmt.Sprintf("%s le %d: le must be %d..%d", p, r.MaxLen, p.Bits(), p.Addr().BitLen()))
+	}
+	return msgs
+}
+
+// checkPeer returns why a cannot be a BGP peer, or "".
+func checkPeer(a netip.Addr) string {
+	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Sprintf("%s is the broadcast address", a)
+	}
+	return checkGateway(a)
 }
 
 // checkListen returns what is wrong with an api.listen address, or "".
