@@ -24,8 +24,9 @@
 //     198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32);
 //   - use dummy or vrf devices, which the lab kernels lack (a veth whose peer
 //     stays in the same namespace serves as a dummy);
-//   - run multihomed or any routing daemon: tests start those with
-//     Host.Start;
+//   - run multihomed: tests start it with Host.Start. (The BGP routers of
+//     the scenarios, FRR, BIRD 2 and gobgpd, are started by StartBGPRouter
+//     and the BGP builders, always inside a lab namespace.)
 //   - configure policy routing: making the scenarios work is the daemon's
 //     job (the package's own tests add the rules by hand only to prove the
 //     builders right);

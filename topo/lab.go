@@ -266,7 +266,7 @@ func Sweep() error {
 }
 
 // removeNamespaces kills every process in the namespaces named prefix*
-// and deletes them.
+// and deletes them, and the FRR state directories of those namespaces.
 func removeNamespaces(prefix string) error {
 	names, err := filepath.Glob(filepath.Join(netnsDir, prefix+"*"))
 	if err != nil {
@@ -283,6 +283,9 @@ func removeNamespaces(prefix string) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if err := removeFRRState(prefix); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
