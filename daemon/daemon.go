@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-
-	"golang.org/x/sync/errgroup"
+	"reflect"
+	"sync"
+	"time"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
+	"github.com/multihomed/multihomed/speaker"
 )
 
 // Options are the daemon's run-time settings that are not config keys.
@@ -24,20 +26,38 @@ type Options struct {
 	Retain bool
 }
 
-// ErrProtocolChange is returned by Reload for a config that changes
-// fib.protocol: what the daemon owns is marked by it, so it can change only
-// across a restart.
-var ErrProtocolChange = errors.New("fib.protocol cannot change while running; restart the daemon")
+// Errors Reload returns for a config it cannot apply while running.
+var (
+	// ErrProtocolChange: what the daemon owns is marked by fib.protocol,
+	// so it can change only across a restart.
+	ErrProtocolChange = errors.New("fib.protocol cannot change while running; restart the daemon")
+	// ErrBGPIdentityChange: asn, router_id and bgp.listen_port are the BGP
+	// speaker's identity; changing them means new sessions, so a restart.
+	ErrBGPIdentityChange = errors.New("asn, router_id and bgp.listen_port cannot change while running; restart the daemon")
+)
 
 // Daemon runs multihomed.
 type Daemon struct {
 	opts   Options
 	log    *slog.Logger
 	kernel *fib.Kernel
-	cfg    *config.Config // owned by the Run loop after start
-	proto  uint8          // fib.protocol, fixed for the daemon's life
+	proto  uint8 // fib.protocol, fixed for the daemon's life
+
 	reload chan *config.Config
-	health map[string]policy.Health
+	mu     sync.Mutex     // guards cfg for Reload's checks
+	cfg    *config.Config // written only by the Run loop
+
+	// Owned by the Run loop.
+	health    map[string]policy.Health
+	views     map[string]UplinkView
+	bgp       map[string]*uplinkBGP
+	bgpEv     *bgpEvents
+	spk       speaker.Interface
+	spkStop   context.CancelFunc
+	spkDone   chan error
+	lastPeers []speaker.Peer
+	adopted   bool // stale learned routes have been adopted
+	stale     *time.Timer
 }
 
 // New opens the kernel side; Run starts everything.
@@ -62,14 +82,23 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		proto:  cfg.FIB.Protocol,
 		reload: make(chan *config.Config, 1),
 		health: map[string]policy.Health{},
+		views:  map[string]UplinkView{},
+		bgp:    map[string]*uplinkBGP{},
+		bgpEv:  newBGPEvents(),
 	}, nil
 }
 
 // Reload hands the daemon a new, already validated config. The latest
 // one wins if several arrive before the loop takes them.
 func (d *Daemon) Reload(cfg *config.Config) error {
+	d.mu.Lock()
+	cur := d.cfg
+	d.mu.Unlock()
 	if cfg.FIB.Protocol != d.proto {
 		return ErrProtocolChange
+	}
+	if cfg.ASN != cur.ASN || cfg.RouterID != cur.RouterID || cfg.BGP.ListenPort != cur.BGP.ListenPort {
+		return ErrBGPIdentityChange
 	}
 	for {
 		select {
@@ -84,25 +113,26 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	}
 }
 
-// Run runs until ctx ends, then stops cleanly: unless retaining, every rule
-// and route the daemon owns is removed.
+// Run runs until ctx ends, then stops cleanly: BGP first (our
+// advertisements are withdrawn), then the kernel side; unless retaining,
+// every rule and route the daemon owns is removed.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.kernel.Close()
-	runCtx, cancel := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(runCtx)
-	g.Go(func() error { return d.kernel.Run(gctx) })
-	g.Go(func() error {
-		d.loop(gctx)
-		return nil
-	})
-	<-ctx.Done()
-	cancel()
-	err := g.Wait()
+	kctx, kcancel := context.WithCancel(context.Background())
+	kdone := make(chan error, 1)
+	go func() { kdone <- d.kernel.Run(kctx) }()
+	loopErr := d.loop(ctx, kdone)
+	d.stopSpeaker()
+	kcancel()
+	var kerr error
+	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
+		kerr = <-kdone
+	}
+	err := errors.Join(loopErr, kerr)
 	if err != nil {
 		d.log.Error("stopped on error", "err", err)
 	}
-	retain := d.opts.Retain || d.cfg.FIB.RetainOnExit
-	if retain {
+	if d.opts.Retain || d.cfg.FIB.RetainOnExit {
 		d.log.Info("leaving kernel state in place", "event", "stop", "reason", "retain")
 		return err
 	}
@@ -113,31 +143,60 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) loop(ctx context.Context) {
+var errKernelStopped = errors.New("daemon: kernel side stopped")
+
+func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 	for {
+		var staleC <-chan time.Time
+		if d.stale != nil {
+			staleC = d.stale.C
+		}
+		var spkDone <-chan error
+		if d.spkDone != nil {
+			spkDone = d.spkDone
+		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-d.kernel.LinkChanges():
+			d.converge()
 		case cfg := <-d.reload:
+			d.mu.Lock()
 			d.cfg = cfg
+			d.mu.Unlock()
 			d.log.Info("config reloaded", "event", "reload", "uplinks", len(cfg.Uplinks))
+			d.converge()
+		case <-d.bgpEv.kick:
+			if d.handleBGP(d.bgpEv.drain()) {
+				d.converge()
+			}
+		case <-staleC:
+			d.stale = nil
+			if d.sweepStale() {
+				d.converge()
+			}
+		case err := <-kdone:
+			return fmt.Errorf("%w: %w", errKernelStopped, err)
+		case err := <-spkDone:
+			d.spkDone = nil
+			return fmt.Errorf("daemon: bgp speaker stopped: %w", err)
 		}
-		d.converge()
 	}
 }
 
 // converge computes the desired state from what is known now and hands it
-// to the kernel side.
+// to the kernel side and the speaker.
 func (d *Daemon) converge() {
 	links, ok := d.kernel.Links()
 	if !ok {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
-	state, views := Desired(d.cfg, links, nil)
+	d.reconcileBGPUplinks()
+	state, views := Desired(d.cfg, links, d.learnedDefaults())
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true
+		d.views[v.Name] = v
 		old, had := d.health[v.Name]
 		if had && old == v.Health {
 			continue
@@ -154,7 +213,118 @@ func (d *Daemon) converge() {
 	for name := range d.health {
 		if !seen[name] {
 			delete(d.health, name)
+			delete(d.views, name)
+		}
+	}
+	if !d.adopted {
+		d.adopted = true
+		if n := d.adoptStale(state); n > 0 {
+			d.log.Info("keeping routes learned before the restart until the peers confirm them",
+				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)
+			d.stale = time.NewTimer(d.cfg.BGP.RestartTime)
+			// The adopted defaults count as learned: recompute the base.
+			state, _ = Desired(d.cfg, links, d.learnedDefaults())
 		}
 	}
 	d.kernel.Set(state)
+	d.syncAllLearned()
+	d.syncSpeaker()
+}
+
+// reconcileBGPUplinks keeps one uplinkBGP per uplink with bgp; an uplink
+// that lost it gets its learned routes removed.
+func (d *Daemon) reconcileBGPUplinks() {
+	want := map[string]bool{}
+	for _, u := range d.cfg.Uplinks {
+		if u.BGP != nil {
+			want[u.Name] = true
+			if d.bgp[u.Name] == nil {
+				d.bgp[u.Name] = newUplinkBGP()
+			}
+		}
+	}
+	var dels []fib.RouteKey
+	for name, ub := range d.bgp {
+		if want[name] {
+			continue
+		}
+		for _, r := range ub.installed {
+			dels = append(dels, r.Key())
+		}
+		delete(d.bgp, name)
+	}
+	if len(dels) > 0 {
+		d.kernel.Update(nil, dels)
+	}
+}
+
+// syncSpeaker starts the speaker once an uplink has bgp, and hands it the
+// peers when they changed.
+func (d *Daemon) syncSpeaker() {
+	peers := d.peers()
+	if d.spk == nil {
+		if len(d.bgp) == 0 {
+			return
+		}
+		if err := d.startSpeaker(); err != nil {
+			d.log.Warn("bgp speaker not started yet", "event", "speaker-wait", "err", err)
+			return
+		}
+	}
+	if reflect.DeepEqual(peers, d.lastPeers) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
+	defer cancel()
+	if err := d.spk.SetPeers(ctx, peers); err != nil {
+		d.log.Error("configuring bgp peers", "event", "peers-failed", "err", err)
+		return
+	}
+	d.lastPeers = peers
+}
+
+func (d *Daemon) startSpeaker() error {
+	id, err := d.routerID()
+	if err != nil {
+		return err
+	}
+	spk, err := speaker.New(speaker.Config{
+		ASN:        d.cfg.ASN,
+		RouterID:   id,
+		ListenPort: d.cfg.BGP.ListenPort,
+		Logger:     d.opts.Logger,
+	}, d.bgpEv)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- spk.Run(ctx) }()
+	d.spk, d.spkStop, d.spkDone = spk, cancel, done
+	d.log.Info("bgp speaker started", "event", "speaker-start", "asn", d.cfg.ASN, "router_id", id, "listen_port", d.cfg.BGP.ListenPort)
+	return nil
+}
+
+// stopSpeaker stops BGP: the speaker withdraws what it announced first.
+func (d *Daemon) stopSpeaker() {
+	if d.spk == nil {
+		return
+	}
+	d.spkStop()
+	if d.spkDone != nil {
+		if err := <-d.spkDone; err != nil {
+			d.log.Error("bgp speaker stopped with an error", "err", err)
+		}
+	}
+	d.spk = nil
+}
+
+// uplink returns the configured uplink named name, or nil.
+func (d *Daemon) uplink(name string) *config.Uplink {
+	for i := range d.cfg.Uplinks {
+		if d.cfg.Uplinks[i].Name == name {
+			return &d.cfg.Uplinks[i]
+		}
+	}
+	return nil
 }

@@ -1,0 +1,424 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/policy"
+	"github.com/multihomed/multihomed/speaker"
+)
+
+// maxLoggedRefusals bounds the refused paths logged one by one per uplink;
+// past it refusals are only counted (and summed up in the log), so a peer
+// that floods bad paths cannot flood the log either.
+const maxLoggedRefusals = 20
+
+// speakerTimeout bounds one call into the speaker from the loop.
+const speakerTimeout = 10 * time.Second
+
+// bgpEvents is the speaker's Handler: it queues events in order and kicks
+// the daemon's loop, never blocking the speaker.
+type bgpEvents struct {
+	mu   sync.Mutex
+	q    []any // speaker.PeerEvent, []speaker.PathUpdate or eorEvent
+	kick chan struct{}
+}
+
+type eorEvent struct {
+	peer string
+	ipv6 bool
+}
+
+var _ speaker.Handler = (*bgpEvents)(nil)
+
+func newBGPEvents() *bgpEvents { return &bgpEvents{kick: make(chan struct{}, 1)} }
+
+func (e *bgpEvents) PeerState(ev speaker.PeerEvent)  { e.push(ev) }
+func (e *bgpEvents) Paths(ps []speaker.PathUpdate)   { e.push(ps) }
+func (e *bgpEvents) EndOfRIB(peer string, ipv6 bool) { e.push(eorEvent{peer, ipv6}) }
+
+func (e *bgpEvents) push(ev any) {
+	e.mu.Lock()
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	poke(e.kick)
+}
+
+func (e *bgpEvents) drain() []any {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.q
+	e.q = nil
+	return q
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// learnedRoute is a path accepted from an uplink's peer. A stale one was
+// found in the kernel at start and is kept until the peer says it again,
+// sends End-of-RIB, or the restart time runs out.
+type learnedRoute struct {
+	nextHop netip.Addr
+	stale   bool
+}
+
+// uplinkBGP is the BGP side of one uplink.
+type uplinkBGP struct {
+	session   speaker.PeerEvent
+	since     time.Time
+	routes    map[netip.Prefix]learnedRoute
+	installed map[netip.Prefix]fib.Route // handed to the fib's dynamic layer, normalized
+	refused   map[policy.Reason]uint64
+	logged    int // refusals logged one by one
+}
+
+func newUplinkBGP() *uplinkBGP {
+	return &uplinkBGP{
+		routes:    map[netip.Prefix]learnedRoute{},
+		installed: map[netip.Prefix]fib.Route{},
+		refused:   map[policy.Reason]uint64{},
+	}
+}
+
+func (ub *uplinkBGP) established() bool { return ub.session.State == speaker.Established }
+
+// defaults returns the learned defaults that count now.
+func (ub *uplinkBGP) defaults() LearnedDefaults {
+	var ld LearnedDefaults
+	for p, lr := range ub.routes {
+		if p.Bits() != 0 || !(ub.established() || lr.stale) {
+			continue
+		}
+		if p.Addr().Is4() {
+			ld.V4 = lr.nextHop
+		} else {
+			ld.V6 = lr.nextHop
+		}
+	}
+	return ld
+}
+
+// learnedDefaults collects every uplink's learned defaults for Desired.
+func (d *Daemon) learnedDefaults() map[string]LearnedDefaults {
+	out := make(map[string]LearnedDefaults, len(d.bgp))
+	for name, ub := range d.bgp {
+		out[name] = ub.defaults()
+	}
+	return out
+}
+
+// importPolicy is what uplink u accepts from its peer, as it stands now.
+func importPolicy(u *config.Uplink, v UplinkView) policy.ImportPolicy {
+	pol := policy.ImportPolicy{All: u.BGP.ImportAll, MaxPrefixes: int(u.BGP.MaxPrefixes)}
+	for _, r := range u.BGP.Import {
+		pol.Rules = append(pol.Rules, r)
+	}
+	for _, a := range v.Addrs {
+		pol.Connected = append(pol.Connected, a.Masked())
+	}
+	return pol
+}
+
+// handleBGP applies queued speaker events and hands the resulting route
+// changes to the fib. It reports whether the base state must be
+// recomputed (a session or a learned default changed).
+func (d *Daemon) handleBGP(events []any) (rebase bool) {
+	changed := map[string]map[netip.Prefix]bool{}
+	mark := func(up string, p netip.Prefix) {
+		if changed[up] == nil {
+			changed[up] = map[netip.Prefix]bool{}
+		}
+		changed[up][p] = true
+		if p.Bits() == 0 {
+			rebase = true
+		}
+	}
+	for _, ev := range events {
+		switch ev := ev.(type) {
+		case speaker.PeerEvent:
+			ub := d.bgp[ev.Peer]
+			if ub == nil {
+				continue
+			}
+			was := ub.established()
+			ub.session, ub.since = ev, time.Now()
+			lvl := slog.LevelInfo
+			if ev.State != speaker.Established {
+				lvl = slog.LevelWarn
+			}
+			d.log.Log(context.Background(), lvl, "bgp session", "event", "session-state", "uplink", ev.Peer,
+				"state", ev.State, "reason", ev.Reason)
+			if was != ub.established() {
+				rebase = true
+				for p := range ub.routes {
+					mark(ev.Peer, p)
+				}
+			}
+		case []speaker.PathUpdate:
+			for _, pu := range ev {
+				if d.learn(pu) {
+					mark(pu.Peer, pu.Prefix)
+				}
+			}
+		case eorEvent:
+			ub := d.bgp[ev.peer]
+			if ub == nil {
+				continue
+			}
+			n := 0
+			for p, lr := range ub.routes {
+				if lr.stale && p.Addr().Is6() == ev.ipv6 {
+					delete(ub.routes, p)
+					mark(ev.peer, p)
+					n++
+				}
+			}
+			d.log.Info("end of RIB", "event", "end-of-rib", "uplink", ev.peer, "ipv6", ev.ipv6, "stale_swept", n)
+		}
+	}
+	var adds []fib.Route
+	var dels []fib.RouteKey
+	for up, ps := range changed {
+		a, dl := d.syncLearned(up, slices.Collect(maps.Keys(ps)))
+		adds, dels = append(adds, a...), append(dels, dl...)
+	}
+	if len(adds)+len(dels) > 0 {
+		d.kernel.Update(adds, dels)
+	}
+	d.logRefusals()
+	return rebase
+}
+
+// learn applies one path update to its uplink's learned routes and
+// reports whether they changed.
+func (d *Daemon) learn(pu speaker.PathUpdate) bool {
+	ub := d.bgp[pu.Peer]
+	u := d.uplink(pu.Peer)
+	if ub == nil || u == nil || u.BGP == nil {
+		return false
+	}
+	old, had := ub.routes[pu.Prefix]
+	if pu.Withdraw {
+		delete(ub.routes, pu.Prefix)
+		return had
+	}
+	accepted := len(ub.routes)
+	if had {
+		accepted--
+	}
+	dec := policy.Import(importPolicy(u, d.views[pu.Peer]), pu.Prefix, pu.NextHop, accepted)
+	if !dec.Accept {
+		ub.refused[dec.Reason]++
+		if ub.logged < maxLoggedRefusals {
+			ub.logged++
+			d.log.Warn("refused a path from the peer", "event", "path-refused", "uplink", pu.Peer,
+				"prefix", pu.Prefix, "next_hop", pu.NextHop, "reason", dec.Reason)
+		}
+		delete(ub.routes, pu.Prefix) // a path it replaces is withdrawn
+		return had
+	}
+	lr := learnedRoute{nextHop: pu.NextHop}
+	ub.routes[pu.Prefix] = lr
+	return !had || old != lr
+}
+
+// logRefusals sums up refusals past the ones logged one by one.
+func (d *Daemon) logRefusals() {
+	for name, ub := range d.bgp {
+		if ub.logged < maxLoggedRefusals {
+			continue
+		}
+		var total uint64
+		for _, n := range ub.refused {
+			total += n
+		}
+		if total > uint64(ub.logged) {
+			d.log.Warn("refusing paths from the peer", "event", "paths-refused", "uplink", name, "refused", ub.refused)
+		}
+	}
+}
+
+// syncLearned hands the fib what uplink name's learned routes should be for
+// the given prefixes (every known one when ps is nil): a learned route is
+// in the uplink's table while the uplink is healthy and its session is up
+// (or the route is stale, kept over our own restart).
+func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
+	ub := d.bgp[name]
+	if ub == nil {
+		return nil, nil
+	}
+	u := d.uplink(name)
+	v := d.views[name]
+	if ps == nil {
+		seen := map[netip.Prefix]bool{}
+		for p := range ub.routes {
+			seen[p] = true
+		}
+		for p := range ub.installed {
+			seen[p] = true
+		}
+		ps = slices.Collect(maps.Keys(seen))
+	}
+	usable := u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0
+	for _, p := range ps {
+		want, ok := fib.Route{}, false
+		if lr, has := ub.routes[p]; has && usable && (ub.established() || lr.stale) {
+			want = fib.Route{Table: u.Table, Dst: p, Src: sourceFor(v.Addrs, p.Addr()),
+				Nexthops: []fib.Nexthop{{Gateway: lr.nextHop, Ifindex: v.Ifindex}}}.Normalized()
+			ok = true
+		}
+		have, had := ub.installed[p]
+		switch {
+		case ok && had && have.Equal(want):
+		case ok:
+			if had && have.Key() != want.Key() {
+				dels = append(dels, have.Key())
+			}
+			adds = append(adds, want)
+			ub.installed[p] = want
+		case had:
+			dels = append(dels, have.Key())
+			delete(ub.installed, p)
+		}
+	}
+	return adds, dels
+}
+
+// syncAllLearned re-derives every uplink's learned routes: after the
+// links or the config changed.
+func (d *Daemon) syncAllLearned() {
+	var adds []fib.Route
+	var dels []fib.RouteKey
+	for name := range d.bgp {
+		a, dl := d.syncLearned(name, nil)
+		adds, dels = append(adds, a...), append(dels, dl...)
+	}
+	if len(adds)+len(dels) > 0 {
+		d.kernel.Update(adds, dels)
+	}
+}
+
+// adoptStale seeds the learned routes of each BGP uplink with what the
+// kernel held in its table at start, beyond the base state: the routes a
+// previous run learned. They stay until the peer re-advertises them (same
+// route: no write), sends End-of-RIB, or the restart time runs out, so a
+// restart never leaves a table without its default.
+func (d *Daemon) adoptStale(base fib.State) int {
+	adopted := d.kernel.Adopted()
+	n := 0
+	for _, r := range adopted.Routes {
+		if b, inBase := base.Routes[r.Key()]; (inBase && b.Equal(r)) || len(r.Nexthops) != 1 || !r.Nexthops[0].Gateway.IsValid() {
+			continue
+		}
+		for i := range d.cfg.Uplinks {
+			u := &d.cfg.Uplinks[i]
+			ub := d.bgp[u.Name]
+			if u.BGP == nil || ub == nil || u.Table != r.Table {
+				continue
+			}
+			if _, known := ub.routes[r.Dst]; known {
+				continue
+			}
+			// syncLearned hands it to the fib as a learned route; being
+			// the same route, it is not written again.
+			ub.routes[r.Dst] = learnedRoute{nextHop: r.Nexthops[0].Gateway, stale: true}
+			n++
+		}
+	}
+	return n
+}
+
+// sweepStale drops every stale route left: the restart time ran out.
+func (d *Daemon) sweepStale() (rebase bool) {
+	var adds []fib.Route
+	var dels []fib.RouteKey
+	for name, ub := range d.bgp {
+		var ps []netip.Prefix
+		for p, lr := range ub.routes {
+			if lr.stale {
+				delete(ub.routes, p)
+				ps = append(ps, p)
+				rebase = rebase || p.Bits() == 0
+			}
+		}
+		if len(ps) > 0 {
+			d.log.Info("restart time ran out; dropping stale routes", "event", "stale-swept", "uplink", name, "routes", len(ps))
+		}
+		a, dl := d.syncLearned(name, ps)
+		adds, dels = append(adds, a...), append(dels, dl...)
+	}
+	if len(adds)+len(dels) > 0 {
+		d.kernel.Update(adds, dels)
+	}
+	return rebase
+}
+
+// peers is the speaker's desired neighbor set: one per uplink with bgp,
+// sourced from the uplink's address of the peer's family. An uplink with
+// no such address yet has no neighbor yet.
+func (d *Daemon) peers() []speaker.Peer {
+	var out []speaker.Peer
+	for i := range d.cfg.Uplinks {
+		u := &d.cfg.Uplinks[i]
+		if u.BGP == nil {
+			continue
+		}
+		src := sourceFor(d.views[u.Name].Addrs, u.BGP.Peer)
+		if !src.IsValid() {
+			continue
+		}
+		out = append(out, speaker.Peer{
+			Name:         u.Name,
+			Address:      u.BGP.Peer,
+			ASN:          u.BGP.PeerASN,
+			LocalAddress: src,
+			HoldTime:     u.BGP.HoldTime,
+			ConnectRetry: u.BGP.ConnectRetry,
+			Password:     u.BGP.Password,
+			Multihop:     u.BGP.Multihop,
+			Passive:      u.BGP.Passive,
+			MaxPrefixes:  u.BGP.MaxPrefixes,
+			RestartTime:  d.cfg.BGP.RestartTime,
+		})
+	}
+	return out
+}
+
+// routerID is router_id, or the first IPv4 address of the first uplink
+// that has one.
+func (d *Daemon) routerID() (netip.Addr, error) {
+	if d.cfg.RouterID.IsValid() {
+		return d.cfg.RouterID, nil
+	}
+	for _, u := range d.cfg.Uplinks {
+		for _, a := range d.views[u.Name].Addrs {
+			if a.Addr().Is4() {
+				return a.Addr(), nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no router_id configured and no uplink has an IPv4 address yet")
+}
+
+// sourceFor is the first of addrs in a's family.
+func sourceFor(addrs []netip.Prefix, a netip.Addr) netip.Addr {
+	for _, p := range addrs {
+		if p.Addr().Is4() == a.Is4() {
+			return p.Addr()
+		}
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,94 @@
+// Package speaker is multihomed's BGP speaker: one embedded GoBGP
+// (github.com/osrg/gobgp/v3) behind a small interface of our own, so that
+// the daemon never touches GoBGP's API and can be tested against a fake.
+//
+// The Speaker takes whole desired states and converges GoBGP to them:
+// SetPeers the neighbor set (one neighbor per uplink with bgp, IPv4 and IPv6
+// unicast each), SetAdvertisements the VIPs announced and to which peers.
+// Both are safe to repeat; a peer whose settings did not change keeps its
+// session. What the peers say comes back through a Handler, from one
+// goroutine, in order: session states (with the reason a session went
+// down), the paths each peer advertises, and End-of-RIB.
+//
+// # Never transit
+//
+// GoBGP's global import policy rejects everything by default, so no learned
+// path ever enters the global RIB and nothing learned can be re-advertised.
+// The global export policy rejects everything too, except each VIP toward
+// the peers its Advertisement names. Learned paths reach the Handler
+// pre-policy, per peer (GoBGP's adj-RIB-in watch), not as best paths: a
+// path from one uplink's peer is reported for that peer even when another
+// peer has a better path to the same prefix.
+//
+// # Session down
+//
+// When a peer leaves Established (or is removed), the Handler gets a
+// withdraw for every prefix learned from it: the Speaker keeps the set of
+// prefixes learned per peer, because GoBGP reports no adj-RIB-in withdraws
+// when a session ends. PeerEvent.Reason says why, as GoBGP saw it
+// (notification sent or received with its code, hold timer expired,
+// max-prefixes exceeded, ...). Connection failures (refused, timed out) are
+// only visible with debug logging: GoBGP formats them only at that level,
+// and raising its level for every session would make it format a log line
+// for every rejected path at scale.
+//
+// # Max prefixes
+//
+// Peer.MaxPrefixes is GoBGP's per-family prefix limit. GoBGP v3.37.0 counts
+// the peer's adj-RIB-in per family after each UPDATE (every path received,
+// before any policy); when the count exceeds the limit it sends a Cease
+// NOTIFICATION (subcode "maximum number of prefixes reached"), tears the
+// session down and sets the neighbor's admin state to PFX_CT. The UPDATE
+// that crossed the limit is never reported, the routes learned before it
+// are withdrawn (see above), and the session stays down: in PFX_CT the
+// neighbor does not connect and refuses incoming connections, with no
+// timer to bring it back. It returns only when SetPeers changes that peer
+// (the Speaker then re-enables it, e.g. after raising MaxPrefixes) or the
+// speaker restarts. Peers reports it as Idle with LastError
+// "max-prefixes exceeded".
+//
+// # Advertisements
+//
+// A VIP is a local path in GoBGP's global table with next hop 0.0.0.0 or ::
+// (GoBGP puts the session's own address there: next hop self), an AS path
+// of Prepend copies of our AS (GoBGP prepends one more on eBGP), MED and
+// communities. A change of attributes replaces the path in place; a peer
+// dropped from a VIP's list is served by withdrawing and re-announcing the
+// VIP (GoBGP cannot withdraw one path from one peer otherwise), so routers
+// that keep it see a withdraw and an announcement back to back.
+//
+// # Stopping
+//
+// When Run's context ends, the Speaker withdraws every VIP, then ends each
+// established session with a Cease NOTIFICATION (administrative shutdown,
+// "multihomed stopping") queued behind those withdraws, waits (bounded)
+// for GoBGP to report the sessions closed, and only then stops GoBGP,
+// whose own Cease is written straight to the socket and could overtake
+// queued withdraws. A NOTIFICATION also ends any graceful restart on the
+// peer's side (we do not negotiate RFC 8538's N bit), so peers drop our
+// paths either way. The Handler hears nothing after the context ends.
+//
+// # What it deliberately does not do
+//
+//   - No kernel writes: learned paths go to the Handler; the daemon and the
+//     fib decide what becomes a route.
+//   - No import decisions beyond max-prefixes: the daemon filters learned
+//     paths with policy/ (the import prefixes, the next hop on the uplink).
+//   - No GoBGP gRPC server: it calls Fatal when it cannot listen. The daemon
+//     serves its own API.
+//   - No graceful-restart helper towards the daemon: a peer leaving
+//     Established is reported as down with everything withdrawn, even when
+//     GoBGP keeps the peer's paths as stale; the graceful-restart capability
+//     is sent (Peer.RestartTime) so that peers keep our VIPs over our
+//     restart.
+//   - No best-path selection for the daemon, no route reflection, no
+//     families other than IPv4 and IPv6 unicast.
+//
+// # GoBGP's leftovers
+//
+// GoBGP's Serve loop has no way to stop: after Run returns, one parked
+// goroutine per Speaker (BgpServer.Serve) remains. GoBGP also keeps its
+// best-path options in package variables that StartBgp writes, so several
+// GoBGP servers in one process (tests, the lab) must be started before any
+// of them carries routes, or the race detector reports it.
+package speaker

@@ -1,0 +1,426 @@
+package speaker
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// The event path: GoBGP's watch callback (and SetPeers, for peers added
+// and removed) append to the queue and kick; one goroutine, drain, takes
+// everything queued, keeps per-peer state and calls the Handler in order.
+// Path events must not be lost, so the queue is unbounded; once the
+// speaker stops it drops whatever arrives.
+
+type itemKind uint8
+
+const (
+	itemWatch   itemKind = iota // a GoBGP watch event
+	itemAdded                   // SetPeers added a neighbor
+	itemRemoved                 // SetPeers deleted a neighbor
+)
+
+type item struct {
+	kind itemKind
+	ev   *api.WatchEventResponse // itemWatch
+	name string                  // itemAdded, itemRemoved
+	addr netip.Addr              // itemAdded, itemRemoved
+}
+
+type queue struct {
+	mu      sync.Mutex
+	items   []item
+	stopped bool
+	kick    chan struct{} // capacity 1: a pending kick covers any number of items
+	done    chan struct{} // closed by stop
+}
+
+func newQueue() *queue {
+	return &queue{kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (q *queue) push(it item) {
+	q.mu.Lock()
+	if q.stopped {
+		q.mu.Unlock()
+		return
+	}
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// onWatch is the WatchEvent callback, run on GoBGP's watcher goroutine: it
+// must not block.
+func (q *queue) onWatch(ev *api.WatchEventResponse) { q.push(item{kind: itemWatch, ev: ev}) }
+
+// take returns everything queued, in order.
+func (q *queue) take() []item {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	its := q.items
+	q.items = nil
+	return its
+}
+
+// stop drops what is queued and what comes later, and ends drain.
+func (q *queue) stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return
+	}
+	q.stopped = true
+	q.items = nil
+	close(q.done)
+}
+
+// peerTrack is the event goroutine's view of one configured neighbor.
+// Only drain writes it; Peers reads it under statusMu.
+type peerTrack struct {
+	name    string
+	addr    netip.Addr
+	state   SessionState
+	since   time.Time
+	lastErr string
+	learned map[netip.Prefix]struct{}
+}
+
+// drain runs on the event goroutine until the queue stops.
+func (s *Speaker) drain() {
+	d := &drainer{s: s, conv: &converter{}}
+	for {
+		select {
+		case <-s.q.done:
+			return
+		case <-s.q.kick:
+		}
+		for _, it := range s.q.take() {
+			d.handle(it)
+		}
+		d.flush()
+	}
+}
+
+// drainer holds the event goroutine's working state: the path updates not
+// yet handed over, and a reusable converter.
+type drainer struct {
+	s       *Speaker
+	conv    *converter
+	pending []PathUpdate
+}
+
+// flush hands the pending path updates to the Handler; it runs before any
+// other kind of event so that the Handler sees everything in order.
+func (d *drainer) flush() {
+	if len(d.pending) == 0 {
+		return
+	}
+	ps := d.pending
+	d.pending = nil
+	if !d.s.silent.Load() {
+		d.s.h.Paths(ps)
+	}
+}
+
+func (d *drainer) handle(it item) {
+	s := d.s
+	switch it.kind {
+	case itemAdded:
+		s.statusMu.Lock()
+		old := s.status[it.addr]
+		s.statusMu.Unlock()
+		if old != nil {
+			d.down(old, Idle, reasonDeconfigured)
+		}
+		t := &peerTrack{name: it.name, addr: it.addr, state: Idle, since: time.Now(), learned: map[netip.Prefix]struct{}{}}
+		s.statusMu.Lock()
+		s.status[it.addr] = t
+		s.statusMu.Unlock()
+		s.reasons.take(it.addr)
+	case itemRemoved:
+		s.statusMu.Lock()
+		t := s.status[it.addr]
+		if t != nil && t.name == it.name {
+			delete(s.status, it.addr)
+		}
+		s.statusMu.Unlock()
+		if t != nil && t.name == it.name {
+			d.down(t, Idle, reasonDeconfigured)
+		}
+	case itemWatch:
+		switch ev := it.ev.Event.(type) {
+		case *api.WatchEventResponse_Peer:
+			d.peerEvent(ev.Peer)
+		case *api.WatchEventResponse_Table:
+			d.paths(ev.Table.GetPaths())
+		}
+	}
+}
+
+// track returns the configured neighbor at addr (a GoBGP address string),
+// or nil.
+func (d *drainer) track(addr string) *peerTrack {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil
+	}
+	d.s.statusMu.Lock()
+	defer d.s.statusMu.Unlock()
+	return d.s.status[a.Unmap()]
+}
+
+func (d *drainer) peerEvent(pe *api.WatchEventResponse_PeerEvent) {
+	if pe.GetType() != api.WatchEventResponse_PeerEvent_STATE {
+		return
+	}
+	st := pe.GetPeer().GetState()
+	t := d.track(st.GetNeighborAddress())
+	if t == nil {
+		return // not (or no longer) ours: a late event of a deleted neighbor
+	}
+	next, ok := fromAPIState(st.GetSessionState())
+	if !ok || next == t.state {
+		return
+	}
+	if next == Established {
+		d.s.reasons.take(t.addr)
+		d.setState(t, Established, "")
+		d.flush()
+		d.s.log.Info("bgp session up", "event", "session-up", "peer", t.name, "address", t.addr)
+		if !d.s.silent.Load() {
+			d.s.h.PeerState(PeerEvent{Peer: t.name, State: Established})
+		}
+		return
+	}
+	reason := d.s.reasons.take(t.addr)
+	if st.GetAdminState() == api.PeerState_PFX_CT {
+		reason = "max-prefixes exceeded; the session stays down until the peer is reconfigured"
+	}
+	d.down(t, next, reason)
+}
+
+// down moves t to state next (not Established) and tells the Handler:
+// the state first, then a withdraw for every prefix t had advertised.
+func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
+	was := t.state
+	if was == Established && reason == "" {
+		reason = "session closed"
+	}
+	d.flush()
+	d.setState(t, next, reason)
+	d.s.statusMu.Lock()
+	learned := t.learned
+	t.learned = map[netip.Prefix]struct{}{}
+	d.s.statusMu.Unlock()
+	var ws []PathUpdate
+	if len(learned) > 0 {
+		ws = make([]PathUpdate, 0, len(learned))
+		for p := range learned {
+			ws = append(ws, PathUpdate{Peer: t.name, Prefix: p, Withdraw: true})
+		}
+	}
+	switch {
+	case was == Established:
+		d.s.log.Warn("bgp session down", "event", "session-down", "peer", t.name, "address", t.addr,
+			"state", next, "reason", reason, "withdrawn", len(ws))
+	case reason != "" && reason != reasonDeconfigured:
+		d.s.log.Warn("bgp session failed", "event", "session-failed", "peer", t.name, "address", t.addr,
+			"state", next, "reason", reason)
+	default:
+		d.s.log.Debug("bgp session state", "event", "session-state", "peer", t.name, "address", t.addr,
+			"state", next, "reason", reason)
+	}
+	if (was == next && len(ws) == 0) || d.s.silent.Load() {
+		return
+	}
+	d.s.h.PeerState(PeerEvent{Peer: t.name, State: next, Reason: reason})
+	if len(ws) > 0 {
+		d.s.h.Paths(ws)
+	}
+}
+
+// reasonDeconfigured is the Reason of a peer SetPeers removed.
+const reasonDeconfigured = "deconfigured"
+
+func (d *drainer) setState(t *peerTrack, st SessionState, reason string) {
+	d.s.statusMu.Lock()
+	defer d.s.statusMu.Unlock()
+	t.state, t.since = st, time.Now()
+	if reason != "" && reason != reasonDeconfigured {
+		t.lastErr = reason
+	}
+	close(d.s.stateChanged)
+	d.s.stateChanged = make(chan struct{})
+}
+
+func (d *drainer) paths(ps []*api.Path) {
+	var (
+		t    *peerTrack
+		last string
+	)
+	for _, p := range ps {
+		if nip := p.GetNeighborIp(); t == nil || nip != last {
+			t, last = d.track(nip), nip
+		}
+		if t == nil || t.state != Established {
+			continue // a late path of a session that ended, or of a neighbor deleted
+		}
+		fam := p.GetFamily()
+		v6, ok := unicastFamily(fam)
+		if !ok {
+			continue
+		}
+		if p.GetNlri() == nil {
+			d.flush()
+			if !d.s.silent.Load() {
+				d.s.h.EndOfRIB(t.name, v6)
+			}
+			continue
+		}
+		pu, ok := d.conv.pathUpdate(p, v6)
+		if !ok {
+			d.s.log.Debug("skipping a path GoBGP could not give us", "event", "path-skipped", "peer", t.name)
+			continue
+		}
+		pu.Peer = t.name
+		d.s.statusMu.Lock()
+		_, had := t.learned[pu.Prefix]
+		if pu.Withdraw {
+			delete(t.learned, pu.Prefix)
+		} else {
+			t.learned[pu.Prefix] = struct{}{}
+		}
+		d.s.statusMu.Unlock()
+		if pu.Withdraw && !had {
+			continue // never reported: nothing to withdraw
+		}
+		d.pending = append(d.pending, pu)
+	}
+}
+
+func unicastFamily(f *api.Family) (v6, ok bool) {
+	if f.GetSafi() != api.Family_SAFI_UNICAST {
+		return false, false
+	}
+	switch f.GetAfi() {
+	case api.Family_AFI_IP:
+		return false, true
+	case api.Family_AFI_IP6:
+		return true, true
+	}
+	return false, false
+}
+
+func fromAPIState(s api.PeerState_SessionState) (SessionState, bool) {
+	switch s {
+	case api.PeerState_IDLE:
+		return Idle, true
+	case api.PeerState_CONNECT:
+		return Connect, true
+	case api.PeerState_ACTIVE:
+		return Active, true
+	case api.PeerState_OPENSENT:
+		return OpenSent, true
+	case api.PeerState_OPENCONFIRM:
+		return OpenConfirm, true
+	case api.PeerState_ESTABLISHED:
+		return Established, true
+	}
+	return Idle, false
+}
+
+// The type URLs of the api messages a learned path is read from: compared
+// as strings so that the attributes we do not need are never decoded.
+var (
+	urlPrefix  = typeURL(&api.IPAddressPrefix{})
+	urlNextHop = typeURL(&api.NextHopAttribute{})
+	urlMpReach = typeURL(&api.MpReachNLRIAttribute{})
+	urlASPath  = typeURL(&api.AsPathAttribute{})
+)
+
+func typeURL(m proto.Message) string {
+	return "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName())
+}
+
+// converter turns api.Paths into PathUpdates, reusing its messages: only
+// the NLRI, the next hop and the AS path are decoded.
+type converter struct {
+	prefix  api.IPAddressPrefix
+	nextHop api.NextHopAttribute
+	mpReach api.MpReachNLRIAttribute
+	asPath  api.AsPathAttribute
+}
+
+var unmarshal = proto.UnmarshalOptions{}
+
+// pathUpdate converts one unicast path; ok is false for a path it cannot
+// read (no or malformed NLRI, no next hop on an announcement).
+func (c *converter) pathUpdate(p *api.Path, v6 bool) (PathUpdate, bool) {
+	pfx, ok := c.nlri(p.GetNlri(), v6)
+	if !ok {
+		return PathUpdate{}, false
+	}
+	pu := PathUpdate{Prefix: pfx, Withdraw: p.GetIsWithdraw()}
+	if pu.Withdraw {
+		return pu, true
+	}
+	for _, a := range p.GetPattrs() {
+		switch a.GetTypeUrl() {
+		case urlNextHop:
+			if unmarshal.Unmarshal(a.GetValue(), &c.nextHop) != nil {
+				return PathUpdate{}, false
+			}
+			if nh, err := netip.ParseAddr(c.nextHop.GetNextHop()); err == nil && !pu.NextHop.IsValid() {
+				pu.NextHop = nh
+			}
+		case urlMpReach:
+			if unmarshal.Unmarshal(a.GetValue(), &c.mpReach) != nil {
+				return PathUpdate{}, false
+			}
+			// the first next hop is the global one; a second is link-local
+			if nhs := c.mpReach.GetNextHops(); len(nhs) > 0 {
+				if nh, err := netip.ParseAddr(nhs[0]); err == nil {
+					pu.NextHop = nh
+				}
+			}
+		case urlASPath:
+			if unmarshal.Unmarshal(a.GetValue(), &c.asPath) != nil {
+				return PathUpdate{}, false
+			}
+			n := 0
+			for _, seg := range c.asPath.GetSegments() {
+				n += len(seg.GetNumbers())
+			}
+			if n > 0 {
+				pu.ASPath = make([]uint32, 0, n)
+				for _, seg := range c.asPath.GetSegments() {
+					pu.ASPath = append(pu.ASPath, seg.GetNumbers()...)
+				}
+			}
+		}
+	}
+	if !pu.NextHop.IsValid() {
+		return PathUpdate{}, false
+	}
+	return pu, true
+}
+
+func (c *converter) nlri(a *anypb.Any, v6 bool) (netip.Prefix, bool) {
+	if a.GetTypeUrl() != urlPrefix || unmarshal.Unmarshal(a.GetValue(), &c.prefix) != nil {
+		return netip.Prefix{}, false
+	}
+	addr, err := netip.ParseAddr(c.prefix.GetPrefix())
+	if err != nil || addr.Is4() == v6 || c.prefix.GetPrefixLen() > uint32(addr.BitLen()) {
+		return netip.Prefix{}, false
+	}
+	pfx := netip.PrefixFrom(addr, int(c.prefix.GetPrefixLen()))
+	return pfx.Masked(), true
+}
