@@ -83,6 +83,9 @@ type uplinkBGP struct {
 	installed map[netip.Prefix]fib.Route // handed to the fib's dynamic layer, normalized
 	refused   map[policy.Reason]uint64
 	logged    int // refusals logged one by one
+	// summarized refusals were last summed up in the log at summaryAt.
+	summarized uint64
+	summaryAt  time.Time
 }
 
 func newUplinkBGP() *uplinkBGP {
@@ -219,7 +222,12 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	if had {
 		accepted--
 	}
-	dec := policy.Import(importPolicy(u, d.views[pu.Peer]), pu.Prefix, pu.NextHop, accepted)
+	pol, ok := d.policies[pu.Peer]
+	if !ok {
+		pol = importPolicy(u, d.views[pu.Peer])
+		d.policies[pu.Peer] = pol
+	}
+	dec := policy.Import(pol, pu.Prefix, pu.NextHop, accepted)
 	if !dec.Accept {
 		ub.refused[dec.Reason]++
 		if ub.logged < maxLoggedRefusals {
@@ -235,19 +243,24 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	return !had || old != lr
 }
 
-// logRefusals sums up refusals past the ones logged one by one.
+// refusalSummaryEvery spaces the summary lines of refusals past the ones
+// logged one by one.
+const refusalSummaryEvery = 10 * time.Second
+
+// logRefusals sums up refusals past the ones logged one by one, at most
+// once per refusalSummaryEvery per uplink.
 func (d *Daemon) logRefusals() {
+	now := time.Now()
 	for name, ub := range d.bgp {
-		if ub.logged < maxLoggedRefusals {
-			continue
-		}
 		var total uint64
 		for _, n := range ub.refused {
 			total += n
 		}
-		if total > uint64(ub.logged) {
-			d.log.Warn("refusing paths from the peer", "event", "paths-refused", "uplink", name, "refused", ub.refused)
+		if total <= ub.summarized || ub.logged < maxLoggedRefusals || now.Sub(ub.summaryAt) < refusalSummaryEvery {
+			continue
 		}
+		ub.summarized, ub.summaryAt = total, now
+		d.log.Warn("refusing paths from the peer", "event", "paths-refused", "uplink", name, "refused", ub.refused)
 	}
 }
 

@@ -50,6 +50,7 @@ type Daemon struct {
 	// Owned by the Run loop.
 	health    map[string]policy.Health
 	views     map[string]UplinkView
+	policies  map[string]policy.ImportPolicy // per uplink, as of the last converge
 	bgp       map[string]*uplinkBGP
 	bgpEv     *bgpEvents
 	spk       speaker.Interface
@@ -75,16 +76,17 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	return &Daemon{
-		opts:   opts,
-		log:    opts.Logger.With("component", "daemon"),
-		kernel: k,
-		cfg:    cfg,
-		proto:  cfg.FIB.Protocol,
-		reload: make(chan *config.Config, 1),
-		health: map[string]policy.Health{},
-		views:  map[string]UplinkView{},
-		bgp:    map[string]*uplinkBGP{},
-		bgpEv:  newBGPEvents(),
+		opts:     opts,
+		log:      opts.Logger.With("component", "daemon"),
+		kernel:   k,
+		cfg:      cfg,
+		proto:    cfg.FIB.Protocol,
+		reload:   make(chan *config.Config, 1),
+		health:   map[string]policy.Health{},
+		views:    map[string]UplinkView{},
+		bgp:      map[string]*uplinkBGP{},
+		policies: map[string]policy.ImportPolicy{},
+		bgpEv:    newBGPEvents(),
 	}, nil
 }
 
@@ -216,6 +218,7 @@ func (d *Daemon) converge() {
 			delete(d.views, name)
 		}
 	}
+	clear(d.policies) // rebuilt on first use from the new views and config
 	if !d.adopted {
 		d.adopted = true
 		if n := d.adoptStale(state); n > 0 {
