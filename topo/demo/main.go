@@ -20,6 +20,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "router" {
+		if err := runRouter(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "demo router:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	bin := flag.String("bin", "bin/multihomed", "the multihomed binary to run")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -221,11 +228,119 @@ func run(ctx context.Context, lab *topo.Lab, bin string) error {
 	if err := show(s.Server, "rule"); err != nil {
 		return err
 	}
-	fmt.Println("\n  The daemon's log:")
-	for _, l := range strings.Split(strings.TrimRight(d.Log(), "\n"), "\n") {
+	return bgpAct(ctx, lab, s, bin)
+}
+
+// bgpAct is the second act: the same server learns its defaults from the
+// ISPs over BGP instead of having them configured.
+func bgpAct(ctx context.Context, lab *topo.Lab, s *topo.S1, bin string) error {
+	say("Act 2: the ISPs now speak BGP. Each advertises a default and one prefix of its own.")
+	fmt.Print(`
+    The ISP routers here are embedded GoBGP instances (this demo binary in
+    "router" mode), so the demo needs nothing installed. multihomed embeds
+    GoBGP too, peers with each ISP, and writes what each one advertises into
+    that ISP's table, and only there: never into main, never re-advertised.
+`)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	specific := map[string]string{"a": "192.0.2.128/25", "b": "198.51.100.128/25"}
+	routers := map[string]*topo.Proc{}
+	startRouter := func(name string, u topo.Uplink, asn int) error {
+		p, err := u.Router.Start("router-"+name, exe, "router", "-asn", fmt.Sprint(asn), "-router-id", u.Gateway4.String(),
+			"-peer", u.Addr4.String(), "-originate", "0.0.0.0/0,"+specific[name])
+		routers[name] = p
+		return err
+	}
+	if err := startRouter("a", s.A, 64501); err != nil {
+		return err
+	}
+	if err := startRouter("b", s.B, 64502); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`asn: 65010
+uplinks:
+  - name: isp-a
+    interface: %s
+    table: 101
+    bgp:
+      peer: %s
+      peer_asn: 64501
+      import: ["0.0.0.0/0", %q]
+  - name: isp-b
+    interface: %s
+    table: 102
+    bgp:
+      peer: %s
+      peer_asn: 64502
+      import: all
+`, s.A.If, s.A.Gateway4, specific["a"], s.B.If, s.B.Gateway4)
+	path := filepath.Join(lab.Dir(), "multihomed-bgp.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	say("Starting multihomed with BGP uplinks:")
+	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
 		fmt.Println("    " + l)
 	}
-	return nil
+	d, err := s.Server.Start("multihomed-bgp", bin, "--config", path)
+	if err != nil {
+		return err
+	}
+	learned := func(table, what string) func() bool {
+		return func() bool {
+			out, _ := s.Server.IP("route", "show", "table", table)
+			return strings.Contains(out, what)
+		}
+	}
+	if err := waitFor(ctx, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
+		return fmt.Errorf("no default learned from ISP A: %w\n%s", err, d.Log())
+	}
+	if err := waitFor(ctx, learned("102", specific["b"])); err != nil {
+		return fmt.Errorf("nothing learned from ISP B: %w\n%s", err, d.Log())
+	}
+	say("What each ISP advertised sits in its own table:")
+	for _, t := range []string{"101", "102"} {
+		if err := show(s.Server, "route", "show", "table", t); err != nil {
+			return err
+		}
+	}
+	if err := show(s.Server, "route", "show", "table", "main"); err != nil {
+		return err
+	}
+	fmt.Println("\n    main is as before: no learned route went there.")
+
+	say("ISP A's router dies: its routes leave table 101 at once.")
+	if err := routers["a"].Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool { return !learned("101", "default")() }); err != nil {
+		return err
+	}
+	if err := show(s.Server, "route", "show", "table", "101"); err != nil {
+		return err
+	}
+	say("It comes back: so do its routes.")
+	if err := startRouter("a", s.A, 64501); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
+		return err
+	}
+	if err := show(s.Server, "route", "show", "table", "101"); err != nil {
+		return err
+	}
+	say("Stopping multihomed: it closes its sessions and removes its routes.")
+	if err := d.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	code, err := d.Wait(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    multihomed exited with status %d\n", code)
+	return show(s.Server, "route", "show", "table", "101")
 }
 
 // waitFor polls cond for up to 10 s.
