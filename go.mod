@@ -10,7 +10,6 @@ require (
 	github.com/spf13/viper v1.21.0
 	github.com/vishvananda/netns v0.0.5
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/protobuf v1.33.0
 )

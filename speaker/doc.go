@@ -12,13 +12,16 @@
 //
 // # Never transit
 //
-// GoBGP's global import policy rejects everything by default, so no learned
-// path ever enters the global RIB and nothing learned can be re-advertised.
-// The global export policy rejects everything too, except each VIP toward
-// the peers its Advertisement names. Learned paths reach the Handler
-// pre-policy, per peer (GoBGP's adj-RIB-in watch), not as best paths: a
-// path from one uplink's peer is reported for that peer even when another
-// peer has a better path to the same prefix.
+// GoBGP's global import policy rejects everything but our own paths (GoBGP
+// runs the VIPs through it too), so no learned path ever enters the global
+// RIB and nothing learned can be re-advertised. The global export policy
+// rejects everything as well, except each VIP toward the peers its
+// Advertisement names. Learned paths reach the Handler pre-policy, per
+// peer (GoBGP's adj-RIB-in watch), not as best paths: a path from one
+// uplink's peer is reported for that peer even when another peer has a
+// better path to the same prefix. A path GoBGP drops for an AS loop (our
+// AS in its AS path) is not reported, and GoBGP does not treat it as an
+// implicit withdraw of the peer's earlier path for that prefix either.
 //
 // # Session down
 //
@@ -55,7 +58,10 @@
 // communities. A change of attributes replaces the path in place; a peer
 // dropped from a VIP's list is served by withdrawing and re-announcing the
 // VIP (GoBGP cannot withdraw one path from one peer otherwise), so routers
-// that keep it see a withdraw and an announcement back to back.
+// that keep it see a withdraw and an announcement back to back. An IPv6 VIP
+// announced over an IPv4 session carries GoBGP's IPv4-mapped next hop
+// (::ffff:a.b.c.d), which routers generally cannot resolve: announce IPv6
+// VIPs to peers reached over IPv6.
 //
 // # Stopping
 //

@@ -210,7 +210,7 @@ func (d *drainer) peerEvent(pe *api.WatchEventResponse_PeerEvent) {
 // down moves t to state next (not Established) and tells the Handler:
 // the state first, then a withdraw for every prefix t had advertised.
 func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
-	was := t.state
+	was, prevErr := t.state, t.lastErr
 	if was == Established && reason == "" {
 		reason = "session closed"
 	}
@@ -231,7 +231,9 @@ func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
 	case was == Established:
 		d.s.log.Warn("bgp session down", "event", "session-down", "peer", t.name, "address", t.addr,
 			"state", next, "reason", reason, "withdrawn", len(ws))
-	case reason != "" && reason != reasonDeconfigured:
+	case reason != "" && reason != reasonDeconfigured && reason != prevErr:
+		// a peer that keeps failing the same way (wrong AS, refused) is
+		// logged once, not at every retry
 		d.s.log.Warn("bgp session failed", "event", "session-failed", "peer", t.name, "address", t.addr,
 			"state", next, "reason", reason)
 	default:

@@ -153,6 +153,11 @@ func (r *recorder) state(peer string) SessionState {
 func (r *recorder) eventsOf(peer string) []PeerEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.eventsOfLocked(peer)
+}
+
+// eventsOfLocked is eventsOf for callers that hold r.mu (wait's conditions).
+func (r *recorder) eventsOfLocked(peer string) []PeerEvent {
 	var out []PeerEvent
 	for _, e := range r.events {
 		if e.Peer == peer {
@@ -183,15 +188,34 @@ func (r *recorder) checkNoErrors(t *testing.T) {
 }
 
 // startSpeaker runs a Speaker for the test (AS speakerASN, listening on
-// spk4 and spk6) and returns it, its recorder and a stop function that
-// ends Run and returns its error (also run at cleanup).
-func startSpeaker(t *testing.T) (*Speaker, *recorder, func() error) {
+// spk4 and spk6 unless opts say otherwise) and returns it, its recorder and
+// a stop function that ends Run and returns its error (also run at
+// cleanup).
+func startSpeaker(t *testing.T, opts ...func(*Config)) (*Speaker, *recorder, func() error) {
+	t.Helper()
+	s, rec := newSpeaker(t, opts...)
+	return s, rec, run(t, s, rec)
+}
+
+// newSpeaker is startSpeaker without Run.
+func newSpeaker(t *testing.T, opts ...func(*Config)) (*Speaker, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	s, err := New(Config{ASN: speakerASN, RouterID: spk4, ListenAddresses: []netip.Addr{spk4, spk6}, Logger: testLogger()}, rec)
+	cfg := Config{ASN: speakerASN, RouterID: spk4, ListenAddresses: []netip.Addr{spk4, spk6}, Logger: testLogger()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, rec
+}
+
+// run runs s until the returned stop function (also run at cleanup) is
+// called, once it has started.
+func run(t *testing.T, s *Speaker, rec *recorder) func() error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -223,13 +247,20 @@ func startSpeaker(t *testing.T) (*Speaker, *recorder, func() error) {
 		}
 		rec.checkNoErrors(t)
 	})
-	return s, rec, stop
+	return stop
 }
 
-// peerTo is the speaker's Peer for a router.
+// peerTo is the speaker's Peer for a router, over IPv4.
 func peerTo(name string, r *router) Peer {
 	return Peer{Name: name, Address: r.a4, ASN: r.asn, LocalAddress: spk4,
 		HoldTime: testHoldTime, ConnectRetry: testRetry, RestartTime: testRestart}
+}
+
+// peerTo6 is the speaker's Peer for a router, over IPv6.
+func peerTo6(name string, r *router) Peer {
+	p := peerTo(name, r)
+	p.Address, p.LocalAddress = r.a6, spk6
+	return p
 }
 
 func setPeers(t *testing.T, s *Speaker, peers ...Peer) {
@@ -257,6 +288,7 @@ type router struct {
 	name   string
 	asn    uint32
 	a4, a6 netip.Addr
+	spk    netip.Addr // the speaker's address as the router's neighbor
 	s      *server.BgpServer
 	stop   func()
 }
@@ -305,12 +337,21 @@ func (r *router) do(what string, f func(context.Context) error) {
 // reconnect after a reset, each refusing the other's connection during
 // its fixed 5 s idle hold (while it connects in turn when the other is
 // idle); with one side passive a reset session is back within one round.
-func (r *router) neighbor(asn uint32) {
+func (r *router) neighbor(asn uint32) { r.neighborAt(spk4, asn) }
+
+// neighborAt is neighbor with the speaker at addr (spk4 or spk6), the
+// session sourced from the router's address of that family.
+func (r *router) neighborAt(addr netip.Addr, asn uint32) {
 	r.t.Helper()
+	r.spk = addr
+	local := r.a4
+	if addr.Is6() {
+		local = r.a6
+	}
 	p := &api.Peer{
-		Conf:            &api.PeerConf{NeighborAddress: spk4.String(), PeerAsn: asn},
+		Conf:            &api.PeerConf{NeighborAddress: addr.String(), PeerAsn: asn},
 		Timers:          &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
-		Transport:       &api.Transport{LocalAddress: r.a4.String(), PassiveMode: true},
+		Transport:       &api.Transport{LocalAddress: local.String(), PassiveMode: true},
 		GracefulRestart: &api.GracefulRestart{Enabled: true, RestartTime: 30},
 	}
 	for _, f := range []*api.Family{familyV4, familyV6} {
@@ -375,7 +416,7 @@ func (r *router) adjIn() map[netip.Prefix]seen {
 	var mu sync.Mutex
 	for _, f := range []*api.Family{familyV4, familyV6} {
 		r.do("list adj-in", func(ctx context.Context) error {
-			return r.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_ADJ_IN, Name: spk4.String(), Family: f},
+			return r.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_ADJ_IN, Name: r.spk.String(), Family: f},
 				func(d *api.Destination) {
 					for _, p := range d.Paths {
 						pfx, sn, err := nativeSeen(p)
@@ -443,7 +484,7 @@ func (r *router) session() (api.PeerState_SessionState, time.Time) {
 	var st api.PeerState_SessionState
 	var up time.Time
 	r.do("list peer", func(ctx context.Context) error {
-		return r.s.ListPeer(ctx, &api.ListPeerRequest{Address: spk4.String()}, func(p *api.Peer) {
+		return r.s.ListPeer(ctx, &api.ListPeerRequest{Address: r.spk.String()}, func(p *api.Peer) {
 			st = p.GetState().GetSessionState()
 			if ts := p.GetTimers().GetState().GetUptime(); ts != nil {
 				up = ts.AsTime()
