@@ -247,6 +247,45 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 // logged one by one.
 const refusalSummaryEvery = 10 * time.Second
 
+// reimport re-judges every accepted route by the uplinks' import policies
+// as they are now: after a reload, what a narrower import no longer lists
+// leaves the table. (A wider import takes effect for paths the peer sends
+// from then on; GoBGP does not replay what it already sent.)
+func (d *Daemon) reimport() {
+	var adds []fib.Route
+	var dels []fib.RouteKey
+	for name, ub := range d.bgp {
+		u := d.uplink(name)
+		if u == nil || u.BGP == nil {
+			continue
+		}
+		pol := importPolicy(u, d.views[name])
+		var dropped []netip.Prefix
+		kept := 0
+		for p, lr := range ub.routes {
+			if lr.stale {
+				continue
+			}
+			if dec := policy.Import(pol, p, lr.nextHop, kept); !dec.Accept {
+				delete(ub.routes, p)
+				dropped = append(dropped, p)
+				ub.refused[dec.Reason]++
+				continue
+			}
+			kept++
+		}
+		if len(dropped) > 0 {
+			d.log.Info("the new import refuses routes learned before", "event", "reimport", "uplink", name, "dropped", len(dropped))
+			a, dl := d.syncLearned(name, dropped)
+			adds, dels = append(adds, a...), append(dels, dl...)
+		}
+	}
+	if len(adds)+len(dels) > 0 {
+		d.kernel.Update(adds, dels)
+		d.converge() // a learned default may have gone
+	}
+}
+
 // logRefusals sums up refusals past the ones logged one by one, at most
 // once per refusalSummaryEvery per uplink.
 func (d *Daemon) logRefusals() {

@@ -168,6 +168,7 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 			d.mu.Unlock()
 			d.log.Info("config reloaded", "event", "reload", "uplinks", len(cfg.Uplinks))
 			d.converge()
+			d.reimport()
 		case <-d.bgpEv.kick:
 			if d.handleBGP(d.bgpEv.drain()) {
 				d.converge()

@@ -210,6 +210,49 @@ func TestS1BGP(t *testing.T) {
 		}
 		topo.Eventually(t, 30*time.Second, "main's default back via ISP A", func() bool { return mainDef() == defA })
 	})
+	t.Run("bad input: a narrower import, a flood past max_prefixes, a wrong AS", func(t *testing.T) {
+		narrow := func(maxPrefixes int, asnB uint32) string {
+			bb := b
+			bb.ASN = asnB
+			return fmt.Sprintf("asn: %d\nuplinks:\n", s.ServerASN) +
+				bgpUplinkYAML("isp-a", a, 101, a.Uplink.Gateway4, "") + // import back to the default: defaults only
+				bgpUplinkYAML("isp-b", bb, 102, b.Uplink.Gateway6, "") +
+				bgpUplinkYAML("isp-c", c, 103, c.Uplink.Gateway4, fmt.Sprintf("      import: all\n      max_prefixes: %d\n", maxPrefixes))
+		}
+		writeConfig(t, lab, "s1-bgp.yaml", narrow(2, 64599))
+		d.proc.Signal(syscall.SIGHUP)
+		topo.Eventually(t, 10*time.Second, "ISP A's specific leaves with the narrower import", func() bool {
+			return !tableHas(t, s.Server, "-4", "101", specA) && tableHas(t, s.Server, "-4", "101", defA)
+		})
+		topo.Eventually(t, 30*time.Second, "the wrong AS is reported with its reason", func() bool {
+			return hasLine(d.proc.Log(), `event=session-state uplink=isp-b state=\S+ reason=".*bad peer as`)
+		})
+		if tableHas(t, s.Server, "-6", "102", defB) {
+			t.Error("a session with the wrong AS still feeds table 102")
+		}
+		// ISP C sends a third prefix: past max_prefixes 2.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		flood := netip.MustParsePrefix("203.0.113.192/26")
+		if err := c.Router.Announce(ctx, flood); err != nil {
+			t.Fatal(err)
+		}
+		topo.Eventually(t, 15*time.Second, "the flooding session is torn down and its routes leave table 103", func() bool {
+			return !tableHas(t, s.Server, "-4", "103", defC) && !tableHas(t, s.Server, "-4", "103", specC)
+		})
+		if strings.Contains(ipOut(t, s.Server, "route", "show", "table", "all"), "203.0.113.192") {
+			t.Error("the prefix past max_prefixes reached a table")
+		}
+		// A higher limit in the config brings it back.
+		writeConfig(t, lab, "s1-bgp.yaml", narrow(10, b.ASN))
+		d.proc.Signal(syscall.SIGHUP)
+		topo.Eventually(t, 30*time.Second, "sessions back with the new config", func() bool {
+			return tableHas(t, s.Server, "-4", "103", defC) && tableHas(t, s.Server, "-6", "102", defB)
+		})
+		if err := c.Router.Withdraw(ctx, flood); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
