@@ -301,15 +301,12 @@ func (k *Kernel) readEvents(out chan<- kernelEvents, done chan<- struct{}) {
 
 // resync re-reads what we own, and the links too when withLinks.
 func (k *Kernel) resync(withLinks bool) error {
+	var links Links
 	if withLinks {
-		links, err := k.req.Links()
-		if err != nil {
+		var err error
+		if links, err = k.req.Links(); err != nil {
 			return err
 		}
-		k.mu.Lock()
-		k.links, k.linksLoaded = links, true
-		k.mu.Unlock()
-		poke(k.linkKick)
 	}
 	owned, err := k.req.Owned()
 	if err != nil {
@@ -322,7 +319,15 @@ func (k *Kernel) resync(withLinks bool) error {
 	}
 	k.status.Resyncs++
 	k.status.Rules, k.status.Routes = len(owned.Rules), len(owned.Routes)
+	// Links are published last: whoever reacts to them may ask for
+	// Adopted, which must be there by then.
+	if withLinks {
+		k.links, k.linksLoaded = links, true
+	}
 	k.mu.Unlock()
+	if withLinks {
+		poke(k.linkKick)
+	}
 	return nil
 }
 
