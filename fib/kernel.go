@@ -20,6 +20,9 @@ const (
 	retryMax = 30 * time.Second
 	// maxLoggedFailures bounds the failures logged one by one per attempt.
 	maxLoggedFailures = 8
+	// overflowSettle is how long after a notification overflow the kernel
+	// is re-read: bursts overflow again and again, one re-read will do.
+	overflowSettle = 500 * time.Millisecond
 )
 
 // Options configure a Kernel.
@@ -230,6 +233,10 @@ func (k *Kernel) Run(ctx context.Context) error {
 	defer retry.Stop()
 	backoff := time.Duration(0)
 	retrying := false // the retry timer runs
+	overflowTimer := time.NewTimer(time.Hour)
+	overflowTimer.Stop()
+	defer overflowTimer.Stop()
+	overflowed := false // a re-read after an overflow is scheduled
 	dirty := true
 	for {
 		if dirty {
@@ -257,12 +264,14 @@ func (k *Kernel) Run(ctx context.Context) error {
 				return errors.New("fib: netlink event socket closed")
 			}
 			if ev.overflow {
-				k.log.Warn("netlink notifications overflowed; re-reading the kernel", "event", "resync")
-				if err := k.resync(true); err != nil {
-					k.log.Error("resync failed", "err", err)
+				// Under a burst (a full table arriving) overflows come one
+				// after another: re-read once the burst has calmed down,
+				// not after each.
+				if !overflowed {
+					k.log.Warn("netlink notifications overflowed; re-reading the kernel shortly", "event", "overflow")
+					overflowed = true
+					overflowTimer.Reset(overflowSettle)
 				}
-				k.markFull()
-				dirty = true
 				continue
 			}
 			changed, resync := k.handle(ev.msgs)
@@ -273,6 +282,14 @@ func (k *Kernel) Run(ctx context.Context) error {
 				}
 			}
 			dirty = dirty || changed || resync
+		case <-overflowTimer.C:
+			overflowed = false
+			k.log.Info("re-reading the kernel after an overflow", "event", "resync")
+			if err := k.resync(true); err != nil {
+				k.log.Error("resync failed", "err", err)
+			}
+			k.markFull()
+			dirty = true
 		case <-resyncTick:
 			if err := k.resync(false); err != nil {
 				k.log.Error("periodic resync failed", "err", err)
@@ -389,12 +406,20 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			if !ok || proto != k.opts.Protocol {
 				continue
 			}
+			key := r.Key()
+			want, wanted := k.wantLocked(key)
 			if m.Header.Type == unix.RTM_NEWROUTE {
-				k.actual.Routes[r.Key()] = r
+				k.actual.Routes[key] = r
+				if wanted && want.Equal(r) {
+					continue // as wanted: the echo of our own write, most likely
+				}
 			} else {
-				delete(k.actual.Routes, r.Key())
+				delete(k.actual.Routes, key)
+				if !wanted {
+					continue
+				}
 			}
-			k.dirty[r.Key()] = struct{}{}
+			k.dirty[key] = struct{}{}
 			changed = true
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
@@ -415,6 +440,15 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 		poke(k.linkKick)
 	}
 	return changed, resync
+}
+
+// wantLocked is the desired route under key, base first. k.mu is held.
+func (k *Kernel) wantLocked(key RouteKey) (Route, bool) {
+	if r, ok := k.base.Routes[key]; ok {
+		return r, true
+	}
+	r, ok := k.dyn[key]
+	return r, ok
 }
 
 func (k *Kernel) linkByIndex(idx int) (Link, bool) {
