@@ -90,6 +90,15 @@ type Config struct {
 	MainDefault MainDefault
 	BGP         BGP
 	Uplinks     []Uplink
+	// VIPs are the service addresses announced to the uplinks' peers.
+	VIPs []VIP
+	// LameDuck is how long a clean stop waits after withdrawing every VIP
+	// before it closes the BGP sessions, so that routers reroute first:
+	// 0..MaxLameDuck.
+	LameDuck time.Duration
+	// Pair is the other director, for VIPs in mode exclusive; nil when
+	// there is none.
+	Pair *Pair
 }
 
 // API is where the control API listens.

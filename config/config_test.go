@@ -16,7 +16,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 )
 
-var cmpNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+var cmpNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})
 
 // parse parses yaml with no environment and no rt_tables, unless opts say
 // otherwise, so that the host running the tests does not matter.
@@ -140,6 +140,7 @@ uplinks:
 		},
 		MainDefault: config.MainDefaultPrimary,
 		BGP:         config.BGP{ListenPort: 1179, RestartTime: 5 * time.Minute},
+		LameDuck:    config.DefaultLameDuck,
 		Uplinks: []config.Uplink{
 			{
 				Name:         "isp-a",
@@ -203,6 +204,7 @@ func TestParseDefaults(t *testing.T) {
 		FIB:         config.FIB{Protocol: config.DefaultProtocol, ResyncInterval: config.DefaultResyncInterval},
 		MainDefault: config.MainDefaultNone,
 		BGP:         config.BGP{ListenPort: config.DefaultBGPListenPort, RestartTime: config.DefaultBGPRestartTime},
+		LameDuck:    config.DefaultLameDuck,
 		Uplinks: []config.Uplink{{
 			Name:         "isp-a",
 			Interface:    "ens18",
@@ -646,7 +648,8 @@ uplinks:
 		{"gateways a comma string", "uplinks:\n  - {name: a, interface: e, table: 1, gateways: \"192.0.2.1, 2001:db8::1\"}\n", nil},
 		{"gateway loopback", "uplinks:\n  - {name: a, interface: e, table: 1, gateways: [127.0.0.1]}\n", []want{{"uplinks[0].gateways", "127.0.0.1 is a loopback address"}}},
 		{"duration zero without unit", minimal + "fib:\n  resync_interval: 0\n", []want{{"fib.resync_interval", "0s is less than the minimum of 1s"}}},
-		{"vips", minimal + "vips:\n  - prefix: 198.51.100.10/32\n", []want{{"vips", "VIPs are not supported by this version yet"}}},
+		{"vips need a bgp uplink", minimal + "vips:\n  - {prefix: 198.51.100.10/32, check: {type: none}}\n",
+			[]want{{"vips[0].uplinks", "at least one uplink with bgp is required: the VIP is announced to its peer (no uplink has bgp)"}}},
 		{"not YAML", "uplinks: [\n", []want{{"", "invalid YAML"}}},
 		{"unquoted :: in a flow list", minimal + "    gateways: [192.0.2.1, ::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
 		{"unquoted :: first in a flow list", minimal + "    gateways: [::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
@@ -923,7 +926,9 @@ uplinks:
     table: nope
     rule_priority: 1100
     bgp: {peer: 192.0.2.1, import: [10.0.0.1/8, bogus], hold_time: 1s}
-vips: []
+vips:
+  - {prefix: 203.0.113.0/24, uplinks: [isp-a], check: {type: ping}, rise: 2}
+lame_duck: 2m
 `
 	_, err := parse(t, yaml, config.WithEnv([]string{"MULTIHOMED_FOO=1", "MULTIHOMED_UPLINKS_0_WEIGHT=3"}))
 	var got []string
@@ -940,7 +945,7 @@ vips: []
 		`uplinks[1].gateways: more than one IPv4 gateway (192.0.2.1, 192.0.2.9, 224.0.0.1)`,
 		`uplinks[2].table: "nope" is neither a table number nor a name in rt_tables`,
 		`uplinks[2].bgp.import[1]: "bogus" is not a prefix: write "198.51.100.0/24" or "198.18.0.0/15 le 24"`,
-		`vips: VIPs are not supported by this version yet`,
+		`vips[0].rise: unknown key`,
 		`router_id: 2001:db8::1 is not an IPv4 address`,
 		`api.listen: "http://x" is neither unix:///absolute/path nor tcp://host:port`,
 		`fib.protocol: 2 is reserved by the kernel (kernel): use 5..255`,
@@ -955,6 +960,10 @@ vips: []
 		`uplinks[2].bgp.peer_asn: required: 1..4294967295`,
 		`uplinks[2].bgp.hold_time: 1s is out of range 0 (no keepalives) or 3s..65535s`,
 		`uplinks[2].bgp.import[0]: 10.0.0.1/8 is not a network address (10.0.0.0/8?)`,
+		`lame_duck: 2m0s is out of range 0s..1m0s`,
+		`vips[0].prefix: 203.0.113.0/24 is not a host prefix: a VIP is a /32`,
+		`vips[0].uplinks[0]: no uplink named "isp-a"`,
+		`vips[0].check.type: "ping" is not one of tcp, http, exec, none`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
@@ -1072,6 +1081,7 @@ uplinks:
 		FIB:         config.FIB{RetainOnExit: true, Protocol: 99, ResyncInterval: time.Minute},
 		MainDefault: config.MainDefaultECMP,
 		BGP:         config.BGP{ListenPort: config.DefaultBGPListenPort, RestartTime: config.DefaultBGPRestartTime},
+		LameDuck:    config.DefaultLameDuck,
 		Uplinks: []config.Uplink{
 			{Name: "isp-a", Interface: "ens18", Table: 120, RulePriority: 900, Weight: 1, Gateway4: addr("10.50.60.1")},
 			{Name: "isp-b", Interface: "ens19", Table: 102, RulePriority: 1100, Weight: 4, Priority: -3, Gateway4: addr("192.0.2.1"), Gateway6: addr("2001:db8::1")},
@@ -1236,7 +1246,13 @@ func TestEnvProblems(t *testing.T) {
 		{"bad import", []string{"MULTIHOMED_ASN=1", "MULTIHOMED_UPLINKS_0_BGP_PEER=192.0.2.1", "MULTIHOMED_UPLINKS_0_BGP_PEER_ASN=2", "MULTIHOMED_UPLINKS_0_BGP_IMPORT=all,10.0.0.1/8"},
 			[]want{{"uplinks[0].bgp.import[0]", `"all" accepts anything: it can only be alone, as import: all (from MULTIHOMED_UPLINKS_0_BGP_IMPORT)`},
 				{"uplinks[0].bgp.import[1]", "10.0.0.1/8 is not a network address (10.0.0.0/8?)"}}},
-		{"vips", []string{"MULTIHOMED_VIPS_0_PREFIX=198.51.100.10/32"}, []want{{"vips", "VIPs are not supported by this version yet"}}},
+		{"vip incomplete", []string{"MULTIHOMED_VIPS_0_PREFIX=198.51.100.10/32"},
+			[]want{{"vips[0].uplinks", "(no uplink has bgp)"}, {"vips[0].check.type", "required: one of tcp, http, exec, none"}}},
+		{"vip index past the next", []string{"MULTIHOMED_VIPS_1_PREFIX=198.51.100.10/32"},
+			[]want{{"MULTIHOMED_VIPS_1_PREFIX", "vips[1] does not exist: the index may be 0..0"}}},
+		{"unknown vip key", []string{"MULTIHOMED_VIPS_0_CHECK_TARGETS=x"}, []want{{"MULTIHOMED_VIPS_0_CHECK_TARGETS", "unknown key"}}},
+		{"vip check a mapping", []string{"MULTIHOMED_VIPS_0_CHECK=tcp"}, []want{{"MULTIHOMED_VIPS_0_CHECK", "vips[0].check is a mapping"}}},
+		{"bad vip value names the variable", []string{"MULTIHOMED_LAME_DUCK=soon"}, []want{{"lame_duck", `"soon" is not a duration: durations need a unit, e.g. "30s" or "5m" (from MULTIHOMED_LAME_DUCK)`}}},
 		{"same key twice", []string{"MULTIHOMED_ASN=1", "MULTIHOMED_asn=2"}, []want{{"MULTIHOMED_asn", "sets asn, as MULTIHOMED_ASN does"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1323,6 +1339,7 @@ func TestExampleS1BGP(t *testing.T) {
 		FIB:         config.FIB{Protocol: config.DefaultProtocol, ResyncInterval: config.DefaultResyncInterval},
 		MainDefault: config.MainDefaultNone,
 		BGP:         config.BGP{ListenPort: config.DefaultBGPListenPort, RestartTime: config.DefaultBGPRestartTime},
+		LameDuck:    config.DefaultLameDuck,
 		Uplinks: []config.Uplink{
 			{Name: "isp-a", Interface: "eth0", Table: 101, RulePriority: 1000, Weight: 1, Gateway4: addr("192.0.2.1"), BGP: session("192.0.2.1", 64501)},
 			{Name: "isp-b", Interface: "eth1", Table: 102, RulePriority: 1100, Weight: 1, BGP: ispB},
@@ -1372,6 +1389,11 @@ func FuzzParse(f *testing.F) {
 		"{a: {b: {c: [1, {d: e}]}}}\n",
 		"\"fib.protocol\": 1\n\"\": 2\n",
 		"uplinks: [{name: a, interface: e, table: 1, rule_priority: 32765}, {name: b, interface: f, table: 2}]\n",
+		"asn: 1\nlame_duck: 0\npair: {peer: 192.0.2.3}\n" + minimal + "    bgp: {peer: 192.0.2.1, peer_asn: 2}\n" +
+			"vips:\n  - {prefix: 203.0.113.1, mode: exclusive, role: backup, check: {type: tcp, target: 127.0.0.1:80, source: 127.0.0.1, interval: 100ms}}\n" +
+			"  - {prefix: \"2001:db8::1/128\", uplinks: [isp-a], med: 0, communities: [1:2, no-export], large_communities: [\"1:2:3\"], check: {type: http, target: \"[::1]:80\", path: /x, host: h, expect_status: 301, expect_body: OK}}\n" +
+			"  - {prefix: 203.0.113.2/32, address: {interface: lo}, notify: [/bin/true], notify_timeout: 1s, check: {type: exec, command: \"/bin/check,-q\"}, dampening: {enabled: false, half_life: 1s, penalty: 1, suppress: 2, reuse: 1, max_penalty: 2}}\n",
+		"vips: [{prefix: 10.0.0.0/8, uplinks: [], check: {type: ping, command: []}, dampening: {reuse: 9}}, {}, ~, [1]]\npair: {asn: 0}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -53,6 +53,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 		FIB:         FIB{Protocol: DefaultProtocol, ResyncInterval: DefaultResyncInterval},
 		MainDefault: MainDefaultNone,
 		BGP:         BGP{ListenPort: DefaultBGPListenPort, RestartTime: DefaultBGPRestartTime},
+		LameDuck:    DefaultLameDuck,
 	}
 	m := d.mapping("", raw, schema)
 	if v, ok := m["asn"]; ok {
@@ -91,10 +92,28 @@ func (d *decoder) config(raw map[string]any) *Config {
 	if v, ok := m["uplinks"]; ok {
 		c.Uplinks = d.uplinks("uplinks", v)
 	}
-	// Not implemented yet: the SPEC's keys are known, so that they are
-	// reported as such rather than as unknown.
-	if _, ok := m["vips"]; ok {
-		d.fail("vips", "VIPs are not supported by this version yet")
+	var uplinksAbsent []bool
+	if v, ok := m["vips"]; ok {
+		c.VIPs, uplinksAbsent = d.vips("vips", v)
+	}
+	if v, ok := m["lame_duck"]; ok {
+		if dur, ok := d.duration("lame_duck", v); ok {
+			c.LameDuck = dur
+		}
+	}
+	pairASN := false
+	if v, ok := m["pair"]; ok {
+		c.Pair, pairASN = d.pair("pair", v)
+	}
+
+	// Defaults that depend on other keys.
+	if c.Pair != nil && !pairASN {
+		c.Pair.ASN = c.ASN // iBGP
+	}
+	for i, absent := range uplinksAbsent {
+		if absent {
+			c.VIPs[i].Uplinks = bgpUplinks(c.Uplinks)
+		}
 	}
 	return c
 }

@@ -109,10 +109,6 @@ func resolveEnv(name string) ([]step, string) {
 			path = append(path, step{index: idx})
 			n = n.elem
 			i++
-		case unsupported:
-			// Whatever is below a key this version does not implement: the
-			// key is set, and reported as not supported.
-			return path, ""
 		default:
 			return nil, unknown
 		}

@@ -61,7 +61,10 @@ func Load(path string, opts ...Option) (*Config, error) {
 // MULTIHOMED_BGP_LISTEN_PORT=-1, MULTIHOMED_UPLINKS_0_BGP_PEER_ASN=64500,
 // MULTIHOMED_UPLINKS_1_GATEWAYS=192.0.2.1,2001:db8::1 (a list is
 // comma-separated), MULTIHOMED_UPLINKS_0_BGP_IMPORT=all or
-// MULTIHOMED_UPLINKS_0_BGP_IMPORT="0.0.0.0/0,198.18.0.0/15 le 24".
+// MULTIHOMED_UPLINKS_0_BGP_IMPORT="0.0.0.0/0,198.18.0.0/15 le 24",
+// MULTIHOMED_VIPS_0_CHECK_TARGET=127.0.0.1:8080,
+// MULTIHOMED_VIPS_0_CHECK_COMMAND=/usr/local/bin/check,--port,8080 (a
+// command and its arguments are a list too), MULTIHOMED_LAME_DUCK=2s.
 // Because keys contain "_" themselves, the name is read
 // against the known keys, taking at each level the longest run of words that
 // is a key there. An index may address an existing element or the one just

@@ -14,7 +14,6 @@ const (
 	scalarList              // a list of scalars; comma-separated in the environment
 	mapping                 // keys of its own
 	mappingList             // a list of mappings
-	unsupported             // a key the SPEC names that this version does not implement
 )
 
 // node describes the keys the configuration may hold. It is the one list of
@@ -34,7 +33,6 @@ type field struct {
 var (
 	leaf     = &node{kind: scalar}
 	leafList = &node{kind: scalarList}
-	notYet   = &node{kind: unsupported}
 	apiNode  = &node{kind: mapping, fields: []field{{"listen", leaf}}}
 	fibNode  = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
 	bgpNode  = &node{kind: mapping, fields: []field{{"listen_port", leaf}, {"restart_time", leaf}}}
@@ -62,7 +60,47 @@ var (
 		{"bgp", uplinkBGPNode},
 	}}
 	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
-	schema      = &node{kind: mapping, fields: []field{
+	// checkNode's command, as the other lists, is comma-separated in the
+	// environment.
+	checkNode = &node{kind: mapping, fields: []field{
+		{"type", leaf},
+		{"target", leaf},
+		{"path", leaf},
+		{"host", leaf},
+		{"expect_status", leaf},
+		{"expect_body", leaf},
+		{"command", leafList},
+		{"interval", leaf},
+		{"timeout", leaf},
+		{"rise", leaf},
+		{"fall", leaf},
+		{"source", leaf},
+	}}
+	dampeningNode = &node{kind: mapping, fields: []field{
+		{"enabled", leaf},
+		{"half_life", leaf},
+		{"penalty", leaf},
+		{"suppress", leaf},
+		{"reuse", leaf},
+		{"max_penalty", leaf},
+	}}
+	vipNode = &node{kind: mapping, fields: []field{
+		{"prefix", leaf},
+		{"uplinks", leafList},
+		{"check", checkNode},
+		{"role", leaf},
+		{"prepend", leaf},
+		{"med", leaf},
+		{"communities", leafList},
+		{"large_communities", leafList},
+		{"mode", leaf},
+		{"address", &node{kind: mapping, fields: []field{{"interface", leaf}}}},
+		{"notify", leafList},
+		{"notify_timeout", leaf},
+		{"dampening", dampeningNode},
+	}}
+	pairNode = &node{kind: mapping, fields: []field{{"peer", leaf}, {"asn", leaf}, {"password", leaf}}}
+	schema   = &node{kind: mapping, fields: []field{
 		{"asn", leaf},
 		{"router_id", leaf},
 		{"api", apiNode},
@@ -70,7 +108,9 @@ var (
 		{"main_default", leaf},
 		{"bgp", bgpNode},
 		{"uplinks", uplinksNode},
-		{"vips", notYet},
+		{"vips", &node{kind: mappingList, elem: vipNode}},
+		{"lame_duck", leaf},
+		{"pair", pairNode},
 	}}
 )
 

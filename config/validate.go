@@ -63,8 +63,12 @@ func (c *Config) problems() Problems {
 	}
 
 	// asn: any uint32 while no uplink has bgp.
-	if c.ASN == 0 && slices.ContainsFunc(c.Uplinks, func(u Uplink) bool { return u.BGP != nil }) {
+	switch {
+	case c.ASN != 0:
+	case slices.ContainsFunc(c.Uplinks, func(u Uplink) bool { return u.BGP != nil }):
 		add("asn", "required when an uplink has bgp")
+	case c.Pair != nil:
+		add("asn", "required when pair is set")
 	}
 	if a := c.RouterID; a.IsValid() {
 		switch {
@@ -213,6 +217,7 @@ func (c *Config) problems() Problems {
 	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !defaults {
 		add("main_default", "%s needs at least one uplink with gateways, or with bgp that imports a default route", c.MainDefault)
 	}
+	c.vipProblems(add)
 	return ps
 }
 

@@ -1,6 +1,15 @@
 // Package policy makes the daemon's health and failover decisions: inputs
-// in, a decision plus a typed Reason out, which the daemon logs and reports.
+// in, a decision plus a typed reason out, which the daemon logs and
+// reports. It decides which learned paths an uplink's table takes
+// (Import), which uplinks are healthy and carry main's default
+// (UplinkHealth, Primary, ECMP), and whether each VIP is announced
+// (VIPState: rise and fall, flap dampening, drain, pair).
 //
-// It has no side effects and imports neither netlink nor GoBGP, so every
-// decision is table-tested in isolation.
+// The decisions are pure: no clock is read (times are passed in) and
+// nothing outside the package is touched, so every decision is
+// table-tested in isolation. The one exception is the health checks
+// (Prober, Runner), which are the I/O the VIP decisions feed on: TCP
+// connects, HTTP GETs and commands. The package imports neither netlink
+// nor GoBGP, and knows nothing of the configuration's types: the daemon
+// maps them (CheckSpec, VIPParams).
 package policy
