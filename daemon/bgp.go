@@ -172,6 +172,10 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 		case []speaker.PathUpdate:
 			for _, pu := range ev {
+				if pu.Peer == pairPeer {
+					d.hearPair(pu)
+					continue
+				}
 				if d.learn(pu) {
 					mark(pu.Peer, pu.Prefix)
 				}
@@ -203,6 +207,16 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 	}
 	d.logRefusals()
 	return rebase
+}
+
+// hearPair notes what the other director of the pair announces: an
+// exclusive backup stays quiet while its pair announces the VIP.
+func (d *Daemon) hearPair(pu speaker.PathUpdate) {
+	if pu.Withdraw {
+		delete(d.pairHeard, pu.Prefix)
+	} else {
+		d.pairHeard[pu.Prefix] = true
+	}
 }
 
 // learn applies one path update to its uplink's learned routes and
@@ -446,7 +460,36 @@ func (d *Daemon) peers() []speaker.Peer {
 			RestartTime:  d.cfg.BGP.RestartTime,
 		})
 	}
+	if pr := d.cfg.Pair; pr != nil {
+		if src := d.pairSource(pr.Peer); src.IsValid() {
+			out = append(out, speaker.Peer{
+				Name: pairPeer, Address: pr.Peer, ASN: pr.ASN, LocalAddress: src, Password: pr.Password,
+				HoldTime: config.DefaultBGPHoldTime, ConnectRetry: config.DefaultBGPConnectRetry,
+				RestartTime: d.cfg.BGP.RestartTime,
+			})
+		}
+	}
 	return out
+}
+
+// pairSource is the address to reach the pair from: one on the pair's
+// subnet if an uplink has it, else the first of its family.
+func (d *Daemon) pairSource(peer netip.Addr) netip.Addr {
+	var first netip.Addr
+	for _, u := range d.cfg.Uplinks {
+		for _, a := range d.views[u.Name].Addrs {
+			if a.Addr().Is4() != peer.Is4() {
+				continue
+			}
+			if a.Contains(peer) {
+				return a.Addr()
+			}
+			if !first.IsValid() {
+				first = a.Addr()
+			}
+		}
+	}
+	return first
 }
 
 // routerID is router_id, or the first IPv4 address of the first uplink

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"sync"
 	"time"
@@ -59,6 +60,17 @@ type Daemon struct {
 	lastPeers []speaker.Peer
 	adopted   bool // stale learned routes have been adopted
 	stale     *time.Timer
+	links     fib.Links // as of the last converge
+
+	vips            map[netip.Prefix]*vip
+	vipEv           *vipEvents
+	vipGen          uint64
+	vipWG           sync.WaitGroup // probe runners and notify hooks
+	pairHeard       map[netip.Prefix]bool
+	drainedUplinks  map[string]bool
+	nextVIPDecision time.Time // a dampened VIP's reuse time
+	addrs           *fib.Conn // VIP addresses; the kernel side has its own socket
+	cmds            chan func()
 }
 
 // New opens the kernel side; Run starts everything.
@@ -75,18 +87,29 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	addrs, err := fib.Dial(opts.NetNS, cfg.FIB.Protocol)
+	if err != nil {
+		k.Close()
+		return nil, err
+	}
 	return &Daemon{
-		opts:     opts,
-		log:      opts.Logger.With("component", "daemon"),
-		kernel:   k,
-		cfg:      cfg,
-		proto:    cfg.FIB.Protocol,
-		reload:   make(chan *config.Config, 1),
-		health:   map[string]policy.Health{},
-		views:    map[string]UplinkView{},
-		bgp:      map[string]*uplinkBGP{},
-		policies: map[string]policy.ImportPolicy{},
-		bgpEv:    newBGPEvents(),
+		opts:           opts,
+		log:            opts.Logger.With("component", "daemon"),
+		kernel:         k,
+		cfg:            cfg,
+		proto:          cfg.FIB.Protocol,
+		reload:         make(chan *config.Config, 1),
+		health:         map[string]policy.Health{},
+		views:          map[string]UplinkView{},
+		bgp:            map[string]*uplinkBGP{},
+		policies:       map[string]policy.ImportPolicy{},
+		bgpEv:          newBGPEvents(),
+		vips:           map[netip.Prefix]*vip{},
+		vipEv:          &vipEvents{kick: make(chan struct{}, 1)},
+		pairHeard:      map[netip.Prefix]bool{},
+		drainedUplinks: map[string]bool{},
+		addrs:          addrs,
+		cmds:           make(chan func()),
 	}, nil
 }
 
@@ -124,7 +147,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	kdone := make(chan error, 1)
 	go func() { kdone <- d.kernel.Run(kctx) }()
 	loopErr := d.loop(ctx, kdone)
+	// Withdraw first, give routers a moment to reroute (the lame duck),
+	// then stop BGP and the checks, then clean the kernel.
+	d.withdrawVIPs()
+	if len(d.vips) > 0 && d.cfg.LameDuck > 0 {
+		d.log.Info("VIPs withdrawn; lame duck before stopping BGP", "event", "lame-duck", "wait", d.cfg.LameDuck)
+		time.Sleep(d.cfg.LameDuck)
+	}
+	d.stopVIPs()
 	d.stopSpeaker()
+	defer d.addrs.Close()
 	kcancel()
 	var kerr error
 	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
@@ -157,6 +189,12 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		if d.spkDone != nil {
 			spkDone = d.spkDone
 		}
+		var vipTimer <-chan time.Time
+		if !d.nextVIPDecision.IsZero() {
+			t := time.NewTimer(time.Until(d.nextVIPDecision))
+			defer t.Stop()
+			vipTimer = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -172,7 +210,16 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case <-d.bgpEv.kick:
 			if d.handleBGP(d.bgpEv.drain()) {
 				d.converge()
+			} else {
+				d.announceVIPs()
 			}
+		case <-d.vipEv.kick:
+			d.handleProbes(d.vipEv.drain())
+			d.announceVIPs()
+		case <-vipTimer:
+			d.announceVIPs()
+		case fn := <-d.cmds:
+			fn()
 		case <-staleC:
 			d.stale = nil
 			if d.sweepStale() {
@@ -231,8 +278,11 @@ func (d *Daemon) converge() {
 		}
 	}
 	d.kernel.Set(state)
+	d.links = links
 	d.syncAllLearned()
 	d.syncSpeaker()
+	d.reconcileVIPs()
+	d.announceVIPs()
 }
 
 // reconcileBGPUplinks keeps one uplinkBGP per uplink with bgp; an uplink

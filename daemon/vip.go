@@ -1,0 +1,363 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/policy"
+	"github.com/multihomed/multihomed/speaker"
+)
+
+// pairPeer names the speaker's session with the other director of a pair.
+// Uplink names are [a-z0-9-]+, so it cannot clash with one.
+const pairPeer = "(pair)"
+
+// Errors of the VIP commands.
+var (
+	ErrNoSuchVIP = errors.New("no such VIP")
+)
+
+// vip is one service address and its health.
+type vip struct {
+	cfg      config.VIP
+	state    *policy.VIPState
+	stop     context.CancelFunc // its probe runner
+	drained  bool
+	decision policy.VIPDecision
+	since    time.Time
+	// announced is what the speaker was last told; addrOn the interface
+	// the address was put on ("" when not).
+	announced bool
+	addrOn    string
+	gen       uint64 // of its probe runner
+}
+
+// probeResult is one probe's outcome for the VIP with prefix.
+type probeResult struct {
+	prefix netip.Prefix
+	gen    uint64 // the runner's generation: results of a replaced runner are dropped
+	res    policy.ProbeResult
+}
+
+// vipEvents queues probe results for the loop.
+type vipEvents struct {
+	mu   sync.Mutex
+	q    []probeResult
+	kick chan struct{}
+}
+
+func (e *vipEvents) push(r probeResult) {
+	e.mu.Lock()
+	e.q = append(e.q, r)
+	e.mu.Unlock()
+	poke(e.kick)
+}
+
+func (e *vipEvents) drain() []probeResult {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.q
+	e.q = nil
+	return q
+}
+
+// reconcileVIPs starts, restarts and stops the VIPs' probe runners to match
+// the config; a VIP whose config is unchanged keeps its state.
+func (d *Daemon) reconcileVIPs() {
+	want := map[netip.Prefix]config.VIP{}
+	for _, v := range d.cfg.VIPs {
+		want[v.Prefix] = v
+	}
+	for p, v := range d.vips {
+		if c, ok := want[p]; ok && reflect.DeepEqual(c, v.cfg) {
+			continue
+		}
+		v.stop()
+		if _, keep := want[p]; !keep {
+			delete(d.vips, p) // its withdrawal follows from the next announce
+		} else {
+			drained := v.drained
+			d.vips[p] = d.newVIP(want[p])
+			d.vips[p].drained = drained
+		}
+	}
+	for p, c := range want {
+		if d.vips[p] == nil {
+			d.vips[p] = d.newVIP(c)
+		}
+	}
+}
+
+func (d *Daemon) newVIP(c config.VIP) *vip {
+	rise := c.Check.Rise
+	if c.Check.Type == config.CheckNone {
+		rise = 1 // nothing to wait for
+	}
+	v := &vip{
+		cfg: c,
+		state: policy.NewVIPState(policy.VIPParams{
+			Rise: rise, Fall: c.Check.Fall,
+			Dampening: policy.Dampening(c.Dampening),
+			Exclusive: c.Mode == config.ModeExclusive && c.Role == config.RoleBackup,
+		}),
+		since:    time.Now(),
+		decision: policy.VIPDecision{Reason: policy.VIPStarting},
+	}
+	prober, err := policy.NewProber(policy.CheckSpec{
+		Type: policy.CheckType(c.Check.Type), Target: c.Check.Target, Source: c.Check.Source,
+		Path: c.Check.Path, Host: c.Check.Host, ExpectStatus: c.Check.ExpectStatus,
+		ExpectBody: c.Check.ExpectBody, Command: c.Check.Command,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	v.stop = cancel
+	if err != nil {
+		// The config was validated: this is a bug, and the VIP stays down.
+		d.log.Error("vip check cannot run", "vip", c.Prefix, "err", err)
+		v.state.Probe(time.Now(), err)
+		return v
+	}
+	d.vipGen++
+	gen := d.vipGen
+	r := &policy.Runner{Prober: prober, Interval: c.Check.Interval, Timeout: c.Check.Timeout}
+	d.vipWG.Add(1)
+	go func() {
+		defer d.vipWG.Done()
+		_ = r.Run(ctx, func(res policy.ProbeResult) {
+			d.vipEv.push(probeResult{prefix: c.Prefix, gen: gen, res: res})
+		})
+	}()
+	v.gen = gen
+	return v
+}
+
+// stopVIPs stops every probe runner and waits for them.
+func (d *Daemon) stopVIPs() {
+	for _, v := range d.vips {
+		v.stop()
+	}
+	d.vipWG.Wait()
+}
+
+// vipConditions are what the VIP's decision depends on besides its checks.
+func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
+	c := policy.VIPConditions{Drained: v.drained, PairHeard: d.pairHeard[v.cfg.Prefix]}
+	for _, name := range v.cfg.Uplinks {
+		if ub := d.bgp[name]; ub != nil && ub.established() && !d.drainedUplinks[name] {
+			c.UplinkEstablished = true
+		}
+	}
+	return c
+}
+
+// announceVIPs decides every VIP and converges the speaker's
+// advertisements, then does what must follow a withdrawal or an
+// announcement: the address, the notify hooks. Withdrawals happen first
+// in BGP, always.
+func (d *Daemon) announceVIPs() {
+	now := time.Now()
+	var advs []speaker.Advertisement
+	type change struct {
+		v         *vip
+		announced bool
+	}
+	var changes []change
+	d.nextVIPDecision = time.Time{}
+	for _, p := range slices.SortedFunc(maps.Keys(d.vips), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
+		v := d.vips[p]
+		dec := v.state.Decide(now, d.vipConditions(v))
+		if dec.Reason == policy.VIPDampened {
+			if at := v.state.ReuseAt(now); d.nextVIPDecision.IsZero() || at.Before(d.nextVIPDecision) {
+				d.nextVIPDecision = at
+			}
+		}
+		if dec != v.decision {
+			lvl := slog.LevelInfo
+			if !dec.Announce {
+				lvl = slog.LevelWarn
+			}
+			d.log.Log(context.Background(), lvl, "vip state", "event", "vip-state", "vip", p, "announce", dec.Announce, "reason", dec.String())
+			v.decision, v.since = dec, now
+		}
+		if dec.Announce != v.announced {
+			changes = append(changes, change{v, dec.Announce})
+		}
+		if dec.Announce {
+			advs = append(advs, d.advertisement(v))
+		}
+	}
+	if d.spk == nil {
+		if len(advs) > 0 {
+			d.log.Warn("VIPs wait for the bgp speaker", "event", "vip-wait")
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
+	err := d.spk.SetAdvertisements(ctx, advs)
+	cancel()
+	if err != nil {
+		d.log.Error("announcing VIPs", "event", "vip-announce-failed", "err", err)
+		return
+	}
+	for _, c := range changes {
+		c.v.announced = c.announced
+		d.vipAddress(c.v)
+		d.notify(c.v)
+	}
+}
+
+// advertisement is how VIP v is announced: to its uplinks' peers (not the
+// drained ones), and in exclusive mode to the pair too.
+func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
+	a := speaker.Advertisement{
+		Prefix: v.cfg.Prefix, Prepend: v.cfg.Prepend, MED: v.cfg.MED, HasMED: v.cfg.HasMED,
+		Communities: v.cfg.Communities, LargeCommunities: v.cfg.LargeCommunities,
+	}
+	for _, name := range v.cfg.Uplinks {
+		if !d.drainedUplinks[name] {
+			a.Peers = append(a.Peers, name)
+		}
+	}
+	if v.cfg.Mode == config.ModeExclusive {
+		a.Peers = append(a.Peers, pairPeer)
+	}
+	return a
+}
+
+// vipAddress puts the VIP on its interface while announced and takes it
+// off after the withdrawal.
+func (d *Daemon) vipAddress(v *vip) {
+	switch {
+	case v.announced && v.cfg.Address != nil && v.addrOn == "":
+		l, ok := d.links[v.cfg.Address.Interface]
+		if !ok {
+			d.log.Warn("vip address: no such interface", "vip", v.cfg.Prefix, "interface", v.cfg.Address.Interface)
+			return
+		}
+		if err := d.addrs.AddAddr(l.Index, v.cfg.Prefix.Addr()); err != nil {
+			d.log.Error("vip address", "vip", v.cfg.Prefix, "err", err)
+			return
+		}
+		v.addrOn = v.cfg.Address.Interface
+	case !v.announced && v.addrOn != "":
+		d.removeVIPAddress(v)
+	}
+}
+
+func (d *Daemon) removeVIPAddress(v *vip) {
+	if v.addrOn == "" {
+		return
+	}
+	if l, ok := d.links[v.addrOn]; ok {
+		if err := d.addrs.DelAddr(l.Index, v.cfg.Prefix.Addr()); err != nil {
+			d.log.Error("vip address", "vip", v.cfg.Prefix, "err", err)
+			return
+		}
+	}
+	v.addrOn = ""
+}
+
+// notify runs the VIP's hook after a BGP change, in the background, with
+// the new state in its environment; a hook past its timeout is killed with
+// its whole process group.
+func (d *Daemon) notify(v *vip) {
+	if len(v.cfg.Notify) == 0 {
+		return
+	}
+	state := "withdrawn"
+	if v.announced {
+		state = "announced"
+	}
+	argv, timeout := v.cfg.Notify, v.cfg.NotifyTimeout
+	env := append(os.Environ(), "MULTIHOMED_VIP="+v.cfg.Prefix.String(), "MULTIHOMED_VIP_STATE="+state,
+		"MULTIHOMED_VIP_REASON="+v.decision.String())
+	log := d.log.With("vip", v.cfg.Prefix, "state", state)
+	d.vipWG.Add(1)
+	go func() {
+		defer d.vipWG.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			log.Warn("vip notify hook failed", "event", "notify-failed", "err", err, "output", string(out))
+			return
+		}
+		log.Info("vip notify hook ran", "event", "notify")
+	}()
+}
+
+// handleProbes applies queued probe results.
+func (d *Daemon) handleProbes(rs []probeResult) {
+	for _, r := range rs {
+		if v := d.vips[r.prefix]; v != nil && v.gen == r.gen {
+			v.state.Probe(r.res.At, r.res.Err)
+		}
+	}
+}
+
+// withdrawVIPs withdraws every VIP (the first step of a clean stop) and
+// takes their addresses off.
+func (d *Daemon) withdrawVIPs() {
+	if d.spk == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
+	err := d.spk.SetAdvertisements(ctx, nil)
+	cancel()
+	if err != nil {
+		d.log.Error("withdrawing VIPs", "err", err)
+	}
+	for _, v := range d.vips {
+		if v.announced {
+			v.announced = false
+			d.log.Info("vip withdrawn", "event", "vip-state", "vip", v.cfg.Prefix, "announce", false, "reason", "stopping")
+			d.removeVIPAddress(v)
+			d.notify(v)
+		}
+	}
+}
+
+// SetVIPDrained drains or undrains the VIP with prefix: a drained VIP is
+// withdrawn whatever its health.
+func (d *Daemon) SetVIPDrained(ctx context.Context, prefix netip.Prefix, drained bool) error {
+	return d.do(ctx, func() error {
+		v := d.vips[prefix]
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNoSuchVIP, prefix)
+		}
+		v.drained = drained
+		d.announceVIPs()
+		return nil
+	})
+}
+
+// do runs fn on the loop and waits for it.
+func (d *Daemon) do(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	select {
+	case d.cmds <- func() { done <- fn() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
