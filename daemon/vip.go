@@ -306,6 +306,11 @@ func (d *Daemon) handleProbes(rs []probeResult) {
 	for _, r := range rs {
 		if v := d.vips[r.prefix]; v != nil && v.gen == r.gen {
 			v.state.Probe(r.res.At, r.res.Err)
+			if r.res.Err != nil {
+				d.log.Debug("vip probe failed", "event", "probe-failed", "vip", r.prefix, "err", r.res.Err)
+			} else {
+				d.log.Debug("vip probe passed", "event", "probe-passed", "vip", r.prefix)
+			}
 		}
 	}
 }
