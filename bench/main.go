@@ -1,7 +1,11 @@
-// Command bench measures how fast the fib package writes, re-reads and
-// removes a large IPv4 table in a lab namespace, against `ip -batch` (and
-// `ip route show` for the re-read) measured in the same run, and prints one
-// table that it also appends to a results file.
+// Command bench measures, in a topo lab, against a baseline measured in the
+// same run, and prints one table that it also appends to a results file:
+//
+//   - fib: how fast the fib package writes, re-reads and removes a large
+//     IPv4 table, against `ip -batch` (and `ip route show` for the re-read);
+//   - bgp: how fast, and in how much memory, the multihomed daemon puts the
+//     routes a BGP peer advertises into its uplink's table, against BIRD 2
+//     as the host's speaker (see bgp.go).
 //
 // Everything happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -10,7 +14,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-n 100000,1000000] [-out bench/results.md]
+//	go run ./bench [-only fib|bgp] [-n 100000,1000000] [-bgp 1000000] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -63,18 +67,76 @@ const (
 var firstPrefix = netip.MustParseAddr("11.0.0.0")
 
 func main() {
-	sizes := flag.String("n", "100000,1000000", "comma-separated numbers of routes to measure with")
+	var o options
+	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
+	flag.IntVar(&o.bgpN, "bgp", 1000000, "bgp: number of routes the feeder advertises")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib or bgp (default: both)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp: the daemon binary (make build)")
+	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
 	flag.Parse()
-	ns, err := parseSizes(*sizes)
+	var err error
+	if o.fibSizes, err = parseSizes(*sizes); err == nil {
+		err = o.check()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	if err := run(ns, *out); err != nil {
+	if err := run(o, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
 		os.Exit(1)
 	}
+}
+
+// options are the command line's.
+type options struct {
+	only     string // "", "fib" or "bgp"
+	fibSizes []int
+	bgpN     int
+	bin      string
+	perfDir  string
+}
+
+func (o *options) runs(part string) bool { return o.only == "" || o.only == part }
+
+func (o *options) check() error {
+	switch o.only {
+	case "", "fib", "bgp":
+	default:
+		return fmt.Errorf("-only: %q is neither fib nor bgp", o.only)
+	}
+	if o.bgpN < 1 || o.bgpN > maxN {
+		return fmt.Errorf("-bgp: %d is not a number of routes in 1..%d", o.bgpN, maxN)
+	}
+	if !o.runs("bgp") {
+		return nil
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(bin); err != nil || st.IsDir() {
+		return fmt.Errorf("-bin: no daemon binary at %s (make build)", bin)
+	}
+	o.bin = bin
+	for _, tool := range []string{"bird", "birdc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("bgp: %s not found: install the Debian package bird2 (or run -only fib)", tool)
+		}
+	}
+	if o.perfDir != "" {
+		if _, err := exec.LookPath("perf"); err != nil {
+			return fmt.Errorf("-perf: perf not found")
+		}
+		if o.perfDir, err = filepath.Abs(o.perfDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.perfDir, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseSizes(s string) ([]int, error) {
@@ -133,7 +195,7 @@ type row struct {
 	ratio    float64
 }
 
-func run(sizes []int, outPath string) error {
+func run(o options, outPath string) error {
 	if err := topo.Sweep(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: sweeping leftovers of earlier runs:", err)
 	}
@@ -142,7 +204,7 @@ func run(sizes []int, outPath string) error {
 		return err
 	}
 	// topo.NewLab (unlike topo.New for tests) does not watch signals: an
-	// interrupted run must still remove its namespace.
+	// interrupted run must still remove its namespaces and processes.
 	stopSignals := closeOnSignal(lab)
 	defer stopSignals()
 	defer func() {
@@ -150,25 +212,33 @@ func run(sizes []int, outPath string) error {
 			fmt.Fprintln(os.Stderr, "bench: close lab:", err)
 		}
 	}()
-
-	b, err := newBench(lab)
-	if err != nil {
-		return err
-	}
-	defer b.c.Close()
-	fmt.Fprintf(os.Stderr, "bench: lab namespace %s\n", b.h.Name())
+	fmt.Fprintf(os.Stderr, "bench: lab %s in %s\n", lab.Prefix(), lab.Dir())
 
 	loadStart := loadAvg()
 	var rows []row
-	for _, n := range sizes {
-		r, err := b.measure(n)
+	var notes []string
+	if o.runs("fib") {
+		r, err := runFib(lab, o.fibSizes)
 		if err != nil {
-			return fmt.Errorf("n=%d: %w", n, err)
+			return err
 		}
 		rows = append(rows, r...)
 	}
+	if o.runs("bgp") {
+		r, n, err := runBGP(lab, o.bgpN, o.bin, o.perfDir)
+		if err != nil {
+			return fmt.Errorf("bgp N=%d: %w", o.bgpN, err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
 
 	table := formatTable(rows)
+	if len(notes) > 0 {
+		table += "\n" + strings.Join(notes, "\n\n") + "\n"
+	}
+	if o.perfDir != "" {
+		table += "\n(perf was recording the speakers: the bgp timings include its overhead.)\n"
+	}
 	fmt.Print(table)
 	if outPath != "" {
 		if err := appendResults(outPath, table, loadStart); err != nil {
@@ -177,6 +247,25 @@ func run(sizes []int, outPath string) error {
 		fmt.Fprintf(os.Stderr, "bench: appended to %s\n", outPath)
 	}
 	return nil
+}
+
+// runFib runs the fib part for every size.
+func runFib(lab *topo.Lab, sizes []int) ([]row, error) {
+	b, err := newBench(lab)
+	if err != nil {
+		return nil, err
+	}
+	defer b.c.Close()
+	fmt.Fprintf(os.Stderr, "bench: fib: lab namespace %s\n", b.h.Name())
+	var rows []row
+	for _, n := range sizes {
+		r, err := b.measure(n)
+		if err != nil {
+			return nil, fmt.Errorf("fib n=%d: %w", n, err)
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
 }
 
 // closeOnSignal closes lab on SIGINT or SIGTERM and exits as the signal
@@ -600,10 +689,12 @@ func formatTable(rows []row) string {
 const resultsHeader = `# multihomed benchmarks
 
 Reproduce with ` + "`make bench`" + ` (or ` + "`go run ./bench`" + ` from the repository root, as
-root). Each run appends one section below.
+root; ` + "`-only fib`" + ` or ` + "`-only bgp`" + ` runs one part, ` + "`-bgp N`" + ` sets the BGP
+part's size). Each run appends one section below.
 
-What is measured, in one lab namespace (topo), with N synthetic /24s from
-11.0.0.0 on, shuffled with a fixed seed, each ` + "`via 192.0.2.2 dev eth0`" + `:
+**fib part.** What is measured, in one lab namespace (topo), with N
+synthetic /24s from 11.0.0.0 on, shuffled with a fixed seed, each
+` + "`via 192.0.2.2 dev eth0`" + `:
 
 - **add**: ours is ` + "`fib.Conn.Converge`" + ` from nothing to N routes in table 100
   (dump of what we own, plan, batched netlink writes); the baseline is
@@ -617,12 +708,41 @@ What is measured, in one lab namespace (topo), with N synthetic /24s from
 
 Each cell gives the wall-clock time and the CPU time (user + system, so the
 kernel's work on the writer's behalf counts) of the process doing the work:
-the bench process for ours, the ip process for the baseline. ratio is how
-many times faster ours is in wall-clock time (rate ours/baseline, or time
-baseline/ours). The machine may be shared: the load average at the start
-and the end of the run is recorded, and on a busy machine the CPU times are
-the steadier figures. The table counts are checked against
-/proc/net/fib_triestat after every step; a mismatch fails the run.
+the bench process for ours, the ip process for the baseline. The table counts
+are checked against /proc/net/fib_triestat after every step; a mismatch fails
+the run.
+
+**bgp part.** A "feeder" namespace runs BIRD 2, whose static protocol
+originates N /24s from 11.0.0.0 on (blackholes, in no kernel table) over
+eBGP (hold time 60 s). Ours is bin/multihomed in a "server" namespace
+(192.0.2.2/29, the feeder 192.0.2.1), one uplink with table 100, ` + "`import: all`" + `,
+` + "`max_prefixes: N`" + `, default everything else; the baseline is BIRD 2 in a
+second server namespace (198.51.100.2/29) with a bgp protocol (` + "`import all`" + `)
+and ` + "`protocol kernel { ipv4 { export all; }; kernel table 100; }`" + `. Each
+speaker is started and left to go idle (its idle RSS is read then); then
+the feeder's session to it is enabled, and the routes of its table 100 are
+counted from the kernel's route notifications until all N are in,
+confirmed by /proc/net/fib_triestat. Ours runs first and is stopped (its
+table found empty) before the baseline's session comes up.
+
+- **session up to all in**: from the feeder logging the session
+  Established (ms timestamps) to the N-th route in table 100; **first route
+  to all in**: from the first route in the table. The CPU time is the
+  speaker process's (user + system) from the enabling of the session to all
+  in.
+- **RSS, all in**: VmRSS of the speaker process when all N are in, with its
+  idle RSS and its peak (VmHWM); **RSS per route**: that RSS / N, and the
+  growth over idle / N.
+- Below the table, per speaker: how long it stayed busy after all in (until
+  its CPU time stopped growing for 1 s) and its RSS then; for ours the Go
+  heap after its last GC (the daemon runs with GODEBUG=gctrace=1) and the
+  time of its clean stop, which removes all N routes.
+
+ratio is ours against the baseline, above 1 meaning ours is better: how
+many times faster in wall-clock time (rate ours/baseline, or time
+baseline/ours), or how many times smaller (RSS baseline/ours). The machine
+may be shared: the load average at the start and the end of the run is
+recorded, and on a busy machine the CPU times are the steadier figures.
 `
 
 func appendResults(path, table, loadStart string) error {

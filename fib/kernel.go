@@ -23,6 +23,9 @@ const (
 	// overflowSettle is how long after a notification overflow the kernel
 	// is re-read: bursts overflow again and again, one re-read will do.
 	overflowSettle = 500 * time.Millisecond
+	// convergedInfoWrites is how many writes make a convergence worth an
+	// info line when it was not a full one.
+	convergedInfoWrites = 10000
 )
 
 // Options configure a Kernel.
@@ -462,6 +465,7 @@ func (k *Kernel) linkByIndex(idx int) (Link, bool) {
 
 // reconcile writes what differs and reports whether anything failed.
 func (k *Kernel) reconcile() (failed bool) {
+	full := k.isFull()
 	desired, actual, ok := k.takeWork()
 	if !ok {
 		return false // never write before the caller said what it wants
@@ -493,7 +497,13 @@ func (k *Kernel) reconcile() (failed bool) {
 	}
 	done := len(ops) - len(fails)
 	if len(fails) == 0 {
-		k.log.Info("kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", len(k.actual.Routes))
+		// Learned routes arrive in many small batches: each is worth a
+		// debug line, not an info one.
+		lvl := slog.LevelDebug
+		if full || done >= convergedInfoWrites {
+			lvl = slog.LevelInfo
+		}
+		k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", len(k.actual.Routes))
 	} else {
 		for i, f := range fails {
 			if i == maxLoggedFailures {
@@ -546,11 +556,16 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		return desired, k.actual, true
 	}
 	desired, actual = NewState(), NewState()
-	for key := range k.dirty {
+	// Take the dirty set whole and start a fresh one: Go maps never
+	// shrink, and walking one that once held a million keys costs as much
+	// as it did then, at every reconcile after.
+	dirty := k.dirty
+	k.dirty = make(map[RouteKey]struct{}, len(k.parked))
+	for key := range dirty {
 		if _, p := k.parked[key]; p {
+			k.dirty[key] = struct{}{}
 			continue
 		}
-		delete(k.dirty, key)
 		if r, ok := k.base.Routes[key]; ok {
 			desired.Routes[key] = r
 		} else if r, ok := k.dyn[key]; ok {
@@ -565,6 +580,12 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		desired.Rules, actual.Rules = k.base.Rules, k.actual.Rules
 	}
 	return desired, actual, true
+}
+
+func (k *Kernel) isFull() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.full
 }
 
 // markFull asks for a plan of everything: after a re-read of the kernel.

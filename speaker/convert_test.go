@@ -192,7 +192,6 @@ func TestPeerToAPI(t *testing.T) {
 	afi := func(f *api.Family) *api.AfiSafi {
 		return &api.AfiSafi{
 			Config:            &api.AfiSafiConfig{Family: f, Enabled: true},
-			PrefixLimits:      &api.PrefixLimit{Family: f, MaxPrefixes: 10},
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 		}
 	}

@@ -37,17 +37,15 @@
 //
 // # Max prefixes
 //
-// Peer.MaxPrefixes is GoBGP's per-family prefix limit. GoBGP v3.37.0 counts
-// the peer's adj-RIB-in per family after each UPDATE (every path received,
-// before any policy); when the count exceeds the limit it sends a Cease
-// NOTIFICATION (subcode "maximum number of prefixes reached"), tears the
-// session down and sets the neighbor's admin state to PFX_CT. The UPDATE
-// that crossed the limit is never reported, the routes learned before it
-// are withdrawn (see above), and the session stays down: in PFX_CT the
-// neighbor does not connect and refuses incoming connections, with no
-// timer to bring it back. It returns only when SetPeers changes that peer
-// (the Speaker then re-enables it, e.g. after raising MaxPrefixes) or the
-// speaker restarts. Peers reports it as Idle with LastError
+// Peer.MaxPrefixes is enforced here, not by GoBGP: GoBGP v3.37.0 recounts
+// the peer's whole adj-RIB-in after every UPDATE to enforce its own prefix
+// limit, which is quadratic over a full table. The event goroutine counts
+// the prefixes learned per peer and family; the path that would pass the
+// limit is not reported, the session is shut down (a Cease with
+// "maximum number of prefixes reached"), what was learned from it is
+// withdrawn, and it stays down, since GoBGP does not restart a neighbor an
+// operator shut down, until SetPeers changes that peer (it is then enabled
+// again) or the speaker restarts. Peers reports it as Idle with LastError
 // "max-prefixes exceeded".
 //
 // # Advertisements

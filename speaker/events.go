@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -22,13 +23,15 @@ const (
 	itemWatch   itemKind = iota // a GoBGP watch event
 	itemAdded                   // SetPeers added a neighbor
 	itemRemoved                 // SetPeers deleted a neighbor
+	itemLimit                   // SetPeers changed a neighbor's prefix limit
 )
 
 type item struct {
 	kind itemKind
 	ev   *api.WatchEventResponse // itemWatch
 	name string                  // itemAdded, itemRemoved
-	addr netip.Addr              // itemAdded, itemRemoved
+	addr netip.Addr              // itemAdded, itemRemoved, itemLimit
+	max  uint32                  // itemAdded, itemLimit: Peer.MaxPrefixes
 }
 
 type queue struct {
@@ -91,6 +94,12 @@ type peerTrack struct {
 	since   time.Time
 	lastErr string
 	learned map[netip.Prefix]struct{}
+	// max is the prefix limit per family (0: none), n4 and n6 the counts
+	// of learned prefixes; limited is set once the limit was passed and
+	// the session shut down for it.
+	max     uint32
+	n4, n6  int
+	limited bool
 }
 
 // drain runs on the event goroutine until the queue stops.
@@ -140,7 +149,7 @@ func (d *drainer) handle(it item) {
 		if old != nil {
 			d.down(old, Idle, reasonDeconfigured)
 		}
-		t := &peerTrack{name: it.name, addr: it.addr, state: Idle, since: time.Now(), learned: map[netip.Prefix]struct{}{}}
+		t := &peerTrack{name: it.name, addr: it.addr, state: Idle, since: time.Now(), learned: map[netip.Prefix]struct{}{}, max: it.max}
 		s.statusMu.Lock()
 		s.status[it.addr] = t
 		s.statusMu.Unlock()
@@ -155,6 +164,12 @@ func (d *drainer) handle(it item) {
 		if t != nil && t.name == it.name {
 			d.down(t, Idle, reasonDeconfigured)
 		}
+	case itemLimit:
+		s.statusMu.Lock()
+		if t := s.status[it.addr]; t != nil {
+			t.max, t.limited = it.max, false
+		}
+		s.statusMu.Unlock()
 	case itemWatch:
 		switch ev := it.ev.Event.(type) {
 		case *api.WatchEventResponse_Peer:
@@ -201,8 +216,8 @@ func (d *drainer) peerEvent(pe *api.WatchEventResponse_PeerEvent) {
 		return
 	}
 	reason := d.s.reasons.take(t.addr)
-	if st.GetAdminState() == api.PeerState_PFX_CT {
-		reason = "max-prefixes exceeded; the session stays down until the peer is reconfigured"
+	if t.limited {
+		reason = reasonMaxPrefixes
 	}
 	d.down(t, next, reason)
 }
@@ -219,6 +234,7 @@ func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
 	d.s.statusMu.Lock()
 	learned := t.learned
 	t.learned = map[netip.Prefix]struct{}{}
+	t.n4, t.n6 = 0, 0
 	d.s.statusMu.Unlock()
 	var ws []PathUpdate
 	if len(learned) > 0 {
@@ -249,6 +265,28 @@ func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
 	}
 }
 
+// reasonMaxPrefixes is the Reason of a session shut down past its limit.
+const reasonMaxPrefixes = "max-prefixes exceeded; the session stays down until the peer is reconfigured"
+
+// shutdownForLimit shuts down the session with the neighbor at addr, which
+// sent more than max prefixes of a family. It does not wait: the event
+// goroutine must go on (the session's end comes back through it).
+func (s *Speaker) shutdownForLimit(name string, addr netip.Addr, max uint32) {
+	s.log.Warn("peer sent more than max_prefixes; shutting the session down", "event", "max-prefixes",
+		"peer", name, "address", addr, "max_prefixes", max)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		err := s.call(ctx, "shut down peer "+name, func(c context.Context) error {
+			return s.bgp.ShutdownPeer(c, &api.ShutdownPeerRequest{Address: addr.String(),
+				Communication: "maximum number of prefixes reached"})
+		})
+		if err != nil {
+			s.log.Error("shutting down a peer past max_prefixes", "peer", name, "err", err)
+		}
+	}()
+}
+
 // reasonDeconfigured is the Reason of a peer SetPeers removed.
 const reasonDeconfigured = "deconfigured"
 
@@ -272,8 +310,8 @@ func (d *drainer) paths(ps []*api.Path) {
 		if nip := p.GetNeighborIp(); t == nil || nip != last {
 			t, last = d.track(nip), nip
 		}
-		if t == nil || t.state != Established {
-			continue // a late path of a session that ended, or of a neighbor deleted
+		if t == nil || t.state != Established || t.limited {
+			continue // a late path of a session that ended, of a neighbor deleted, or past the limit
 		}
 		fam := p.GetFamily()
 		v6, ok := unicastFamily(fam)
@@ -295,10 +333,24 @@ func (d *drainer) paths(ps []*api.Path) {
 		pu.Peer = t.name
 		d.s.statusMu.Lock()
 		_, had := t.learned[pu.Prefix]
-		if pu.Withdraw {
+		count := &t.n4
+		if v6 {
+			count = &t.n6
+		}
+		switch {
+		case pu.Withdraw && had:
 			delete(t.learned, pu.Prefix)
-		} else {
+			*count--
+		case !pu.Withdraw && !had && t.max > 0 && uint32(*count) >= t.max:
+			// Past the limit: the path is not reported and the session
+			// is shut down, which withdraws everything learned from it.
+			t.limited = true
+			d.s.statusMu.Unlock()
+			d.s.shutdownForLimit(t.name, t.addr, t.max)
+			continue
+		case !pu.Withdraw && !had:
 			t.learned[pu.Prefix] = struct{}{}
+			*count++
 		}
 		d.s.statusMu.Unlock()
 		if pu.Withdraw && !had {

@@ -124,10 +124,10 @@ func (p Peer) toAPI() *api.Peer {
 		ap.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(secs(p.RestartTime))}
 	}
 	for _, f := range []*api.Family{familyV4, familyV6} {
-		as := &api.AfiSafi{
-			Config:       &api.AfiSafiConfig{Family: f, Enabled: true},
-			PrefixLimits: &api.PrefixLimit{Family: f, MaxPrefixes: p.MaxPrefixes},
-		}
+		// No PrefixLimits: GoBGP v3.37.0 recounts the whole adj-RIB-in
+		// after every UPDATE to enforce them, quadratic over a full table
+		// (80% of the CPU at a million routes). The drainer counts instead.
+		as := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
 		if gr {
 			as.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 		}
@@ -171,7 +171,7 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 		old, had := s.applied[p.Name]
 		switch {
 		case !had:
-			s.q.push(item{kind: itemAdded, name: p.Name, addr: p.Address})
+			s.q.push(item{kind: itemAdded, name: p.Name, addr: p.Address, max: p.MaxPrefixes})
 			err := s.call(ctx, "add peer "+p.Name, func(c context.Context) error {
 				return s.bgp.AddPeer(c, &api.AddPeerRequest{Peer: p.toAPI()})
 			})
@@ -186,15 +186,10 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 		case old != p:
 			// a neighbor shut down for max-prefixes stays down through
 			// UpdatePeer: changing the peer is what the operator does about
-			// it, so it is enabled again (once; if it still floods, GoBGP
-			// shuts it down again). Only a shutdown that predates this
-			// change counts: one the change itself causes (a lower limit)
-			// stands.
-			wasPfxCt, err := s.prefixLimited(ctx, p)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			err = s.call(ctx, "update peer "+p.Name, func(c context.Context) error {
+			// it, so it is enabled again (once; if it still floods, it is
+			// shut down again).
+			wasLimited := s.limited(p.Address)
+			err := s.call(ctx, "update peer "+p.Name, func(c context.Context) error {
 				_, err := s.bgp.UpdatePeer(c, &api.UpdatePeerRequest{Peer: p.toAPI()})
 				return err
 			})
@@ -203,8 +198,9 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 				continue
 			}
 			s.applied[p.Name] = p
+			s.q.push(item{kind: itemLimit, addr: p.Address, max: p.MaxPrefixes})
 			s.log.Info("bgp peer updated", "event", "peer-updated", "peer", p.Name, "address", p.Address)
-			if stillPfxCt, _ := s.prefixLimited(ctx, p); wasPfxCt && stillPfxCt {
+			if wasLimited {
 				s.log.Info("re-enabling a peer shut down for max-prefixes", "event", "peer-reenabled", "peer", p.Name, "address", p.Address)
 				errs = append(errs, s.call(ctx, "enable peer "+p.Name, func(c context.Context) error {
 					return s.bgp.EnablePeer(c, &api.EnablePeerRequest{Address: p.Address.String()})
@@ -215,16 +211,13 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 	return errors.Join(errs...)
 }
 
-// prefixLimited reports whether GoBGP holds p's neighbor shut down for
-// exceeding its prefix limit (admin state PFX_CT).
-func (s *Speaker) prefixLimited(ctx context.Context, p Peer) (bool, error) {
-	var pfxct bool
-	err := s.call(ctx, "list peer "+p.Name, func(c context.Context) error {
-		return s.bgp.ListPeer(c, &api.ListPeerRequest{Address: p.Address.String()}, func(ap *api.Peer) {
-			pfxct = pfxct || ap.GetState().GetAdminState() == api.PeerState_PFX_CT
-		})
-	})
-	return pfxct, err
+// limited reports whether the session with the neighbor at addr was shut
+// down for passing its prefix limit.
+func (s *Speaker) limited(addr netip.Addr) bool {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	t := s.status[addr]
+	return t != nil && t.limited
 }
 
 // Peers reports the configured peers as the running speaker sees them,
