@@ -77,10 +77,15 @@ type learnedRoute struct {
 
 // uplinkBGP is the BGP side of one uplink.
 type uplinkBGP struct {
-	session   speaker.PeerEvent
-	since     time.Time
-	routes    map[netip.Prefix]learnedRoute
-	installed map[netip.Prefix]fib.Route // handed to the fib's dynamic layer, normalized
+	session speaker.PeerEvent
+	since   time.Time
+	routes  map[netip.Prefix]learnedRoute
+	// installed is what the fib's dynamic layer holds: prefix to next
+	// hop, all built with inst (a route's other attributes are the
+	// uplink's, so they are kept once, not per route: at a million
+	// routes this is most of the daemon's own memory).
+	installed map[netip.Prefix]netip.Addr
+	inst      installParams
 	refused   map[policy.Reason]uint64
 	logged    int // refusals logged one by one
 	// summarized refusals were last summed up in the log at summaryAt.
@@ -91,7 +96,7 @@ type uplinkBGP struct {
 func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
 		routes:    map[netip.Prefix]learnedRoute{},
-		installed: map[netip.Prefix]fib.Route{},
+		installed: map[netip.Prefix]netip.Addr{},
 		refused:   map[policy.Reason]uint64{},
 	}
 }
@@ -328,8 +333,17 @@ func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, 
 	}
 	u := d.uplink(name)
 	v := d.views[name]
+	usable := u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0
+	cur := installParams{}
+	if usable {
+		cur = installParams{table: u.Table, ifindex: v.Ifindex,
+			src4: sourceFor(v.Addrs, netip.IPv4Unspecified()), src6: sourceFor(v.Addrs, netip.IPv6Unspecified())}
+	}
+	if cur != ub.inst {
+		ps = nil // every installed route was built with the old parameters
+	}
 	if ps == nil {
-		seen := map[netip.Prefix]bool{}
+		seen := make(map[netip.Prefix]bool, len(ub.routes))
 		for p := range ub.routes {
 			seen[p] = true
 		}
@@ -338,29 +352,46 @@ func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, 
 		}
 		ps = slices.Collect(maps.Keys(seen))
 	}
-	usable := u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0
+	old := ub.inst
 	for _, p := range ps {
-		want, ok := fib.Route{}, false
+		var want netip.Addr
 		if lr, has := ub.routes[p]; has && usable && (ub.established() || lr.stale) {
-			want = fib.Route{Table: u.Table, Dst: p, Src: sourceFor(v.Addrs, p.Addr()),
-				Nexthops: []fib.Nexthop{{Gateway: lr.nextHop, Ifindex: v.Ifindex}}}.Normalized()
-			ok = true
+			want = lr.nextHop
 		}
 		have, had := ub.installed[p]
 		switch {
-		case ok && had && have.Equal(want):
-		case ok:
-			if had && have.Key() != want.Key() {
-				dels = append(dels, have.Key())
+		case want.IsValid() && had && have == want && cur == old:
+		case want.IsValid():
+			if had && old.table != cur.table {
+				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p})
 			}
-			adds = append(adds, want)
+			adds = append(adds, cur.route(p, want))
 			ub.installed[p] = want
 		case had:
-			dels = append(dels, have.Key())
+			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p})
 			delete(ub.installed, p)
 		}
 	}
+	if usable || len(ub.installed) == 0 {
+		ub.inst = cur
+	}
 	return adds, dels
+}
+
+// installParams are what an uplink's learned routes share.
+type installParams struct {
+	table      uint32
+	ifindex    int
+	src4, src6 netip.Addr
+}
+
+// route is the learned route to p via nextHop, as the fib gets it.
+func (ip installParams) route(p netip.Prefix, nextHop netip.Addr) fib.Route {
+	src := ip.src4
+	if p.Addr().Is6() {
+		src = ip.src6
+	}
+	return fib.Route{Table: ip.table, Dst: p, Src: src, Nexthops: []fib.Nexthop{{Gateway: nextHop, Ifindex: ip.ifindex}}}
 }
 
 // syncAllLearned re-derives every uplink's learned routes: after the

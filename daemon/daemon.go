@@ -302,8 +302,8 @@ func (d *Daemon) reconcileBGPUplinks() {
 		if want[name] {
 			continue
 		}
-		for _, r := range ub.installed {
-			dels = append(dels, r.Key())
+		for p := range ub.installed {
+			dels = append(dels, fib.RouteKey{Table: ub.inst.table, Dst: p})
 		}
 		delete(d.bgp, name)
 	}
