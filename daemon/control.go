@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+)
+
+// Controller is what the control API drives: the daemon implements it,
+// the API's tests fake it. Errors wrap the sentinels below so the API can
+// map them to gRPC codes with errors.Is.
+type Controller interface {
+	// Status is the whole picture: uplinks, their sessions, VIPs, the fib.
+	Status(ctx context.Context) (Status, error)
+	// Routes are the routes the daemon owns, in one table (table != 0),
+	// in one uplink's table (uplink != ""), or everywhere.
+	Routes(ctx context.Context, table uint32, uplink string) ([]RouteInfo, error)
+	VIPs(ctx context.Context) ([]VIPStatus, error)
+	// AddVIP adds a VIP at run time (ErrExists if its prefix is taken);
+	// UpdateVIP replaces one (ErrNotFound); DeleteVIP withdraws and
+	// removes one (ErrNotFound). Invalid VIPs are ErrInvalid with the
+	// problems (config.Problems) joined in.
+	AddVIP(ctx context.Context, v config.VIP) error
+	UpdateVIP(ctx context.Context, v config.VIP) error
+	DeleteVIP(ctx context.Context, prefix netip.Prefix) error
+	// SetVIPDrained withdraws a VIP whatever its health, or returns it to
+	// health-driven (ErrNotFound).
+	SetVIPDrained(ctx context.Context, prefix netip.Prefix, drained bool) error
+	// SetUplinkDrained stops announcing VIPs over an uplink and moves
+	// main's default away from it, or undoes that (ErrNotFound).
+	SetUplinkDrained(ctx context.Context, name string, drained bool) error
+	// Explain asks the kernel which rule, table and route it picks for a
+	// packet, and says which uplink that is.
+	Explain(ctx context.Context, q ExplainQuery) (Explanation, error)
+	// Subscribe returns a stream of events until cancel is called or ctx
+	// ends; a subscriber that does not keep up loses events and gets an
+	// EventLost event saying how many.
+	Subscribe(ctx context.Context) (events <-chan Event, cancel func())
+	// Reload re-reads the config file, as SIGHUP does.
+	Reload(ctx context.Context) error
+}
+
+// Sentinel errors of the Controller.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Status is the daemon's state as the API reports it.
+type Status struct {
+	Uplinks []UplinkStatus
+	VIPs    []VIPStatus
+	FIB     FIBStatus
+}
+
+// UplinkStatus is one uplink.
+type UplinkStatus struct {
+	Name         string
+	Interface    string
+	Addrs        []netip.Prefix
+	Table        uint32
+	RulePriority uint32
+	Healthy      bool
+	Reason       string // why it is (un)healthy: policy reasons
+	Drained      bool
+	Defaults     []netip.Prefix // families whose default its table holds
+	Routes       int            // routes the daemon owns in its table
+	BGP          *SessionStatus // nil for a static uplink
+}
+
+// SessionStatus is an uplink's BGP session.
+type SessionStatus struct {
+	Peer      netip.Addr
+	PeerASN   uint32
+	State     string // idle, connect, active, opensent, openconfirm, established
+	Since     time.Time
+	LastError string
+	Accepted  int            // routes accepted from the peer now
+	Refused   map[string]int // refusals so far, by reason
+}
+
+// VIPStatus is one VIP.
+type VIPStatus struct {
+	Prefix      netip.Prefix
+	Announced   bool
+	Reason      string // policy reason with detail, e.g. "check-failed: ..."
+	Since       time.Time
+	Drained     bool
+	Role        string
+	AnnouncedTo []string // uplink names
+}
+
+// FIBStatus is the kernel side.
+type FIBStatus struct {
+	Synced    bool
+	Pending   int
+	LastError string
+	LastSync  time.Time
+	Rules     int
+	Routes    int
+}
+
+// RouteInfo is a route the daemon owns.
+type RouteInfo struct {
+	Table   uint32
+	Dst     netip.Prefix
+	Gateway netip.Addr // zero for a connected route
+	Dev     string
+	Src     netip.Addr
+	Metric  uint32
+	// Origin: "connected", "static", "learned" (from Uplink's peer),
+	// "main-default".
+	Origin string
+	Uplink string
+}
+
+// ExplainQuery is a packet to explain.
+type ExplainQuery struct {
+	Src  netip.Addr // required
+	Dst  netip.Addr // required, same family
+	IIF  string     // optional input interface
+	Mark uint32     // optional fwmark
+}
+
+// Explanation is what the kernel decides for an ExplainQuery.
+type Explanation struct {
+	RulePriority uint32 // the rule that matched (ours, or the kernel's: 0 local, 32766 main, 32767 default)
+	Rule         string // the rule as `ip rule` prints it, roughly
+	Table        uint32
+	Route        string // the route as `ip route` prints it, roughly
+	Gateway      netip.Addr
+	Dev          string
+	PrefSrc      netip.Addr
+	Uplink       string // the uplink whose table or interface it is, "" for none
+}
+
+// Event is something that happened.
+type Event struct {
+	Time   time.Time
+	Kind   string // session-up, session-down, vip-announced, vip-withdrawn, uplink-health, fib-error, reload, reload-rejected, events-lost
+	Uplink string
+	VIP    netip.Prefix
+	Reason string
+	Detail string
+}
