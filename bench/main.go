@@ -5,16 +5,20 @@
 //     IPv4 table, against `ip -batch` (and `ip route show` for the re-read);
 //   - bgp: how fast, and in how much memory, the multihomed daemon puts the
 //     routes a BGP peer advertises into its uplink's table, against BIRD 2
-//     as the host's speaker (see bgp.go).
+//     as the host's speaker (see bgp.go);
+//   - s5: how fast a director pair fails over (topo S5): multihomed
+//     announcing the VIP over BGP against keepalived moving it with VRRP,
+//     for four ways the primary fails (see s5.go; the S5 labs are labs of
+//     their own).
 //
-// Everything happens in one namespace of a topo lab: a veth pair whose two
+// The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
 // and 192.0.2.2 is the gateway of every route. The routes are N distinct
 // synthetic /24s from 11.0.0.0 on, in an order shuffled with a fixed seed;
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp] [-n 100000,1000000] [-bgp 1000000] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5] [-n 100000,1000000] [-bgp 1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -24,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -33,6 +38,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,8 +76,10 @@ func main() {
 	var o options
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
 	flag.IntVar(&o.bgpN, "bgp", 1000000, "bgp: number of routes the feeder advertises")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib or bgp (default: both)")
-	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp: the daemon binary (make build)")
+	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
+	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp or s5 (default: all)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5: the daemon binary (make build)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
 	flag.Parse()
@@ -91,9 +99,11 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only     string // "", "fib" or "bgp"
+	only     string // "", "fib", "bgp" or "s5"
 	fibSizes []int
 	bgpN     int
+	s5Reps   int
+	s5Hold   time.Duration
 	bin      string
 	perfDir  string
 }
@@ -102,14 +112,28 @@ func (o *options) runs(part string) bool { return o.only == "" || o.only == part
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp":
+	case "", "fib", "bgp", "s5":
 	default:
-		return fmt.Errorf("-only: %q is neither fib nor bgp", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp and s5", o.only)
 	}
 	if o.bgpN < 1 || o.bgpN > maxN {
 		return fmt.Errorf("-bgp: %d is not a number of routes in 1..%d", o.bgpN, maxN)
 	}
-	if !o.runs("bgp") {
+	if o.s5Reps < 1 || o.s5Reps > 100 {
+		return fmt.Errorf("-s5: %d is not a number of repetitions in 1..100", o.s5Reps)
+	}
+	if o.s5Hold < 3*time.Second || o.s5Hold > time.Hour || o.s5Hold%time.Second != 0 {
+		return fmt.Errorf("-s5hold: %v is not whole seconds in 3s..1h", o.s5Hold)
+	}
+	if o.runs("s5") {
+		if _, err := exec.LookPath("keepalived"); err != nil {
+			return fmt.Errorf("s5: keepalived not found: install the Debian package keepalived (or run -only fib|bgp)")
+		}
+		if _, err := os.Stat("/usr/lib/frr/bgpd"); err != nil {
+			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
+		}
+	}
+	if !o.runs("bgp") && !o.runs("s5") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -120,6 +144,9 @@ func (o *options) check() error {
 		return fmt.Errorf("-bin: no daemon binary at %s (make build)", bin)
 	}
 	o.bin = bin
+	if !o.runs("bgp") {
+		return nil
+	}
 	for _, tool := range []string{"bird", "birdc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("bgp: %s not found: install the Debian package bird2 (or run -only fib)", tool)
@@ -186,7 +213,7 @@ func selfCPU() time.Duration {
 
 // row is one line of the result table. A row compares speeds: ratio is
 // ours/baseline for a rate and baseline/ours for a duration, so above 1
-// always means we are faster.
+// always means we are faster; NaN when there is nothing to compare (n/a).
 type row struct {
 	measure  string
 	n        int
@@ -231,6 +258,13 @@ func run(o options, outPath string) error {
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}
+	if o.runs("s5") {
+		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold)
+		if err != nil {
+			return fmt.Errorf("s5: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
 
 	table := formatTable(rows)
 	if len(notes) > 0 {
@@ -268,8 +302,27 @@ func runFib(lab *topo.Lab, sizes []int) ([]row, error) {
 	return rows, nil
 }
 
-// closeOnSignal closes lab on SIGINT or SIGTERM and exits as the signal
-// would have. The returned function stops watching.
+// sideLabs are the labs a part opens beside the main one (S5's host names
+// are fixed, so each S5 needs a lab of its own); a signal closes them too.
+var sideLabs struct {
+	sync.Mutex
+	labs []*topo.Lab
+}
+
+// newSideLab opens a lab that closeOnSignal closes as well; the caller
+// closes it when done.
+func newSideLab(tag string) (*topo.Lab, error) {
+	sideLabs.Lock()
+	defer sideLabs.Unlock()
+	l, err := topo.NewLab(tag)
+	if err == nil {
+		sideLabs.labs = append(sideLabs.labs, l)
+	}
+	return l, err
+}
+
+// closeOnSignal closes lab and the side labs on SIGINT or SIGTERM and
+// exits as the signal would have. The returned function stops watching.
 func closeOnSignal(lab *topo.Lab) func() {
 	ch := make(chan os.Signal, 1)
 	done := make(chan struct{})
@@ -278,6 +331,12 @@ func closeOnSignal(lab *topo.Lab) func() {
 		select {
 		case sig := <-ch:
 			fmt.Fprintf(os.Stderr, "bench: %v: removing the lab\n", sig)
+			sideLabs.Lock()
+			for _, l := range sideLabs.labs {
+				if err := l.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, "bench: close lab:", err)
+				}
+			}
 			if err := lab.Close(); err != nil {
 				fmt.Fprintln(os.Stderr, "bench: close lab:", err)
 			}
@@ -652,7 +711,11 @@ func si(v float64) string {
 func formatTable(rows []row) string {
 	cells := [][]string{{"measure", "N", "ours", "baseline", "ratio"}}
 	for _, r := range rows {
-		cells = append(cells, []string{r.measure, strconv.Itoa(r.n), r.ours, r.baseline, fmt.Sprintf("%.2fx", r.ratio)})
+		ratio := fmt.Sprintf("%.2fx", r.ratio)
+		if math.IsNaN(r.ratio) {
+			ratio = "n/a"
+		}
+		cells = append(cells, []string{r.measure, strconv.Itoa(r.n), r.ours, r.baseline, ratio})
 	}
 	width := make([]int, len(cells[0]))
 	for _, c := range cells {
@@ -689,7 +752,7 @@ func formatTable(rows []row) string {
 const resultsHeader = `# multihomed benchmarks
 
 Reproduce with ` + "`make bench`" + ` (or ` + "`go run ./bench`" + ` from the repository root, as
-root; ` + "`-only fib`" + ` or ` + "`-only bgp`" + ` runs one part, ` + "`-bgp N`" + ` sets the BGP
+root; ` + "`-only fib`" + `, ` + "`-only bgp`" + ` or ` + "`-only s5`" + ` runs one part, ` + "`-bgp N`" + ` sets the BGP
 part's size). Each run appends one section below.
 
 **fib part.** What is measured, in one lab namespace (topo), with N
@@ -737,6 +800,19 @@ table found empty) before the baseline's session comes up.
   its CPU time stopped growing for 1 s) and its RSS then; for ours the Go
   heap after its last GC (the daemon runs with GODEBUG=gctrace=1) and the
   time of its clean stop, which removes all N routes.
+
+**s5 part.** A director pair in front of an FRR router (topo S5): ours is
+multihomed on both directors announcing the VIP over BGP (http check every
+200 ms, timeout 150 ms, fall 3, rise 2; BGP hold time ` + "`-s5hold`" + `, 3 s by
+default), the baseline keepalived moving it with VRRP at its defaults
+(advert_int 1, track script every 1 s, fall 3, rise 2), each in an S5 of
+its own. The primary fails ` + "`-s5 N`" + ` times in four ways: its service is
+killed, its daemon is SIGKILLed, its daemon is SIGSTOPped, its LAN link is
+set down. **reroute** is the time from the failure to the router's kernel
+sending the VIP to the standby (netlink in the router's namespace); **loss
+window** the longest time between two successful probes of a client that
+opens a connection and GETs / from the VIP every 10 ms. Median (max) over
+the N; see bench/s5.go.
 
 ratio is ours against the baseline, above 1 meaning ours is better: how
 many times faster in wall-clock time (rate ours/baseline, or time

@@ -169,6 +169,13 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			d.log.Log(context.Background(), lvl, "bgp session", "event", "session-state", "uplink", ev.Peer,
 				"state", ev.State, "reason", ev.Reason)
+			kind := "session-down"
+			if ev.State == speaker.Established {
+				kind = "session-up"
+			}
+			if was != (ev.State == speaker.Established) {
+				d.events.publish(Event{Kind: kind, Uplink: ev.Peer, Reason: ev.Reason, Detail: ev.State.String()})
+			}
 			if was != ub.established() {
 				rebase = true
 				for p := range ub.routes {

@@ -25,6 +25,8 @@ type Options struct {
 	// Retain leaves kernel state in place on a clean stop, as if
 	// fib.retain_on_exit were set.
 	Retain bool
+	// ConfigPath is the file Reload reads.
+	ConfigPath string
 }
 
 // Errors Reload returns for a config it cannot apply while running.
@@ -46,7 +48,14 @@ type Daemon struct {
 
 	reload chan *config.Config
 	mu     sync.Mutex     // guards cfg for Reload's checks
-	cfg    *config.Config // written only by the Run loop
+	cfg    *config.Config // the effective config; written only by the Run loop
+	// fileCfg is the config as the file says; vipOverrides the VIPs added
+	// (or changed, or deleted: nil) through the API on top of it.
+	fileCfg      *config.Config
+	vipOverrides map[netip.Prefix]*config.VIP
+	events       events
+	base         fib.State     // the last base state handed to the fib
+	done         chan struct{} // closed when the loop has stopped
 
 	// Owned by the Run loop.
 	health    map[string]policy.Health
@@ -113,17 +122,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}, nil
 }
 
-// Reload hands the daemon a new, already validated config. The latest
-// one wins if several arrive before the loop takes them.
-func (d *Daemon) Reload(cfg *config.Config) error {
-	d.mu.Lock()
-	cur := d.cfg
-	d.mu.Unlock()
-	if cfg.FIB.Protocol != d.proto {
-		return ErrProtocolChange
-	}
-	if cfg.ASN != cur.ASN || cfg.RouterID != cur.RouterID || cfg.BGP.ListenPort != cur.BGP.ListenPort {
-		return ErrBGPIdentityChange
+// ReloadConfig hands the daemon a new, already validated config, as from
+// the file (SIGHUP). The latest one wins if several arrive before the loop
+// takes them.
+func (d *Daemon) ReloadConfig(cfg *config.Config) error {
+	if err := d.checkReload(cfg); err != nil {
+		return err
 	}
 	for {
 		select {
@@ -138,6 +142,20 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	}
 }
 
+// checkReload refuses what cannot change while running.
+func (d *Daemon) checkReload(cfg *config.Config) error {
+	d.mu.Lock()
+	cur := d.cfg
+	d.mu.Unlock()
+	if cfg.FIB.Protocol != d.proto {
+		return ErrProtocolChange
+	}
+	if cfg.ASN != cur.ASN || cfg.RouterID != cur.RouterID || cfg.BGP.ListenPort != cur.BGP.ListenPort {
+		return ErrBGPIdentityChange
+	}
+	return nil
+}
+
 // Run runs until ctx ends, then stops cleanly: BGP first (our
 // advertisements are withdrawn), then the kernel side; unless retaining,
 // every rule and route the daemon owns is removed.
@@ -147,6 +165,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	kdone := make(chan error, 1)
 	go func() { kdone <- d.kernel.Run(kctx) }()
 	loopErr := d.loop(ctx, kdone)
+	close(d.done)
 	// Withdraw first, give routers a moment to reroute (the lame duck),
 	// then stop BGP and the checks, then clean the kernel.
 	d.withdrawVIPs()
@@ -201,12 +220,7 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case <-d.kernel.LinkChanges():
 			d.converge()
 		case cfg := <-d.reload:
-			d.mu.Lock()
-			d.cfg = cfg
-			d.mu.Unlock()
-			d.log.Info("config reloaded", "event", "reload", "uplinks", len(cfg.Uplinks))
-			d.converge()
-			d.reimport()
+			d.applyFileConfig(cfg)
 		case <-d.bgpEv.kick:
 			if d.handleBGP(d.bgpEv.drain()) {
 				d.converge()
@@ -242,7 +256,7 @@ func (d *Daemon) converge() {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
 	d.reconcileBGPUplinks()
-	state, views := Desired(d.cfg, links, d.learnedDefaults())
+	state, views := Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true
@@ -259,6 +273,7 @@ func (d *Daemon) converge() {
 		d.log.Log(context.Background(), lvl, "uplink health", "event", "uplink-health", "uplink", v.Name,
 			"interface", v.Interface, "healthy", v.Health.Healthy, "reason", v.Health.Reason,
 			"addrs", v.Addrs, "defaults", v.Defaults)
+		d.events.publish(Event{Kind: "uplink-health", Uplink: v.Name, Reason: string(v.Health.Reason)})
 	}
 	for name := range d.health {
 		if !seen[name] {
@@ -274,10 +289,11 @@ func (d *Daemon) converge() {
 				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)
 			d.stale = time.NewTimer(d.cfg.BGP.RestartTime)
 			// The adopted defaults count as learned: recompute the base.
-			state, _ = Desired(d.cfg, links, d.learnedDefaults())
+			state, _ = Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
 		}
 	}
 	d.kernel.Set(state)
+	d.base = state
 	d.links = links
 	d.syncAllLearned()
 	d.syncSpeaker()

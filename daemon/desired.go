@@ -45,8 +45,8 @@ type LearnedDefaults struct {
 // prefixes (dev, src) in the table; while the uplink is healthy, the
 // static default of each family it has a gateway and an address for,
 // unless the peer advertises a default of that family. Main gets a default
-// only when main_default asks for one.
-func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefaults) (fib.State, []UplinkView) {
+// only when main_default asks for one, never through a drained uplink.
+func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefaults, drained map[string]bool) (fib.State, []UplinkView) {
 	s := fib.NewState()
 	views := make([]UplinkView, 0, len(cfg.Uplinks))
 	var cand4, cand6 []policy.Candidate
@@ -99,7 +99,7 @@ func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefa
 			} else {
 				*fam.nhs = append(*fam.nhs, fib.Nexthop{})
 			}
-			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable})
+			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable && !drained[u.Name]})
 		}
 		views = append(views, v)
 	}

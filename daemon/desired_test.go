@@ -61,6 +61,7 @@ func TestDesired(t *testing.T) {
 		cfg        *config.Config
 		links      fib.Links
 		learned    map[string]LearnedDefaults
+		drained    map[string]bool
 		wantRules  []string
 		wantRoutes []string
 		wantHealth []policy.Health
@@ -182,6 +183,21 @@ func TestDesired(t *testing.T) {
 			},
 		},
 		{
+			name:    "a drained uplink does not carry main's default",
+			cfg:     twoUplinks(config.MainDefaultPrimary),
+			links:   healthyLinks,
+			drained: map[string]bool{"isp-a": true},
+			wantRoutes: []string{
+				"0.0.0.0/0 table 101 via 192.0.2.1 if 2 metric 0",
+				"192.0.2.0/29 table 101 if 2 src 192.0.2.2 scope link metric 0",
+				"::/0 table 101 via 2001:db8:a::1 if 2 metric 1024",
+				"2001:db8:a::/64 table 101 if 2 src 2001:db8:a::2 metric 1024",
+				"0.0.0.0/0 table 102 via 198.51.100.1 if 3 metric 0",
+				"198.51.100.0/29 table 102 if 3 src 198.51.100.2 scope link metric 0",
+				"0.0.0.0/0 table 254 via 198.51.100.1 if 3 metric 0",
+			},
+		},
+		{
 			name: "no IPv6 address: no IPv6 default even with a gateway",
 			cfg:  twoUplinks(config.MainDefaultNone),
 			links: fib.Links{
@@ -195,7 +211,7 @@ func TestDesired(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, views := Desired(tc.cfg, tc.links, tc.learned)
+			got, views := Desired(tc.cfg, tc.links, tc.learned, tc.drained)
 			if tc.wantRules != nil {
 				if diff := cmp.Diff(tc.wantRules, ruleStrings(got)); diff != "" {
 					t.Errorf("rules (-want +got):\n%s", diff)
@@ -213,7 +229,7 @@ func TestDesired(t *testing.T) {
 					t.Errorf("health (-want +got):\n%s", diff)
 				}
 			}
-			again, _ := Desired(tc.cfg, tc.links, tc.learned)
+			again, _ := Desired(tc.cfg, tc.links, tc.learned, tc.drained)
 			if ops := fib.Plan(got, again); len(ops) != 0 {
 				t.Errorf("Desired is not deterministic: %v", ops)
 			}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -23,11 +22,6 @@ import (
 // pairPeer names the speaker's session with the other director of a pair.
 // Uplink names are [a-z0-9-]+, so it cannot clash with one.
 const pairPeer = "(pair)"
-
-// Errors of the VIP commands.
-var (
-	ErrNoSuchVIP = errors.New("no such VIP")
-)
 
 // vip is one service address and its health.
 type vip struct {
@@ -214,6 +208,11 @@ func (d *Daemon) announceVIPs() {
 		c.v.announced = c.announced
 		d.vipAddress(c.v)
 		d.notify(c.v)
+		kind := "vip-withdrawn"
+		if c.announced {
+			kind = "vip-announced"
+		}
+		d.events.publish(Event{Kind: kind, VIP: c.v.cfg.Prefix, Reason: c.v.decision.String()})
 	}
 }
 
@@ -337,15 +336,16 @@ func (d *Daemon) withdrawVIPs() {
 	}
 }
 
-// SetVIPDrained drains or undrains the VIP with prefix: a drained VIP is
-// withdrawn whatever its health.
+// SetVIPDrained implements Controller: a drained VIP is withdrawn whatever
+// its health.
 func (d *Daemon) SetVIPDrained(ctx context.Context, prefix netip.Prefix, drained bool) error {
 	return d.do(ctx, func() error {
 		v := d.vips[prefix]
 		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNoSuchVIP, prefix)
+			return fmt.Errorf("%w: vip %s", ErrNotFound, prefix)
 		}
 		v.drained = drained
+		d.log.Info("vip drain", "event", "vip-drain", "vip", prefix, "drained", drained)
 		d.announceVIPs()
 		return nil
 	})
@@ -356,6 +356,8 @@ func (d *Daemon) do(ctx context.Context, fn func() error) error {
 	done := make(chan error, 1)
 	select {
 	case d.cmds <- func() { done <- fn() }:
+	case <-d.done:
+		return errStopped
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -50,7 +50,7 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -64,7 +64,8 @@ func run(args []string, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(log, d, *path)
+				// Reload logs a rejected file itself; the running config stays.
+				_ = d.Reload(ctx)
 			}
 		}
 	}()
@@ -74,18 +75,6 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// reload re-reads the config; a bad one is logged and the running one stays.
-func reload(log *slog.Logger, d *daemon.Daemon, path string) {
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = d.Reload(cfg)
-	}
-	if err != nil {
-		log.Error("config reload rejected; keeping the running config", "event", "reload-rejected", "config", path, "err", err)
-		return
-	}
 }
 
 // printProblems writes one line per config problem and returns the exit

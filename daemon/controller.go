@@ -1,0 +1,485 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/fib"
+)
+
+var _ Controller = (*Daemon)(nil)
+
+// eventBuffer is how many events a subscriber may fall behind by before
+// it loses some (and is told how many).
+const eventBuffer = 256
+
+// events fans the daemon's events out to subscribers, never blocking the
+// loop: a subscriber that does not keep up loses events.
+type events struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]*subscriber
+}
+
+type subscriber struct {
+	ch   chan Event
+	lost int
+}
+
+func (e *events) subscribe() (int, <-chan Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.subs == nil {
+		e.subs = map[int]*subscriber{}
+	}
+	e.next++
+	s := &subscriber{ch: make(chan Event, eventBuffer)}
+	e.subs[e.next] = s
+	return e.next, s.ch
+}
+
+func (e *events) unsubscribe(id int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.subs[id]; s != nil {
+		close(s.ch)
+		delete(e.subs, id)
+	}
+}
+
+func (e *events) publish(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		if s.lost > 0 {
+			select {
+			case s.ch <- Event{Time: ev.Time, Kind: "events-lost", Detail: fmt.Sprintf("%d events lost", s.lost)}:
+				s.lost = 0
+			default:
+				s.lost++
+				continue
+			}
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			s.lost++
+		}
+	}
+}
+
+// Subscribe implements Controller.
+func (d *Daemon) Subscribe(ctx context.Context) (<-chan Event, func()) {
+	id, ch := d.events.subscribe()
+	var once sync.Once
+	cancel := func() { once.Do(func() { d.events.unsubscribe(id) }) }
+	go func() {
+		<-ctx.Done()
+		cancel()
+	}()
+	return ch, cancel
+}
+
+// Reload implements Controller: the config file again, as SIGHUP.
+func (d *Daemon) Reload(ctx context.Context) error {
+	if d.opts.ConfigPath == "" {
+		return fmt.Errorf("%w: the daemon was started without a config file", ErrInvalid)
+	}
+	cfg, err := config.Load(d.opts.ConfigPath)
+	if err == nil {
+		err = d.checkReload(cfg)
+	}
+	if err != nil {
+		d.log.Error("config reload rejected; keeping the running config", "event", "reload-rejected", "config", d.opts.ConfigPath, "err", err)
+		d.events.publish(Event{Kind: "reload-rejected", Detail: err.Error()})
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return d.do(ctx, func() error {
+		d.applyFileConfig(cfg)
+		return nil
+	})
+}
+
+// applyFileConfig takes a new config from the file, keeping the VIP
+// changes made through the API, and applies it. On the loop.
+func (d *Daemon) applyFileConfig(cfg *config.Config) {
+	d.fileCfg = cfg
+	eff := d.effective()
+	if err := eff.Validate(); err != nil {
+		// The file is valid, but with the API's VIPs it is not (an uplink
+		// a runtime VIP names is gone): the file wins, the runtime VIPs go.
+		d.log.Warn("dropping VIPs added at run time: they do not fit the new config", "event", "reload", "err", err)
+		clear(d.vipOverrides)
+		eff = d.effective()
+	}
+	d.setConfig(eff)
+	d.log.Info("config reloaded", "event", "reload", "uplinks", len(eff.Uplinks), "vips", len(eff.VIPs))
+	d.events.publish(Event{Kind: "reload"})
+	d.converge()
+	d.reimport()
+}
+
+func (d *Daemon) setConfig(cfg *config.Config) {
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+}
+
+// effective is the file's config with the VIPs added, changed and deleted
+// through the API applied: they last until the daemon restarts (they are
+// not written anywhere; orchestration re-applies them after a restart).
+func (d *Daemon) effective() *config.Config {
+	cfg := *d.fileCfg
+	cfg.VIPs = nil
+	seen := map[netip.Prefix]bool{}
+	for _, v := range d.fileCfg.VIPs {
+		seen[v.Prefix] = true
+		if o, ok := d.vipOverrides[v.Prefix]; ok {
+			if o != nil {
+				cfg.VIPs = append(cfg.VIPs, *o)
+			}
+			continue
+		}
+		cfg.VIPs = append(cfg.VIPs, v)
+	}
+	for _, p := range slices.SortedFunc(maps.Keys(d.vipOverrides), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
+		if o := d.vipOverrides[p]; o != nil && !seen[p] {
+			cfg.VIPs = append(cfg.VIPs, *o)
+		}
+	}
+	return &cfg
+}
+
+// changeVIPs applies fn to the VIP overrides, validates the result and
+// applies it, or leaves everything as it was.
+func (d *Daemon) changeVIPs(ctx context.Context, fn func(cur map[netip.Prefix]bool) error) error {
+	return d.do(ctx, func() error {
+		saved := make(map[netip.Prefix]*config.VIP, len(d.vipOverrides))
+		for k, v := range d.vipOverrides {
+			saved[k] = v
+		}
+		cur := map[netip.Prefix]bool{}
+		for _, v := range d.cfg.VIPs {
+			cur[v.Prefix] = true
+		}
+		if err := fn(cur); err != nil {
+			return err
+		}
+		eff := d.effective()
+		if err := eff.Validate(); err != nil {
+			d.vipOverrides = saved
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		d.setConfig(eff)
+		d.converge()
+		return nil
+	})
+}
+
+// AddVIP implements Controller.
+func (d *Daemon) AddVIP(ctx context.Context, v config.VIP) error {
+	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
+		if cur[v.Prefix] {
+			return fmt.Errorf("%w: vip %s", ErrExists, v.Prefix)
+		}
+		d.vipOverrides[v.Prefix] = &v
+		return nil
+	})
+}
+
+// UpdateVIP implements Controller.
+func (d *Daemon) UpdateVIP(ctx context.Context, v config.VIP) error {
+	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
+		if !cur[v.Prefix] {
+			return fmt.Errorf("%w: vip %s", ErrNotFound, v.Prefix)
+		}
+		d.vipOverrides[v.Prefix] = &v
+		return nil
+	})
+}
+
+// DeleteVIP implements Controller.
+func (d *Daemon) DeleteVIP(ctx context.Context, prefix netip.Prefix) error {
+	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
+		if !cur[prefix] {
+			return fmt.Errorf("%w: vip %s", ErrNotFound, prefix)
+		}
+		d.vipOverrides[prefix] = nil
+		return nil
+	})
+}
+
+// SetUplinkDrained implements Controller.
+func (d *Daemon) SetUplinkDrained(ctx context.Context, name string, drained bool) error {
+	return d.do(ctx, func() error {
+		if d.uplink(name) == nil {
+			return fmt.Errorf("%w: uplink %q", ErrNotFound, name)
+		}
+		if drained {
+			d.drainedUplinks[name] = true
+		} else {
+			delete(d.drainedUplinks, name)
+		}
+		d.log.Info("uplink drain", "event", "uplink-drain", "uplink", name, "drained", drained)
+		d.converge()
+		return nil
+	})
+}
+
+// VIPs implements Controller.
+func (d *Daemon) VIPs(ctx context.Context) ([]VIPStatus, error) {
+	var out []VIPStatus
+	err := d.do(ctx, func() error {
+		out = d.vipStatus()
+		return nil
+	})
+	return out, err
+}
+
+func (d *Daemon) vipStatus() []VIPStatus {
+	out := make([]VIPStatus, 0, len(d.vips))
+	for _, v := range d.vips {
+		s := VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.String(),
+			Since: v.since, Drained: v.drained, Role: string(v.cfg.Role)}
+		if v.announced {
+			s.AnnouncedTo = d.advertisement(v).Peers
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b VIPStatus) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out
+}
+
+// Status implements Controller.
+func (d *Daemon) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := d.do(ctx, func() error {
+		counts := map[uint32]int{}
+		for _, r := range d.base.Routes {
+			counts[r.Table]++
+		}
+		for _, u := range d.cfg.Uplinks {
+			v := d.views[u.Name]
+			us := UplinkStatus{
+				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority,
+				Healthy: v.Health.Healthy, Reason: string(v.Health.Reason), Drained: d.drainedUplinks[u.Name],
+				Defaults: v.Defaults, Routes: counts[u.Table],
+			}
+			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
+				us.Routes += len(ub.installed)
+				refused := map[string]int{}
+				for r, n := range ub.refused {
+					refused[string(r)] = int(n)
+				}
+				us.BGP = &SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
+					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused}
+				if us.BGP.State == "" {
+					us.BGP.State = "idle"
+				}
+			}
+			st.Uplinks = append(st.Uplinks, us)
+		}
+		st.VIPs = d.vipStatus()
+		ks := d.kernel.Status()
+		st.FIB = FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
+		return nil
+	})
+	return st, err
+}
+
+// Routes implements Controller: what the kernel holds of ours, read from
+// the kernel itself.
+func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]RouteInfo, error) {
+	type upInfo struct {
+		name  string
+		table uint32
+		learn map[netip.Prefix]bool
+		gws   []netip.Addr
+	}
+	var ups []upInfo
+	var links fib.Links
+	err := d.do(ctx, func() error {
+		if uplink != "" {
+			u := d.uplink(uplink)
+			if u == nil {
+				return fmt.Errorf("%w: uplink %q", ErrNotFound, uplink)
+			}
+			table = u.Table
+		}
+		for _, u := range d.cfg.Uplinks {
+			ui := upInfo{name: u.Name, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
+			if ub := d.bgp[u.Name]; ub != nil {
+				for p := range ub.installed {
+					ui.learn[p] = true
+				}
+			}
+			ups = append(ups, ui)
+		}
+		links = d.links
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	owned, err := d.dumpOwned()
+	if err != nil {
+		return nil, err
+	}
+	names := map[int]string{}
+	for _, l := range links {
+		names[l.Index] = l.Name
+	}
+	var out []RouteInfo
+	for _, r := range owned.SortedRoutes() {
+		if table != 0 && r.Table != table {
+			continue
+		}
+		ri := RouteInfo{Table: r.Table, Dst: r.Dst, Src: r.Src, Metric: r.Metric}
+		if len(r.Nexthops) > 0 {
+			ri.Gateway, ri.Dev = r.Nexthops[0].Gateway, names[r.Nexthops[0].Ifindex]
+		}
+		ri.Origin = "learned"
+		switch {
+		case r.Table == fib.TableMain:
+			ri.Origin = "main-default"
+		case r.Scope == fib.ScopeLink || (!ri.Gateway.IsValid() && r.Dst.Addr().Is6()):
+			ri.Origin = "connected"
+		}
+		for _, u := range ups {
+			if u.table != r.Table {
+				continue
+			}
+			ri.Uplink = u.name
+			if ri.Origin == "learned" && !u.learn[r.Dst] && r.Dst.Bits() == 0 && slices.Contains(u.gws, ri.Gateway) {
+				ri.Origin = "static"
+			}
+		}
+		out = append(out, ri)
+	}
+	return out, nil
+}
+
+// dumpOwned reads every rule and route of ours from the kernel, on a
+// socket of its own (the loop's are busy).
+func (d *Daemon) dumpOwned() (fib.State, error) {
+	c, err := fib.Dial(d.opts.NetNS, d.proto)
+	if err != nil {
+		return fib.State{}, err
+	}
+	defer c.Close()
+	return c.Owned()
+}
+
+// Explain implements Controller: the kernel's own route lookup (with
+// FIB_MATCH, so the route that matched and its table), and the rule that
+// leads there.
+func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, error) {
+	if !q.Src.IsValid() || !q.Dst.IsValid() || q.Src.Is4() != q.Dst.Is4() {
+		return Explanation{}, fmt.Errorf("%w: src and dst must be addresses of one family", ErrInvalid)
+	}
+	h, err := d.netlinkHandle()
+	if err != nil {
+		return Explanation{}, err
+	}
+	defer h.Close()
+	opts := &netlink.RouteGetOptions{SrcAddr: net.IP(q.Src.AsSlice()), Iif: q.IIF, Mark: q.Mark, FIBMatch: true}
+	routes, err := h.RouteGetWithOptions(net.IP(q.Dst.AsSlice()), opts)
+	if err != nil {
+		return Explanation{}, fmt.Errorf("%w: the kernel finds no route: %w", ErrNotFound, err)
+	}
+	if len(routes) == 0 {
+		return Explanation{}, fmt.Errorf("%w: the kernel finds no route", ErrNotFound)
+	}
+	r := routes[0]
+	ex := Explanation{Table: uint32(r.Table), Route: r.String()}
+	if r.Gw != nil {
+		ex.Gateway, _ = netip.AddrFromSlice(r.Gw)
+		ex.Gateway = ex.Gateway.Unmap()
+	}
+	if r.Src != nil {
+		ex.PrefSrc, _ = netip.AddrFromSlice(r.Src)
+		ex.PrefSrc = ex.PrefSrc.Unmap()
+	}
+	if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+		ex.Dev = l.Attrs().Name
+	}
+	family := netlink.FAMILY_V4
+	if q.Dst.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	rules, err := h.RuleList(family)
+	if err == nil {
+		slices.SortStableFunc(rules, func(a, b netlink.Rule) int { return cmp.Compare(a.Priority, b.Priority) })
+		for _, rl := range rules {
+			if rl.Table != r.Table || !ruleMatches(rl, q) {
+				continue
+			}
+			ex.RulePriority, ex.Rule = uint32(rl.Priority), rl.String()
+			break
+		}
+	}
+	err = d.do(ctx, func() error {
+		for _, u := range d.cfg.Uplinks {
+			if u.Table == ex.Table || (ex.Uplink == "" && u.Interface == ex.Dev) {
+				ex.Uplink = u.Name
+			}
+		}
+		return nil
+	})
+	return ex, err
+}
+
+func ruleMatches(rl netlink.Rule, q ExplainQuery) bool {
+	if rl.Src != nil {
+		p, ok := netipPrefix(rl.Src)
+		if !ok || !p.Contains(q.Src) {
+			return false
+		}
+	}
+	if rl.IifName != "" && rl.IifName != q.IIF {
+		return false
+	}
+	if rl.Mark != 0 && rl.Mark != q.Mark {
+		return false
+	}
+	return true
+}
+
+func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), bits), true
+}
+
+// netlinkHandle is a vishvananda/netlink handle in the daemon's namespace.
+func (d *Daemon) netlinkHandle() (*netlink.Handle, error) {
+	if d.opts.NetNS == "" {
+		return netlink.NewHandle()
+	}
+	ns, err := netns.GetFromPath(d.opts.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	return netlink.NewHandleAt(ns)
+}
+
+var errStopped = errors.New("daemon: stopped")
