@@ -119,6 +119,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		drainedUplinks: map[string]bool{},
 		addrs:          addrs,
 		cmds:           make(chan func()),
+		fileCfg:        cfg,
+		vipOverrides:   map[netip.Prefix]*config.VIP{},
+		done:           make(chan struct{}),
 	}, nil
 }
 
