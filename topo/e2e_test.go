@@ -55,6 +55,13 @@ func daemonBin(t *testing.T) string {
 }
 
 // uplinkYAML renders one uplink of a config.
+// removeDaemonBin removes the binary daemonBin built, if it built one.
+func removeDaemonBin() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 func uplinkYAML(name string, u topo.Uplink, table int) string {
 	var gws []string
 	for _, g := range u.Gateways() {

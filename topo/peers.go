@@ -274,6 +274,8 @@ func (h *Host) output(ctx context.Context, name string, args ...string) (string,
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = execWaitDelay
+	// vtysh appends every command to ~/.history_frr otherwise.
+	cmd.Env = append(os.Environ(), "VTYSH_HISTFILE=/dev/null")
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("topo: %s: %s %s: %w: %s", h.ns, name, strings.Join(args, " "), err,
 			strings.TrimSpace(stderr.String()+"\n"+stdout.String()))

@@ -20,7 +20,16 @@ import (
 	"github.com/multihomed/multihomed/topo"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupM{m}) }
+
+// cleanupM removes what the whole test binary shared (the daemon binary
+// built for the e2e tests) once every test has run.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	defer removeDaemonBin()
+	return c.m.Run()
+}
 
 // needLab skips without root, except in CI where a skipped lab would hide
 // a broken runner.
