@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test lint tools demo bench clean
+.PHONY: all build test lint tools demo bench clean proto proto-check proto-tools
 
 all: build
 
@@ -22,6 +22,44 @@ lint:
 
 tools:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# The API's Go code is generated from proto/ and committed, so that go build
+# needs no protoc. `make proto` regenerates it with Debian's protoc and
+# generators pinned here; `make proto-check` (CI) fails when the committed
+# code is not what they generate. protoc-gen-go goes with go.mod's
+# google.golang.org/protobuf; protoc-gen-go-grpc v1.3.0 is the last whose code
+# builds with grpc-go older than 1.62 (go.mod has 1.57, as GoBGP wants).
+PROTOC_VERSION             := 3.21.12
+PROTOC_GEN_GO_VERSION      := v1.33.0
+PROTOC_GEN_GO_GRPC_VERSION := v1.3.0
+PROTO_TOOLS := $(BIN)/proto-tools
+PROTO_FILES  = $(shell find proto -name '*.proto' | sort)
+# protoc_gen,DIR writes the generated code under DIR.
+protoc_gen = protoc -I . -I /usr/include \
+	--plugin=protoc-gen-go=$(PROTO_TOOLS)/protoc-gen-go --go_out=$(1) --go_opt=paths=source_relative \
+	--plugin=protoc-gen-go-grpc=$(PROTO_TOOLS)/protoc-gen-go-grpc --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative \
+	$(PROTO_FILES)
+
+proto-tools:
+	@v=$$(protoc --version 2>/dev/null); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || { \
+		echo "proto: need protoc $(PROTOC_VERSION) (apt-get install protobuf-compiler libprotobuf-dev), found: $${v:-none}"; exit 1; }
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+proto: proto-tools
+	$(call protoc_gen,.)
+
+proto-check: proto-tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call protoc_gen,"$$tmp") && \
+	fail=0 && \
+	for f in $$(cd "$$tmp" && find proto -name '*.pb.go' | sort); do \
+		diff -u "$$f" "$$tmp/$$f" || fail=1; \
+	done && \
+	for f in $$(find proto -name '*.pb.go' | sort); do \
+		[ -e "$$tmp/$$f" ] || { echo "$$f: generated from no .proto"; fail=1; }; \
+	done && \
+	if [ $$fail = 1 ]; then echo 'proto-check: the generated code is stale: run make proto'; exit 1; fi
 
 demo: build
 	$(GO) run ./topo/demo -bin $(BIN)/multihomed

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the output")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// since is when everything in the fake happened; the tests run an hour,
+// two minutes and three seconds later.
+var (
+	since = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	now   = since.Add(time.Hour + 2*time.Minute + 3*time.Second)
+)
+
+// fake is a daemon.Controller with a fixed state.
+type fake struct {
+	mu         sync.Mutex
+	vips       map[netip.Prefix]config.VIP
+	reloadErr  error
+	subs       []chan daemon.Event
+	subscribed chan struct{}
+}
+
+var _ daemon.Controller = (*fake)(nil)
+
+func newFake() *fake {
+	return &fake{
+		vips:       map[netip.Prefix]config.VIP{netip.MustParsePrefix("198.51.100.10/32"): {}},
+		subscribed: make(chan struct{}, 10),
+	}
+}
+
+func (f *fake) Status(context.Context) (daemon.Status, error) {
+	return daemon.Status{
+		Uplinks: []daemon.UplinkStatus{
+			{
+				Name: "isp-a", Interface: "eth0",
+				Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.60.2/24"), netip.MustParsePrefix("2001:db8:60::2/64")},
+				Table: 101, RulePriority: 1000, Healthy: true, Reason: "session-established", Routes: 3,
+				Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+				BGP: &daemon.SessionStatus{
+					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
+				},
+			},
+			{
+				Name: "isp-b", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.70.2/24")},
+				Table: 102, RulePriority: 1100, Reason: "session-down", Routes: 1,
+				BGP: &daemon.SessionStatus{
+					Peer: netip.MustParseAddr("10.50.70.1"), PeerASN: 64501, State: "active", Since: since.Add(time.Hour),
+					LastError: "dial tcp 10.50.70.1:179: connect: connection refused",
+				},
+			},
+			{
+				Name: "mgmt", Interface: "eth2", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
+				Table: 103, RulePriority: 1200, Healthy: true, Drained: true, Reason: "gateway-reachable", Routes: 2,
+			},
+		},
+		VIPs: f.vipStatus(),
+		FIB:  daemon.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6},
+	}, nil
+}
+
+func (f *fake) vipStatus() []daemon.VIPStatus {
+	return []daemon.VIPStatus{
+		{Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}},
+		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed: dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup"},
+		{Prefix: netip.MustParsePrefix("2001:db8:100::10/128"), Reason: "drained", Since: now.Add(-90 * time.Second), Drained: true, Role: "primary"},
+	}
+}
+
+func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]daemon.RouteInfo, error) {
+	all := []daemon.RouteInfo{
+		{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.50.60.1"), Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
+		{Table: 101, Dst: netip.MustParsePrefix("10.50.60.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.50.60.2"), Origin: "connected", Uplink: "isp-a"},
+		{Table: 101, Dst: netip.MustParsePrefix("2001:db8:60::/64"), Dev: "eth0", Src: netip.MustParseAddr("2001:db8:60::2"), Metric: 256, Origin: "connected", Uplink: "isp-a"},
+		{Table: 102, Dst: netip.MustParsePrefix("10.50.70.0/24"), Dev: "eth1", Src: netip.MustParseAddr("10.50.70.2"), Origin: "connected", Uplink: "isp-b"},
+	}
+	if uplink == "nope" {
+		return nil, fmt.Errorf("uplink %q: %w", uplink, daemon.ErrNotFound)
+	}
+	var out []daemon.RouteInfo
+	for _, r := range all {
+		if (table == 0 || r.Table == table) && (uplink == "" || r.Uplink == uplink) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fake) VIPs(context.Context) ([]daemon.VIPStatus, error) { return f.vipStatus(), nil }
+
+func (f *fake) AddVIP(_ context.Context, v config.VIP) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.vips[v.Prefix]; ok {
+		return fmt.Errorf("vip %s: %w", v.Prefix, daemon.ErrExists)
+	}
+	f.vips[v.Prefix] = v
+	return nil
+}
+
+func (f *fake) UpdateVIP(_ context.Context, v config.VIP) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.vips[v.Prefix]; !ok {
+		return fmt.Errorf("vip %s: %w", v.Prefix, daemon.ErrNotFound)
+	}
+	f.vips[v.Prefix] = v
+	return nil
+}
+
+func (f *fake) DeleteVIP(_ context.Context, p netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.vips[p]; !ok {
+		return fmt.Errorf("vip %s: %w", p, daemon.ErrNotFound)
+	}
+	delete(f.vips, p)
+	return nil
+}
+
+func (f *fake) SetVIPDrained(_ context.Context, p netip.Prefix, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.vips[p]; !ok {
+		return fmt.Errorf("vip %s: %w", p, daemon.ErrNotFound)
+	}
+	return nil
+}
+
+func (f *fake) SetUplinkDrained(_ context.Context, name string, _ bool) error {
+	if name != "isp-a" && name != "isp-b" && name != "mgmt" {
+		return fmt.Errorf("uplink %q: %w", name, daemon.ErrNotFound)
+	}
+	return nil
+}
+
+func (f *fake) Explain(_ context.Context, q daemon.ExplainQuery) (daemon.Explanation, error) {
+	if q.Mark == 0x10 {
+		return daemon.Explanation{RulePriority: 32766, Rule: "from all lookup main", Table: 254, Route: "default via 192.0.2.1 dev eth2"}, nil
+	}
+	return daemon.Explanation{
+		RulePriority: 1000, Rule: "from 10.50.60.2 lookup 101", Table: 101,
+		Route: "default via 10.50.60.1 dev eth0 proto 77", Gateway: netip.MustParseAddr("10.50.60.1"),
+		Dev: "eth0", PrefSrc: netip.MustParseAddr("10.50.60.2"), Uplink: "isp-a",
+	}, nil
+}
+
+func (f *fake) Subscribe(context.Context) (<-chan daemon.Event, func()) {
+	ch := make(chan daemon.Event, 16)
+	f.mu.Lock()
+	f.subs = append(f.subs, ch)
+	f.mu.Unlock()
+	f.subscribed <- struct{}{}
+	return ch, func() {}
+}
+
+func (f *fake) publish(evs ...daemon.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ch := range f.subs {
+		for _, ev := range evs {
+			ch <- ev
+		}
+	}
+}
+
+func (f *fake) Reload(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reloadErr
+}
+
+// startDaemon serves f on a unix socket until the test ends, and returns
+// the socket as --api takes it.
+func startDaemon(t *testing.T, f *fake) string {
+	t.Helper()
+	api := "unix://" + filepath.Join(t.TempDir(), "mh.sock")
+	s, err := daemon.NewAPIServer(f, daemon.APIOptions{Listen: api, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return api
+}
+
+// mhctl runs the command as the binary would, at the time now.
+func mhctl(ctx context.Context, stdout io.Writer, env map[string]string, args ...string) (stderr string, code int) {
+	var errb bytes.Buffer
+	a := &app{stdout: stdout, stderr: &errb, now: func() time.Time { return now }, loc: time.UTC}
+	code = a.run(ctx, args, func(k string) string { return env[k] })
+	return errb.String(), code
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+// TestGolden: what each command prints on success.
+func TestGolden(t *testing.T) {
+	api := startDaemon(t, newFake())
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"status", []string{"status"}},
+		{"status-json", []string{"status", "-o", "json"}},
+		{"routes", []string{"routes"}},
+		{"routes-uplink", []string{"routes", "--uplink", "isp-b"}},
+		{"routes-table-json", []string{"-o", "json", "routes", "--table", "102"}},
+		{"vip-list", []string{"vip", "list"}},
+		{"vip-list-json", []string{"vip", "list", "-o", "json"}},
+		{"vip-add", []string{"vip", "add", "198.51.100.20", "--uplink", "isp-a", "--check-tcp", "127.0.0.1:80", "--backup"}},
+		{"vip-add-json", []string{"vip", "add", "198.51.100.21/32", "--check-http", "http://127.0.0.1:8080/health?full=1", "--med", "10", "--community", "65010:100", "-o", "json"}},
+		{"vip-update", []string{"vip", "update", "198.51.100.20/32", "--check-exec", "/usr/local/bin/check --port 80", "--rise", "1"}},
+		{"vip-drain", []string{"vip", "drain", "198.51.100.20/32"}},
+		{"vip-undrain", []string{"vip", "undrain", "198.51.100.20/32"}},
+		{"vip-del", []string{"vip", "del", "198.51.100.20/32"}},
+		{"vip-del-json", []string{"vip", "del", "198.51.100.21", "-o", "json"}},
+		{"uplink-drain", []string{"uplink", "drain", "isp-a"}},
+		{"uplink-undrain", []string{"uplink", "undrain", "isp-a"}},
+		{"explain", []string{"explain", "--from", "10.50.60.2", "203.0.113.7"}},
+		{"explain-main", []string{"explain", "--from", "192.0.2.10", "--iif", "eth3", "--mark", "0x10", "203.0.113.7"}},
+		{"explain-json", []string{"explain", "--from", "10.50.60.2", "203.0.113.7", "-o", "json"}},
+		{"reload", []string{"reload"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var out bytes.Buffer
+			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"--api", api}, tc.args...)...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			checkGolden(t, tc.golden, out.Bytes())
+		})
+	}
+}
+
+// TestErrors: exit codes and the one line on stderr.
+func TestErrors(t *testing.T) {
+	f := newFake()
+	api := startDaemon(t, f)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // the whole line, without its newline
+	}{
+		{"bad prefix", []string{"vip", "add", "x"}, 1,
+			`mhctl: vip add: vip.prefix: "x" is not a prefix: write the VIP as 203.0.113.10/32 or 2001:db8::10/128`},
+		{"several problems", []string{"vip", "add", "198.51.100.30", "--check-tcp", "127.0.0.1", "--uplink", "mgmt"}, 1,
+			`mhctl: vip add: vip.check.target: "127.0.0.1" is not ADDRESS:PORT: an IP address (IPv6 in brackets, as [2001:db8::1]:80) and a port; vip.uplinks[0]: uplink "mgmt" has no bgp: a VIP is announced over BGP`},
+		{"vip exists", []string{"vip", "add", "198.51.100.10/32"}, 1, "mhctl: vip add: vip 198.51.100.10/32: already exists"},
+		{"vip update missing", []string{"vip", "update", "198.51.100.99"}, 1, "mhctl: vip update: vip 198.51.100.99/32: not found"},
+		{"vip del missing", []string{"vip", "del", "198.51.100.99"}, 1, "mhctl: vip del: vip 198.51.100.99/32: not found"},
+		{"vip drain not host", []string{"vip", "drain", "198.51.100.0/24"}, 1, "mhctl: vip drain: prefix: 198.51.100.0/24 is not a host prefix: a VIP is a /32"},
+		{"uplink missing", []string{"uplink", "drain", "isp-z"}, 1, `mhctl: uplink drain: uplink "isp-z": not found`},
+		{"routes missing uplink", []string{"routes", "--uplink", "nope"}, 1, `mhctl: routes: uplink "nope": not found`},
+		{"explain families", []string{"explain", "--from", "10.0.0.1", "2001:db8::1"}, 1, "mhctl: explain: dst: 2001:db8::1 is not of the family of src (10.0.0.1)"},
+		{"reload rejected", []string{"reload"}, 1, "mhctl: reload: the config file has problems; the running config stays: uplinks[0].table: 255 is reserved"},
+		{"unreachable", []string{"--api", "unix://" + dir + "/none.sock", "status"}, 1,
+			"mhctl: cannot reach multihomed at unix://" + dir + "/none.sock: dial unix " + dir + "/none.sock: connect: no such file or directory"},
+		{"bad api", []string{"--api", "http://x", "status"}, 2, `mhctl: status: --api: "http://x" is neither unix:///path nor tcp://host:port`},
+		{"bad output", []string{"-o", "yaml", "status"}, 2, `mhctl: status: -o: "yaml" is neither table nor json`},
+		{"unknown command", []string{"bogus"}, 2, `mhctl: unknown command "bogus" for "mhctl"`},
+		{"unknown flag", []string{"vip", "list", "--bogus"}, 2, "mhctl: vip list: unknown flag: --bogus"},
+		{"missing arg", []string{"vip", "del"}, 2, "mhctl: vip del: missing PREFIX"},
+		{"extra arg", []string{"status", "now"}, 2, `mhctl: status: unexpected argument "now"`},
+		{"explain without from", []string{"explain", "192.0.2.1"}, 2, `mhctl: explain: required flag(s) "from" not set`},
+		{"bad mark", []string{"explain", "--from", "192.0.2.2", "--mark", "x", "192.0.2.1"}, 2, `mhctl: explain: --mark: "x" is not a number 0..4294967295 (0x for hex)`},
+		{"table and uplink", []string{"routes", "--table", "1", "--uplink", "a"}, 2, "mhctl: routes: --table and --uplink: give one, not both"},
+		{"two checks", []string{"vip", "add", "192.0.2.1", "--check-tcp", "127.0.0.1:1", "--check-exec", "true"}, 2, "mhctl: vip add: --check-tcp, --check-http, --check-exec: give one"},
+		{"https check", []string{"vip", "add", "192.0.2.1", "--check-http", "https://127.0.0.1/"}, 2, `mhctl: vip add: --check-http: "https://127.0.0.1/": want http://ADDRESS[:PORT]/PATH (checks do not speak https)`},
+		{"named http host", []string{"vip", "add", "192.0.2.1", "--check-http", "http://localhost/"}, 2, `mhctl: vip add: --check-http: "http://localhost/": the host must be an IP address`},
+		{"tls on unix", []string{"--tls-cert", "c", "status"}, 2, "mhctl: status: --tls-*: for a tcp:// API, and --api is " + api},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.mu.Lock()
+			f.reloadErr = config.Problems{{Key: "uplinks[0].table", Msg: "255 is reserved"}}
+			f.mu.Unlock()
+			var out bytes.Buffer
+			args := tc.args
+			if !strings.HasPrefix(args[0], "--api") {
+				args = append([]string{"--api", api}, args...)
+			}
+			stderr, code := mhctl(context.Background(), &out, nil, args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			if stderr != tc.stderr+"\n" {
+				t.Errorf("stderr\n%q, want\n%q", stderr, tc.stderr+"\n")
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+// TestAPIFromEnv: MHCTL_API is --api's default.
+func TestAPIFromEnv(t *testing.T) {
+	api := startDaemon(t, newFake())
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, map[string]string{envAPI: api}, "vip", "list"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	checkGolden(t, "vip-list", out.Bytes())
+}
+
+// TestEvents: events follows the stream until interrupted, and then exits
+// 0.
+func TestEvents(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"events", []string{"events"}},
+		{"events-json", []string{"events", "-o", "json"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			f := newFake()
+			api := startDaemon(t, f)
+			ctx, interrupt := context.WithCancel(context.Background())
+			defer interrupt()
+			pr, pw := io.Pipe()
+			type result struct {
+				stderr string
+				code   int
+			}
+			done := make(chan result, 1)
+			go func() {
+				stderr, code := mhctl(ctx, pw, nil, append([]string{"--api", api}, tc.args...)...)
+				pw.Close()
+				done <- result{stderr, code}
+			}()
+			<-f.subscribed
+			evs := []daemon.Event{
+				{Time: since, Kind: "session-up", Uplink: "isp-a", Reason: "established"},
+				{Time: since.Add(time.Second), Kind: "vip-withdrawn", VIP: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed", Detail: "dial tcp 127.0.0.1:81: connection refused"},
+				{Time: since.Add(2 * time.Second), Kind: "reload"},
+			}
+			f.publish(evs...)
+			var got bytes.Buffer
+			lines := bufio.NewScanner(pr)
+			for range evs {
+				if !lines.Scan() {
+					t.Fatalf("the output ended: %v", lines.Err())
+				}
+				got.WriteString(lines.Text() + "\n")
+			}
+			interrupt()
+			if _, err := io.Copy(&got, pr); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("after the interrupt: exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+			}
+			checkGolden(t, tc.golden, got.Bytes())
+		})
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("uplinks:\n  - name: Bad_Name\n    interface: eth0\n    table: 254\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, nil, "config", "check", filepath.Join("..", "..", "configs", "s1-bgp.yaml")); code != 0 || stderr != "" || out.Len() != 0 {
+		t.Errorf("valid file: exit %d, stderr %q, stdout %q", code, stderr, out.String())
+	}
+	stderr, code := mhctl(context.Background(), &out, nil, "config", "check", bad)
+	if code != 1 || !strings.Contains(stderr, "uplinks[0].name: ") || !strings.Contains(stderr, "uplinks[0].table: ") {
+		t.Errorf("bad file: exit %d, stderr %q", code, stderr)
+	}
+	stderr, code = mhctl(context.Background(), &out, nil, "config", "check", filepath.Join(dir, "none.yaml"))
+	if code != 1 || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("missing file: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			var out bytes.Buffer
+			stderr, code := mhctl(context.Background(), &out, nil, "completion", shell)
+			if code != 0 || stderr != "" || !strings.Contains(out.String(), "mhctl") {
+				t.Errorf("exit %d, stderr %q, %d bytes", code, stderr, out.Len())
+			}
+		})
+	}
+}

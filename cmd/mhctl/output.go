@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
+)
+
+// jsonOptions print the API's field names, as the .proto and the config
+// file spell them, and every field, so that scripts need no defaults.
+var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+
+// print writes m as JSON with -o json, else the table that table writes.
+func (a *app) print(m proto.Message, table func(io.Writer)) error {
+	if a.output == "json" {
+		return a.printJSON(m, true)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// printJSON writes m as one JSON object, indented or on one line. The
+// output of protojson is re-formatted: it is deliberately unstable.
+func (a *app) printJSON(m proto.Message, indent bool) error {
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if indent {
+		err = json.Indent(&buf, b, "", "  ")
+	} else {
+		err = json.Compact(&buf, b)
+	}
+	if err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = a.stdout.Write(buf.Bytes())
+	return err
+}
+
+func (a *app) printEvent(ev *pb.Event) error {
+	if a.output == "json" {
+		return a.printJSON(ev, false)
+	}
+	var b strings.Builder
+	b.WriteString(ev.Time.AsTime().In(a.loc).Format(time.RFC3339))
+	b.WriteString(" " + ev.Kind)
+	for _, kv := range []struct{ k, v string }{{"uplink", ev.Uplink}, {"vip", ev.Vip}, {"reason", ev.Reason}, {"detail", ev.Detail}} {
+		if kv.v != "" {
+			b.WriteString(" " + kv.k + "=" + logfmt(kv.v))
+		}
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(a.stdout, b.String())
+	return err
+}
+
+// logfmt quotes v when it would not read as one value.
+func logfmt(v string) string {
+	if strings.ContainsAny(v, " \t\"=") || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' }) {
+		return fmt.Sprintf("%q", v)
+	}
+	return v
+}
+
+func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
+	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tPRIO\tHEALTH\tBGP\tROUTES\tREASON\n")
+	for _, u := range s.Uplinks {
+		health := "down"
+		if u.Healthy {
+			health = "up"
+		}
+		if u.Drained {
+			health += ",drained"
+		}
+		bgp, reason := "-", dash(u.Reason)
+		if b := u.Bgp; b != nil {
+			bgp = b.State
+			if b.Since != nil {
+				bgp += " " + a.since(b.Since)
+			}
+			if b.LastError != "" {
+				reason += " (last error: " + b.LastError + ")"
+			}
+		}
+		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n",
+			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, health, bgp, u.Routes, reason)
+	}
+	fprintf(w, "\n")
+	a.vipTable(w, s.Vips)
+	fprintf(w, "\n")
+	f := s.Fib
+	if f.GetSynced() {
+		fprintf(w, "fib: synced, %d rules, %d routes", f.GetRules(), f.GetRoutes())
+	} else {
+		fprintf(w, "fib: not synced, %d pending, %d rules, %d routes", f.GetPending(), f.GetRules(), f.GetRoutes())
+	}
+	if f.GetLastSync() != nil {
+		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
+	}
+	if f.GetLastError() != "" {
+		fprintf(w, ", last error: %s", f.LastError)
+	}
+	fprintf(w, "\n")
+}
+
+func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {
+	fprintf(w, "VIP\tSTATE\tROLE\tANNOUNCED-TO\tFOR\tREASON\n")
+	for _, v := range vips {
+		state := "withdrawn"
+		switch {
+		case v.Drained:
+			state = "drained"
+		case v.Announced:
+			state = "announced"
+		}
+		since := "-"
+		if v.Since != nil {
+			since = a.since(v.Since)
+		}
+		fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Prefix, state, dash(v.Role), list(v.AnnouncedTo), since, dash(v.Reason))
+	}
+}
+
+func routesTable(w io.Writer, routes []*pb.Route) {
+	fprintf(w, "TABLE\tDESTINATION\tGATEWAY\tDEV\tSRC\tMETRIC\tORIGIN\tUPLINK\n")
+	for _, r := range routes {
+		fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			r.Table, r.Dst, dash(r.Gateway), dash(r.Dev), dash(r.Src), r.Metric, dash(r.Origin), dash(r.Uplink))
+	}
+}
+
+func explainTable(w io.Writer, x *pb.ExplainResponse) {
+	uplink := x.Uplink
+	if uplink == "" {
+		uplink = "none: not an uplink's table or interface"
+	}
+	fprintf(w, "rule\t%d: %s\n", x.RulePriority, dash(x.Rule))
+	fprintf(w, "table\t%d\n", x.Table)
+	fprintf(w, "route\t%s\n", dash(x.Route))
+	fprintf(w, "uplink\t%s\n", uplink)
+}
+
+// since is how long ago t was, to the second, at most two units.
+func (a *app) since(t *timestamppb.Timestamp) string {
+	d := max(a.now().Sub(t.AsTime()).Round(time.Second), 0)
+	days, h, m, s := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+func list(xs []string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return strings.Join(xs, ",")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// fprintf writes to a table; its errors show at Flush.
+func fprintf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, format, args...)
+}

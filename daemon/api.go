@@ -1,0 +1,424 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/multihomed/multihomed/config"
+	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
+)
+
+// Socket modes of a unix listener: only root, or root and api.group. A
+// client needs write permission on a socket to connect.
+const (
+	socketMode      fs.FileMode = 0o600
+	socketGroupMode fs.FileMode = 0o660
+	socketDirMode   fs.FileMode = 0o755
+)
+
+const (
+	// apiGracePeriod bounds how long a stopping API waits for calls in
+	// flight before it cuts them off: every call is short, streams are
+	// ended at once.
+	apiGracePeriod = 5 * time.Second
+	// staleProbeTimeout bounds the connect that tells a stale socket from a
+	// live one; a live daemon accepts at once.
+	staleProbeTimeout = time.Second
+)
+
+// APIOptions say where and how the control API listens.
+type APIOptions struct {
+	// Listen is unix:///path (the default, config.DefaultAPIListen) or
+	// tcp://host:port. A TCP address off loopback requires TLS.
+	Listen string
+	// Group, when set, is the unix group (name or number) that may use a
+	// unix socket too: its mode is then 0660 instead of 0600.
+	Group string
+	// TLS, when set, serves mutual TLS: clients must present a certificate
+	// signed by ClientCA.
+	TLS    *TLSFiles
+	Logger *slog.Logger
+}
+
+// TLSFiles are PEM files: the server's certificate and key, and the CA
+// that signs the clients' certificates.
+type TLSFiles struct {
+	Cert, Key, ClientCA string
+}
+
+// APIServer serves the multihomed.v1 gRPC API, with the standard health and
+// reflection services, over a Controller.
+type APIServer struct {
+	log     *slog.Logger
+	listen  string // as given, for messages
+	network string // "unix" or "tcp"
+	address string // the socket's path, or host:port
+	gid     int    // the socket's group, or -1
+	grpc    *grpc.Server
+	health  *health.Server
+	// stopping is closed when Serve's context ends, so that event streams
+	// end and a graceful stop does not wait for them.
+	stopping chan struct{}
+
+	lis  net.Listener
+	sock os.FileInfo // the socket file we made, to remove only that one
+}
+
+// NewAPIServer checks opts and sets up the server; it does not listen yet.
+// Its errors name the config key at fault (api.listen, api.group,
+// api.tls.*).
+func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &APIServer{
+		log:      log.With("component", "api"),
+		listen:   opts.Listen,
+		gid:      -1,
+		stopping: make(chan struct{}),
+	}
+	if s.listen == "" {
+		s.listen = config.DefaultAPIListen
+	}
+	var err error
+	if s.network, s.address, err = parseListen(s.listen); err != nil {
+		return nil, err
+	}
+
+	var creds credentials.TransportCredentials
+	if opts.TLS != nil {
+		if creds, err = loadTLS(opts.TLS); err != nil {
+			return nil, err
+		}
+	}
+	switch s.network {
+	case "unix":
+		if opts.Group != "" {
+			if s.gid, err = lookupGroup(opts.Group); err != nil {
+				return nil, err
+			}
+		}
+	case "tcp":
+		if opts.Group != "" {
+			return nil, fmt.Errorf("api.group: %q applies to a unix socket, and api.listen is %s", opts.Group, s.listen)
+		}
+		host, _, _ := net.SplitHostPort(s.address)
+		loop, err := isLoopback(host)
+		if err != nil {
+			return nil, fmt.Errorf("api.listen: %s: %w", s.listen, err)
+		}
+		if !loop && creds == nil {
+			return nil, fmt.Errorf("api.listen: %s is off loopback: set api.tls (cert, key, client_ca) for mutual TLS, or listen on loopback or a unix socket", s.listen)
+		}
+	}
+
+	gopts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.logCall),
+	}
+	if creds != nil {
+		gopts = append(gopts, grpc.Creds(creds))
+	}
+	s.grpc = grpc.NewServer(gopts...)
+	pb.RegisterMultihomedServer(s.grpc, &apiService{c: c, stopping: s.stopping})
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(pb.Multihomed_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// Listen opens the listener, so that a daemon can fail before it touches
+// anything when its socket is taken; Serve calls it when it has not been.
+// A unix socket's directory is made when missing; a stale socket (nothing
+// accepts on it) is replaced, a live one is an error: another daemon runs.
+func (s *APIServer) Listen() error {
+	if s.lis != nil {
+		return nil
+	}
+	if s.network == "unix" {
+		lis, fi, err := listenUnix(s.address, s.gid)
+		if err != nil {
+			return fmt.Errorf("api: listen on %s: %w", s.listen, err)
+		}
+		s.lis, s.sock = lis, fi
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.address)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", s.listen, err)
+	}
+	s.lis = lis
+	return nil
+}
+
+// Addr is where the server listens, once it does; nil before.
+func (s *APIServer) Addr() net.Addr {
+	if s.lis == nil {
+		return nil
+	}
+	return s.lis.Addr()
+}
+
+// Serve listens (unless Listen did already) and serves until ctx ends, then
+// stops gracefully: the health service says NOT_SERVING, event streams
+// end, calls in flight get apiGracePeriod to finish, and a unix socket is
+// removed. Serve is called once; after Listen, it must be, if only with a
+// context that has ended, to close the listener and remove the socket.
+func (s *APIServer) Serve(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.log.Info("listening", "event", "api-listen", "listen", s.listen, "addr", s.lis.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(s.lis) }()
+	select {
+	case err := <-errc:
+		s.removeSocket()
+		return fmt.Errorf("api: serve on %s: %w", s.listen, err)
+	case <-ctx.Done():
+	}
+
+	s.health.Shutdown()
+	close(s.stopping)
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	t := time.NewTimer(apiGracePeriod)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		s.log.Warn("calls still running after the grace period; cutting them off", "event", "api-stop", "grace", apiGracePeriod)
+		s.grpc.Stop()
+		<-stopped
+	}
+	<-errc
+	s.removeSocket()
+	s.log.Info("stopped", "event", "api-stop")
+	return nil
+}
+
+// removeSocket removes the unix socket we made, unless it has been
+// replaced meanwhile (by a daemon that found ours stale).
+func (s *APIServer) removeSocket() {
+	if s.sock == nil {
+		return
+	}
+	if fi, err := os.Lstat(s.address); err == nil && os.SameFile(fi, s.sock) {
+		if err := os.Remove(s.address); err != nil {
+			s.log.Warn("cannot remove the socket", "path", s.address, "err", err)
+		}
+	}
+}
+
+// logCall logs the calls that change something, and every failed call.
+func (s *APIServer) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	code := status.Code(err)
+	switch {
+	case code == codes.Internal || code == codes.Unknown:
+		s.log.Error("call failed", "event", "api-call", "method", method, "code", code, "err", err)
+	case err != nil:
+		s.log.Info("call refused", "event", "api-call", "method", method, "code", code, "err", status.Convert(err).Message())
+	case !readOnly[method]:
+		s.log.Info("call", "event", "api-call", "method", method)
+	}
+	return resp, err
+}
+
+// readOnly are the methods that change nothing, not worth an info line.
+var readOnly = map[string]bool{
+	"GetStatus": true, "ListRoutes": true, "ListVIPs": true, "Explain": true,
+}
+
+// parseListen splits unix:///path or tcp://host:port.
+func parseListen(s string) (network, address string, err error) {
+	if path, ok := strings.CutPrefix(s, "unix://"); ok {
+		if !filepath.IsAbs(path) || strings.HasSuffix(path, "/") {
+			return "", "", fmt.Errorf("api.listen: %q: want unix:///absolute/path", s)
+		}
+		return "unix", filepath.Clean(path), nil
+	}
+	if hostPort, ok := strings.CutPrefix(s, "tcp://"); ok {
+		host, port, err := net.SplitHostPort(hostPort)
+		if err != nil || host == "" {
+			return "", "", fmt.Errorf("api.listen: %q: want tcp://host:port", s)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", "", fmt.Errorf("api.listen: %q: the port must be 0..65535", s)
+		}
+		return "tcp", hostPort, nil
+	}
+	return "", "", fmt.Errorf("api.listen: %q is neither unix:///path nor tcp://host:port", s)
+}
+
+// isLoopback says whether host is a loopback address, or a name all of
+// whose addresses are.
+func isLoopback(host string) (bool, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().IsLoopback(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range addrs {
+		if !a.Unmap().IsLoopback() {
+			return false, nil
+		}
+	}
+	return len(addrs) > 0, nil
+}
+
+func loadTLS(f *TLSFiles) (credentials.TransportCredentials, error) {
+	for _, k := range []struct{ key, file string }{{"cert", f.Cert}, {"key", f.Key}, {"client_ca", f.ClientCA}} {
+		if k.file == "" {
+			return nil, fmt.Errorf("api.tls.%s: required: mutual TLS needs cert, key and client_ca", k.key)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("api.tls.cert: %w", err)
+	}
+	pem, err := os.ReadFile(f.ClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("api.tls.client_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("api.tls.client_ca: %s holds no PEM certificate", f.ClientCA)
+	}
+	return credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		// Both ends are ours or grpcurl's: no reason to accept older.
+		MinVersion: tls.VersionTLS13,
+	}), nil
+}
+
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if g, err = user.LookupGroupId(name); err != nil {
+			return -1, fmt.Errorf("api.group: no group %q", name)
+		}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("api.group: %q has gid %q", name, g.Gid)
+	}
+	return gid, nil
+}
+
+// listenUnix listens on path with mode 0600, or 0660 and group gid (>= 0).
+// The socket is made under a temporary name, given its mode and group, and
+// renamed into place, so that it is never reachable with the umask's mode;
+// the rename also replaces a stale socket atomically.
+func listenUnix(path string, gid int) (net.Listener, os.FileInfo, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, socketDirMode); err != nil {
+		return nil, nil, err
+	}
+	if err := checkStale(path); err != nil {
+		return nil, nil, err
+	}
+	var (
+		lis *net.UnixListener
+		tmp string
+		err error
+	)
+	for range 10 {
+		// Short, so that the temporary path is no longer than most final ones
+		// (sun_path holds 107 bytes).
+		tmp = filepath.Join(dir, fmt.Sprintf(".mh%06d", rand.IntN(1_000_000)))
+		lis, err = net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// We remove the socket ourselves, by its final name, and only if it is
+	// still ours.
+	lis.SetUnlinkOnClose(false)
+	fail := func(err error) (net.Listener, os.FileInfo, error) {
+		lis.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	mode := socketMode
+	if gid >= 0 {
+		mode = socketGroupMode
+		if err := os.Chown(tmp, -1, gid); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		lis.Close()
+		return nil, nil, err
+	}
+	return lis, fi, nil
+}
+
+// checkStale returns nil when path is free to take: absent, or a socket
+// that nothing accepts on (left by a daemon that was killed).
+func checkStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("%s is in use: is multihomed already running?", path)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	return fmt.Errorf("%s: cannot tell whether it is stale: %w", path, err)
+}

@@ -1,0 +1,509 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/multihomed/multihomed/config"
+	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
+)
+
+// apiService implements multihomed.v1.Multihomed over a Controller: it
+// checks every request field, converts, and maps the Controller's errors
+// to gRPC codes.
+type apiService struct {
+	pb.UnimplementedMultihomedServer
+	c        Controller
+	stopping <-chan struct{}
+}
+
+var _ pb.MultihomedServer = (*apiService)(nil)
+
+func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb.GetStatusResponse, error) {
+	st, err := s.c.Status(ctx)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pb.GetStatusResponse{
+		Uplinks: make([]*pb.Uplink, len(st.Uplinks)),
+		Vips:    vipStatusesToProto(st.VIPs),
+		Fib: &pb.FIBStatus{
+			Synced:    st.FIB.Synced,
+			Pending:   u32(st.FIB.Pending),
+			LastError: st.FIB.LastError,
+			LastSync:  timestamp(st.FIB.LastSync),
+			Rules:     u32(st.FIB.Rules),
+			Routes:    u32(st.FIB.Routes),
+		},
+	}
+	for i, u := range st.Uplinks {
+		pu := &pb.Uplink{
+			Name:         u.Name,
+			Interface:    u.Interface,
+			Addresses:    strs(u.Addrs),
+			Table:        u.Table,
+			RulePriority: u.RulePriority,
+			Healthy:      u.Healthy,
+			Reason:       u.Reason,
+			Drained:      u.Drained,
+			Defaults:     strs(u.Defaults),
+			Routes:       u32(u.Routes),
+		}
+		if b := u.BGP; b != nil {
+			pu.Bgp = &pb.BGPSession{
+				Peer:      addrString(b.Peer),
+				PeerAsn:   b.PeerASN,
+				State:     b.State,
+				Since:     timestamp(b.Since),
+				LastError: b.LastError,
+				Accepted:  u32(b.Accepted),
+			}
+			if len(b.Refused) > 0 {
+				pu.Bgp.Refused = make(map[string]uint32, len(b.Refused))
+				for k, n := range b.Refused {
+					pu.Bgp.Refused[k] = u32(n)
+				}
+			}
+		}
+		resp.Uplinks[i] = pu
+	}
+	return resp, nil
+}
+
+func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) (*pb.ListRoutesResponse, error) {
+	var fe fieldErrors
+	if req.Uplink != "" {
+		checkUplinkName(&fe, "uplink", req.Uplink)
+		if req.Table != 0 {
+			fe.add("uplink", "give table or uplink, not both")
+		}
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	routes, err := s.c.Routes(ctx, req.Table, req.Uplink)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pb.ListRoutesResponse{Routes: make([]*pb.Route, len(routes))}
+	for i, r := range routes {
+		resp.Routes[i] = &pb.Route{
+			Table:   r.Table,
+			Dst:     prefixString(r.Dst),
+			Gateway: addrString(r.Gateway),
+			Dev:     r.Dev,
+			Src:     addrString(r.Src),
+			Metric:  r.Metric,
+			Origin:  r.Origin,
+			Uplink:  r.Uplink,
+		}
+	}
+	return resp, nil
+}
+
+func (s *apiService) ListVIPs(ctx context.Context, _ *pb.ListVIPsRequest) (*pb.ListVIPsResponse, error) {
+	vips, err := s.c.VIPs(ctx)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &pb.ListVIPsResponse{Vips: vipStatusesToProto(vips)}, nil
+}
+
+func (s *apiService) AddVIP(ctx context.Context, req *pb.AddVIPRequest) (*pb.AddVIPResponse, error) {
+	v, err := s.vipSpec(ctx, req.Vip)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.c.AddVIP(ctx, v); err != nil {
+		return nil, apiError(err)
+	}
+	return &pb.AddVIPResponse{Vip: vipToProto(v)}, nil
+}
+
+func (s *apiService) UpdateVIP(ctx context.Context, req *pb.UpdateVIPRequest) (*pb.UpdateVIPResponse, error) {
+	v, err := s.vipSpec(ctx, req.Vip)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.c.UpdateVIP(ctx, v); err != nil {
+		return nil, apiError(err)
+	}
+	return &pb.UpdateVIPResponse{Vip: vipToProto(v)}, nil
+}
+
+// vipSpec converts a requested VIP, with the config file's defaults, and
+// checks it by the config file's rules against the uplinks the daemon has.
+func (s *apiService) vipSpec(ctx context.Context, pv *pb.VIP) (config.VIP, error) {
+	var fe fieldErrors
+	if pv == nil {
+		fe.add("vip", "required")
+		return config.VIP{}, fe.err()
+	}
+	st, err := s.c.Status(ctx)
+	if err != nil {
+		return config.VIP{}, apiError(err)
+	}
+	v := vipFromProto(&fe, pv, st.Uplinks)
+	validateVIP(&fe, v, st.Uplinks)
+	return v, fe.err()
+}
+
+func (s *apiService) DeleteVIP(ctx context.Context, req *pb.DeleteVIPRequest) (*pb.DeleteVIPResponse, error) {
+	p, err := hostPrefix("prefix", req.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.c.DeleteVIP(ctx, p); err != nil {
+		return nil, apiError(err)
+	}
+	return &pb.DeleteVIPResponse{}, nil
+}
+
+func (s *apiService) DrainVIP(ctx context.Context, req *pb.DrainVIPRequest) (*pb.DrainVIPResponse, error) {
+	if err := s.setVIPDrained(ctx, req.Prefix, true); err != nil {
+		return nil, err
+	}
+	return &pb.DrainVIPResponse{}, nil
+}
+
+func (s *apiService) UndrainVIP(ctx context.Context, req *pb.UndrainVIPRequest) (*pb.UndrainVIPResponse, error) {
+	if err := s.setVIPDrained(ctx, req.Prefix, false); err != nil {
+		return nil, err
+	}
+	return &pb.UndrainVIPResponse{}, nil
+}
+
+func (s *apiService) setVIPDrained(ctx context.Context, prefix string, drained bool) error {
+	p, err := hostPrefix("prefix", prefix)
+	if err != nil {
+		return err
+	}
+	return apiError(s.c.SetVIPDrained(ctx, p, drained))
+}
+
+func (s *apiService) DrainUplink(ctx context.Context, req *pb.DrainUplinkRequest) (*pb.DrainUplinkResponse, error) {
+	if err := s.setUplinkDrained(ctx, req.Name, true); err != nil {
+		return nil, err
+	}
+	return &pb.DrainUplinkResponse{}, nil
+}
+
+func (s *apiService) UndrainUplink(ctx context.Context, req *pb.UndrainUplinkRequest) (*pb.UndrainUplinkResponse, error) {
+	if err := s.setUplinkDrained(ctx, req.Name, false); err != nil {
+		return nil, err
+	}
+	return &pb.UndrainUplinkResponse{}, nil
+}
+
+func (s *apiService) setUplinkDrained(ctx context.Context, name string, drained bool) error {
+	var fe fieldErrors
+	checkUplinkName(&fe, "name", name)
+	if err := fe.err(); err != nil {
+		return err
+	}
+	return apiError(s.c.SetUplinkDrained(ctx, name, drained))
+}
+
+func (s *apiService) Explain(ctx context.Context, req *pb.ExplainRequest) (*pb.ExplainResponse, error) {
+	var fe fieldErrors
+	src := parseAddr(&fe, "src", req.Src)
+	dst := parseAddr(&fe, "dst", req.Dst)
+	if src.IsValid() && dst.IsValid() && src.Is4() != dst.Is4() {
+		fe.add("dst", "%s is not of the family of src (%s)", dst, src)
+	}
+	if req.Iif != "" {
+		if msg := checkInterfaceName(req.Iif); msg != "" {
+			fe.add("iif", "%s", msg)
+		}
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	x, err := s.c.Explain(ctx, ExplainQuery{Src: src, Dst: dst, IIF: req.Iif, Mark: req.Mark})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &pb.ExplainResponse{
+		RulePriority: x.RulePriority,
+		Rule:         x.Rule,
+		Table:        x.Table,
+		Route:        x.Route,
+		Gateway:      addrString(x.Gateway),
+		Dev:          x.Dev,
+		PrefSrc:      addrString(x.PrefSrc),
+		Uplink:       x.Uplink,
+	}, nil
+}
+
+// WatchEvents sends the header once subscribed, so that a client that
+// waits for it knows it misses nothing from then on.
+func (s *apiService) WatchEvents(_ *pb.WatchEventsRequest, stream pb.Multihomed_WatchEventsServer) error {
+	ctx := stream.Context()
+	events, cancel := s.c.Subscribe(ctx)
+	defer cancel()
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-s.stopping:
+			return status.Error(codes.Unavailable, "multihomed is stopping")
+		case ev, ok := <-events:
+			if !ok {
+				return status.Error(codes.Unavailable, "the event stream ended: multihomed is stopping")
+			}
+			if err := stream.Send(&pb.WatchEventsResponse{Event: eventToProto(ev)}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *apiService) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadResponse, error) {
+	err := s.c.Reload(ctx)
+	var ps config.Problems
+	switch {
+	case err == nil:
+		return &pb.ReloadResponse{}, nil
+	case errors.As(err, &ps):
+		return nil, status.Error(codes.FailedPrecondition, "the config file has problems; the running config stays: "+joinProblems(ps))
+	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange):
+		// Nothing in the request is wrong: the file, or the daemon's
+		// state, does not allow the reload.
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return nil, apiError(err)
+}
+
+// apiError maps a Controller error to a gRPC status by its sentinel.
+func apiError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var ps config.Problems
+	switch {
+	case errors.Is(err, ErrInvalid) && errors.As(err, &ps):
+		var fe fieldErrors
+		for _, p := range ps {
+			fe.add(vipKey.ReplaceAllString(p.Key, "vip"), "%s", p.Msg)
+		}
+		return fe.err()
+	case errors.Is(err, ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// vipKey is the config key of a VIP, which a VIP of the API is named by.
+var vipKey = regexp.MustCompile(`^vips\[\d+\]`)
+
+// fieldErrors collects what is wrong with a request, field by field.
+type fieldErrors []*errdetails.BadRequest_FieldViolation
+
+func (fe *fieldErrors) add(field, format string, args ...any) {
+	*fe = append(*fe, &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+// covers says whether field, or a field that holds it, has a problem.
+func (fe fieldErrors) covers(field string) bool {
+	for _, v := range fe {
+		if v.Field == field || strings.HasPrefix(field, v.Field+".") || strings.HasPrefix(field, v.Field+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// err is INVALID_ARGUMENT with the problems as "field: description",
+// joined by "; ", and as BadRequest details; nil when there are none.
+func (fe fieldErrors) err() error {
+	if len(fe) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(fe))
+	for i, v := range fe {
+		msgs[i] = v.Field + ": " + v.Description
+	}
+	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: fe}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+func joinProblems(ps config.Problems) string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+var uplinkName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+func checkUplinkName(fe *fieldErrors, field, name string) {
+	switch {
+	case name == "":
+		fe.add(field, "required: an uplink's name")
+	case !uplinkName.MatchString(name):
+		fe.add(field, "%q is not an uplink name: [a-z0-9-]", name)
+	}
+}
+
+// maxInterfaceName is IFNAMSIZ-1.
+const maxInterfaceName = 15
+
+// checkInterfaceName returns what the kernel would find wrong with an
+// interface name, or "".
+func checkInterfaceName(name string) string {
+	switch {
+	case len(name) > maxInterfaceName:
+		return fmt.Sprintf("%q is longer than %d bytes (IFNAMSIZ-1)", name, maxInterfaceName)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/:") || strings.ContainsFunc(name, unicode.IsSpace):
+		return fmt.Sprintf("%q is not an interface name", name)
+	}
+	return ""
+}
+
+// parseAddr parses a required address without a zone.
+func parseAddr(fe *fieldErrors, field, s string) netip.Addr {
+	if s == "" {
+		fe.add(field, "required: an IP address")
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		fe.add(field, "%q is not an IP address", s)
+		return netip.Addr{}
+	case a.Zone() != "":
+		fe.add(field, "%q has a zone: leave it out", s)
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// hostPrefix parses a VIP named in a request: a host prefix, or an address.
+func hostPrefix(field, s string) (netip.Prefix, error) {
+	var fe fieldErrors
+	p := parseVIPPrefix(&fe, field, s)
+	if p.IsValid() && p.Bits() != p.Addr().BitLen() {
+		fe.add(field, "%s is not a host prefix: a VIP is a /%d", p, p.Addr().BitLen())
+	}
+	return p, fe.err()
+}
+
+// parseVIPPrefix parses a VIP's prefix, or its bare address as its host
+// prefix, as the config file does.
+func parseVIPPrefix(fe *fieldErrors, field, s string) netip.Prefix {
+	const want = "write the VIP as 203.0.113.10/32 or 2001:db8::10/128"
+	s = strings.TrimSpace(s)
+	if s == "" {
+		fe.add(field, "required: %s", want)
+		return netip.Prefix{}
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			fe.add(field, "%q is not a prefix: %s", s, want)
+		}
+		return p
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		fe.add(field, "%q is not a prefix: %s", s, want)
+		return netip.Prefix{}
+	case a.Zone() != "":
+		fe.add(field, "%q has a zone: a VIP has none", s)
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+func vipStatusesToProto(vs []VIPStatus) []*pb.VIPStatus {
+	out := make([]*pb.VIPStatus, len(vs))
+	for i, v := range vs {
+		out[i] = &pb.VIPStatus{
+			Prefix:      prefixString(v.Prefix),
+			Announced:   v.Announced,
+			Reason:      v.Reason,
+			Since:       timestamp(v.Since),
+			Drained:     v.Drained,
+			Role:        v.Role,
+			AnnouncedTo: v.AnnouncedTo,
+		}
+	}
+	return out
+}
+
+func eventToProto(ev Event) *pb.Event {
+	return &pb.Event{
+		Time:   timestamp(ev.Time),
+		Kind:   ev.Kind,
+		Uplink: ev.Uplink,
+		Vip:    prefixString(ev.VIP),
+		Reason: ev.Reason,
+		Detail: ev.Detail,
+	}
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+func strs[T fmt.Stringer](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.String()
+	}
+	return out
+}
+
+// u32 converts a count, which the API carries as uint32.
+func u32(n int) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32))
+}

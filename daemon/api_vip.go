@@ -1,0 +1,297 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/multihomed/multihomed/config"
+	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
+)
+
+// vipFromProto converts a VIP of the API to the config's, with the config
+// file's defaults for what is unset (listed in the .proto, at VIP). What
+// cannot even be converted (a prefix that is not one) goes to fe; the rest
+// is validateVIP's.
+func vipFromProto(fe *fieldErrors, pv *pb.VIP, uplinks []UplinkStatus) config.VIP {
+	v := config.VIP{
+		Prefix:        parseVIPPrefix(fe, "vip.prefix", pv.Prefix),
+		Uplinks:       slices.Clone(pv.Uplinks),
+		Check:         checkFromProto(fe, "vip.check", pv.Check),
+		Role:          config.RolePrimary,
+		Mode:          config.ModeNormal,
+		NotifyTimeout: duration(fe, "vip.notify_timeout", pv.NotifyTimeout, config.DefaultNotifyTimeout),
+		Dampening:     dampeningFromProto(fe, "vip.dampening", pv.Dampening),
+	}
+	if len(v.Uplinks) == 0 {
+		for _, u := range uplinks {
+			if u.BGP != nil {
+				v.Uplinks = append(v.Uplinks, u.Name)
+			}
+		}
+	}
+	if pv.Role != "" {
+		v.Role = config.Role(pv.Role)
+	}
+	switch {
+	case pv.Prepend != nil:
+		v.Prepend = int(*pv.Prepend)
+	case v.Role == config.RoleBackup:
+		v.Prepend = config.DefaultBackupPrepend
+	}
+	if pv.Med != nil {
+		v.MED, v.HasMED = *pv.Med, true
+	}
+	for i, s := range pv.Communities {
+		if c, ok := parseCommunity(s); ok {
+			v.Communities = append(v.Communities, c)
+		} else {
+			fe.add(fmt.Sprintf("vip.communities[%d]", i), "%q is not a community: ASN:VALUE (each 0..65535) as 65010:100, or no-export, no-advertise, no-export-subconfed", s)
+		}
+	}
+	for i, s := range pv.LargeCommunities {
+		if c, ok := parseLargeCommunity(s); ok {
+			v.LargeCommunities = append(v.LargeCommunities, c)
+		} else {
+			fe.add(fmt.Sprintf("vip.large_communities[%d]", i), "%q is not a large community: ASN:DATA1:DATA2 (each 0..4294967295) as 65010:1:2", s)
+		}
+	}
+	if pv.Mode != "" {
+		v.Mode = config.Mode(pv.Mode)
+	}
+	if pv.AddressInterface != "" {
+		v.Address = &config.VIPAddress{Interface: pv.AddressInterface}
+	}
+	if len(pv.Notify) > 0 {
+		v.Notify = slices.Clone(pv.Notify)
+	}
+	return v
+}
+
+func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
+	c := config.Check{
+		Interval: config.DefaultCheckInterval,
+		Timeout:  config.DefaultCheckTimeout,
+		Rise:     config.DefaultRise,
+		Fall:     config.DefaultFall,
+	}
+	if pc == nil {
+		// The config file's rules then report the missing type.
+		return c
+	}
+	c.Type = config.CheckType(pc.Type)
+	if pc.Target != "" {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(pc.Target))
+		if err != nil {
+			fe.add(key+".target", "%q is not ADDRESS:PORT: an IP address (IPv6 in brackets, as [2001:db8::1]:80) and a port", pc.Target)
+		}
+		c.Target = ap
+	}
+	c.Path, c.Host, c.ExpectBody = pc.Path, pc.Host, pc.ExpectBody
+	c.ExpectStatus = int(pc.ExpectStatus)
+	if len(pc.Command) > 0 {
+		c.Command = slices.Clone(pc.Command)
+	}
+	c.Interval = duration(fe, key+".interval", pc.Interval, config.DefaultCheckInterval)
+	c.Timeout = duration(fe, key+".timeout", pc.Timeout, min(config.DefaultCheckTimeout, c.Interval))
+	if pc.Rise != 0 {
+		c.Rise = int(pc.Rise)
+	}
+	if pc.Fall != 0 {
+		c.Fall = int(pc.Fall)
+	}
+	if pc.Source != "" {
+		a, err := netip.ParseAddr(pc.Source)
+		if err != nil || a.Zone() != "" {
+			fe.add(key+".source", "%q is not an IP address without a zone", pc.Source)
+		}
+		c.Source = a
+	}
+	if c.Type == config.CheckHTTP {
+		if c.Path == "" {
+			c.Path = config.DefaultHTTPPath
+		}
+		if c.ExpectStatus == 0 {
+			c.ExpectStatus = config.DefaultExpectStatus
+		}
+	}
+	return c
+}
+
+func dampeningFromProto(fe *fieldErrors, key string, pd *pb.Dampening) config.Dampening {
+	d := config.DefaultDampening()
+	if pd == nil {
+		return d
+	}
+	if pd.Enabled != nil {
+		d.Enabled = *pd.Enabled
+	}
+	d.HalfLife = duration(fe, key+".half_life", pd.HalfLife, d.HalfLife)
+	for _, f := range []struct {
+		dst *int
+		v   uint32
+	}{{&d.Penalty, pd.Penalty}, {&d.Suppress, pd.Suppress}, {&d.Reuse, pd.Reuse}, {&d.MaxPenalty, pd.MaxPenalty}} {
+		if f.v != 0 {
+			*f.dst = int(f.v)
+		}
+	}
+	return d
+}
+
+// duration converts a duration of the API; unset is def.
+func duration(fe *fieldErrors, key string, d *durationpb.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	if err := d.CheckValid(); err != nil {
+		fe.add(key, "not a valid duration: %v", err)
+		return def
+	}
+	return d.AsDuration()
+}
+
+// validateVIP checks v by the config file's rules: it validates a config
+// that holds v and uplinks as the daemon has them (names, and whether they
+// have BGP), and keeps what it says of v. Whether a pair is configured, for
+// mode exclusive, is left to the daemon, which validates again against its
+// whole config.
+func validateVIP(fe *fieldErrors, v config.VIP, uplinks []UplinkStatus) {
+	cfg := config.Config{Pair: &config.Pair{}, VIPs: []config.VIP{v}}
+	for _, u := range uplinks {
+		cu := config.Uplink{Name: u.Name}
+		if u.BGP != nil {
+			cu.BGP = &config.UplinkBGP{}
+		}
+		cfg.Uplinks = append(cfg.Uplinks, cu)
+	}
+	var ps config.Problems
+	if !errors.As(cfg.Validate(), &ps) {
+		return
+	}
+	for _, p := range ps {
+		rest, ok := strings.CutPrefix(p.Key, "vips[0]")
+		if !ok || (rest != "" && rest[0] != '.' && rest[0] != '[') {
+			continue
+		}
+		if key := "vip" + rest; !fe.covers(key) {
+			fe.add(key, "%s", p.Msg)
+		}
+	}
+}
+
+// vipToProto converts a VIP of the config to the API's.
+func vipToProto(v config.VIP) *pb.VIP {
+	c := v.Check
+	pv := &pb.VIP{
+		Prefix:  prefixString(v.Prefix),
+		Uplinks: v.Uplinks,
+		Check: &pb.Check{
+			Type:         string(c.Type),
+			Path:         c.Path,
+			Host:         c.Host,
+			ExpectStatus: uint32(c.ExpectStatus),
+			ExpectBody:   c.ExpectBody,
+			Command:      c.Command,
+			Interval:     durationpb.New(c.Interval),
+			Timeout:      durationpb.New(c.Timeout),
+			Rise:         uint32(c.Rise),
+			Fall:         uint32(c.Fall),
+			Source:       addrString(c.Source),
+		},
+		Role:          string(v.Role),
+		Prepend:       ptr(uint32(v.Prepend)),
+		Mode:          string(v.Mode),
+		Notify:        v.Notify,
+		NotifyTimeout: durationpb.New(v.NotifyTimeout),
+		Dampening: &pb.Dampening{
+			Enabled:    ptr(v.Dampening.Enabled),
+			HalfLife:   durationpb.New(v.Dampening.HalfLife),
+			Penalty:    uint32(v.Dampening.Penalty),
+			Suppress:   uint32(v.Dampening.Suppress),
+			Reuse:      uint32(v.Dampening.Reuse),
+			MaxPenalty: uint32(v.Dampening.MaxPenalty),
+		},
+	}
+	if c.Target.IsValid() {
+		pv.Check.Target = c.Target.String()
+	}
+	if v.HasMED {
+		pv.Med = ptr(v.MED)
+	}
+	for _, cm := range v.Communities {
+		pv.Communities = append(pv.Communities, formatCommunity(cm))
+	}
+	for _, lc := range v.LargeCommunities {
+		pv.LargeCommunities = append(pv.LargeCommunities, fmt.Sprintf("%d:%d:%d", lc[0], lc[1], lc[2]))
+	}
+	if v.Address != nil {
+		pv.AddressInterface = v.Address.Interface
+	}
+	return pv
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// wellKnownCommunities are RFC 1997's, by the names the config file takes.
+var wellKnownCommunities = []struct {
+	name  string
+	value uint32
+}{
+	{"no-export", 0xFFFFFF01},
+	{"no-advertise", 0xFFFFFF02},
+	{"no-export-subconfed", 0xFFFFFF03},
+}
+
+func parseCommunity(s string) (uint32, bool) {
+	for _, w := range wellKnownCommunities {
+		if s == w.name {
+			return w.value, true
+		}
+	}
+	n, ok := splitUints(s, 2, math.MaxUint16)
+	if !ok {
+		return 0, false
+	}
+	return n[0]<<16 | n[1], true
+}
+
+func formatCommunity(c uint32) string {
+	for _, w := range wellKnownCommunities {
+		if c == w.value {
+			return w.name
+		}
+	}
+	return fmt.Sprintf("%d:%d", c>>16, c&0xFFFF)
+}
+
+func parseLargeCommunity(s string) ([3]uint32, bool) {
+	n, ok := splitUints(s, 3, math.MaxUint32)
+	if !ok {
+		return [3]uint32{}, false
+	}
+	return [3]uint32{n[0], n[1], n[2]}, true
+}
+
+// splitUints parses n decimal numbers 0..hi separated by colons.
+func splitUints(s string, n int, hi uint64) ([]uint32, bool) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
+	if len(parts) != n {
+		return nil, false
+	}
+	out := make([]uint32, n)
+	for i, p := range parts {
+		v, err := strconv.ParseUint(p, 10, 32)
+		if err != nil || v > hi {
+			return nil, false
+		}
+		out[i] = uint32(v)
+	}
+	return out, true
+}
