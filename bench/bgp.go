@@ -627,6 +627,7 @@ func (b *bgpBench) measureOurs() (fill, error) {
 	f := fill{name: "ours", n: b.n}
 	cfg := filepath.Join(b.lab.Dir(), "multihomed.yaml")
 	body := fmt.Sprintf(`# multihomed in the bench's server namespace: one uplink, its peer the feeder.
+api: {listen: "unix://`+filepath.Join(b.lab.Dir(), "multihomed.sock")+`"}
 asn: %d
 uplinks:
   - name: feeder

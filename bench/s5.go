@@ -433,6 +433,7 @@ func s5Config(s *topo.S5, i int, hold time.Duration) string {
 		role = "    role: backup\n"
 	}
 	return fmt.Sprintf(`# multihomed on %s, S5 failover bench (bench/s5.go)
+api: {listen: "unix://`+filepath.Join(os.TempDir(), fmt.Sprintf("mh-s5-%d-%d.sock", os.Getpid(), i))+`"}
 asn: %d
 lame_duck: 1s
 uplinks:

@@ -104,6 +104,16 @@ type Config struct {
 // API is where the control API listens.
 type API struct {
 	Listen string // unix:///path or tcp://host:port
+	// Group, for a unix socket, makes it mode 0660 owned by this group
+	// (name or number) instead of 0600; "" for root only.
+	Group string
+	// TLS is required for a TCP listener off loopback: mutual TLS.
+	TLS *APITLS
+}
+
+// APITLS are the files of the API's mutual TLS.
+type APITLS struct {
+	Cert, Key, ClientCA string
 }
 
 // FIB tunes how the daemon owns kernel state.

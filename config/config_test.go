@@ -1414,3 +1414,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAPIKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		wantKey    string // "" for valid
+	}{
+		{"unix with group", "api: {listen: \"unix:///run/mh.sock\", group: adm}\n", ""},
+		{"tcp loopback without tls", "api: {listen: \"tcp://127.0.0.1:9179\"}\n", ""},
+		{"tcp off loopback without tls", "api: {listen: \"tcp://192.0.2.10:9179\"}\n", "api.listen"},
+		{"tcp off loopback with tls", "api: {listen: \"tcp://192.0.2.10:9179\", tls: {cert: /c, key: /k, client_ca: /ca}}\n", ""},
+		{"tls missing a file", "api: {listen: \"tcp://192.0.2.10:9179\", tls: {cert: /c, key: /k}}\n", "api.tls.client_ca"},
+		{"unknown tls key", "api: {tls: {cert: /c, key: /k, client_ca: /ca, ca: /x}}\n", "api.tls.ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.yaml + "uplinks:\n  - name: a\n    interface: eth0\n    table: 101\n"
+			_, err := config.Parse([]byte(body), config.WithEnv(nil))
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("unexpected: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey+":") {
+				t.Errorf("err = %v, want a problem at %s", err, tc.wantKey)
+			}
+		})
+	}
+}

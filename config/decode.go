@@ -77,6 +77,25 @@ func (d *decoder) config(raw map[string]any) *Config {
 				c.API.Listen = s
 			}
 		}
+		if v, ok := api["group"]; ok {
+			if s, ok := d.str("api.group", v); ok {
+				c.API.Group = s
+			}
+		}
+		if v, ok := api["tls"]; ok {
+			tls := d.mapping("api.tls", v, apiTLSNode)
+			c.API.TLS = &APITLS{}
+			for _, f := range []struct {
+				key string
+				dst *string
+			}{{"cert", &c.API.TLS.Cert}, {"key", &c.API.TLS.Key}, {"client_ca", &c.API.TLS.ClientCA}} {
+				if v, ok := tls[f.key]; ok {
+					if s, ok := d.str("api.tls."+f.key, v); ok {
+						*f.dst = s
+					}
+				}
+			}
+		}
 	}
 	if v, ok := m["fib"]; ok {
 		d.fib(v, &c.FIB)

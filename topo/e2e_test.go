@@ -55,6 +55,11 @@ func daemonBin(t *testing.T) string {
 }
 
 // uplinkYAML renders one uplink of a config.
+// apiSocket is the API address of the daemon that reads config name.
+func apiSocket(lab *topo.Lab, name string) string {
+	return "unix://" + filepath.Join(lab.Dir(), strings.TrimSuffix(name, ".yaml")+".sock")
+}
+
 // removeDaemonBin removes the binary daemonBin built, if it built one.
 func removeDaemonBin() {
 	if binPath != "" {
@@ -70,9 +75,15 @@ func uplinkYAML(name string, u topo.Uplink, table int) string {
 	return fmt.Sprintf("  - name: %s\n    interface: %s\n    table: %d\n    gateways: [%s]\n", name, u.If, table, strings.Join(gws, ", "))
 }
 
+// writeConfig writes a config into the lab's directory. Unless it says
+// otherwise, its API listens on a socket there: /run is shared by every
+// namespace, and daemons of several tests run at once.
 func writeConfig(t *testing.T, lab *topo.Lab, name, body string) string {
 	t.Helper()
 	p := filepath.Join(lab.Dir(), name)
+	if !strings.Contains(body, "api:") {
+		body = fmt.Sprintf("api: {listen: %q}\n", apiSocket(lab, name)) + body
+	}
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,20 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	apiOpts := daemon.APIOptions{Listen: cfg.API.Listen, Group: cfg.API.Group, Logger: log}
+	if t := cfg.API.TLS; t != nil {
+		apiOpts.TLS = &daemon.TLSFiles{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA}
+	}
+	api, err := daemon.NewAPIServer(d, apiOpts)
+	if err == nil {
+		err = api.Listen() // before anything runs: a second daemon stops here
+	}
+	if err != nil {
+		log.Error("cannot start the API", "err", err)
+		return 1
+	}
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- api.Serve(ctx) }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -70,7 +84,12 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 	log.Info("started", "event", "start", "config", *path, "uplinks", len(cfg.Uplinks), "protocol", cfg.FIB.Protocol)
-	if err := d.Run(ctx); err != nil {
+	err = d.Run(ctx)
+	stop() // the API stops with the daemon, also when the daemon stopped on its own
+	if aerr := <-apiDone; aerr != nil {
+		log.Error("API stopped with an error", "err", aerr)
+	}
+	if err != nil {
 		log.Error("stopped with errors", "err", err)
 		return 1
 	}

@@ -137,7 +137,8 @@ func run(ctx context.Context, lab *topo.Lab, bin string) error {
 		return err
 	}
 
-	cfg := fmt.Sprintf(`uplinks:
+	cfg := fmt.Sprintf(`api: {listen: "unix://%s"}
+uplinks:
   - name: isp-a
     interface: %s
     table: 101
@@ -146,7 +147,7 @@ func run(ctx context.Context, lab *topo.Lab, bin string) error {
     interface: %s
     table: 102
     gateways: [%s, "%s"]
-`, s.A.If, s.A.Gateway4, s.A.Gateway6, s.B.If, s.B.Gateway4, s.B.Gateway6)
+`, filepath.Join(lab.Dir(), "multihomed.sock"), s.A.If, s.A.Gateway4, s.A.Gateway6, s.B.If, s.B.Gateway4, s.B.Gateway6)
 	path := filepath.Join(lab.Dir(), "multihomed.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -260,6 +261,7 @@ func bgpAct(ctx context.Context, lab *topo.Lab, s *topo.S1, bin string) error {
 		return err
 	}
 	cfg := fmt.Sprintf(`asn: 65010
+api: {listen: "unix://%s"}
 uplinks:
   - name: isp-a
     interface: %s
@@ -275,7 +277,7 @@ uplinks:
       peer: %s
       peer_asn: 64502
       import: all
-`, s.A.If, s.A.Gateway4, specific["a"], s.B.If, s.B.Gateway4)
+`, filepath.Join(lab.Dir(), "multihomed-bgp.sock"), s.A.If, s.A.Gateway4, specific["a"], s.B.If, s.B.Gateway4)
 	path := filepath.Join(lab.Dir(), "multihomed-bgp.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
