@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -406,7 +407,7 @@ func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, erro
 		return Explanation{}, fmt.Errorf("%w: the kernel finds no route", ErrNotFound)
 	}
 	r := routes[0]
-	ex := Explanation{Table: uint32(r.Table), Route: r.String()}
+	ex := Explanation{Table: uint32(r.Table)}
 	if r.Gw != nil {
 		ex.Gateway, _ = netip.AddrFromSlice(r.Gw)
 		ex.Gateway = ex.Gateway.Unmap()
@@ -418,6 +419,7 @@ func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, erro
 	if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
 		ex.Dev = l.Attrs().Name
 	}
+	ex.Route = routeText(r, ex)
 	family := netlink.FAMILY_V4
 	if q.Dst.Is6() {
 		family = netlink.FAMILY_V6
@@ -429,7 +431,7 @@ func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, erro
 			if rl.Table != r.Table || !ruleMatches(rl, q) {
 				continue
 			}
-			ex.RulePriority, ex.Rule = uint32(rl.Priority), rl.String()
+			ex.RulePriority, ex.Rule = uint32(rl.Priority), ruleText(rl)
 			break
 		}
 	}
@@ -442,6 +444,52 @@ func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, erro
 		return nil
 	})
 	return ex, err
+}
+
+// routeText writes the route the kernel matched as `ip route` would.
+func routeText(r netlink.Route, ex Explanation) string {
+	dst := "default"
+	if r.Dst != nil {
+		if p, ok := netipPrefix(r.Dst); ok && p.Bits() > 0 {
+			dst = p.String()
+		}
+	}
+	var b strings.Builder
+	b.WriteString(dst)
+	if ex.Gateway.IsValid() {
+		fmt.Fprintf(&b, " via %s", ex.Gateway)
+	}
+	if ex.Dev != "" {
+		fmt.Fprintf(&b, " dev %s", ex.Dev)
+	}
+	fmt.Fprintf(&b, " table %d proto %d", r.Table, r.Protocol)
+	if ex.PrefSrc.IsValid() {
+		fmt.Fprintf(&b, " src %s", ex.PrefSrc)
+	}
+	return b.String()
+}
+
+// ruleText writes a rule as `ip rule` would, for the selectors we use.
+func ruleText(rl netlink.Rule) string {
+	from := "all"
+	if rl.Src != nil {
+		if p, ok := netipPrefix(rl.Src); ok {
+			from = p.String()
+			if p.IsSingleIP() {
+				from = p.Addr().String()
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d: from %s", rl.Priority, from)
+	if rl.IifName != "" {
+		fmt.Fprintf(&b, " iif %s", rl.IifName)
+	}
+	if rl.Mark != 0 {
+		fmt.Fprintf(&b, " fwmark %#x", rl.Mark)
+	}
+	fmt.Fprintf(&b, " lookup %d", rl.Table)
+	return b.String()
 }
 
 func ruleMatches(rl netlink.Rule, q ExplainQuery) bool {
