@@ -481,7 +481,7 @@ func ruleText(rl netlink.Rule) string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d: from %s", rl.Priority, from)
+	fmt.Fprintf(&b, "from %s", from)
 	if rl.IifName != "" {
 		fmt.Fprintf(&b, " iif %s", rl.IifName)
 	}
