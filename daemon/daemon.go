@@ -87,11 +87,15 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	d := &Daemon{}
 	k, err := fib.Open(fib.Options{
 		Protocol:       cfg.FIB.Protocol,
 		NetNS:          opts.NetNS,
 		ResyncInterval: cfg.FIB.ResyncInterval,
 		Logger:         opts.Logger,
+		OnWriteError: func(err error) {
+			d.events.publish(Event{Kind: "fib-error", Detail: err.Error()})
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -101,7 +105,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		k.Close()
 		return nil, err
 	}
-	return &Daemon{
+	*d = Daemon{
 		opts:           opts,
 		log:            opts.Logger.With("component", "daemon"),
 		kernel:         k,
@@ -122,7 +126,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		fileCfg:        cfg,
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
 		done:           make(chan struct{}),
-	}, nil
+	}
+	return d, nil
 }
 
 // ReloadConfig hands the daemon a new, already validated config, as from

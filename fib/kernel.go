@@ -38,6 +38,9 @@ type Options struct {
 	// ResyncInterval is the period of the full re-read; zero disables it.
 	ResyncInterval time.Duration
 	Logger         *slog.Logger
+	// OnWriteError, if set, is told of writes the kernel refused (they
+	// are retried); it is called from the reconciler and must not block.
+	OnWriteError func(error)
 
 	// eventBuf overrides the notification socket's buffer (tests).
 	eventBuf int
@@ -527,7 +530,11 @@ func (k *Kernel) reconcile() (failed bool) {
 		}
 	}
 	k.mu.Unlock()
-	k.setStatus(errors.Join(errs...))
+	err := errors.Join(errs...)
+	k.setStatus(err)
+	if err != nil && k.opts.OnWriteError != nil {
+		k.opts.OnWriteError(err)
+	}
 	return len(fails) > 0
 }
 
