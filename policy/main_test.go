@@ -1,13 +1,8 @@
 package policy
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -34,39 +29,16 @@ var (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(netnsEnv) == "" && os.Geteuid() == 0 {
-		os.Exit(runInLab())
+		os.Exit(topo.RunTestsInLab("pol", netnsEnv, setupLab))
 	}
 	goleak.VerifyTestMain(m)
 }
 
-// runInLab builds the lab host, runs this test binary in it with the same
-// arguments and returns its exit code. The lab is closed on the way out,
-// also when the run is interrupted (the signal is passed on to the child
-// first).
-func runInLab() int {
-	fail := func(err error) int {
-		fmt.Fprintf(os.Stderr, "policy: %v\n", err)
-		return 1
-	}
-	if err := topo.Sweep(); err != nil {
-		fmt.Fprintf(os.Stderr, "policy: sweeping old labs: %v\n", err)
-	}
-	lab, err := topo.NewLab("policy")
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err := lab.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "policy: closing the lab: %v\n", err)
-		}
-	}()
-	h, err := lab.Host("pol")
-	if err != nil {
-		return fail(err)
-	}
+// setupLab gives the lab host what the tests need.
+func setupLab(h *topo.Host) error {
 	for _, a := range []netip.Addr{svc4, src4, svc6, src6} {
 		if err := h.AddAddr("lo", netip.PrefixFrom(a, a.BitLen()).String()); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	for _, args := range [][]string{
@@ -76,42 +48,14 @@ func runInLab() int {
 		{"link", "set", "dev", "bh0", "up"},
 	} {
 		if _, err := h.IP(args...); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	if err := h.AddAddr("bh0", blackholeNet.String()); err != nil {
-		return fail(err)
+		return err
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Name(), os.Args[0]}, os.Args[1:]...)...)
-	cmd.Env = append(os.Environ(), netnsEnv+"="+h.Name())
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fail(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case sig := <-sigs:
-			_ = cmd.Process.Signal(sig)
-		case err := <-done:
-			var exit *exec.ExitError
-			switch {
-			case err == nil:
-				return 0
-			case errors.As(err, &exit) && exit.ExitCode() > 0:
-				return exit.ExitCode()
-			default:
-				return fail(fmt.Errorf("test binary in the lab: %w", err))
-			}
-		}
-	}
+	return nil
 }
 
 // needLab skips a test that needs the lab namespace: without root, except

@@ -1,13 +1,8 @@
 package speaker
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/multihomed/multihomed/topo"
@@ -34,71 +29,19 @@ const serveLoop = "github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(netnsEnv) == "" && os.Geteuid() == 0 {
-		os.Exit(runInLab())
+		os.Exit(topo.RunTestsInLab("spk", netnsEnv, setupLab))
 	}
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(serveLoop))
 }
 
-// runInLab builds the lab host, runs this test binary in it with the same
-// arguments and returns its exit code. The lab is closed on the way out,
-// also when the run is interrupted (the signal is passed on to the child
-// first).
-func runInLab() int {
-	if err := topo.Sweep(); err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: sweeping old labs: %v\n", err)
-	}
-	lab, err := topo.NewLab("speaker")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := lab.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "speaker: closing the lab: %v\n", err)
-		}
-	}()
-	h, err := lab.Host("spk")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-		return 1
-	}
+// setupLab gives the lab host what the tests need.
+func setupLab(h *topo.Host) error {
 	for _, a := range []netip.Addr{spk4, rtA4, rtB4, spk6, rtA6, rtB6} {
 		if err := h.AddAddr("lo", netip.PrefixFrom(a, a.BitLen()).String()); err != nil {
-			fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-			return 1
+			return err
 		}
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Name(), os.Args[0]}, os.Args[1:]...)...)
-	cmd.Env = append(os.Environ(), netnsEnv+"="+h.Name())
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-		return 1
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case sig := <-sigs:
-			_ = cmd.Process.Signal(sig)
-		case err := <-done:
-			var exit *exec.ExitError
-			switch {
-			case err == nil:
-				return 0
-			case errors.As(err, &exit) && exit.ExitCode() > 0:
-				return exit.ExitCode()
-			default:
-				fmt.Fprintf(os.Stderr, "speaker: test binary in the lab: %v\n", err)
-				return 1
-			}
-		}
-	}
+	return nil
 }
 
 // needLab skips a test that needs the lab namespace: without root, except
