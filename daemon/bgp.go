@@ -24,41 +24,48 @@ const maxLoggedRefusals = 20
 // speakerTimeout bounds one call into the speaker from the loop.
 const speakerTimeout = 10 * time.Second
 
-// bgpEvents is the speaker's Handler: it queues events in order and kicks
-// the daemon's loop, never blocking the speaker.
-type bgpEvents struct {
+// queue hands events from other goroutines to the loop in order: push
+// never blocks, and a kick tells the loop to drain.
+type queue[T any] struct {
 	mu   sync.Mutex
-	q    []any // speaker.PeerEvent, []speaker.PathUpdate or eorEvent
+	q    []T
 	kick chan struct{}
 }
 
-type eorEvent struct {
-	peer string
-	ipv6 bool
-}
+func newQueue[T any]() *queue[T] { return &queue[T]{kick: make(chan struct{}, 1)} }
 
-var _ speaker.Handler = (*bgpEvents)(nil)
-
-func newBGPEvents() *bgpEvents { return &bgpEvents{kick: make(chan struct{}, 1)} }
-
-func (e *bgpEvents) PeerState(ev speaker.PeerEvent)  { e.push(ev) }
-func (e *bgpEvents) Paths(ps []speaker.PathUpdate)   { e.push(ps) }
-func (e *bgpEvents) EndOfRIB(peer string, ipv6 bool) { e.push(eorEvent{peer, ipv6}) }
-
-func (e *bgpEvents) push(ev any) {
+func (e *queue[T]) push(ev T) {
 	e.mu.Lock()
 	e.q = append(e.q, ev)
 	e.mu.Unlock()
 	poke(e.kick)
 }
 
-func (e *bgpEvents) drain() []any {
+func (e *queue[T]) drain() []T {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	q := e.q
 	e.q = nil
 	return q
 }
+
+// bgpEvents is the speaker's Handler: it queues events in order
+// (speaker.PeerEvent, []speaker.PathUpdate or eorEvent) for the loop,
+// never blocking the speaker.
+type bgpEvents struct{ *queue[any] }
+
+type eorEvent struct {
+	peer string
+	ipv6 bool
+}
+
+var _ speaker.Handler = bgpEvents{}
+
+func newBGPEvents() bgpEvents { return bgpEvents{newQueue[any]()} }
+
+func (e bgpEvents) PeerState(ev speaker.PeerEvent)  { e.push(ev) }
+func (e bgpEvents) Paths(ps []speaker.PathUpdate)   { e.push(ps) }
+func (e bgpEvents) EndOfRIB(peer string, ipv6 bool) { e.push(eorEvent{peer, ipv6}) }
 
 func poke(ch chan struct{}) {
 	select {

@@ -62,7 +62,7 @@ type Daemon struct {
 	views     map[string]UplinkView
 	policies  map[string]policy.ImportPolicy // per uplink, as of the last converge
 	bgp       map[string]*uplinkBGP
-	bgpEv     *bgpEvents
+	bgpEv     bgpEvents
 	spk       speaker.Interface
 	spkStop   context.CancelFunc
 	spkDone   chan error
@@ -72,7 +72,7 @@ type Daemon struct {
 	links     fib.Links // as of the last converge
 
 	vips            map[netip.Prefix]*vip
-	vipEv           *vipEvents
+	vipEv           *queue[probeResult]
 	vipGen          uint64
 	vipWG           sync.WaitGroup // probe runners and notify hooks
 	pairHeard       map[netip.Prefix]bool
@@ -118,7 +118,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		policies:       map[string]policy.ImportPolicy{},
 		bgpEv:          newBGPEvents(),
 		vips:           map[netip.Prefix]*vip{},
-		vipEv:          &vipEvents{kick: make(chan struct{}, 1)},
+		vipEv:          newQueue[probeResult](),
 		pairHeard:      map[netip.Prefix]bool{},
 		drainedUplinks: map[string]bool{},
 		addrs:          addrs,

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"reflect"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -43,28 +42,6 @@ type probeResult struct {
 	prefix netip.Prefix
 	gen    uint64 // the runner's generation: results of a replaced runner are dropped
 	res    policy.ProbeResult
-}
-
-// vipEvents queues probe results for the loop.
-type vipEvents struct {
-	mu   sync.Mutex
-	q    []probeResult
-	kick chan struct{}
-}
-
-func (e *vipEvents) push(r probeResult) {
-	e.mu.Lock()
-	e.q = append(e.q, r)
-	e.mu.Unlock()
-	poke(e.kick)
-}
-
-func (e *vipEvents) drain() []probeResult {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	q := e.q
-	e.q = nil
-	return q
 }
 
 // reconcileVIPs starts, restarts and stops the VIPs' probe runners to match
