@@ -207,6 +207,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 var errKernelStopped = errors.New("daemon: kernel side stopped")
 
 func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
+	// vipTimer wakes the loop when a dampened VIP may be reused.
+	vipTimer := time.NewTimer(time.Hour)
+	vipTimer.Stop()
+	defer vipTimer.Stop()
+	var vipAt time.Time // what vipTimer is set for; zero when stopped
 	for {
 		var staleC <-chan time.Time
 		if d.stale != nil {
@@ -216,11 +221,12 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		if d.spkDone != nil {
 			spkDone = d.spkDone
 		}
-		var vipTimer <-chan time.Time
-		if !d.nextVIPDecision.IsZero() {
-			t := time.NewTimer(time.Until(d.nextVIPDecision))
-			defer t.Stop()
-			vipTimer = t.C
+		if !d.nextVIPDecision.Equal(vipAt) {
+			vipTimer.Stop()
+			vipAt = d.nextVIPDecision
+			if !vipAt.IsZero() {
+				vipTimer.Reset(time.Until(vipAt))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -238,7 +244,8 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case <-d.vipEv.kick:
 			d.handleProbes(d.vipEv.drain())
 			d.announceVIPs()
-		case <-vipTimer:
+		case <-vipTimer.C:
+			vipAt = time.Time{}
 			d.announceVIPs()
 		case fn := <-d.cmds:
 			fn()
