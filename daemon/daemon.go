@@ -56,6 +56,7 @@ type Daemon struct {
 	events       events
 	base         fib.State     // the last base state handed to the fib
 	done         chan struct{} // closed when the loop has stopped
+	ready        chan struct{} // closed after the first convergence
 
 	// Owned by the Run loop.
 	health    map[string]policy.Health
@@ -126,6 +127,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		fileCfg:        cfg,
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
 		done:           make(chan struct{}),
+		ready:          make(chan struct{}),
 	}
 	return d, nil
 }
@@ -149,6 +151,10 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 		}
 	}
 }
+
+// Ready is closed once the daemon has read the kernel and handed it its
+// first desired state (for sd_notify READY=1).
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
 // checkReload refuses what cannot change while running.
 func (d *Daemon) checkReload(cfg *config.Config) error {
@@ -299,6 +305,7 @@ func (d *Daemon) converge() {
 	clear(d.policies) // rebuilt on first use from the new views and config
 	if !d.adopted {
 		d.adopted = true
+		defer close(d.ready)
 		if n := d.adoptStale(state); n > 0 {
 			d.log.Info("keeping routes learned before the restart until the peers confirm them",
 				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)

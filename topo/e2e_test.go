@@ -6,6 +6,7 @@ package topo_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -619,4 +620,46 @@ func TestFailedWriteRetried(t *testing.T) {
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// TestSdNotify: under systemd (Type=notify) the daemon says READY=1 once
+// it has read the kernel and set its first state, and STOPPING=1 on stop.
+func TestSdNotify(t *testing.T) {
+	lab := topo.New(t)
+	s, err := topo.BuildS1(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(lab.Dir(), "sd-notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock) // the daemon started below inherits it
+	d := startDaemon(t, s.Server, "multihomed", writeConfig(t, lab, "notify.yaml", "uplinks:\n"+uplinkYAML("isp-a", s.A, 101)))
+	read := func(want string) {
+		t.Helper()
+		buf := make([]byte, 256)
+		for {
+			if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", want, err)
+			}
+			if strings.Contains(string(buf[:n]), want) {
+				return
+			}
+		}
+	}
+	read("READY=1")
+	if !hasLine(ipOut(t, s.Server, "rule"), ruleRE(s.A.Addr4, 101)) {
+		t.Error("READY=1 before the rules were written")
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	read("STOPPING=1")
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
 
 	"github.com/multihomed/multihomed/config"
@@ -84,7 +85,17 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 	log.Info("started", "event", "start", "config", *path, "uplinks", len(cfg.Uplinks), "protocol", cfg.FIB.Protocol)
+	go func() {
+		// Under systemd (Type=notify): ready once the kernel has been read
+		// and the first desired state handed over. Without systemd a no-op.
+		select {
+		case <-d.Ready():
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+		case <-ctx.Done():
+		}
+	}()
 	err = d.Run(ctx)
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	stop() // the API stops with the daemon, also when the daemon stopped on its own
 	if aerr := <-apiDone; aerr != nil {
 		log.Error("API stopped with an error", "err", aerr)
