@@ -62,6 +62,8 @@ func StartBIRD(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
 		return nil, err
 	}
 	r := &birdRouter{routerBase: base, conf: filepath.Join(base.dir, "bird.conf"), sock: filepath.Join(base.dir, "bird.ctl")}
+	base.apply = r.applyOrigin
+	base.restore = func() { _ = os.WriteFile(r.conf, []byte(r.config()), 0o600) }
 	if len(r.sock) >= unixPathMax {
 		return nil, fmt.Errorf("topo: %s: control socket path %s is longer than %d bytes (set a shorter TMPDIR)", r.what(), r.sock, unixPathMax-1)
 	}
@@ -307,53 +309,19 @@ func parseBIRDRoutes(out string) ([]RouteInfo, error) {
 	return sortRoutes(rs), sc.Err()
 }
 
-func (r *birdRouter) Announce(ctx context.Context, p netip.Prefix) error {
-	return r.originate(ctx, p, true)
-}
-
-func (r *birdRouter) Withdraw(ctx context.Context, p netip.Prefix) error {
-	return r.originate(ctx, p, false)
-}
-
-// originate adds p to or removes it from the static protocols: it
-// rewrites the config and has bird reload it.
-func (r *birdRouter) originate(ctx context.Context, p netip.Prefix, add bool) error {
-	p, err := checkPrefix(p)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.runningLocked(); err != nil {
-		return err
-	}
-	var changed bool
-	if add {
-		changed = r.addOrig(p)
-	} else {
-		changed = r.delOrig(p)
-	}
-	if !changed {
-		return nil
-	}
-	undo := func(err error) error {
-		if add {
-			r.delOrig(p)
-		} else {
-			r.addOrig(p)
-		}
-		_ = os.WriteFile(r.conf, []byte(r.config()), 0o600)
-		return fmt.Errorf("topo: %s: originate %v (%t): %w", r.what(), p, add, err)
-	}
+// applyOrigin rewrites the config with the originated prefixes and has
+// bird reload it.
+func (r *birdRouter) applyOrigin(ctx context.Context, p netip.Prefix, add bool) error {
+	fail := func(err error) error { return fmt.Errorf("topo: %s: originate %v (%t): %w", r.what(), p, add, err) }
 	if err := os.WriteFile(r.conf, []byte(r.config()), 0o600); err != nil {
-		return undo(err)
+		return fail(err)
 	}
 	out, err := r.birdc(ctx, "configure")
 	if err != nil {
-		return undo(err)
+		return fail(err)
 	}
 	if !strings.Contains(out, "Reconfigured") && !strings.Contains(out, "Reconfiguration in progress") {
-		return undo(fmt.Errorf("birdc configure: %q", out))
+		return fail(fmt.Errorf("birdc configure: %q", out))
 	}
 	return nil
 }

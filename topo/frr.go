@@ -93,6 +93,7 @@ func StartFRR(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
 		return nil, err
 	}
 	r := &frrRouter{routerBase: base, runDir: filepath.Join(frrRunDir, h.ns)}
+	base.apply = r.network
 	if err := r.Start(); err != nil {
 		return nil, err
 	}
@@ -403,34 +404,12 @@ func parseFRRRoutes(out []byte) ([]RouteInfo, error) {
 	return sortRoutes(rs), nil
 }
 
-func (r *frrRouter) Announce(ctx context.Context, p netip.Prefix) error {
-	return r.network(ctx, p, true)
-}
-
-func (r *frrRouter) Withdraw(ctx context.Context, p netip.Prefix) error {
-	return r.network(ctx, p, false)
-}
-
-// network adds or removes `network p`, in the running bgpd and in the
-// config Start writes.
+// network adds or removes `network p` in the running bgpd (the config
+// Start writes follows orig).
 func (r *frrRouter) network(ctx context.Context, p netip.Prefix, add bool) error {
-	p, err := checkPrefix(p)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.runningLocked(); err != nil {
-		return err
-	}
-	changed := r.delOrig(p)
 	cmd := "no network " + p.String()
 	if add {
-		changed = r.addOrig(p)
 		cmd = "network " + p.String()
-	}
-	if !changed {
-		return nil
 	}
 	af := "ipv6"
 	if p.Addr().Is4() {
@@ -442,12 +421,6 @@ func (r *frrRouter) network(ctx context.Context, p netip.Prefix, add bool) error
 		err = fmt.Errorf("vtysh: %s", strings.TrimSpace(out))
 	}
 	if err != nil {
-		// Keep the recorded set as bgpd has it.
-		if add {
-			r.delOrig(p)
-		} else {
-			r.addOrig(p)
-		}
 		return fmt.Errorf("topo: %s: %s: %w", r.what(), cmd, err)
 	}
 	return nil

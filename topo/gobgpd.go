@@ -69,6 +69,7 @@ func StartGoBGPD(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
 		return nil, err
 	}
 	r := &gobgpRouter{routerBase: base, conf: filepath.Join(base.dir, "gobgpd.toml")}
+	base.apply = r.applyOrigin
 	if err := r.Start(); err != nil {
 		return nil, err
 	}
@@ -336,42 +337,12 @@ func parseGoBGPRIB(out []byte, neighbor netip.Addr) ([]RouteInfo, error) {
 	return sortRoutes(rs), nil
 }
 
-func (r *gobgpRouter) Announce(ctx context.Context, p netip.Prefix) error {
-	return r.originate(ctx, p, true)
-}
-
-func (r *gobgpRouter) Withdraw(ctx context.Context, p netip.Prefix) error {
-	return r.originate(ctx, p, false)
-}
-
-func (r *gobgpRouter) originate(ctx context.Context, p netip.Prefix, add bool) error {
-	p, err := checkPrefix(p)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.runningLocked(); err != nil {
-		return err
-	}
+// applyOrigin adds p to or removes it from gobgpd's global RIB.
+func (r *gobgpRouter) applyOrigin(ctx context.Context, p netip.Prefix, add bool) error {
 	if add {
-		if !r.addOrig(p) {
-			return nil
-		}
-		if err := r.rib(ctx, "add", p); err != nil {
-			r.delOrig(p)
-			return err
-		}
-		return nil
+		return r.rib(ctx, "add", p)
 	}
-	if !r.delOrig(p) {
-		return nil
-	}
-	if err := r.rib(ctx, "del", p); err != nil {
-		r.addOrig(p)
-		return err
-	}
-	return nil
+	return r.rib(ctx, "del", p)
 }
 
 // rib adds p to or deletes it from gobgpd's global RIB.

@@ -352,6 +352,55 @@ type routerBase struct {
 	mu    sync.Mutex
 	orig  []netip.Prefix // what is originated now, in order of announcement
 	procs []*Proc        // nil while stopped
+
+	// apply makes the running daemon originate p (add) or stop (!add),
+	// with orig already changed and mu held; restore, if set, runs after
+	// a failed apply has been undone in orig. Set by each implementation.
+	apply   func(ctx context.Context, p netip.Prefix, add bool) error
+	restore func()
+}
+
+// Announce starts originating p.
+func (r *routerBase) Announce(ctx context.Context, p netip.Prefix) error {
+	return r.originate(ctx, p, true)
+}
+
+// Withdraw stops originating p.
+func (r *routerBase) Withdraw(ctx context.Context, p netip.Prefix) error {
+	return r.originate(ctx, p, false)
+}
+
+// originate records the change in orig and has the daemon apply it; a
+// failed apply is undone, so orig stays what the daemon has.
+func (r *routerBase) originate(ctx context.Context, p netip.Prefix, add bool) error {
+	p, err := checkPrefix(p)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.runningLocked(); err != nil {
+		return err
+	}
+	changed := r.delOrig(p)
+	if add {
+		changed = r.addOrig(p)
+	}
+	if !changed {
+		return nil
+	}
+	if err := r.apply(ctx, p, add); err != nil {
+		if add {
+			r.delOrig(p)
+		} else {
+			r.addOrig(p)
+		}
+		if r.restore != nil {
+			r.restore()
+		}
+		return err
+	}
+	return nil
 }
 
 func newRouterBase(kind string, h *Host, cfg BGPRouterConfig) (*routerBase, error) {
