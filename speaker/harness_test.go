@@ -308,7 +308,7 @@ func newRouter(t *testing.T, name string, asn uint32, a4, a6 netip.Addr) *router
 	})
 	var once sync.Once
 	r.stop = func() {
-		once.Do(func() { r.do("stop", func(ctx context.Context) error { return s.StopBgp(ctx, &api.StopBgpRequest{}) }) })
+		once.Do(func() { r.do("stop", func(ctx context.Context) error { return StopServer(ctx, s) }) })
 	}
 	t.Cleanup(r.stop)
 	return r

@@ -352,9 +352,7 @@ func (s *Speaker) start(ctx, watchCtx context.Context, drained chan struct{}) er
 func (s *Speaker) stopGoBGP() {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	if err := s.call(ctx, "stop bgp", func(c context.Context) error {
-		return s.bgp.StopBgp(c, &api.StopBgpRequest{})
-	}); err != nil {
+	if err := StopServer(ctx, s.bgp); err != nil {
 		s.log.Error("stopping gobgp", "event", "stop-failed", "err", err)
 	}
 }
@@ -416,17 +414,10 @@ const shutdownMessage = "multihomed stopping"
 func (s *Speaker) call(ctx context.Context, op string, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("speaker: %s: %w", op, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("speaker: %s: %w", op, ctx.Err())
+	if err := bounded(ctx, f); err != nil {
+		return fmt.Errorf("speaker: %s: %w", op, err)
 	}
+	return nil
 }
 
 // SetPeers converges GoBGP's neighbors to peers: new ones are added,

@@ -17,6 +17,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/multihomed/multihomed/speaker"
 )
 
 // runRouter is the demo's upstream ISP router: an embedded GoBGP that
@@ -67,7 +69,7 @@ func runRouter(args []string) error {
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.StopBgp(stopCtx, &api.StopBgpRequest{})
+	return speaker.StopServer(stopCtx, s)
 }
 
 // originPath is p as a locally originated path: next hop self.
