@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -646,7 +649,12 @@ uplinks:
 	}
 	// env execs the daemon, so the process is the daemon's own; gctrace
 	// prints the Go heap at every GC into its log (one line per GC).
-	p, err := b.server.Start("multihomed.log", "env", "GODEBUG=gctrace=1", b.bin, "--config", cfg)
+	args := []string{"GODEBUG=gctrace=1", b.bin, "--config", cfg}
+	pprofSock := filepath.Join(b.lab.Dir(), "pprof.sock")
+	if b.perfDir != "" {
+		args = append(args, "--pprof", pprofSock)
+	}
+	p, err := b.server.Start("multihomed.log", "env", args...)
 	if err != nil {
 		return f, err
 	}
@@ -659,6 +667,13 @@ uplinks:
 		return f, err
 	}
 	f.heap = lastGC(p.Log())
+	if b.perfDir != "" {
+		out := filepath.Join(b.perfDir, fmt.Sprintf("ours-%d.heap.pb.gz", b.n))
+		if err := fetchUnix(pprofSock, "/debug/pprof/heap", out); err != nil {
+			return f, fmt.Errorf("heap profile: %w", err)
+		}
+		b.log("ours: heap profile in %s (go tool pprof -sample_index=inuse_space %s %s)", out, b.bin, out)
+	}
 	b.log("ours: stopping the daemon (it removes its %d routes)", b.n)
 	stopStart := time.Now()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
@@ -776,4 +791,28 @@ func bgpRows(ours, base fill) ([]row, []string) {
 		return s
 	}
 	return rows, []string{note(ours), note(base)}
+}
+
+// fetchUnix GETs path from the HTTP server on the unix socket sock into
+// the file out.
+func fetchUnix(sock, path, out string) error {
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := c.Get("http://pprof" + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, body, 0o644)
 }

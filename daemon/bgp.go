@@ -12,6 +12,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/internal/packed"
 	"github.com/multihomed/multihomed/policy"
 	"github.com/multihomed/multihomed/speaker"
 )
@@ -78,7 +79,7 @@ func poke(ch chan struct{}) {
 // found in the kernel at start and is kept until the peer says it again,
 // sends End-of-RIB, or the restart time runs out.
 type learnedRoute struct {
-	nextHop netip.Addr
+	nextHop packed.Addr
 	stale   bool
 }
 
@@ -86,12 +87,15 @@ type learnedRoute struct {
 type uplinkBGP struct {
 	session speaker.PeerEvent
 	since   time.Time
-	routes  map[netip.Prefix]learnedRoute
+	// routes and installed are keyed by packed prefixes: at a million
+	// routes, maps without pointers are smaller and never scanned by the
+	// garbage collector.
+	routes  map[packed.Prefix]learnedRoute
 	// installed is what the fib's dynamic layer holds: prefix to next
 	// hop, all built with inst (a route's other attributes are the
 	// uplink's, so they are kept once, not per route: at a million
 	// routes this is most of the daemon's own memory).
-	installed map[netip.Prefix]netip.Addr
+	installed map[packed.Prefix]packed.Addr
 	inst      installParams
 	refused   map[policy.Reason]uint64
 	logged    int // refusals logged one by one
@@ -102,8 +106,8 @@ type uplinkBGP struct {
 
 func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
-		routes:    map[netip.Prefix]learnedRoute{},
-		installed: map[netip.Prefix]netip.Addr{},
+		routes:    map[packed.Prefix]learnedRoute{},
+		installed: map[packed.Prefix]packed.Addr{},
 		refused:   map[policy.Reason]uint64{},
 	}
 }
@@ -113,18 +117,23 @@ func (ub *uplinkBGP) established() bool { return ub.session.State == speaker.Est
 // defaults returns the learned defaults that count now.
 func (ub *uplinkBGP) defaults() LearnedDefaults {
 	var ld LearnedDefaults
-	for p, lr := range ub.routes {
-		if p.Bits() != 0 || !(ub.established() || lr.stale) {
-			continue
-		}
-		if p.Addr().Is4() {
-			ld.V4 = lr.nextHop
-		} else {
-			ld.V6 = lr.nextHop
-		}
+	if lr, ok := ub.routes[packedDefault4]; ok && (ub.established() || lr.stale) {
+		ld.V4 = lr.nextHop.Unpack()
+	}
+	if lr, ok := ub.routes[packedDefault6]; ok && (ub.established() || lr.stale) {
+		ld.V6 = lr.nextHop.Unpack()
 	}
 	return ld
 }
+
+// The default routes, packed.
+var (
+	packedDefault4 = packed.PrefixOf(default4)
+	packedDefault6 = packed.PrefixOf(default6)
+)
+
+// isDefault reports whether p is 0.0.0.0/0 or ::/0.
+func isDefault(p packed.Prefix) bool { return p == packedDefault4 || p == packedDefault6 }
 
 // learnedDefaults collects every uplink's learned defaults for Desired.
 func (d *Daemon) learnedDefaults() map[string]LearnedDefaults {
@@ -151,13 +160,13 @@ func importPolicy(u *config.Uplink, v UplinkView) policy.ImportPolicy {
 // changes to the fib. It reports whether the base state must be
 // recomputed (a session or a learned default changed).
 func (d *Daemon) handleBGP(events []any) (rebase bool) {
-	changed := map[string]map[netip.Prefix]bool{}
-	mark := func(up string, p netip.Prefix) {
+	changed := map[string]map[packed.Prefix]struct{}{}
+	mark := func(up string, p packed.Prefix) {
 		if changed[up] == nil {
-			changed[up] = map[netip.Prefix]bool{}
+			changed[up] = map[packed.Prefix]struct{}{}
 		}
-		changed[up][p] = true
-		if p.Bits() == 0 {
+		changed[up][p] = struct{}{}
+		if isDefault(p) {
 			rebase = true
 		}
 	}
@@ -196,7 +205,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 					continue
 				}
 				if d.learn(pu) {
-					mark(pu.Peer, pu.Prefix)
+					mark(pu.Peer, packed.PrefixOf(pu.Prefix))
 				}
 			}
 		case eorEvent:
@@ -206,7 +215,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			n := 0
 			for p, lr := range ub.routes {
-				if lr.stale && p.Addr().Is6() == ev.ipv6 {
+				if lr.stale && p.Is6() == ev.ipv6 {
 					delete(ub.routes, p)
 					mark(ev.peer, p)
 					n++
@@ -246,9 +255,10 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	if ub == nil || u == nil || u.BGP == nil {
 		return false
 	}
-	old, had := ub.routes[pu.Prefix]
+	key := packed.PrefixOf(pu.Prefix)
+	old, had := ub.routes[key]
 	if pu.Withdraw {
-		delete(ub.routes, pu.Prefix)
+		delete(ub.routes, key)
 		return had
 	}
 	accepted := len(ub.routes)
@@ -268,11 +278,11 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 			d.log.Warn("refused a path from the peer", "event", "path-refused", "uplink", pu.Peer,
 				"prefix", pu.Prefix, "next_hop", pu.NextHop, "reason", dec.Reason)
 		}
-		delete(ub.routes, pu.Prefix) // a path it replaces is withdrawn
+		delete(ub.routes, key) // a path it replaces is withdrawn
 		return had
 	}
-	lr := learnedRoute{nextHop: pu.NextHop}
-	ub.routes[pu.Prefix] = lr
+	lr := learnedRoute{nextHop: packed.AddrOf(pu.NextHop)}
+	ub.routes[key] = lr
 	return !had || old != lr
 }
 
@@ -293,13 +303,13 @@ func (d *Daemon) reimport() {
 			continue
 		}
 		pol := importPolicy(u, d.views[name])
-		var dropped []netip.Prefix
+		var dropped []packed.Prefix
 		kept := 0
 		for p, lr := range ub.routes {
 			if lr.stale {
 				continue
 			}
-			if dec := policy.Import(pol, p, lr.nextHop, kept); !dec.Accept {
+			if dec := policy.Import(pol, p.Unpack(), lr.nextHop.Unpack(), kept); !dec.Accept {
 				delete(ub.routes, p)
 				dropped = append(dropped, p)
 				ub.refused[dec.Reason]++
@@ -340,7 +350,7 @@ func (d *Daemon) logRefusals() {
 // the given prefixes (every known one when ps is nil): a learned route is
 // in the uplink's table while the uplink is healthy and its session is up
 // (or the route is stale, kept over our own restart).
-func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
+func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
 	ub := d.bgp[name]
 	if ub == nil {
 		return nil, nil
@@ -357,18 +367,16 @@ func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, 
 		ps = nil // every installed route was built with the old parameters
 	}
 	if ps == nil {
-		seen := make(map[netip.Prefix]bool, len(ub.routes))
-		for p := range ub.routes {
-			seen[p] = true
-		}
+		ps = slices.Collect(maps.Keys(ub.routes))
 		for p := range ub.installed {
-			seen[p] = true
+			if _, ok := ub.routes[p]; !ok {
+				ps = append(ps, p)
+			}
 		}
-		ps = slices.Collect(maps.Keys(seen))
 	}
 	old := ub.inst
 	for _, p := range ps {
-		var want netip.Addr
+		var want packed.Addr
 		if lr, has := ub.routes[p]; has && usable && (ub.established() || lr.stale) {
 			want = lr.nextHop
 		}
@@ -377,12 +385,12 @@ func (d *Daemon) syncLearned(name string, ps []netip.Prefix) (adds []fib.Route, 
 		case want.IsValid() && had && have == want && cur == old:
 		case want.IsValid():
 			if had && old.table != cur.table {
-				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p})
+				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 			}
-			adds = append(adds, cur.route(p, want))
+			adds = append(adds, cur.route(p.Unpack(), want.Unpack()))
 			ub.installed[p] = want
 		case had:
-			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p})
+			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 			delete(ub.installed, p)
 		}
 	}
@@ -405,7 +413,7 @@ func (ip installParams) route(p netip.Prefix, nextHop netip.Addr) fib.Route {
 	if p.Addr().Is6() {
 		src = ip.src6
 	}
-	return fib.Route{Table: ip.table, Dst: p, Src: src, Nexthops: []fib.Nexthop{{Gateway: nextHop, Ifindex: ip.ifindex}}}
+	return fib.Route{Table: ip.table, Dst: p, Src: src, Nexthops: []fib.Nexthop{{Gateway: nextHop, Ifindex: ip.ifindex, Weight: 1}}}
 }
 
 // syncAllLearned re-derives every uplink's learned routes: after the
@@ -440,12 +448,13 @@ func (d *Daemon) adoptStale(base fib.State) int {
 			if u.BGP == nil || ub == nil || u.Table != r.Table {
 				continue
 			}
-			if _, known := ub.routes[r.Dst]; known {
+			key := packed.PrefixOf(r.Dst)
+			if _, known := ub.routes[key]; known {
 				continue
 			}
 			// syncLearned hands it to the fib as a learned route; being
 			// the same route, it is not written again.
-			ub.routes[r.Dst] = learnedRoute{nextHop: r.Nexthops[0].Gateway, stale: true}
+			ub.routes[key] = learnedRoute{nextHop: packed.AddrOf(r.Nexthops[0].Gateway), stale: true}
 			n++
 		}
 	}
@@ -457,12 +466,12 @@ func (d *Daemon) sweepStale() (rebase bool) {
 	var adds []fib.Route
 	var dels []fib.RouteKey
 	for name, ub := range d.bgp {
-		var ps []netip.Prefix
+		var ps []packed.Prefix
 		for p, lr := range ub.routes {
 			if lr.stale {
 				delete(ub.routes, p)
 				ps = append(ps, p)
-				rebase = rebase || p.Bits() == 0
+				rebase = rebase || isDefault(p)
 			}
 		}
 		if len(ps) > 0 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/internal/packed"
 )
 
 var _ Controller = (*Daemon)(nil)
@@ -325,8 +326,11 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]Rou
 		for _, u := range d.cfg.Uplinks {
 			ui := upInfo{name: u.Name, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
 			if ub := d.bgp[u.Name]; ub != nil {
-				for p := range ub.installed {
-					ui.learn[p] = true
+				// only whether a default was learned matters below
+				for _, p := range []netip.Prefix{default4, default6} {
+					if _, ok := ub.installed[packed.PrefixOf(p)]; ok {
+						ui.learn[p] = true
+					}
 				}
 			}
 			ups = append(ups, ui)

@@ -341,7 +341,7 @@ func (d *Daemon) reconcileBGPUplinks() {
 			continue
 		}
 		for p := range ub.installed {
-			dels = append(dels, fib.RouteKey{Table: ub.inst.table, Dst: p})
+			dels = append(dels, fib.RouteKey{Table: ub.inst.table, Dst: p.Unpack()})
 		}
 		delete(d.bgp, name)
 	}

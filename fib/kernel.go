@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"syscall"
 	"time"
@@ -74,11 +75,11 @@ type Kernel struct {
 	// dyn, changed by Update (learned routes, a million of them maybe). On
 	// a key both hold, base wins.
 	base        State
-	dyn         map[RouteKey]Route
+	dyn         routeMap
 	haveDesired bool
 	// What to plan next: the route keys that may differ, whether the
 	// rules may, or everything (after a re-read of the kernel).
-	dirty       map[RouteKey]struct{}
+	dirty       map[packedKey]struct{}
 	rulesDirty  bool
 	full        bool
 	links       Links
@@ -89,12 +90,38 @@ type Kernel struct {
 	// Writes that failed wait here for the retry timer, so that they do
 	// not hold up anything else; a change of what is wanted for them
 	// brings them back at once.
-	parked      map[RouteKey]struct{}
+	parked      map[packedKey]struct{}
 	parkedRules bool
 
 	// Owned only by the Run goroutine.
-	actual  State
+	actual  ownedState
 	adopted bool // the first convergence after start is done
+}
+
+// ownedState is our picture of what we own in the kernel.
+type ownedState struct {
+	Rules  map[Rule]struct{}
+	Routes routeMap
+}
+
+func ownedStateOf(s State) ownedState {
+	rules := maps.Clone(s.Rules)
+	if rules == nil {
+		rules = map[Rule]struct{}{}
+	}
+	return ownedState{Rules: rules, Routes: routeMapOf(s.Routes)}
+}
+
+// apply records the effect of op having succeeded.
+func (o *ownedState) apply(op Op) {
+	switch op.Kind {
+	case OpAddRule:
+		o.Rules[op.Rule] = struct{}{}
+	case OpDelRule:
+		delete(o.Rules, op.Rule)
+	default:
+		o.Routes.apply(op)
+	}
 }
 
 // Open opens the sockets a Kernel needs. Run starts it.
@@ -128,11 +155,11 @@ func Open(opts Options) (*Kernel, error) {
 		kick:     make(chan struct{}, 1),
 		linkKick: make(chan struct{}, 1),
 		base:     NewState(),
-		dyn:      map[RouteKey]Route{},
-		dirty:    map[RouteKey]struct{}{},
+		dyn:      newRouteMap(0),
+		dirty:    map[packedKey]struct{}{},
 		full:     true,
-		actual:   NewState(),
-		parked:   map[RouteKey]struct{}{},
+		actual:   ownedStateOf(NewState()),
+		parked:   map[packedKey]struct{}{},
 	}, nil
 }
 
@@ -142,11 +169,12 @@ func Open(opts Options) (*Kernel, error) {
 func (k *Kernel) Set(s State) {
 	k.mu.Lock()
 	for key := range k.base.Routes {
-		k.dirty[key] = struct{}{}
+		k.dirty[packKey(key)] = struct{}{}
 	}
 	for key := range s.Routes {
-		k.dirty[key] = struct{}{}
-		delete(k.parked, key) // what is wanted changed: try it now
+		pk := packKey(key)
+		k.dirty[pk] = struct{}{}
+		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
 	k.mu.Unlock()
@@ -159,17 +187,18 @@ func (k *Kernel) Set(s State) {
 func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 	k.mu.Lock()
 	for _, r := range adds {
-		r = r.normalize()
-		key := r.Key()
-		k.dyn[key] = r
-		k.dirty[key] = struct{}{}
-		delete(k.parked, key) // what is wanted changed: try it now
+		r = r.normalizeShared()
+		k.dyn.set(r)
+		pk := packKey(r.Key())
+		k.dirty[pk] = struct{}{}
+		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	for _, key := range dels {
 		key = key.normalize()
-		delete(k.dyn, key)
-		k.dirty[key] = struct{}{}
-		delete(k.parked, key)
+		k.dyn.del(key)
+		pk := packKey(key)
+		k.dirty[pk] = struct{}{}
+		delete(k.parked, pk)
 	}
 	k.mu.Unlock()
 	poke(k.kick)
@@ -335,10 +364,10 @@ func (k *Kernel) resync(withLinks bool) error {
 	if err != nil {
 		return err
 	}
-	k.actual = owned
+	k.actual = ownedStateOf(owned)
 	k.mu.Lock()
 	if k.adoptedAt.Routes == nil {
-		k.adoptedAt = owned.Clone()
+		k.adoptedAt = owned
 	}
 	k.status.Resyncs++
 	k.status.Rules, k.status.Routes = len(owned.Rules), len(owned.Routes)
@@ -415,17 +444,17 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			key := r.Key()
 			want, wanted := k.wantLocked(key)
 			if m.Header.Type == unix.RTM_NEWROUTE {
-				k.actual.Routes[key] = r
+				k.actual.Routes.set(r)
 				if wanted && want.Equal(r) {
 					continue // as wanted: the echo of our own write, most likely
 				}
 			} else {
-				delete(k.actual.Routes, key)
+				k.actual.Routes.del(key)
 				if !wanted {
 					continue
 				}
 			}
-			k.dirty[key] = struct{}{}
+			k.dirty[packKey(key)] = struct{}{}
 			changed = true
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
@@ -453,8 +482,7 @@ func (k *Kernel) wantLocked(key RouteKey) (Route, bool) {
 	if r, ok := k.base.Routes[key]; ok {
 		return r, true
 	}
-	r, ok := k.dyn[key]
-	return r, ok
+	return k.dyn.get(key)
 }
 
 func (k *Kernel) linkByIndex(idx int) (Link, bool) {
@@ -479,7 +507,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		// restart rewrites only the difference.
 		k.adopted = true
 		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules),
-			"routes", len(k.actual.Routes), "writes", len(ops))
+			"routes", k.actual.Routes.len(), "writes", len(ops))
 	}
 	if len(ops) == 0 {
 		k.setStatus(nil)
@@ -506,7 +534,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		if full || done >= convergedInfoWrites {
 			lvl = slog.LevelInfo
 		}
-		k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", len(k.actual.Routes))
+		k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", k.actual.Routes.len())
 	} else {
 		for i, f := range fails {
 			if i == maxLoggedFailures {
@@ -526,7 +554,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		if isRuleOp(f.op.Kind) {
 			k.parkedRules = true
 		} else {
-			k.parked[f.op.Route.Key()] = struct{}{}
+			k.parked[packKey(f.op.Route.Key())] = struct{}{}
 		}
 	}
 	k.mu.Unlock()
@@ -553,32 +581,31 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		clear(k.dirty)
 		clear(k.parked)
 		k.parkedRules = false
-		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, len(k.dyn)+len(k.base.Routes))}
-		for key, r := range k.dyn {
-			desired.Routes[key] = r
+		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, k.dyn.len()+len(k.base.Routes))}
+		for r := range k.dyn.all() {
+			desired.Routes[r.Key()] = r
 		}
 		for key, r := range k.base.Routes {
 			desired.Routes[key] = r
 		}
-		return desired, k.actual, true
+		return desired, State{Rules: k.actual.Rules, Routes: k.actual.Routes.routes()}, true
 	}
 	desired, actual = NewState(), NewState()
 	// Take the dirty set whole and start a fresh one: Go maps never
 	// shrink, and walking one that once held a million keys costs as much
 	// as it did then, at every reconcile after.
 	dirty := k.dirty
-	k.dirty = make(map[RouteKey]struct{}, len(k.parked))
-	for key := range dirty {
-		if _, p := k.parked[key]; p {
-			k.dirty[key] = struct{}{}
+	k.dirty = make(map[packedKey]struct{}, len(k.parked))
+	for pk := range dirty {
+		if _, p := k.parked[pk]; p {
+			k.dirty[pk] = struct{}{}
 			continue
 		}
-		if r, ok := k.base.Routes[key]; ok {
-			desired.Routes[key] = r
-		} else if r, ok := k.dyn[key]; ok {
+		key := pk.unpack()
+		if r, ok := k.wantLocked(key); ok {
 			desired.Routes[key] = r
 		}
-		if r, ok := k.actual.Routes[key]; ok {
+		if r, ok := k.actual.Routes.get(key); ok {
 			actual.Routes[key] = r
 		}
 	}
@@ -635,7 +662,7 @@ func (k *Kernel) write(ops []Op) (fails []failure, exists bool) {
 	for i, op := range ops {
 		err := errs[i]
 		if err == nil {
-			k.actual.Apply(op)
+			k.actual.apply(op)
 			continue
 		}
 		if errors.Is(err, unix.EEXIST) {
@@ -654,7 +681,7 @@ func (k *Kernel) setStatus(err error) {
 	if k.parkedRules {
 		k.status.Pending++
 	}
-	k.status.Rules, k.status.Routes = len(k.actual.Rules), len(k.actual.Routes)
+	k.status.Rules, k.status.Routes = len(k.actual.Rules), k.actual.Routes.len()
 	k.status.Synced = err == nil && k.status.Pending == 0
 	if k.status.Pending > 0 && err == nil {
 		return // parked writes still wait: keep their error

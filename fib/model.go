@@ -111,6 +111,17 @@ func (r Route) normalize() Route {
 	return r.normalizeOwned()
 }
 
+// normalizeShared is normalize that copies the nexthops only when
+// normalizing changes them: the result may share the caller's slice, so
+// it is for routes that are copied before they are kept (a routeMap
+// interns what it keeps).
+func (r Route) normalizeShared() Route {
+	if nhs := r.Nexthops; len(nhs) > 1 || (len(nhs) == 1 && nhs[0].Weight != 1) {
+		r.Nexthops = slices.Clone(nhs)
+	}
+	return r.normalizeOwned()
+}
+
 // normalizeOwned is normalize for a route whose nexthops slice nobody else
 // holds (one just decoded): it is sorted in place.
 func (r Route) normalizeOwned() Route {

@@ -68,7 +68,9 @@
 // "multihomed stopping") queued behind those withdraws, waits (bounded)
 // for GoBGP to report the sessions closed, and only then stops GoBGP,
 // whose own Cease is written straight to the socket and could overtake
-// queued withdraws. A NOTIFICATION also ends any graceful restart on the
+// queued withdraws. GoBGP is stopped through StopServer, which disables
+// every peer and waits for them idle before StopBgp: StopBgp alone races
+// its own session goroutines (the race detector reports it). A NOTIFICATION also ends any graceful restart on the
 // peer's side (we do not negotiate RFC 8538's N bit), so peers drop our
 // paths either way. The Handler hears nothing after the context ends.
 //

@@ -9,6 +9,8 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/multihomed/multihomed/internal/packed"
 )
 
 // The event path: GoBGP's watch callback (and SetPeers, for peers added
@@ -93,7 +95,8 @@ type peerTrack struct {
 	state   SessionState
 	since   time.Time
 	lastErr string
-	learned map[netip.Prefix]struct{}
+	learned map[packed.Prefix]struct{} // packed: no pointers for the GC to scan
+
 	// max is the prefix limit per family (0: none), n4 and n6 the counts
 	// of learned prefixes; limited is set once the limit was passed and
 	// the session shut down for it.
@@ -149,7 +152,7 @@ func (d *drainer) handle(it item) {
 		if old != nil {
 			d.down(old, Idle, reasonDeconfigured)
 		}
-		t := &peerTrack{name: it.name, addr: it.addr, state: Idle, since: time.Now(), learned: map[netip.Prefix]struct{}{}, max: it.max}
+		t := &peerTrack{name: it.name, addr: it.addr, state: Idle, since: time.Now(), learned: map[packed.Prefix]struct{}{}, max: it.max}
 		s.statusMu.Lock()
 		s.status[it.addr] = t
 		s.statusMu.Unlock()
@@ -233,14 +236,14 @@ func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
 	d.setState(t, next, reason)
 	d.s.statusMu.Lock()
 	learned := t.learned
-	t.learned = map[netip.Prefix]struct{}{}
+	t.learned = map[packed.Prefix]struct{}{}
 	t.n4, t.n6 = 0, 0
 	d.s.statusMu.Unlock()
 	var ws []PathUpdate
 	if len(learned) > 0 {
 		ws = make([]PathUpdate, 0, len(learned))
 		for p := range learned {
-			ws = append(ws, PathUpdate{Peer: t.name, Prefix: p, Withdraw: true})
+			ws = append(ws, PathUpdate{Peer: t.name, Prefix: p.Unpack(), Withdraw: true})
 		}
 	}
 	switch {
@@ -332,14 +335,15 @@ func (d *drainer) paths(ps []*api.Path) {
 		}
 		pu.Peer = t.name
 		d.s.statusMu.Lock()
-		_, had := t.learned[pu.Prefix]
+		key := packed.PrefixOf(pu.Prefix)
+		_, had := t.learned[key]
 		count := &t.n4
 		if v6 {
 			count = &t.n6
 		}
 		switch {
 		case pu.Withdraw && had:
-			delete(t.learned, pu.Prefix)
+			delete(t.learned, key)
 			*count--
 		case !pu.Withdraw && !had && t.max > 0 && uint32(*count) >= t.max:
 			// Past the limit: the path is not reported and the session
@@ -349,7 +353,7 @@ func (d *drainer) paths(ps []*api.Path) {
 			d.s.shutdownForLimit(t.name, t.addr, t.max)
 			continue
 		case !pu.Withdraw && !had:
-			t.learned[pu.Prefix] = struct{}{}
+			t.learned[key] = struct{}{}
 			*count++
 		}
 		d.s.statusMu.Unlock()

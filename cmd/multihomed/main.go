@@ -31,6 +31,7 @@ func run(args []string, stderr io.Writer) int {
 	retain := fs.Bool("retain", false, "leave rules and routes in place on exit (planned restart)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	pprofSock := fs.String("pprof", "", "serve Go runtime profiles on this unix socket (debugging)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,6 +49,12 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	slog.SetDefault(log)
+	if *pprofSock != "" {
+		if err := servePprof(*pprofSock, log); err != nil {
+			log.Error("cannot start", "err", err)
+			return 1
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
