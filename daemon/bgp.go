@@ -90,7 +90,7 @@ type uplinkBGP struct {
 	// routes and installed are keyed by packed prefixes: at a million
 	// routes, maps without pointers are smaller and never scanned by the
 	// garbage collector.
-	routes  map[packed.Prefix]learnedRoute
+	routes map[packed.Prefix]learnedRoute
 	// installed is what the fib's dynamic layer holds: prefix to next
 	// hop, all built with inst (a route's other attributes are the
 	// uplink's, so they are kept once, not per route: at a million

@@ -147,6 +147,10 @@ func Open(opts Options) (*Kernel, error) {
 		req.Close()
 		return nil, err
 	}
+	if err := ev.dropRouteEchoes(req.c.pid); err != nil {
+		// Correct without it, only slower under a burst of our own writes.
+		opts.Logger.Warn("cannot filter our own route notifications", "component", "fib", "err", err)
+	}
 	return &Kernel{
 		opts:     opts,
 		log:      opts.Logger.With("component", "fib"),

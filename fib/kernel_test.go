@@ -363,3 +363,48 @@ func TestDynamicLayer(t *testing.T) {
 	k.Update(nil, []RouteKey{bad.Key()})
 	topo.Eventually(t, 35*time.Second, "synced once the bad route is gone", func() bool { return k.Status().Synced })
 }
+
+// TestOwnWritesNotEchoed: the notification socket never sees the route
+// changes our own request socket makes, and still sees everyone else's.
+func TestOwnWritesNotEchoed(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	ev, err := openConn(th.h.NetNSPath(), 1<<20, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	if err := ev.dropRouteEchoes(c.c.pid); err != nil {
+		t.Fatal(err)
+	}
+	var ops []Op
+	for i := range 50 {
+		r := Route{Table: 300, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32),
+			Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}}
+		ops = append(ops, Op{Kind: OpAddRoute, Route: r.normalize()})
+	}
+	ops = append(ops, Op{Kind: OpAddRoute, Route: Route{Table: 300, Dst: netip.MustParsePrefix("2001:db8:b::/64"),
+		Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("2001:db8:a::1"), Ifindex: th.eth0}}}.normalize()})
+	for i, err := range c.Exec(ops) {
+		if err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+	if errs := c.Exec([]Op{{Kind: OpDelRoute, Route: ops[0].Route}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	// Somebody else's change, after ours: it must be the first thing read.
+	th.ip(t, "route", "add", "198.51.100.128/25", "via", "192.0.2.1", "table", "300", "proto", "77")
+	if err := ev.file.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ev.recv()
+	if err != nil {
+		t.Fatalf("no notification of the foreign change: %v", err)
+	}
+	r, proto, ok := parseRoute(msgs[0].Data)
+	if !ok || msgs[0].Header.Type != unix.RTM_NEWROUTE || r.Dst != netip.MustParsePrefix("198.51.100.128/25") || proto != testProto {
+		t.Fatalf("first notification: type %d, route %v proto %d (ok %v); want the foreign add of 198.51.100.128/25",
+			msgs[0].Header.Type, r, proto, ok)
+	}
+}

@@ -57,6 +57,36 @@ type conn struct {
 	wbuf []byte
 }
 
+// dropRouteEchoes makes the kernel drop, before they are queued on c,
+// the route notifications that writes of the socket with port id pid
+// cause: the echoes of our own writes, which the writer has accounted for
+// already. A full table written at once would otherwise overflow c with a
+// million of them, and each overflow costs a re-read of the kernel. Route
+// changes anybody else makes, and the kernel's own (port id 0), still
+// arrive; so do all address, link and rule notifications.
+func (c *conn) dropRouteEchoes(pid uint32) error {
+	// Classic BPF loads packet data big-endian; netlink headers are in
+	// host order.
+	host16 := func(v uint16) uint32 {
+		return uint32(binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, v)))
+	}
+	host32 := func(v uint32) uint32 { return binary.BigEndian.Uint32(binary.NativeEndian.AppendUint32(nil, v)) }
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 4}, // nlmsg_type
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: host16(unix.RTM_NEWROUTE)},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 2, K: host16(unix.RTM_DELROUTE)},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 12}, // nlmsg_pid
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: host32(pid)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}, // keep
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},          // drop
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(c.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("fib: attach the echo filter: %w", err)
+	}
+	return nil
+}
+
 // openConn opens an rtnetlink socket in the network namespace at nsPath
 // (the current one when empty), subscribed to groups.
 func openConn(nsPath string, rcvbuf int, groups ...uint32) (*conn, error) {
