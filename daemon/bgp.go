@@ -97,8 +97,11 @@ type uplinkBGP struct {
 	// routes this is most of the daemon's own memory).
 	installed map[packed.Prefix]packed.Addr
 	inst      installParams
-	refused   map[policy.Reason]uint64
-	logged    int // refusals logged one by one
+	// nhCache holds the nexthop slices of learned routes under nhFor.
+	nhCache map[packed.Addr][]fib.Nexthop
+	nhFor   installParams
+	refused map[policy.Reason]uint64
+	logged  int // refusals logged one by one
 	// summarized refusals were last summed up in the log at summaryAt.
 	summarized uint64
 	summaryAt  time.Time
@@ -108,6 +111,7 @@ func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
 		routes:    map[packed.Prefix]learnedRoute{},
 		installed: map[packed.Prefix]packed.Addr{},
+		nhCache:   map[packed.Addr][]fib.Nexthop{},
 		refused:   map[policy.Reason]uint64{},
 	}
 }
@@ -387,7 +391,7 @@ func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route,
 			if had && old.table != cur.table {
 				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 			}
-			adds = append(adds, cur.route(p.Unpack(), want.Unpack()))
+			adds = append(adds, cur.route(p.Unpack(), ub.nexthops(cur, want)))
 			ub.installed[p] = want
 		case had:
 			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
@@ -407,13 +411,32 @@ type installParams struct {
 	src4, src6 netip.Addr
 }
 
-// route is the learned route to p via nextHop, as the fib gets it.
-func (ip installParams) route(p netip.Prefix, nextHop netip.Addr) fib.Route {
+// route is the learned route to p via nhs, as the fib gets it.
+func (ip installParams) route(p netip.Prefix, nhs []fib.Nexthop) fib.Route {
 	src := ip.src4
 	if p.Addr().Is6() {
 		src = ip.src6
 	}
-	return fib.Route{Table: ip.table, Dst: p, Src: src, Nexthops: []fib.Nexthop{{Gateway: nextHop, Ifindex: ip.ifindex, Weight: 1}}}
+	return fib.Route{Table: ip.table, Dst: p, Src: src, Nexthops: nhs}
+}
+
+// maxNexthopCache bounds the nexthop slices an uplink keeps for reuse.
+const maxNexthopCache = 64
+
+// nexthops returns the nexthop of a learned route via gw under ip: one
+// slice per gateway, shared by the routes via it (the fib copies what it
+// keeps), so a full table costs no allocation per route for it.
+func (ub *uplinkBGP) nexthops(ip installParams, gw packed.Addr) []fib.Nexthop {
+	if ub.nhFor != ip || len(ub.nhCache) >= maxNexthopCache {
+		clear(ub.nhCache)
+		ub.nhFor = ip
+	}
+	if nhs, ok := ub.nhCache[gw]; ok {
+		return nhs
+	}
+	nhs := []fib.Nexthop{{Gateway: gw.Unpack(), Ifindex: ip.ifindex, Weight: 1}}
+	ub.nhCache[gw] = nhs
+	return nhs
 }
 
 // syncAllLearned re-derives every uplink's learned routes: after the

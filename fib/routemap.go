@@ -126,6 +126,7 @@ type interner struct {
 	list  []internEntry
 	free  []uint32
 	buf   []byte
+	last  uint32 // the slot ref returned last
 }
 
 type internEntry struct {
@@ -142,8 +143,15 @@ func (in *interner) route(k RouteKey, i uint32) Route {
 // ref returns the slot of r's attributes, counting one more user.
 func (in *interner) ref(r Route) uint32 {
 	in.buf = encodeAttrs(in.buf[:0], r)
+	// Routes come in runs with the same attributes (a peer's UPDATE, a
+	// table written at once): the last slot is checked first.
+	if l := in.last; int(l) < len(in.list) && in.list[l].refs > 0 && in.list[l].key == string(in.buf) {
+		in.list[l].refs++
+		return l
+	}
 	if i, ok := in.index[string(in.buf)]; ok {
 		in.list[i].refs++
+		in.last = i
 		return i
 	}
 	e := internEntry{
@@ -160,6 +168,7 @@ func (in *interner) ref(r Route) uint32 {
 		in.list = append(in.list, e)
 	}
 	in.index[e.key] = i
+	in.last = i
 	return i
 }
 

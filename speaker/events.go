@@ -415,6 +415,7 @@ type converter struct {
 	nextHop api.NextHopAttribute
 	mpReach api.MpReachNLRIAttribute
 	asPath  api.AsPathAttribute
+	lastAS  []uint32 // the last AS path handed out
 }
 
 var unmarshal = proto.UnmarshalOptions{}
@@ -453,22 +454,44 @@ func (c *converter) pathUpdate(p *api.Path, v6 bool) (PathUpdate, bool) {
 			if unmarshal.Unmarshal(a.GetValue(), &c.asPath) != nil {
 				return PathUpdate{}, false
 			}
-			n := 0
-			for _, seg := range c.asPath.GetSegments() {
-				n += len(seg.GetNumbers())
-			}
-			if n > 0 {
-				pu.ASPath = make([]uint32, 0, n)
-				for _, seg := range c.asPath.GetSegments() {
-					pu.ASPath = append(pu.ASPath, seg.GetNumbers()...)
-				}
-			}
+			pu.ASPath = c.flatASPath()
 		}
 	}
 	if !pu.NextHop.IsValid() {
 		return PathUpdate{}, false
 	}
 	return pu, true
+}
+
+// flatASPath returns the AS path just decoded, flattened. The paths of
+// one UPDATE share their AS path, so the previous slice is handed out
+// again while the path is the same (PathUpdate.ASPath is read-only).
+func (c *converter) flatASPath() []uint32 {
+	n := 0
+	for _, seg := range c.asPath.GetSegments() {
+		n += len(seg.GetNumbers())
+	}
+	if n == 0 {
+		return nil
+	}
+	if len(c.lastAS) == n {
+		same, i := true, 0
+		for _, seg := range c.asPath.GetSegments() {
+			for _, as := range seg.GetNumbers() {
+				same = same && c.lastAS[i] == as
+				i++
+			}
+		}
+		if same {
+			return c.lastAS
+		}
+	}
+	out := make([]uint32, 0, n)
+	for _, seg := range c.asPath.GetSegments() {
+		out = append(out, seg.GetNumbers()...)
+	}
+	c.lastAS = out
+	return out
 }
 
 func (c *converter) nlri(a *anypb.Any, v6 bool) (netip.Prefix, bool) {

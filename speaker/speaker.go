@@ -75,7 +75,7 @@ type PathUpdate struct {
 	Prefix   netip.Prefix
 	NextHop  netip.Addr // zero on withdraws
 	Withdraw bool
-	ASPath   []uint32 // flattened (AS_SETs included), for logs and status
+	ASPath   []uint32 // flattened (AS_SETs included), for logs and status; shared, read-only
 }
 
 // SessionState is a BGP session's FSM state (RFC 4271 8.2.2).
