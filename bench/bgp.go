@@ -85,8 +85,9 @@ func fillTimeout(n int) time.Duration {
 type bgpBench struct {
 	lab      *topo.Lab
 	n        int
-	bin      string // bin/multihomed
-	perfDir  string // where perf records the speakers; "" for no perf
+	bin      string   // bin/multihomed
+	perfDir  string   // where perf records the speakers; "" for no perf
+	env      []string // extra environment of our daemon (VAR=value)
 	feeder   *topo.Host
 	feedProc *topo.Proc
 	feedSock string
@@ -138,8 +139,8 @@ func (b *bgpBench) log(format string, a ...any) {
 }
 
 // runBGP measures ours and the baseline with n routes.
-func runBGP(lab *topo.Lab, n int, bin, perfDir string) ([]row, []string, error) {
-	b := &bgpBench{lab: lab, n: n, bin: bin, perfDir: perfDir}
+func runBGP(lab *topo.Lab, n int, bin, perfDir string, env []string) ([]row, []string, error) {
+	b := &bgpBench{lab: lab, n: n, bin: bin, perfDir: perfDir, env: env}
 	if err := b.build(); err != nil {
 		return nil, nil, err
 	}
@@ -155,6 +156,9 @@ func runBGP(lab *topo.Lab, n int, bin, perfDir string) ([]row, []string, error) 
 		return nil, nil, fmt.Errorf("baseline: %w", err)
 	}
 	rows, notes := bgpRows(ours, base)
+	if len(b.env) > 0 {
+		notes = append(notes, fmt.Sprintf("ours ran with %s in its environment.", strings.Join(b.env, " ")))
+	}
 	return rows, notes, nil
 }
 
@@ -649,7 +653,7 @@ uplinks:
 	}
 	// env execs the daemon, so the process is the daemon's own; gctrace
 	// prints the Go heap at every GC into its log (one line per GC).
-	args := []string{"GODEBUG=gctrace=1", b.bin, "--config", cfg}
+	args := append(append([]string{"GODEBUG=gctrace=1"}, b.env...), b.bin, "--config", cfg)
 	pprofSock := filepath.Join(b.lab.Dir(), "pprof.sock")
 	if b.perfDir != "" {
 		args = append(args, "--pprof", pprofSock)

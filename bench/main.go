@@ -80,6 +80,7 @@ func main() {
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
 	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp or s5 (default: all)")
 	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5: the daemon binary (make build)")
+	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
 	flag.Parse()
@@ -106,6 +107,7 @@ type options struct {
 	s5Hold   time.Duration
 	bin      string
 	perfDir  string
+	oursEnv  string
 }
 
 func (o *options) runs(part string) bool { return o.only == "" || o.only == part }
@@ -252,7 +254,7 @@ func run(o options, outPath string) error {
 		rows = append(rows, r...)
 	}
 	if o.runs("bgp") {
-		r, n, err := runBGP(lab, o.bgpN, o.bin, o.perfDir)
+		r, n, err := runBGP(lab, o.bgpN, o.bin, o.perfDir, strings.Fields(o.oursEnv))
 		if err != nil {
 			return fmt.Errorf("bgp N=%d: %w", o.bgpN, err)
 		}

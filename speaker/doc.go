@@ -93,7 +93,10 @@
 // # GoBGP's leftovers
 //
 // GoBGP's Serve loop has no way to stop: after Run returns, one parked
-// goroutine per Speaker (BgpServer.Serve) remains. GoBGP also keeps its
+// goroutine per Speaker (BgpServer.Serve) remains. A session torn down in
+// OpenSent or OpenConfirm with a received message still queued also
+// leaves one blocked goroutine behind (GoBGP's unbounded channel of that
+// state, never read again). GoBGP also keeps its
 // best-path options in package variables that StartBgp writes, so several
 // GoBGP servers in one process (tests, the lab) must be started before any
 // of them carries routes, or the race detector reports it.

