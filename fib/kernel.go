@@ -594,7 +594,8 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		}
 		return desired, State{Rules: k.actual.Rules, Routes: k.actual.Routes.routes()}, true
 	}
-	desired, actual = NewState(), NewState()
+	desired = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
+	actual = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
 	// Take the dirty set whole and start a fresh one: Go maps never
 	// shrink, and walking one that once held a million keys costs as much
 	// as it did then, at every reconcile after.
