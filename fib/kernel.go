@@ -79,7 +79,7 @@ type Kernel struct {
 	haveDesired bool
 	// What to plan next: the route keys that may differ, whether the
 	// rules may, or everything (after a re-read of the kernel).
-	dirty       map[packedKey]struct{}
+	dirty       []packedKey // may repeat a key
 	rulesDirty  bool
 	full        bool
 	links       Links
@@ -160,7 +160,6 @@ func Open(opts Options) (*Kernel, error) {
 		linkKick: make(chan struct{}, 1),
 		base:     NewState(),
 		dyn:      newRouteMap(0),
-		dirty:    map[packedKey]struct{}{},
 		full:     true,
 		actual:   ownedStateOf(NewState()),
 		parked:   map[packedKey]struct{}{},
@@ -173,11 +172,11 @@ func Open(opts Options) (*Kernel, error) {
 func (k *Kernel) Set(s State) {
 	k.mu.Lock()
 	for key := range k.base.Routes {
-		k.dirty[packKey(key)] = struct{}{}
+		k.dirty = append(k.dirty, packKey(key))
 	}
 	for key := range s.Routes {
 		pk := packKey(key)
-		k.dirty[pk] = struct{}{}
+		k.dirty = append(k.dirty, pk)
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
@@ -194,14 +193,14 @@ func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 		r = r.normalizeShared()
 		k.dyn.set(r)
 		pk := packKey(r.Key())
-		k.dirty[pk] = struct{}{}
+		k.dirty = append(k.dirty, pk)
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	for _, key := range dels {
 		key = key.normalize()
 		k.dyn.del(key)
 		pk := packKey(key)
-		k.dirty[pk] = struct{}{}
+		k.dirty = append(k.dirty, pk)
 		delete(k.parked, pk)
 	}
 	k.mu.Unlock()
@@ -458,7 +457,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 					continue
 				}
 			}
-			k.dirty[packKey(key)] = struct{}{}
+			k.dirty = append(k.dirty, packKey(key))
 			changed = true
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
@@ -582,7 +581,7 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 	}
 	if k.full {
 		k.full, k.rulesDirty = false, false
-		clear(k.dirty)
+		k.dirty = nil
 		clear(k.parked)
 		k.parkedRules = false
 		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, k.dyn.len()+len(k.base.Routes))}
@@ -596,14 +595,12 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 	}
 	desired = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
 	actual = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
-	// Take the dirty set whole and start a fresh one: Go maps never
-	// shrink, and walking one that once held a million keys costs as much
-	// as it did then, at every reconcile after.
+	// Take the dirty keys whole and start afresh. Parked keys stay out
+	// until unpark hands them back or what is wanted for them changes.
 	dirty := k.dirty
-	k.dirty = make(map[packedKey]struct{}, len(k.parked))
-	for pk := range dirty {
+	k.dirty = nil
+	for _, pk := range dirty {
 		if _, p := k.parked[pk]; p {
-			k.dirty[pk] = struct{}{}
 			continue
 		}
 		key := pk.unpack()
@@ -639,7 +636,7 @@ func (k *Kernel) unpark() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for key := range k.parked {
-		k.dirty[key] = struct{}{}
+		k.dirty = append(k.dirty, key)
 	}
 	clear(k.parked)
 	if k.parkedRules {

@@ -109,6 +109,20 @@ func TestPathUpdate(t *testing.T) {
 			}
 		})
 	}
+	// One converter through all of them, twice: what it keeps of the last
+	// attributes must never leak into a path with other ones.
+	var c converter
+	for round := range 2 {
+		for _, tt := range tests {
+			got, ok := c.pathUpdate(tt.path, tt.v6)
+			if ok != tt.ok {
+				t.Fatalf("round %d, %s: ok = %v, want %v", round, tt.name, ok, tt.ok)
+			}
+			if diff := cmp.Diff(tt.want, got, netipCmp); diff != "" {
+				t.Errorf("round %d, %s: path update (-want +got):\n%s", round, tt.name, diff)
+			}
+		}
+	}
 }
 
 // FuzzPathUpdate feeds the converter attributes of any type and content:

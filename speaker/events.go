@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"sync"
@@ -415,7 +416,43 @@ type converter struct {
 	nextHop api.NextHopAttribute
 	mpReach api.MpReachNLRIAttribute
 	asPath  api.AsPathAttribute
-	lastAS  []uint32 // the last AS path handed out
+	// The paths of one UPDATE carry the same attributes: the last value
+	// of each, as GoBGP marshalled it, is kept with what it decoded to,
+	// and a path with the same bytes is not decoded again.
+	lastAS               []uint32
+	lastASRaw            []byte
+	lastNH, lastMPNH     netip.Addr
+	lastNHRaw, lastMPRaw []byte
+}
+
+// nextHopOf decodes a NEXT_HOP attribute.
+func (c *converter) nextHopOf(raw []byte) (netip.Addr, bool) {
+	if c.lastNHRaw != nil && bytes.Equal(raw, c.lastNHRaw) {
+		return c.lastNH, true
+	}
+	if unmarshal.Unmarshal(raw, &c.nextHop) != nil {
+		return netip.Addr{}, false
+	}
+	nh, _ := netip.ParseAddr(c.nextHop.GetNextHop()) // invalid: no next hop
+	c.lastNH, c.lastNHRaw = nh, append(c.lastNHRaw[:0], raw...)
+	return nh, true
+}
+
+// mpNextHopOf decodes the next hop of an MP_REACH_NLRI attribute: the
+// first one, the global address (a second is link-local).
+func (c *converter) mpNextHopOf(raw []byte) (netip.Addr, bool) {
+	if c.lastMPRaw != nil && bytes.Equal(raw, c.lastMPRaw) {
+		return c.lastMPNH, true
+	}
+	if unmarshal.Unmarshal(raw, &c.mpReach) != nil {
+		return netip.Addr{}, false
+	}
+	var nh netip.Addr
+	if nhs := c.mpReach.GetNextHops(); len(nhs) > 0 {
+		nh, _ = netip.ParseAddr(nhs[0])
+	}
+	c.lastMPNH, c.lastMPRaw = nh, append(c.lastMPRaw[:0], raw...)
+	return nh, true
 }
 
 var unmarshal = proto.UnmarshalOptions{}
@@ -434,27 +471,30 @@ func (c *converter) pathUpdate(p *api.Path, v6 bool) (PathUpdate, bool) {
 	for _, a := range p.GetPattrs() {
 		switch a.GetTypeUrl() {
 		case urlNextHop:
-			if unmarshal.Unmarshal(a.GetValue(), &c.nextHop) != nil {
+			nh, ok := c.nextHopOf(a.GetValue())
+			if !ok {
 				return PathUpdate{}, false
 			}
-			if nh, err := netip.ParseAddr(c.nextHop.GetNextHop()); err == nil && !pu.NextHop.IsValid() {
+			if !pu.NextHop.IsValid() {
 				pu.NextHop = nh
 			}
 		case urlMpReach:
-			if unmarshal.Unmarshal(a.GetValue(), &c.mpReach) != nil {
+			nh, ok := c.mpNextHopOf(a.GetValue())
+			if !ok {
 				return PathUpdate{}, false
 			}
-			// the first next hop is the global one; a second is link-local
-			if nhs := c.mpReach.GetNextHops(); len(nhs) > 0 {
-				if nh, err := netip.ParseAddr(nhs[0]); err == nil {
-					pu.NextHop = nh
-				}
+			if nh.IsValid() {
+				pu.NextHop = nh
 			}
 		case urlASPath:
-			if unmarshal.Unmarshal(a.GetValue(), &c.asPath) != nil {
-				return PathUpdate{}, false
+			if !bytes.Equal(a.GetValue(), c.lastASRaw) {
+				if unmarshal.Unmarshal(a.GetValue(), &c.asPath) != nil {
+					return PathUpdate{}, false
+				}
+				c.lastASRaw = append(c.lastASRaw[:0], a.GetValue()...)
+				c.lastAS = c.flatASPath()
 			}
-			pu.ASPath = c.flatASPath()
+			pu.ASPath = c.lastAS
 		}
 	}
 	if !pu.NextHop.IsValid() {
@@ -463,9 +503,9 @@ func (c *converter) pathUpdate(p *api.Path, v6 bool) (PathUpdate, bool) {
 	return pu, true
 }
 
-// flatASPath returns the AS path just decoded, flattened. The paths of
-// one UPDATE share their AS path, so the previous slice is handed out
-// again while the path is the same (PathUpdate.ASPath is read-only).
+// flatASPath returns the AS path just decoded, flattened: a new slice,
+// which the paths with the same AS path then share (PathUpdate.ASPath is
+// read-only).
 func (c *converter) flatASPath() []uint32 {
 	n := 0
 	for _, seg := range c.asPath.GetSegments() {
@@ -474,23 +514,10 @@ func (c *converter) flatASPath() []uint32 {
 	if n == 0 {
 		return nil
 	}
-	if len(c.lastAS) == n {
-		same, i := true, 0
-		for _, seg := range c.asPath.GetSegments() {
-			for _, as := range seg.GetNumbers() {
-				same = same && c.lastAS[i] == as
-				i++
-			}
-		}
-		if same {
-			return c.lastAS
-		}
-	}
 	out := make([]uint32, 0, n)
 	for _, seg := range c.asPath.GetSegments() {
 		out = append(out, seg.GetNumbers()...)
 	}
-	c.lastAS = out
 	return out
 }
 
