@@ -296,7 +296,9 @@ uplinks:
 			return strings.Contains(out, what)
 		}
 	}
-	if err := waitFor(ctx, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
+	// A session that dropped stays idle 5 s on our side (GoBGP's idle hold
+	// time) before either side may connect again: give it room.
+	if err := waitForWithin(ctx, sessionBack, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
 		return fmt.Errorf("no default learned from ISP A: %w\n%s", err, d.Log())
 	}
 	if err := waitFor(ctx, learned("102", specific["b"])); err != nil {
@@ -318,7 +320,7 @@ uplinks:
 		return err
 	}
 	if err := waitFor(ctx, func() bool { return !learned("101", "default")() }); err != nil {
-		return err
+		return fmt.Errorf("ISP A's routes did not leave: %w\n%s", err, d.Log())
 	}
 	if err := show(s.Server, "route", "show", "table", "101"); err != nil {
 		return err
@@ -327,8 +329,10 @@ uplinks:
 	if err := startRouter("a", s.A, 64501); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
-		return err
+	// A session that dropped stays idle 5 s on our side (GoBGP's idle hold
+	// time) before either side may connect again: give it room.
+	if err := waitForWithin(ctx, sessionBack, learned("101", "default via "+s.A.Gateway4.String())); err != nil {
+		return fmt.Errorf("ISP A's routes did not come back: %w\n%s", err, d.Log())
 	}
 	if err := show(s.Server, "route", "show", "table", "101"); err != nil {
 		return err
@@ -345,9 +349,18 @@ uplinks:
 	return show(s.Server, "route", "show", "table", "101")
 }
 
+// sessionBack bounds the wait for a BGP session that dropped to be up
+// again with its routes.
+const sessionBack = 30 * time.Second
+
 // waitFor polls cond for up to 10 s.
 func waitFor(ctx context.Context, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	return waitForWithin(ctx, 10*time.Second, cond)
+}
+
+// waitForWithin polls cond for up to d.
+func waitForWithin(ctx context.Context, d time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
