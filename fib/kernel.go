@@ -80,6 +80,7 @@ type Kernel struct {
 	// What to plan next: the route keys that may differ, whether the
 	// rules may, or everything (after a re-read of the kernel).
 	dirty       []packedKey // may repeat a key
+	dirtyLimit  int         // past it (and minDirtyLimit) repeats are folded
 	rulesDirty  bool
 	full        bool
 	links       Links
@@ -172,11 +173,11 @@ func Open(opts Options) (*Kernel, error) {
 func (k *Kernel) Set(s State) {
 	k.mu.Lock()
 	for key := range k.base.Routes {
-		k.dirty = append(k.dirty, packKey(key))
+		k.markDirty(packKey(key))
 	}
 	for key := range s.Routes {
 		pk := packKey(key)
-		k.dirty = append(k.dirty, pk)
+		k.markDirty(pk)
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
@@ -193,14 +194,14 @@ func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 		r = r.normalizeShared()
 		k.dyn.set(r)
 		pk := packKey(r.Key())
-		k.dirty = append(k.dirty, pk)
+		k.markDirty(pk)
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	for _, key := range dels {
 		key = key.normalize()
 		k.dyn.del(key)
 		pk := packKey(key)
-		k.dirty = append(k.dirty, pk)
+		k.markDirty(pk)
 		delete(k.parked, pk)
 	}
 	k.mu.Unlock()
@@ -457,7 +458,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 					continue
 				}
 			}
-			k.dirty = append(k.dirty, packKey(key))
+			k.markDirty(packKey(key))
 			changed = true
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
@@ -478,6 +479,30 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 		poke(k.linkKick)
 	}
 	return changed, resync
+}
+
+// minDirtyLimit is the least number of dirty keys kept before repeats are
+// folded.
+const minDirtyLimit = 1 << 16
+
+// markDirty notes that the route under pk may differ; k.mu is held. Keys
+// may repeat (cheaper than a set at a million routes); when they pile up
+// (no reconcile yet, a route flapping) they are folded into one each.
+func (k *Kernel) markDirty(pk packedKey) {
+	k.dirty = append(k.dirty, pk)
+	if len(k.dirty) <= max(k.dirtyLimit, minDirtyLimit) {
+		return
+	}
+	seen := make(map[packedKey]struct{}, len(k.dirty))
+	out := k.dirty[:0]
+	for _, d := range k.dirty {
+		if _, dup := seen[d]; !dup {
+			seen[d] = struct{}{}
+			out = append(out, d)
+		}
+	}
+	k.dirty = out
+	k.dirtyLimit = 2 * len(out)
 }
 
 // wantLocked is the desired route under key, base first. k.mu is held.
@@ -581,7 +606,7 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 	}
 	if k.full {
 		k.full, k.rulesDirty = false, false
-		k.dirty = nil
+		k.dirty, k.dirtyLimit = nil, 0
 		clear(k.parked)
 		k.parkedRules = false
 		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, k.dyn.len()+len(k.base.Routes))}
@@ -598,7 +623,7 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 	// Take the dirty keys whole and start afresh. Parked keys stay out
 	// until unpark hands them back or what is wanted for them changes.
 	dirty := k.dirty
-	k.dirty = nil
+	k.dirty, k.dirtyLimit = nil, 0
 	for _, pk := range dirty {
 		if _, p := k.parked[pk]; p {
 			continue
@@ -636,7 +661,7 @@ func (k *Kernel) unpark() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for key := range k.parked {
-		k.dirty = append(k.dirty, key)
+		k.markDirty(key)
 	}
 	clear(k.parked)
 	if k.parkedRules {

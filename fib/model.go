@@ -134,7 +134,9 @@ func (r Route) normalizeOwned() Route {
 	}
 	nhs := r.Nexthops
 	for i := range nhs {
-		if len(nhs) == 1 || nhs[i].Weight == 0 {
+		// written only when it changes: a shared slice already in form
+		// (normalizeShared) is never written to
+		if (len(nhs) == 1 || nhs[i].Weight == 0) && nhs[i].Weight != 1 {
 			nhs[i].Weight = 1
 		}
 	}

@@ -82,3 +82,26 @@ func BenchmarkRouteMapSet(b *testing.B) {
 		rm.set(rs[i%len(rs)])
 	}
 }
+
+// TestDirtyFolded: keys marked again and again before any reconcile are
+// folded, so the dirty list stays bounded by the distinct keys.
+func TestDirtyFolded(t *testing.T) {
+	k := &Kernel{}
+	keys := []packedKey{
+		packKey(RouteKey{Table: 100, Dst: netip.MustParsePrefix("192.0.2.0/24")}),
+		packKey(RouteKey{Table: 100, Dst: netip.MustParsePrefix("2001:db8::/32"), Metric: 1024}),
+	}
+	for i := range 10 * minDirtyLimit {
+		k.markDirty(keys[i%2])
+	}
+	if len(k.dirty) > minDirtyLimit+1 {
+		t.Fatalf("%d dirty entries for 2 keys", len(k.dirty))
+	}
+	seen := map[packedKey]bool{}
+	for _, d := range k.dirty {
+		seen[d] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("dirty keys %v, want both keys", seen)
+	}
+}

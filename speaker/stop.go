@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,36 +10,42 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
-// stopPoll is how often StopServer asks GoBGP whether its sessions have
-// wound down.
-const stopPoll = 20 * time.Millisecond
+const (
+	// stopPoll is how often StopServer asks GoBGP whether its sessions
+	// have wound down.
+	stopPoll = 20 * time.Millisecond
+	// stopBgpTimeout bounds StopServer's last step, StopBgp, which runs
+	// whatever happened before it.
+	stopBgpTimeout = 5 * time.Second
+)
 
 // StopServer stops a GoBGP server without racing GoBGP's own session
 // goroutines. StopBgp (v3.37.0, server.go:2096) clears the global config
 // right after cancelling the sessions, while their receive goroutines may
 // still read it to classify an UPDATE (fsm.go:1072) or build an OPEN: a
 // data race the race detector reports. So every peer is disabled first
-// (administratively down: it goes idle and stays there), StopServer waits
-// until GoBGP reports each one idle, which it does only after the
-// session's goroutines have ended, and then calls StopBgp. Established
-// sessions get GoBGP's Cease; close them first where the order of the last
-// messages matters. Each GoBGP call, and the whole wait, is bounded by ctx.
+// (administratively down: it goes idle and stays there), StopServer waits,
+// bounded by ctx, until GoBGP reports each one idle, which it does only
+// after the session's goroutines have ended, and then calls StopBgp.
+// StopBgp runs even when the wait failed or ran out (with a deadline of
+// its own): GoBGP's listeners must close. Established sessions get
+// GoBGP's Cease; close them first where the order of the last messages
+// matters.
 func StopServer(ctx context.Context, s *server.BgpServer) error {
-	peers, err := listPeers(ctx, s)
-	if err != nil {
-		return err
+	werr := disableAndWait(ctx, s)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopBgpTimeout)
+	defer cancel()
+	serr := bounded(stopCtx, func(c context.Context) error { return s.StopBgp(c, &api.StopBgpRequest{}) })
+	if serr != nil {
+		serr = fmt.Errorf("stop bgp: %w", serr)
 	}
-	for _, p := range peers {
-		if p.GetState().GetAdminState() == api.PeerState_DOWN {
-			continue
-		}
-		addr := p.GetConf().GetNeighborAddress()
-		if err := bounded(ctx, func(c context.Context) error {
-			return s.DisablePeer(c, &api.DisablePeerRequest{Address: addr, Communication: shutdownMessage})
-		}); err != nil {
-			return fmt.Errorf("disable peer %s: %w", addr, err)
-		}
-	}
+	return errors.Join(werr, serr)
+}
+
+// disableAndWait disables every peer and waits until all are idle. A
+// disable GoBGP dropped (it keeps one pending admin change per peer) is
+// asked again at the next poll.
+func disableAndWait(ctx context.Context, s *server.BgpServer) error {
 	tick := time.NewTicker(stopPoll)
 	defer tick.Stop()
 	for {
@@ -48,13 +55,20 @@ func StopServer(ctx context.Context, s *server.BgpServer) error {
 		}
 		busy := ""
 		for _, p := range peers {
-			if p.GetState().GetSessionState() != api.PeerState_IDLE {
-				busy = p.GetConf().GetNeighborAddress()
-				break
+			addr := p.GetConf().GetNeighborAddress()
+			if p.GetState().GetAdminState() != api.PeerState_DOWN {
+				if err := bounded(ctx, func(c context.Context) error {
+					return s.DisablePeer(c, &api.DisablePeerRequest{Address: addr, Communication: shutdownMessage})
+				}); err != nil {
+					return fmt.Errorf("disable peer %s: %w", addr, err)
+				}
+			}
+			if busy == "" && p.GetState().GetSessionState() != api.PeerState_IDLE {
+				busy = addr
 			}
 		}
 		if busy == "" {
-			break
+			return nil
 		}
 		select {
 		case <-tick.C:
@@ -62,7 +76,6 @@ func StopServer(ctx context.Context, s *server.BgpServer) error {
 			return fmt.Errorf("peer %s still not idle: %w", busy, ctx.Err())
 		}
 	}
-	return bounded(ctx, func(c context.Context) error { return s.StopBgp(c, &api.StopBgpRequest{}) })
 }
 
 // listPeers returns GoBGP's neighbors with their states.
