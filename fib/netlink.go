@@ -63,7 +63,10 @@ type conn struct {
 // already. A full table written at once would otherwise overflow c with a
 // million of them, and each overflow costs a re-read of the kernel. Route
 // changes anybody else makes, and the kernel's own (port id 0), still
-// arrive; so do all address, link and rule notifications.
+// arrive; so do all address, link and rule notifications. What our
+// writes did is known from their acks; should our picture still go wrong
+// (someone deletes our route between our plan and our replace of it),
+// the EEXIST of the next add, or the periodic resync, re-reads the kernel.
 func (c *conn) dropRouteEchoes(pid uint32) error {
 	// Classic BPF loads packet data big-endian; netlink headers are in
 	// host order.
