@@ -164,12 +164,11 @@ func importPolicy(u *config.Uplink, v UplinkView) policy.ImportPolicy {
 // changes to the fib. It reports whether the base state must be
 // recomputed (a session or a learned default changed).
 func (d *Daemon) handleBGP(events []any) (rebase bool) {
-	changed := map[string]map[packed.Prefix]struct{}{}
+	// The prefixes to sync per uplink; a prefix may repeat (syncing it
+	// again is a no-op), which costs less than a set at a full table.
+	changed := map[string][]packed.Prefix{}
 	mark := func(up string, p packed.Prefix) {
-		if changed[up] == nil {
-			changed[up] = map[packed.Prefix]struct{}{}
-		}
-		changed[up][p] = struct{}{}
+		changed[up] = append(changed[up], p)
 		if isDefault(p) {
 			rebase = true
 		}
@@ -231,7 +230,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 	var adds []fib.Route
 	var dels []fib.RouteKey
 	for up, ps := range changed {
-		a, dl := d.syncLearned(up, slices.Collect(maps.Keys(ps)))
+		a, dl := d.syncLearned(up, ps)
 		adds, dels = append(adds, a...), append(dels, dl...)
 	}
 	if len(adds)+len(dels) > 0 {
