@@ -61,13 +61,19 @@ func (a *app) dial() (*client, error) {
 	}
 	c.conn, err = grpc.Dial("passthrough:///"+address,
 		grpc.WithContextDialer(dialer),
-		grpc.WithTransportCredentials(creds))
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponse)))
 	if err != nil {
 		return nil, err
 	}
 	c.MultihomedClient = pb.NewMultihomedClient(c.conn)
 	return c, nil
 }
+
+// maxResponse bounds a response mhctl accepts. gRPC's default, 4 MiB,
+// holds about 80k routes; ListRoutes of a full table (a million learned
+// routes, ~52 bytes each) needs some 50 MiB.
+const maxResponse = 512 << 20
 
 // parseAPI splits unix:///path or tcp://host:port.
 func parseAPI(api string) (network, address string, err error) {

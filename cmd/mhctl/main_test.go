@@ -42,6 +42,7 @@ type fake struct {
 	reloadErr  error
 	subs       []chan daemon.Event
 	subscribed chan struct{}
+	bulk       int // routes of table 100, a full table's worth when large
 }
 
 var _ daemon.Controller = (*fake)(nil)
@@ -100,6 +101,14 @@ func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]daemon.
 	}
 	if uplink == "nope" {
 		return nil, fmt.Errorf("uplink %q: %w", uplink, daemon.ErrNotFound)
+	}
+	if table == 100 {
+		out := make([]daemon.RouteInfo, f.bulk)
+		for i := range out {
+			out[i] = daemon.RouteInfo{Table: 100, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), 0}), 24),
+				Gateway: netip.MustParseAddr("192.0.2.1"), Dev: "eth0", Origin: "learned", Uplink: "feeder"}
+		}
+		return out, nil
 	}
 	var out []daemon.RouteInfo
 	for _, r := range all {
@@ -438,5 +447,20 @@ func TestCompletion(t *testing.T) {
 				t.Errorf("exit %d, stderr %q, %d bytes", code, stderr, out.Len())
 			}
 		})
+	}
+}
+
+// TestRoutesFullTable: a table far past gRPC's default 4 MiB response
+// (150k routes, some 8 MiB) still lists whole.
+func TestRoutesFullTable(t *testing.T) {
+	f := newFake()
+	f.bulk = 150000
+	api := startDaemon(t, f)
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, nil, "--api", api, "routes", "--table", "100", "-o", "json"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(out.String(), `"dst"`); n != f.bulk {
+		t.Fatalf("%d routes listed, want %d", n, f.bulk)
 	}
 }
