@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -120,6 +121,10 @@ type fill struct {
 	// heap is the Go heap at the daemon's last GC by the time it went
 	// quiet (gctrace), ours only.
 	heap string
+	// list is how long mhctl routes took to list the whole table, and
+	// listed how many routes it printed (ours only).
+	list   time.Duration
+	listed int
 	// stop is how long the clean stop (removing every route) took, ours
 	// only.
 	stop time.Duration
@@ -671,6 +676,9 @@ uplinks:
 		return f, err
 	}
 	f.heap = lastGC(p.Log())
+	if err := b.listRoutes(&f, filepath.Join(b.lab.Dir(), "multihomed.sock")); err != nil {
+		return f, err
+	}
 	if b.perfDir != "" {
 		out := filepath.Join(b.perfDir, fmt.Sprintf("ours-%d.heap.pb.gz", b.n))
 		if err := fetchUnix(pprofSock, "/debug/pprof/heap", out); err != nil {
@@ -789,6 +797,9 @@ func bgpRows(ours, base fill) ([]row, []string) {
 		case f.polls > 0:
 			s += fmt.Sprintf("; counted from route notifications, confirmed by fib_triestat (%.1f ms)", f.pollTime.Seconds()*1000/float64(f.polls))
 		}
+		if f.list > 0 {
+			s += fmt.Sprintf("; `mhctl routes --table %d -o json` listed %d routes in %.3f s", bgpTable, f.listed, f.list.Seconds())
+		}
 		if f.stop > 0 {
 			s += fmt.Sprintf("; clean stop removing all %d routes %.3f s", f.n, f.stop.Seconds())
 		}
@@ -819,4 +830,21 @@ func fetchUnix(sock, path, out string) error {
 		return err
 	}
 	return os.WriteFile(out, body, 0o644)
+}
+
+// listRoutes times mhctl (beside the daemon's binary) listing the whole
+// table over the API, and checks it lists every route.
+func (b *bgpBench) listRoutes(f *fill, sock string) error {
+	mhctl := filepath.Join(filepath.Dir(b.bin), "mhctl")
+	start := time.Now()
+	out, err := exec.Command(mhctl, "--api", "unix://"+sock, "routes", "--table", strconv.Itoa(bgpTable), "-o", "json").Output()
+	f.list = time.Since(start)
+	if err != nil {
+		return fmt.Errorf("mhctl routes: %w", err)
+	}
+	f.listed = strings.Count(string(out), `"dst"`)
+	if f.listed < b.n {
+		return fmt.Errorf("mhctl routes listed %d routes, want at least %d", f.listed, b.n)
+	}
+	return nil
 }
