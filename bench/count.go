@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/multihomed/multihomed/internal/netnssock"
 )
 
 // routeCounter counts the IPv4 routes of one table of a namespace as they
@@ -47,9 +47,9 @@ const counterRcvBuf = 256 << 20
 // namespace at nsPath and counts table's routes until target is reached
 // (and on, until close).
 func newRouteCounter(nsPath string, table uint8, target int) (*routeCounter, error) {
-	fd, err := netlinkSocketIn(nsPath)
+	fd, err := netnssock.Route(nsPath, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("counter: %w", err)
 	}
 	c := &routeCounter{fd: fd, table: table, target: target,
 		reachedC: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
@@ -77,53 +77,6 @@ func (c *routeCounter) setup() error {
 		return fmt.Errorf("counter: join the IPv4 route group: %w", err)
 	}
 	return nil
-}
-
-// netlinkSocketIn creates a route netlink socket in the namespace at
-// nsPath: a socket stays in the namespace it was created in, so only the
-// creation switches, on a locked thread that is thrown away if it cannot
-// switch back.
-func netlinkSocketIn(nsPath string) (int, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- result{-1, fmt.Errorf("counter: current netns: %w", err)}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- result{-1, fmt.Errorf("counter: netns %s: %w", nsPath, err)}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- result{-1, fmt.Errorf("counter: enter %s: %w", nsPath, err)}
-			return
-		}
-		fd, serr := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		if err := netns.Set(orig); err != nil {
-			// The thread stays locked and dies with the goroutine.
-			if serr == nil {
-				unix.Close(fd)
-			}
-			ch <- result{-1, fmt.Errorf("counter: back from %s: %w", nsPath, err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		if serr != nil {
-			serr = fmt.Errorf("counter: netlink socket: %w", serr)
-		}
-		ch <- result{fd, serr}
-	}()
-	r := <-ch
-	return r.fd, r.err
 }
 
 func (c *routeCounter) read() {

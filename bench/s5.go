@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/netnssock"
 	"github.com/multihomed/multihomed/topo"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -785,7 +786,7 @@ func newVIPWatch(s *topo.S5, neigh bool) (*vipWatch, error) {
 		}
 		w.macs[i] = mac
 	}
-	fd, err := netlinkSocketIn(s.Router.Host.NetNSPath())
+	fd, err := netnssock.Route(s.Router.Host.NetNSPath(), 0)
 	if err != nil {
 		return nil, err
 	}

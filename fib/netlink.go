@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"syscall"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/multihomed/multihomed/internal/netnssock"
 )
 
 // Sizes of the netlink structures we build and read by hand.
@@ -93,9 +93,9 @@ func (c *conn) dropRouteEchoes(pid uint32) error {
 // openConn opens an rtnetlink socket in the network namespace at nsPath
 // (the current one when empty), subscribed to groups.
 func openConn(nsPath string, rcvbuf int, groups ...uint32) (*conn, error) {
-	fd, err := socketIn(nsPath)
+	fd, err := netnssock.Route(nsPath, unix.SOCK_NONBLOCK)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fib: %w", err)
 	}
 	c, err := newConn(fd, rcvbuf, groups)
 	if err != nil {
@@ -103,55 +103,6 @@ func openConn(nsPath string, rcvbuf int, groups ...uint32) (*conn, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// socketIn creates the socket inside nsPath. A netlink socket stays bound to
-// the namespace it was created in, so only the creation needs the switch;
-// it happens on a locked thread that is thrown away if it cannot go back.
-func socketIn(nsPath string) (int, error) {
-	mk := func() (int, error) {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
-		if err != nil {
-			return -1, fmt.Errorf("fib: netlink socket: %w", err)
-		}
-		return fd, nil
-	}
-	if nsPath == "" {
-		return mk()
-	}
-	type result struct {
-		fd  int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- result{-1, fmt.Errorf("fib: current netns: %w", err)}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("fib: netns %s: %w", nsPath, err)}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("fib: enter netns %s: %w", nsPath, err)}
-			return
-		}
-		fd, err := mk()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and dies with this goroutine
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	return r.fd, r.err
 }
 
 func newConn(fd, rcvbuf int, groups []uint32) (*conn, error) {

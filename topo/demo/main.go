@@ -218,14 +218,9 @@ uplinks:
 	}
 
 	say("Stopping multihomed (SIGTERM): it removes every rule and route it owns.")
-	if err := d.Signal(syscall.SIGTERM); err != nil {
+	if err := stopDaemon(d); err != nil {
 		return err
 	}
-	code, err := d.Wait(10 * time.Second)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("    multihomed exited with status %d\n", code)
 	if err := show(s.Server, "rule"); err != nil {
 		return err
 	}
@@ -338,6 +333,14 @@ uplinks:
 		return err
 	}
 	say("Stopping multihomed: it closes its sessions and removes its routes.")
+	if err := stopDaemon(d); err != nil {
+		return err
+	}
+	return show(s.Server, "route", "show", "table", "101")
+}
+
+// stopDaemon stops multihomed with SIGTERM and says how it exited.
+func stopDaemon(d *topo.Proc) error {
 	if err := d.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
@@ -346,7 +349,7 @@ uplinks:
 		return err
 	}
 	fmt.Printf("    multihomed exited with status %d\n", code)
-	return show(s.Server, "route", "show", "table", "101")
+	return nil
 }
 
 // sessionBack bounds the wait for a BGP session that dropped to be up
