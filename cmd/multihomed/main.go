@@ -50,10 +50,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	slog.SetDefault(log)
 	if *pprofSock != "" {
-		if err := servePprof(*pprofSock, log); err != nil {
+		stopPprof, err := servePprof(*pprofSock, log)
+		if err != nil {
 			log.Error("cannot start", "err", err)
 			return 1
 		}
+		defer stopPprof()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
