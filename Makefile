@@ -1,19 +1,40 @@
 # multihomed: see README.md. Lab targets (test, demo, bench) need root.
 GO       ?= go
+# The Go toolchain the module is built and tested with, taken from the Go
+# module proxy on first use: Go 1.27.3 carries the standard library's
+# security fixes that 1.26.8 lacks (net/http, crypto/x509, crypto/tls) and
+# the fuzz coordinator's fix for a spurious "context deadline exceeded" at
+# the end of -fuzztime (golang/go#75804). Set GOTOOLCHAIN=local to use the
+# machine's own Go.
+export GOTOOLCHAIN ?= go1.27.3
 BIN      := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+# How long `make fuzz` (part of `make test`) runs each fuzz target beyond
+# its seed corpus.
+FUZZTIME ?= 5s
 
-.PHONY: all build test lint tools demo bench clean proto proto-check proto-tools
+.PHONY: all build test fuzz vulncheck lint tools demo bench clean proto proto-check proto-tools
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/multihomed ./cmd/mhctl
 
-# Unit and lab tests, with the race detector. The lab tests run the real
-# bin/multihomed in network namespaces and need root.
+# Unit and lab tests, with the race detector, then every fuzz target for
+# FUZZTIME. The lab tests run the real bin/multihomed in network namespaces
+# and need root.
 test: build
 	MH_TEST_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz
+
+# Known vulnerabilities reachable from our code (needs the Go vulnerability
+# database; says so and passes when it cannot be reached).
+vulncheck:
+	.ci/govulncheck
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }
@@ -22,16 +43,16 @@ lint:
 
 tools:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 
 # The API's Go code is generated from proto/ and committed, so that go build
 # needs no protoc. `make proto` regenerates it with Debian's protoc and
 # generators pinned here; `make proto-check` (CI) fails when the committed
 # code is not what they generate. protoc-gen-go goes with go.mod's
-# google.golang.org/protobuf; protoc-gen-go-grpc v1.3.0 is the last whose code
-# builds with grpc-go older than 1.62 (go.mod has 1.57, as GoBGP wants).
+# google.golang.org/protobuf, protoc-gen-go-grpc with google.golang.org/grpc.
 PROTOC_VERSION             := 3.21.12
-PROTOC_GEN_GO_VERSION      := v1.33.0
-PROTOC_GEN_GO_GRPC_VERSION := v1.3.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTO_TOOLS := $(BIN)/proto-tools
 PROTO_FILES  = $(shell find proto -name '*.proto' | sort)
 # protoc_gen,DIR writes the generated code under DIR.

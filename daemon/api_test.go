@@ -262,7 +262,7 @@ func startAPI(t *testing.T, c Controller) *grpc.ClientConn {
 	lis := bufconn.Listen(1 << 20)
 	s.lis = lis
 	stop := serve(t, s)
-	conn, err := grpc.Dial("passthrough:///bufconn",
+	conn, err := grpc.NewClient("passthrough:///bufconn",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -830,7 +830,7 @@ func TestAPIHealthAndReflection(t *testing.T) {
 
 func dialUnix(t *testing.T, path string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.Dial("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1049,7 +1049,7 @@ func TestAPIMutualTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			creds := credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: tc.certs, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
-			conn, err := grpc.Dial(s.Addr().String(), grpc.WithTransportCredentials(creds))
+			conn, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(creds))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -59,7 +59,7 @@ func (a *app) dial() (*client, error) {
 		c.mu.Unlock()
 		return conn, err
 	}
-	c.conn, err = grpc.Dial("passthrough:///"+address,
+	c.conn, err = grpc.NewClient("passthrough:///"+address,
 		grpc.WithContextDialer(dialer),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponse)))
