@@ -266,25 +266,32 @@ func TestHTTPProbe(t *testing.T) {
 }
 
 func TestExecProbe(t *testing.T) {
+	// Commands that end on their own get a timeout they never reach, even
+	// on a loaded machine; only "too slow" is cut short, well before its
+	// sleep would end.
+	const ample, short = 30 * time.Second, 100 * time.Millisecond
 	for _, tc := range []struct {
-		name string
-		argv []string
-		want string
+		name    string
+		argv    []string
+		timeout time.Duration
+		want    string
 	}{
-		{"exit 0", []string{"true"}, ""},
-		{"exit 1", []string{"false"}, "exit status 1"},
-		{"exit 3 with arguments", []string{"sh", "-c", "exit $0", "3"}, "exit status 3"},
-		{"killed", []string{"sh", "-c", "kill -9 $$"}, "signal: killed"},
-		{"missing", []string{"/nonexistent/check"}, "fork/exec /nonexistent/check: no such file or directory"},
-		{"too slow", []string{"sleep", "5"}, "timed out after 100ms"},
+		{"exit 0", []string{"true"}, ample, ""},
+		{"exit 1", []string{"false"}, ample, "exit status 1"},
+		{"exit 3 with arguments", []string{"sh", "-c", "exit $0", "3"}, ample, "exit status 3"},
+		{"killed", []string{"sh", "-c", "kill -9 $$"}, ample, "signal: killed"},
+		{"missing", []string{"/nonexistent/check"}, ample, "fork/exec /nonexistent/check: no such file or directory"},
+		{"too slow", []string{"sleep", "30"}, short, "timed out after 100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			err := probe(t, CheckSpec{Type: CheckExec, Command: tc.argv}, 100*time.Millisecond)
+			err := probe(t, CheckSpec{Type: CheckExec, Command: tc.argv}, tc.timeout)
 			if got := errString(err); got != tc.want {
 				t.Errorf("error %q, want %q", got, tc.want)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			// The probe returns when the command ends or is killed, not
+			// when a sleep of 30 s would have.
+			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %s", d)
 			}
 		})
