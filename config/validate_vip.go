@@ -76,6 +76,9 @@ func (c *Config) vipProblems(add addFunc) {
 		if v.Prepend < 0 || v.Prepend > MaxPrepend {
 			add(key+".prepend", "%d is out of range 0..%d", v.Prepend, MaxPrepend)
 		}
+		if k, msg := communitiesProblem(v.Communities, v.LargeCommunities); msg != "" {
+			add(key+"."+k, "%s", msg)
+		}
 		switch v.Mode {
 		case ModeNormal:
 		case ModeExclusive:
