@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -19,7 +20,8 @@ import (
 
 // TestVIPConflictDecision: a VIP that is one of our own uplinks' addresses
 // (which only the run time knows) was announced, drawing the uplink's own
-// traffic away. Its decision now withdraws it with the reason.
+// traffic away. Its decision now withdraws it, with the reason in its
+// status.
 func TestVIPConflictDecision(t *testing.T) {
 	mp, ma := netip.MustParsePrefix, netip.MustParseAddr
 	cfg := &config.Config{Uplinks: []config.Uplink{
@@ -47,13 +49,16 @@ func TestVIPConflictDecision(t *testing.T) {
 			if tc.onIface != "" {
 				vc.Address = &config.VIPAddress{Interface: tc.onIface}
 			}
-			d := &Daemon{cfg: cfg, views: views}
 			v := &vip{cfg: vc, state: policy.NewVIPState(policy.VIPParams{Rise: 1, Fall: 1})}
 			v.state.Probe(time.Now(), nil)
-			// Twice: deciding changes nothing.
+			d := &Daemon{cfg: cfg, views: views, vips: map[netip.Prefix]*vip{vc.Prefix: v}, log: discardLog}
+			// As mhctl vip list shows it; twice: deciding again changes
+			// nothing.
+			want := []VIPStatus{{Prefix: vc.Prefix, Reason: tc.want}}
 			for range 2 {
-				if diff := cmp.Diff(tc.want, v.state.Decide(time.Now(), d.vipConditions(v)).String()); diff != "" {
-					t.Errorf("decision (-want +got):\n%s", diff)
+				d.announceVIPs()
+				if diff := cmp.Diff(want, d.vipStatus(), cmpopts.IgnoreFields(VIPStatus{}, "Since"), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+					t.Errorf("status (-want +got):\n%s", diff)
 				}
 			}
 		})
