@@ -654,7 +654,7 @@ uplinks:
 		{"unquoted :: in a flow list", minimal + "    gateways: [192.0.2.1, ::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
 		{"unquoted :: first in a flow list", minimal + "    gateways: [::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
 		{"not a mapping", "- a\n- b\n", []want{{"", "invalid YAML"}}},
-		{"duplicate key", minimal + "asn: 1\nasn: 2\n", []want{{"", "already defined"}}},
+		{"duplicate key", minimal + "asn: 1\nasn: 2\n", []want{{"asn", "given twice in the same mapping (again at line 7)"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parse(t, tc.yaml)
@@ -1394,6 +1394,9 @@ func FuzzParse(f *testing.F) {
 			"  - {prefix: \"2001:db8::1/128\", uplinks: [isp-a], med: 0, communities: [1:2, no-export], large_communities: [\"1:2:3\"], check: {type: http, target: \"[::1]:80\", path: /x, host: h, expect_status: 301, expect_body: OK}}\n" +
 			"  - {prefix: 203.0.113.2/32, address: {interface: lo}, notify: [/bin/true], notify_timeout: 1s, check: {type: exec, command: \"/bin/check,-q\"}, dampening: {enabled: false, half_life: 1s, penalty: 1, suppress: 2, reuse: 1, max_penalty: 2}}\n",
 		"vips: [{prefix: 10.0.0.0/8, uplinks: [], check: {type: ping, command: []}, dampening: {reuse: 9}}, {}, ~, [1]]\npair: {asn: 0}\n",
+		"FIB: {}\nfib: {Protocol: 9}\n" + minimal + "---\nasn: 1\n",
+		"x: &x [*x]\ny: &y {a: {a: {a: *x}}}\nz: [*y, *y]\nlame_duck: 999999999h\n",
+		strings.Repeat("{a: ", 40) + strings.Repeat("}", 40) + "\n",
 	} {
 		f.Add([]byte(seed))
 	}

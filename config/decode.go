@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -596,6 +597,9 @@ func (d *decoder) duration(key string, v any) (time.Duration, bool) {
 		}
 		if _, err := strconv.ParseFloat(s, 64); err == nil {
 			d.fail(key, "%q has no unit: %s", v, hint)
+		} else if durationSyntax.MatchString(s) {
+			// Well formed, but past what a time.Duration holds.
+			d.fail(key, "%q is out of range: a duration is at most %dh (about 292 years)", v, math.MaxInt64/int64(time.Hour))
 		} else {
 			d.fail(key, "%q is not a duration: %s", v, hint)
 		}
@@ -611,6 +615,10 @@ func (d *decoder) duration(key string, v any) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// durationSyntax matches what time.ParseDuration parses, whatever the
+// magnitude: a signed sequence of decimal numbers, each with a unit.
+var durationSyntax = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 // describe shows a raw value in a problem.
 func describe(v any) string {

@@ -68,6 +68,10 @@ func overlayEnv(raw map[string]any, environ []string) (map[string]string, Proble
 		if s.value == "" {
 			continue
 		}
+		if len(s.value) > MaxStringLen {
+			problems = append(problems, Problem{Key: s.name, Msg: fmt.Sprintf("a value of %d bytes, longer than the limit of %d", len(s.value), MaxStringLen)})
+			continue
+		}
 		sources[s.key] = s.name
 		_, missing := set(raw, s.path, s.value) // raw is a mapping: set fills it in place
 		if missing != nil {

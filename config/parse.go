@@ -41,9 +41,11 @@ func WithRTTablesDirs(dirs ...string) Option {
 
 // Load reads the file at path and parses it as Parse does. A file that
 // cannot be read is one error naming the path, which errors.Is matches
-// against fs.ErrNotExist and the like.
+// against fs.ErrNotExist and the like, ErrNotRegular (a FIFO, a device:
+// refused without blocking or reading) and ErrTooLarge (more than
+// MaxFileSize bytes).
 func Load(path string, opts ...Option) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err) // an *fs.PathError: "open PATH: ..."
 	}
@@ -54,6 +56,12 @@ func Load(path string, opts ...Option) (*Config, error) {
 // variables, applies the defaults and validates the result. It returns
 // either a whole valid Config or nil and Problems naming every bad key (and
 // every environment variable that addresses no key) at once.
+//
+// Keys are exactly as documented, in lower case: "FIB" is an unknown key,
+// and so is "fib" given twice. The file holds one YAML document, at most
+// MaxFileSize bytes, nested at most MaxDepth levels, with keys and values
+// of at most MaxStringLen bytes; what breaks these rules is reported, all
+// of it, before any value is looked at.
 //
 // The environment overrides the file: MULTIHOMED_ then the key path in upper
 // case with "_" for each step down, a list element by its index:
@@ -78,6 +86,16 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 		o.environ = os.Environ()
 	}
 
+	// The shape of the document first: viper would lower-case the keys,
+	// drop a second document and take long over deep nesting.
+	if ps := checkRaw(data); len(ps) > 0 {
+		for i := range ps {
+			if ps[i].Key == "" {
+				ps[i].Key = o.source
+			}
+		}
+		return nil, ps
+	}
 	raw, err := readYAML(data)
 	if err != nil {
 		return nil, Problems{{Key: o.source, Msg: err.Error()}}

@@ -28,12 +28,15 @@ func (c *Config) vipProblems(add addFunc) {
 		}
 		anyBGP = anyBGP || u.BGP != nil
 	}
+	routers := c.routerAddrs()
 	prefixes := make(map[netip.Prefix]int)
 	for i := range c.VIPs {
 		v := &c.VIPs[i]
 		key := index("vips", i)
 		if msg := checkVIPPrefix(v.Prefix); msg != "" {
 			add(key+".prefix", "%s", msg)
+		} else if what, ok := routers[v.Prefix.Addr()]; ok {
+			add(key+".prefix", "%s is %s: a VIP cannot be a router's address", v.Prefix.Addr(), what)
 		} else if j, ok := prefixes[v.Prefix]; ok {
 			add(key+".prefix", "%s is already used by vips[%d]", v.Prefix, j)
 		} else {
@@ -76,6 +79,9 @@ func (c *Config) vipProblems(add addFunc) {
 		if v.Prepend < 0 || v.Prepend > MaxPrepend {
 			add(key+".prepend", "%d is out of range 0..%d", v.Prepend, MaxPrepend)
 		}
+		if k, msg := communitiesProblem(v.Communities, v.LargeCommunities); msg != "" {
+			add(key+"."+k, "%s", msg)
+		}
 		switch v.Mode {
 		case ModeNormal:
 		case ModeExclusive:
@@ -98,6 +104,31 @@ func (c *Config) vipProblems(add addFunc) {
 		}
 		dampeningProblems(key+".dampening", &v.Dampening, add)
 	}
+}
+
+// routerAddrs maps the addresses of the routers the config names (BGP
+// peers, gateways, the pair) to what names them: announcing one as a VIP
+// would draw the router's own traffic to us.
+func (c *Config) routerAddrs() map[netip.Addr]string {
+	m := make(map[netip.Addr]string)
+	note := func(a netip.Addr, what string) {
+		if _, ok := m[a]; a.IsValid() && !ok {
+			m[a] = what
+		}
+	}
+	for i, u := range c.Uplinks {
+		key := index("uplinks", i)
+		if u.BGP != nil {
+			note(u.BGP.Peer, fmt.Sprintf("the BGP peer of %s (%s.bgp.peer)", key, key))
+		}
+		for _, g := range u.Gateways() {
+			note(g, fmt.Sprintf("a gateway of %s (%s.gateways)", key, key))
+		}
+	}
+	if c.Pair != nil {
+		note(c.Pair.Peer, "the pair's address (pair.peer)")
+	}
+	return m
 }
 
 func (c *Config) pairProblems(p *Pair, add addFunc) {

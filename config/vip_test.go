@@ -657,3 +657,35 @@ func TestExampleS5(t *testing.T) {
 		})
 	}
 }
+
+// TestVIPIsNotARouter: a VIP equal to an address the config gives a router
+// (a BGP peer, a gateway, the pair) was accepted and announced, drawing
+// that router's own traffic to us.
+func TestVIPIsNotARouter(t *testing.T) {
+	for _, tc := range []struct {
+		name, prefix string
+		want         config.Problems
+	}{
+		{"bgp peer", "192.0.2.1/32", config.Problems{{Key: "vips[0].prefix",
+			Msg: "192.0.2.1 is the BGP peer of uplinks[0] (uplinks[0].bgp.peer): a VIP cannot be a router's address"}}},
+		{"bgp peer IPv6", "2001:db8:b::1/128", config.Problems{{Key: "vips[0].prefix",
+			Msg: "2001:db8:b::1 is the BGP peer of uplinks[2] (uplinks[2].bgp.peer): a VIP cannot be a router's address"}}},
+		{"gateway", "198.51.100.1/32", config.Problems{{Key: "vips[0].prefix",
+			Msg: "198.51.100.1 is a gateway of uplinks[1] (uplinks[1].gateways): a VIP cannot be a router's address"}}},
+		{"pair", "192.0.2.3/32", config.Problems{{Key: "vips[0].prefix",
+			Msg: "192.0.2.3 is the pair's address (pair.peer): a VIP cannot be a router's address"}}},
+		{"another address", "192.0.2.4/32", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validVIPs(t)
+			c.VIPs[0].Prefix = netip.MustParsePrefix(tc.prefix)
+			var got config.Problems
+			if err := c.Validate(); err != nil {
+				got = problems(t, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

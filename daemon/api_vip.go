@@ -158,23 +158,24 @@ func duration(fe *fieldErrors, key string, d *durationpb.Duration, def time.Dura
 }
 
 // validateVIP checks v by the config file's rules: it validates a config
-// that holds v and uplinks as the daemon has them (names, and whether they
-// have BGP), and keeps what it says of v. Whether a pair is configured, for
-// mode exclusive, is left to the daemon, which validates again against its
-// whole config.
+// that holds v and uplinks as the daemon has them (names, whether they
+// have BGP, their peers), and keeps what it says of v. Whether a pair is
+// configured, for mode exclusive, and the gateways are left to the daemon,
+// which validates again against its whole config. A VIP that is one of the
+// uplinks' addresses now is refused as its decision would withdraw it.
 func validateVIP(fe *fieldErrors, v config.VIP, uplinks []UplinkStatus) {
 	cfg := config.Config{Pair: &config.Pair{}, VIPs: []config.VIP{v}}
+	views := make([]UplinkView, 0, len(uplinks))
 	for _, u := range uplinks {
 		cu := config.Uplink{Name: u.Name}
 		if u.BGP != nil {
-			cu.BGP = &config.UplinkBGP{}
+			cu.BGP = &config.UplinkBGP{Peer: u.BGP.Peer}
 		}
 		cfg.Uplinks = append(cfg.Uplinks, cu)
+		views = append(views, UplinkView{Name: u.Name, Interface: u.Interface, Addrs: u.Addrs})
 	}
 	var ps config.Problems
-	if !errors.As(cfg.Validate(), &ps) {
-		return
-	}
+	errors.As(cfg.Validate(), &ps)
 	for _, p := range ps {
 		rest, ok := strings.CutPrefix(p.Key, "vips[0]")
 		if !ok || (rest != "" && rest[0] != '.' && rest[0] != '[') {
@@ -183,6 +184,9 @@ func validateVIP(fe *fieldErrors, v config.VIP, uplinks []UplinkStatus) {
 		if key := "vip" + rest; !fe.covers(key) {
 			fe.add(key, "%s", p.Msg)
 		}
+	}
+	if c := vipConflict(v, views); c != "" && !fe.covers("vip.prefix") {
+		fe.add("vip.prefix", "%s is the %s: it would never be announced", v.Prefix.Addr(), c)
 	}
 }
 

@@ -124,12 +124,37 @@ func (d *Daemon) stopVIPs() {
 // vipConditions are what the VIP's decision depends on besides its checks.
 func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 	c := policy.VIPConditions{Drained: v.drained, PairHeard: d.pairHeard[v.cfg.Prefix]}
+	views := make([]UplinkView, 0, len(d.cfg.Uplinks))
+	for _, u := range d.cfg.Uplinks {
+		views = append(views, d.views[u.Name])
+	}
+	c.Conflict = vipConflict(v.cfg, views)
 	for _, name := range v.cfg.Uplinks {
 		if ub := d.bgp[name]; ub != nil && ub.established() && !d.drainedUplinks[name] {
 			c.UplinkEstablished = true
 		}
 	}
 	return c
+}
+
+// vipConflict says what VIP v's address already is on this host, as a
+// decision's detail ("address of uplink isp-a"), or "". Only the run time
+// knows an uplink's addresses; the config refuses a VIP that is a
+// router's. An uplink whose interface the VIP is put on (address) is
+// passed over: the daemon puts the address there itself.
+func vipConflict(v config.VIP, uplinks []UplinkView) string {
+	a := v.Prefix.Addr()
+	for _, u := range uplinks {
+		if v.Address != nil && v.Address.Interface == u.Interface {
+			continue
+		}
+		for _, p := range u.Addrs {
+			if p.Addr() == a {
+				return "address of uplink " + u.Name
+			}
+		}
+	}
+	return ""
 }
 
 // announceVIPs decides every VIP and converges the speaker's

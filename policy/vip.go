@@ -12,6 +12,10 @@ type VIPReason string
 // The reasons of a VIP decision, in the order Decide weighs them: the first
 // that applies is the reason.
 const (
+	// VIPConflict: the VIP's address is already something else on this
+	// host (Detail says what, e.g. "address of uplink isp-a"):
+	// announcing it would draw that address's traffic away from it.
+	VIPConflict VIPReason = "conflict"
 	// VIPDrained: an operator drained the VIP.
 	VIPDrained VIPReason = "drained"
 	// VIPNoUplink: none of the VIP's BGP sessions is established.
@@ -34,7 +38,8 @@ const (
 type VIPDecision struct {
 	Announce bool
 	Reason   VIPReason
-	// Detail completes the reason: the last probe error of check-failed.
+	// Detail completes the reason: the last probe error of check-failed,
+	// what the address is of conflict.
 	Detail string
 }
 
@@ -78,6 +83,9 @@ type VIPParams struct {
 // VIPConditions are the inputs of a decision besides the check, as the
 // daemon knows them at the time. The zero value withdraws: no uplink.
 type VIPConditions struct {
+	// Conflict, when set, says what the VIP's address already is on this
+	// host ("address of uplink isp-a"); it is never announced then.
+	Conflict string
 	// Drained is set while an operator has drained the VIP.
 	Drained bool
 	// UplinkEstablished is set while at least one of the BGP sessions the
@@ -157,9 +165,10 @@ func (v *VIPState) Probe(at time.Time, err error) {
 // Decide returns whether the VIP is announced at at, given c, and why. The
 // first reason that applies wins, in this order:
 //
-//	drained > no-uplink > dampened > starting / check-failed > pair-active > healthy
+//	conflict > drained > no-uplink > dampened > starting / check-failed > pair-active > healthy
 //
-// An operator's drain says it all; without an established session there
+// A conflict is a mistake only a change of addresses or config lifts, so
+// it shows whatever else holds; an operator's drain says the rest; without an established session there
 // is nobody to announce to, whatever the service does; a dampened service
 // is not trusted even while its check passes; and only a VIP that could be
 // announced steps back for its pair. The check's state and the penalty
@@ -168,6 +177,8 @@ func (v *VIPState) Probe(at time.Time, err error) {
 func (v *VIPState) Decide(at time.Time, c VIPConditions) VIPDecision {
 	v.advance(at)
 	switch {
+	case c.Conflict != "":
+		return VIPDecision{Reason: VIPConflict, Detail: c.Conflict}
 	case c.Drained:
 		return VIPDecision{Reason: VIPDrained}
 	case !c.UplinkEstablished:

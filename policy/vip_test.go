@@ -39,6 +39,7 @@ type (
 	drain     bool     // the VIP is drained, or undrained
 	uplink    bool     // a session comes up, or the last one goes down
 	pairHeard bool     // the pair starts or stops announcing the VIP
+	conflict  string   // the VIP's address becomes something else on the host, or stops ("")
 	look      struct{} // nothing happens: only decide
 	inputs    []input  // several things at once
 )
@@ -48,6 +49,7 @@ func (f fail) apply(v *VIPState, at time.Time, _ *VIPConditions)     { v.Probe(a
 func (d drain) apply(_ *VIPState, _ time.Time, c *VIPConditions)     { c.Drained = bool(d) }
 func (u uplink) apply(_ *VIPState, _ time.Time, c *VIPConditions)    { c.UplinkEstablished = bool(u) }
 func (p pairHeard) apply(_ *VIPState, _ time.Time, c *VIPConditions) { c.PairHeard = bool(p) }
+func (k conflict) apply(_ *VIPState, _ time.Time, c *VIPConditions)  { c.Conflict = string(k) }
 func (look) apply(*VIPState, time.Time, *VIPConditions)              {}
 func (in inputs) apply(v *VIPState, at time.Time, c *VIPConditions) {
 	for _, i := range in {
@@ -233,6 +235,13 @@ func TestVIPConditions(t *testing.T) {
 		{"a starting check beats pair-active", true, []step{
 			{0, pairHeard(true), starting},
 		}},
+		{"a conflict withdraws until it is gone", false, []step{
+			{0, up, healthy},
+			{1 * s, conflict("address of uplink isp-a"), VIPDecision{Reason: VIPConflict, Detail: "address of uplink isp-a"}},
+			{2 * s, drain(true), VIPDecision{Reason: VIPConflict, Detail: "address of uplink isp-a"}},
+			{3 * s, conflict(""), drained},
+			{4 * s, drain(false), healthy},
+		}},
 		{"a normal VIP ignores the pair", false, []step{
 			{0, inputs{up, pairHeard(true)}, healthy},
 		}},
@@ -246,7 +255,7 @@ func TestVIPConditions(t *testing.T) {
 }
 
 // TestVIPPrecedence decides every combination of the conditions over each
-// state of the check: the first reason of drained > no-uplink > dampened >
+// state of the check: the first reason of conflict > drained > no-uplink > dampened >
 // check (starting, check-failed) > pair-active wins.
 func TestVIPPrecedence(t *testing.T) {
 	// Each state is reached by probes once a second from t0; decisions are
@@ -264,10 +273,15 @@ func TestVIPPrecedence(t *testing.T) {
 	}
 	for _, st := range states {
 		for _, exclusive := range []bool{false, true} {
-			for mask := range 8 {
+			for mask := range 16 {
 				c := VIPConditions{Drained: mask&1 != 0, UplinkEstablished: mask&2 == 0, PairHeard: mask&4 != 0}
+				if mask&8 != 0 {
+					c.Conflict = "address of uplink isp-a"
+				}
 				want := st.check
 				switch {
+				case c.Conflict != "":
+					want = VIPDecision{Reason: VIPConflict, Detail: c.Conflict}
 				case c.Drained:
 					want = drained
 				case !c.UplinkEstablished:
@@ -306,6 +320,9 @@ func conditionsName(c VIPConditions) string {
 	}
 	if c.PairHeard {
 		name += ",pair"
+	}
+	if c.Conflict != "" {
+		name += ",conflict"
 	}
 	return name
 }
