@@ -507,6 +507,13 @@ func addrFrom(v []byte) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// ifindexFrom decodes an interface index. The kernel's indexes are
+// positive ints, but messages carry them as a u32 attribute (RTA_OIF), an
+// int (rtnexthop, ifinfomsg) or a u32 field (ifaddrmsg): read every one the
+// same unsigned way, so that an index decoded from one encoding equals the
+// same index decoded from another, and re-encodes to what was read.
+func ifindexFrom(v []byte) int { return int(native.Uint32(v)) }
+
 func cString(v []byte) string {
 	for i, c := range v {
 		if c == 0 {
@@ -518,7 +525,8 @@ func cString(v []byte) string {
 
 // parseRoute decodes an RTM_NEWROUTE/RTM_DELROUTE payload. ok is false for
 // what we never own: cached clones, non-unicast routes, source-specific
-// routes and families other than IPv4 and IPv6.
+// routes, families other than IPv4 and IPv6, and multipath nexthops with
+// neither gateway nor interface.
 func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
 	if len(data) < sizeofRtMsg {
 		return r, 0, false
@@ -551,7 +559,7 @@ func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
 			single.Gateway, _ = addrFrom(v)
 		case unix.RTA_OIF:
 			if len(v) == 4 {
-				single.Ifindex = int(native.Uint32(v))
+				single.Ifindex = ifindexFrom(v)
 			}
 		case unix.RTA_MULTIPATH:
 			r.Nexthops = parseMultipath(v)
@@ -569,6 +577,13 @@ func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
 		return r, proto, false
 	}
 	r.Dst = p
+	for _, nh := range r.Nexthops {
+		if !nh.Gateway.IsValid() && nh.Ifindex == 0 {
+			// The kernel never reports a way out that goes nowhere, and
+			// we never write one: this is not a route of ours.
+			return r, proto, false
+		}
+	}
 	if r.Nexthops == nil && (single.Gateway.IsValid() || single.Ifindex != 0) {
 		r.Nexthops = []Nexthop{single}
 	}
@@ -582,7 +597,7 @@ func parseMultipath(b []byte) []Nexthop {
 		if l < sizeofRtNexthop || l > len(b) {
 			break
 		}
-		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: int(int32(native.Uint32(b[4:])))}
+		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: ifindexFrom(b[4:])}
 		forEachAttr(b[sizeofRtNexthop:l], func(typ uint16, v []byte) {
 			if typ == unix.RTA_GATEWAY {
 				nh.Gateway, _ = addrFrom(v)
