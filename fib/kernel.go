@@ -29,6 +29,12 @@ const (
 	convergedInfoWrites = 10000
 )
 
+// ErrConflict is in the chain of an error (Status.LastError,
+// Options.OnWriteError) about a route we want whose key is held by a route
+// of another owner, together with unix.EEXIST. Such a route is never
+// changed or deleted; ours is written as soon as it goes.
+var ErrConflict = errors.New("held by another owner")
+
 // Options configure a Kernel.
 type Options struct {
 	// Protocol marks every rule and route we own (required, 5..255).
@@ -45,6 +51,9 @@ type Options struct {
 
 	// eventBuf overrides the notification socket's buffer (tests).
 	eventBuf int
+	// retryMin overrides the first retry delay, and the ceiling if it is
+	// higher (tests: an hour shows what is retried without the timer).
+	retryMin time.Duration
 }
 
 // Status is the reconciler's account of itself.
@@ -270,7 +279,10 @@ func (k *Kernel) Run(ctx context.Context) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
-	backoff := time.Duration(0)
+	backoff, backoffMin, backoffMax := time.Duration(0), time.Duration(retryMin), time.Duration(retryMax)
+	if k.opts.retryMin > 0 {
+		backoffMin, backoffMax = k.opts.retryMin, max(backoffMax, k.opts.retryMin)
+	}
 	retrying := false // the retry timer runs
 	overflowTimer := time.NewTimer(time.Hour)
 	overflowTimer.Stop()
@@ -283,7 +295,7 @@ func (k *Kernel) Run(ctx context.Context) error {
 			failed := k.reconcile()
 			switch {
 			case failed && !retrying:
-				backoff = min(max(2*backoff, retryMin), retryMax)
+				backoff = min(max(2*backoff, backoffMin), backoffMax)
 				retry.Reset(backoff)
 				retrying = true
 			case !failed && !k.hasParked():
@@ -313,7 +325,10 @@ func (k *Kernel) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			changed, resync := k.handle(ev.msgs)
+			changed, resync, conflicts := k.handle(ev.msgs)
+			if len(conflicts) > 0 {
+				k.reportConflicts(conflicts)
+			}
 			if resync {
 				k.markFull()
 				if err := k.resync(false); err != nil {
@@ -390,8 +405,9 @@ func (k *Kernel) resync(withLinks bool) error {
 // handle applies notifications to our picture of the kernel. changed says
 // our own rules or routes moved (maybe someone else's doing); resync says
 // the kernel may have dropped routes without telling (it flushes IPv4
-// routes silently when a link goes down or an address goes away).
-func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
+// routes silently when a link goes down or an address goes away);
+// conflicts are routes of other owners that took keys we want.
+func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, conflicts []error) {
 	linksChanged := false
 	k.mu.Lock()
 	for _, m := range msgs {
@@ -441,6 +457,14 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			k.links[l.Name] = l
 			linksChanged = true
 		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+			if key, proto, ok := parseRouteKey(m.Data); ok && proto != k.opts.Protocol {
+				conflict, retry := k.foreignRouteLocked(m.Header, key, proto)
+				if conflict != nil {
+					conflicts = append(conflicts, conflict)
+				}
+				changed = changed || retry
+				continue
+			}
 			r, proto, ok := parseRoute(m.Data)
 			if !ok || proto != k.opts.Protocol {
 				continue
@@ -449,7 +473,10 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			want, wanted := k.wantLocked(key)
 			if m.Header.Type == unix.RTM_NEWROUTE {
 				k.actual.Routes.set(r)
-				if wanted && want.Equal(r) {
+				pk := packKey(key)
+				_, wasParked := k.parked[pk]
+				delete(k.parked, pk) // someone wrote it for us: nothing waits
+				if wanted && want.Equal(r) && !wasParked {
 					continue // as wanted: the echo of our own write, most likely
 				}
 			} else {
@@ -478,7 +505,57 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 	if linksChanged {
 		poke(k.linkKick)
 	}
-	return changed, resync
+	return changed, resync, conflicts
+}
+
+// foreignRouteLocked takes in a notification of another owner's route on
+// key; k.mu is held. A new one there has replaced ours, unless it was
+// appended behind it (IPv4 keeps both, ours first). If we want the key,
+// that is a conflict: it is reported, and the key parked, neither fought
+// over nor retried on a timer, until the foreign route goes: its deletion
+// frees the key, and retry says ours is to be written at once.
+func (k *Kernel) foreignRouteLocked(h syscall.NlMsghdr, key RouteKey, proto uint8) (conflict error, retry bool) {
+	_, wanted := k.wantLocked(key)
+	pk := packKey(key)
+	_, ours := k.actual.Routes.get(key)
+	if h.Type == unix.RTM_DELROUTE {
+		if !wanted || ours {
+			return nil, false
+		}
+		delete(k.parked, pk)
+		k.markDirty(pk)
+		return nil, true
+	}
+	if h.Flags&unix.NLM_F_APPEND != 0 {
+		return nil, false
+	}
+	k.actual.Routes.del(key)
+	if !wanted {
+		return nil, false
+	}
+	if _, parked := k.parked[pk]; parked && !ours {
+		return nil, false // known already
+	}
+	k.parked[pk] = struct{}{}
+	return fmt.Errorf("route %s: %w: %w: a route of protocol %d took its key; not touching it, ours returns when it goes",
+		key, unix.EEXIST, ErrConflict, proto), false
+}
+
+// reportConflicts tells of routes of other owners that took keys we want,
+// as failed writes are told of.
+func (k *Kernel) reportConflicts(conflicts []error) {
+	for i, err := range conflicts {
+		if i == maxLoggedFailures {
+			k.log.Warn("more routes taken by another owner", "count", len(conflicts)-i)
+			break
+		}
+		k.log.Warn("route taken by another owner", "event", "conflict", "err", err)
+	}
+	err := errors.Join(conflicts...)
+	k.setStatus(err)
+	if k.opts.OnWriteError != nil {
+		k.opts.OnWriteError(err)
+	}
 }
 
 // minDirtyLimit is the least number of dirty keys kept before repeats are
@@ -694,7 +771,7 @@ func (k *Kernel) write(ops []Op) (fails []failure, exists bool) {
 		}
 		if errors.Is(err, unix.EEXIST) {
 			exists = true
-			err = fmt.Errorf("%w: held by another owner (a different protocol) or not yet seen; not touching it", err)
+			err = fmt.Errorf("%w: %w (a different protocol) or not yet seen; not touching it", err, ErrConflict)
 		}
 		fails = append(fails, failure{op, fmt.Errorf("%s: %w", op, err)})
 	}
