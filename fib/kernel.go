@@ -27,6 +27,10 @@ const (
 	// convergedInfoWrites is how many writes make a convergence worth an
 	// info line when it was not a full one.
 	convergedInfoWrites = 10000
+	// conflictReportEvery spaces the reports of conflicts after the first:
+	// a foreign daemon taking a full table's worth of our keys is a
+	// report a second with a count, not one per route.
+	conflictReportEvery = time.Second
 )
 
 // ErrConflict is in the chain of an error (Status.LastError,
@@ -288,6 +292,10 @@ func (k *Kernel) Run(ctx context.Context) error {
 	overflowTimer.Stop()
 	defer overflowTimer.Stop()
 	overflowed := false // a re-read after an overflow is scheduled
+	var held conflictLog
+	conflictTimer := time.NewTimer(time.Hour)
+	conflictTimer.Stop()
+	defer conflictTimer.Stop()
 	dirty := true
 	for {
 		if dirty {
@@ -326,8 +334,16 @@ func (k *Kernel) Run(ctx context.Context) error {
 				continue
 			}
 			changed, resync, conflicts := k.handle(ev.msgs)
-			if len(conflicts) > 0 {
-				k.reportConflicts(conflicts)
+			if conflicts.n > 0 {
+				report, wait := held.add(conflicts, time.Now())
+				if report.n > 0 {
+					k.reportConflicts(report)
+				} else {
+					k.setStatus(nil) // not synced, pending: at once
+				}
+				if wait > 0 {
+					conflictTimer.Reset(wait)
+				}
 			}
 			if resync {
 				k.markFull()
@@ -336,6 +352,8 @@ func (k *Kernel) Run(ctx context.Context) error {
 				}
 			}
 			dirty = dirty || changed || resync
+		case <-conflictTimer.C:
+			k.reportConflicts(held.flush(time.Now()))
 		case <-overflowTimer.C:
 			overflowed = false
 			k.log.Info("re-reading the kernel after an overflow", "event", "resync")
@@ -407,7 +425,7 @@ func (k *Kernel) resync(withLinks bool) error {
 // the kernel may have dropped routes without telling (it flushes IPv4
 // routes silently when a link goes down or an address goes away);
 // conflicts are routes of other owners that took keys we want.
-func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, conflicts []error) {
+func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, conflicts conflicts) {
 	linksChanged := false
 	k.mu.Lock()
 	for _, m := range msgs {
@@ -460,7 +478,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 			if key, proto, ok := parseRouteKey(m.Data); ok && proto != k.opts.Protocol {
 				conflict, retry := k.foreignRouteLocked(m.Header, key, proto)
 				if conflict != nil {
-					conflicts = append(conflicts, conflict)
+					conflicts.add(conflict)
 				}
 				changed = changed || retry
 				continue
@@ -541,17 +559,71 @@ func (k *Kernel) foreignRouteLocked(h syscall.NlMsghdr, key RouteKey, proto uint
 		key, unix.EEXIST, ErrConflict, proto), false
 }
 
+// conflicts are the routes of other owners that took keys we want, seen
+// in one batch of notifications: the first few, and how many in all (a
+// foreign daemon may take a full table's worth at once).
+type conflicts struct {
+	first []error
+	n     int
+}
+
+func (c *conflicts) add(err error) {
+	if c.n++; len(c.first) < maxLoggedFailures {
+		c.first = append(c.first, err)
+	}
+}
+
+func (c *conflicts) merge(o conflicts) {
+	n := c.n + o.n
+	for _, err := range o.first {
+		c.add(err)
+	}
+	c.n = n
+}
+
+// conflictLog lets conflicts out at once, then at most once per
+// conflictReportEvery, holding back what comes in between.
+type conflictLog struct {
+	held conflicts
+	last time.Time // of the last report
+}
+
+// add takes in c and returns what to report now (nothing: n is 0) and, if
+// it held c back, how long until flush is due.
+func (l *conflictLog) add(c conflicts, now time.Time) (report conflicts, wait time.Duration) {
+	held := l.held.n > 0
+	l.held.merge(c)
+	if due := l.last.Add(conflictReportEvery); now.Before(due) {
+		if held {
+			return conflicts{}, 0 // the timer runs already
+		}
+		return conflicts{}, due.Sub(now)
+	}
+	return l.flush(now), 0
+}
+
+// flush returns what was held back.
+func (l *conflictLog) flush(now time.Time) conflicts {
+	c := l.held
+	l.held, l.last = conflicts{}, now
+	return c
+}
+
 // reportConflicts tells of routes of other owners that took keys we want,
 // as failed writes are told of.
-func (k *Kernel) reportConflicts(conflicts []error) {
-	for i, err := range conflicts {
-		if i == maxLoggedFailures {
-			k.log.Warn("more routes taken by another owner", "count", len(conflicts)-i)
-			break
-		}
+func (k *Kernel) reportConflicts(c conflicts) {
+	if c.n == 0 {
+		return
+	}
+	for _, err := range c.first {
 		k.log.Warn("route taken by another owner", "event", "conflict", "err", err)
 	}
-	err := errors.Join(conflicts...)
+	errs := c.first
+	if more := c.n - len(c.first); more > 0 {
+		k.log.Warn("more routes taken by another owner", "event", "conflict", "count", more)
+		errs = append(errs, fmt.Errorf("%d more routes: %w: %w", more, unix.EEXIST, ErrConflict))
+	}
+	err := errors.Join(errs...)
 	k.setStatus(err)
 	if k.opts.OnWriteError != nil {
 		k.opts.OnWriteError(err)

@@ -527,6 +527,41 @@ func TestForeignReplacement(t *testing.T) {
 		}
 	})
 
+	t.Run("a burst of replacements", func(t *testing.T) {
+		drain()
+		var learned []Route
+		var keys []RouteKey
+		var replace, del strings.Builder
+		for i := range 200 {
+			r := Route{Table: 101, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32),
+				Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}}
+			learned, keys = append(learned, r), append(keys, r.Key())
+			fmt.Fprintf(&replace, "route replace %s via 192.0.2.3 dev eth0 table 101 proto static\n", r.Dst)
+			fmt.Fprintf(&del, "route del %s table 101 proto static\n", r.Dst)
+		}
+		withLearned := state(want.SortedRules(), append(want.SortedRoutes(), learned...)...)
+		k.Update(learned, nil)
+		topo.Eventually(t, 2*time.Second, "learned routes in", th.holds(t, c, withLearned))
+		dir := t.TempDir()
+		for name, b := range map[string]string{"replace": replace.String(), "del": del.String()} {
+			if err := os.WriteFile(dir+"/"+name, []byte(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		th.ip(t, "-batch", dir+"/replace")
+		topo.Eventually(t, 3*time.Second, "every replacement seen, the held-back ones reported", func() bool {
+			st := k.Status()
+			return st.Pending == len(learned) && strings.Contains(st.LastError, "more routes")
+		})
+		if n := len(reported); n == 0 || n > 5 {
+			t.Errorf("%d reports for a burst of %d conflicts; want a few", n, len(learned))
+		}
+		th.ip(t, "-batch", dir+"/del")
+		topo.Eventually(t, 2*time.Second, "ours restored once the foreign routes went", th.holds(t, c, withLearned))
+		k.Update(nil, keys)
+		topo.Eventually(t, 2*time.Second, "learned routes withdrawn", th.holds(t, c, want))
+	})
+
 	// Rules have no replace: a foreign rule identical to ours but for its
 	// protocol sits beside ours, and is no conflict.
 	t.Run("foreign twin rule", func(t *testing.T) {
