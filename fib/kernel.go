@@ -624,7 +624,11 @@ func (k *Kernel) reportConflicts(c conflicts) {
 		errs = append(errs, fmt.Errorf("%d more routes: %w: %w", more, unix.EEXIST, ErrConflict))
 	}
 	err := errors.Join(errs...)
-	k.setStatus(err)
+	// A report held back may have outlived its conflicts: the status,
+	// synced again by then, stays as it is.
+	if k.hasParked() {
+		k.setStatus(err)
+	}
 	if k.opts.OnWriteError != nil {
 		k.opts.OnWriteError(err)
 	}

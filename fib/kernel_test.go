@@ -500,6 +500,7 @@ func TestForeignReplacement(t *testing.T) {
 	t.Run("foreign route there before ours", func(t *testing.T) {
 		drain()
 		th.ip(t, "route", "add", "203.0.113.0/24", "via", "192.0.2.1", "table", "101", "proto", "static")
+		synced(t) // seen before we want its key: the refused add reports it
 		learned := Route{Table: 101, Dst: netip.MustParsePrefix("203.0.113.0/24"), Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.5"), Ifindex: th.eth0}}}
 		k.Update([]Route{learned}, nil)
 		topo.Eventually(t, 2*time.Second, "the refused add reported as a conflict", conflictReported)
