@@ -154,9 +154,7 @@ func importPolicy(u *config.Uplink, v UplinkView) policy.ImportPolicy {
 	for _, r := range u.BGP.Import {
 		pol.Rules = append(pol.Rules, r)
 	}
-	for _, a := range v.Addrs {
-		pol.Connected = append(pol.Connected, a.Masked())
-	}
+	pol.Addrs = slices.Clone(v.Addrs) // with their prefix lengths, unmasked: a next hop must not be one
 	return pol
 }
 

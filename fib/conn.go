@@ -182,7 +182,7 @@ func parseLink(data []byte) (Link, bool) {
 	}
 	flags := native.Uint32(data[8:])
 	l := Link{
-		Index:   int(int32(native.Uint32(data[4:]))),
+		Index:   ifindexFrom(data[4:]),
 		Up:      flags&unix.IFF_UP != 0,
 		Carrier: flags&unix.IFF_LOWER_UP != 0,
 	}
@@ -199,7 +199,7 @@ func parseAddr(data []byte) (int, Addr, bool) {
 		return 0, Addr{}, false
 	}
 	fam, plen, flags8, scope := data[0], int(data[1]), data[2], data[3]
-	idx := int(native.Uint32(data[4:]))
+	idx := ifindexFrom(data[4:])
 	if fam != unix.AF_INET && fam != unix.AF_INET6 {
 		return 0, Addr{}, false
 	}

@@ -8,8 +8,11 @@
 // in batches of many netlink messages per send on a socket of our own, with
 // failures matched back to their operation by sequence number. The actual
 // state is adopted from the kernel at start, kept current from netlink
-// notifications (links, addresses, our routes and rules) and re-read in full
-// after a socket overflow and periodically, so drift is repaired both ways.
+// notifications (links, addresses, our routes and rules, and other owners'
+// routes on keys of ours) and re-read in full after a socket overflow and
+// periodically, so drift is repaired both ways. Another owner's route on a
+// key we want is a conflict (ErrConflict): reported, left alone, and ours
+// written again as soon as it goes.
 //
 // It deliberately does not decide what is wanted: which uplink is healthy,
 // what goes into which table, is the daemon's business. It never changes or

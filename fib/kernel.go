@@ -27,7 +27,17 @@ const (
 	// convergedInfoWrites is how many writes make a convergence worth an
 	// info line when it was not a full one.
 	convergedInfoWrites = 10000
+	// conflictReportEvery spaces the reports of conflicts after the first:
+	// a foreign daemon taking a full table's worth of our keys is a
+	// report a second with a count, not one per route.
+	conflictReportEvery = time.Second
 )
+
+// ErrConflict is in the chain of an error (Status.LastError,
+// Options.OnWriteError) about a route we want whose key is held by a route
+// of another owner, together with unix.EEXIST. Such a route is never
+// changed or deleted; ours is written as soon as it goes.
+var ErrConflict = errors.New("held by another owner")
 
 // Options configure a Kernel.
 type Options struct {
@@ -45,6 +55,9 @@ type Options struct {
 
 	// eventBuf overrides the notification socket's buffer (tests).
 	eventBuf int
+	// retryMin overrides the first retry delay, and the ceiling if it is
+	// higher (tests: an hour shows what is retried without the timer).
+	retryMin time.Duration
 }
 
 // Status is the reconciler's account of itself.
@@ -270,12 +283,19 @@ func (k *Kernel) Run(ctx context.Context) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
-	backoff := time.Duration(0)
+	backoff, backoffMin, backoffMax := time.Duration(0), time.Duration(retryMin), time.Duration(retryMax)
+	if k.opts.retryMin > 0 {
+		backoffMin, backoffMax = k.opts.retryMin, max(backoffMax, k.opts.retryMin)
+	}
 	retrying := false // the retry timer runs
 	overflowTimer := time.NewTimer(time.Hour)
 	overflowTimer.Stop()
 	defer overflowTimer.Stop()
 	overflowed := false // a re-read after an overflow is scheduled
+	var held conflictLog
+	conflictTimer := time.NewTimer(time.Hour)
+	conflictTimer.Stop()
+	defer conflictTimer.Stop()
 	dirty := true
 	for {
 		if dirty {
@@ -283,7 +303,7 @@ func (k *Kernel) Run(ctx context.Context) error {
 			failed := k.reconcile()
 			switch {
 			case failed && !retrying:
-				backoff = min(max(2*backoff, retryMin), retryMax)
+				backoff = min(max(2*backoff, backoffMin), backoffMax)
 				retry.Reset(backoff)
 				retrying = true
 			case !failed && !k.hasParked():
@@ -313,7 +333,18 @@ func (k *Kernel) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			changed, resync := k.handle(ev.msgs)
+			changed, resync, conflicts := k.handle(ev.msgs)
+			if conflicts.n > 0 {
+				report, wait := held.add(conflicts, time.Now())
+				if report.n > 0 {
+					k.reportConflicts(report)
+				} else {
+					k.setStatus(nil) // not synced, pending: at once
+				}
+				if wait > 0 {
+					conflictTimer.Reset(wait)
+				}
+			}
 			if resync {
 				k.markFull()
 				if err := k.resync(false); err != nil {
@@ -321,6 +352,8 @@ func (k *Kernel) Run(ctx context.Context) error {
 				}
 			}
 			dirty = dirty || changed || resync
+		case <-conflictTimer.C:
+			k.reportConflicts(held.flush(time.Now()))
 		case <-overflowTimer.C:
 			overflowed = false
 			k.log.Info("re-reading the kernel after an overflow", "event", "resync")
@@ -390,8 +423,9 @@ func (k *Kernel) resync(withLinks bool) error {
 // handle applies notifications to our picture of the kernel. changed says
 // our own rules or routes moved (maybe someone else's doing); resync says
 // the kernel may have dropped routes without telling (it flushes IPv4
-// routes silently when a link goes down or an address goes away).
-func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
+// routes silently when a link goes down or an address goes away);
+// conflicts are routes of other owners that took keys we want.
+func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, conflicts conflicts) {
 	linksChanged := false
 	k.mu.Lock()
 	for _, m := range msgs {
@@ -441,6 +475,14 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			k.links[l.Name] = l
 			linksChanged = true
 		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+			if key, proto, ok := parseRouteKey(m.Data); ok && proto != k.opts.Protocol {
+				conflict, retry := k.foreignRouteLocked(m.Header, key, proto)
+				if conflict != nil {
+					conflicts.add(conflict)
+				}
+				changed = changed || retry
+				continue
+			}
 			r, proto, ok := parseRoute(m.Data)
 			if !ok || proto != k.opts.Protocol {
 				continue
@@ -449,7 +491,10 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 			want, wanted := k.wantLocked(key)
 			if m.Header.Type == unix.RTM_NEWROUTE {
 				k.actual.Routes.set(r)
-				if wanted && want.Equal(r) {
+				pk := packKey(key)
+				_, wasParked := k.parked[pk]
+				delete(k.parked, pk) // someone wrote it for us: nothing waits
+				if wanted && want.Equal(r) && !wasParked {
 					continue // as wanted: the echo of our own write, most likely
 				}
 			} else {
@@ -478,7 +523,115 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool) {
 	if linksChanged {
 		poke(k.linkKick)
 	}
-	return changed, resync
+	return changed, resync, conflicts
+}
+
+// foreignRouteLocked takes in a notification of another owner's route on
+// key; k.mu is held. A new one there has replaced ours, unless it was
+// appended behind it (IPv4 keeps both, ours first). If we want the key,
+// that is a conflict: it is reported, and the key parked, neither fought
+// over nor retried on a timer, until the foreign route goes: its deletion
+// frees the key, and retry says ours is to be written at once.
+func (k *Kernel) foreignRouteLocked(h syscall.NlMsghdr, key RouteKey, proto uint8) (conflict error, retry bool) {
+	_, wanted := k.wantLocked(key)
+	pk := packKey(key)
+	_, ours := k.actual.Routes.get(key)
+	if h.Type == unix.RTM_DELROUTE {
+		if !wanted || ours {
+			return nil, false
+		}
+		delete(k.parked, pk)
+		k.markDirty(pk)
+		return nil, true
+	}
+	if h.Flags&unix.NLM_F_APPEND != 0 {
+		return nil, false
+	}
+	k.actual.Routes.del(key)
+	if !wanted {
+		return nil, false
+	}
+	if _, parked := k.parked[pk]; parked && !ours {
+		return nil, false // known already
+	}
+	k.parked[pk] = struct{}{}
+	return fmt.Errorf("route %s: %w: %w: a route of protocol %d took its key; not touching it, ours returns when it goes",
+		key, unix.EEXIST, ErrConflict, proto), false
+}
+
+// conflicts are the routes of other owners that took keys we want, seen
+// in one batch of notifications: the first few, and how many in all (a
+// foreign daemon may take a full table's worth at once).
+type conflicts struct {
+	first []error
+	n     int
+}
+
+func (c *conflicts) add(err error) {
+	if c.n++; len(c.first) < maxLoggedFailures {
+		c.first = append(c.first, err)
+	}
+}
+
+func (c *conflicts) merge(o conflicts) {
+	n := c.n + o.n
+	for _, err := range o.first {
+		c.add(err)
+	}
+	c.n = n
+}
+
+// conflictLog lets conflicts out at once, then at most once per
+// conflictReportEvery, holding back what comes in between.
+type conflictLog struct {
+	held conflicts
+	last time.Time // of the last report
+}
+
+// add takes in c and returns what to report now (nothing: n is 0) and, if
+// it held c back, how long until flush is due.
+func (l *conflictLog) add(c conflicts, now time.Time) (report conflicts, wait time.Duration) {
+	held := l.held.n > 0
+	l.held.merge(c)
+	if due := l.last.Add(conflictReportEvery); now.Before(due) {
+		if held {
+			return conflicts{}, 0 // the timer runs already
+		}
+		return conflicts{}, due.Sub(now)
+	}
+	return l.flush(now), 0
+}
+
+// flush returns what was held back.
+func (l *conflictLog) flush(now time.Time) conflicts {
+	c := l.held
+	l.held, l.last = conflicts{}, now
+	return c
+}
+
+// reportConflicts tells of routes of other owners that took keys we want,
+// as failed writes are told of.
+func (k *Kernel) reportConflicts(c conflicts) {
+	if c.n == 0 {
+		return
+	}
+	for _, err := range c.first {
+		k.log.Warn("route taken by another owner", "event", "conflict", "err", err)
+	}
+	errs := c.first
+	if more := c.n - len(c.first); more > 0 {
+		k.log.Warn("more routes taken by another owner", "event", "conflict", "count", more)
+		errs = append(errs, fmt.Errorf("%d more routes: %w: %w", more, unix.EEXIST, ErrConflict))
+	}
+	err := errors.Join(errs...)
+	// A report held back may have outlived its conflicts: the status,
+	// synced again by then, stays as it is.
+	if k.hasParked() {
+		k.setStatus(err)
+	}
+	if k.opts.OnWriteError != nil {
+		k.opts.OnWriteError(err)
+	}
 }
 
 // minDirtyLimit is the least number of dirty keys kept before repeats are
@@ -694,7 +847,7 @@ func (k *Kernel) write(ops []Op) (fails []failure, exists bool) {
 		}
 		if errors.Is(err, unix.EEXIST) {
 			exists = true
-			err = fmt.Errorf("%w: held by another owner (a different protocol) or not yet seen; not touching it", err)
+			err = fmt.Errorf("%w: %w (a different protocol) or not yet seen; not touching it", err, ErrConflict)
 		}
 		fails = append(fails, failure{op, fmt.Errorf("%s: %w", op, err)})
 	}

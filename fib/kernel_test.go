@@ -412,3 +412,175 @@ func TestOwnWritesNotEchoed(t *testing.T) {
 			msgs[0].Header.Type, r, proto, ok)
 	}
 }
+
+// TestForeignReplacement: a route of another owner that replaces one of
+// ours (same key, another protocol) is a conflict, reported at once in the
+// status and to OnWriteError; the foreign route is left alone while it is
+// there, and ours comes back as soon as it goes, without waiting for a
+// retry timer (an hour here) or the periodic resync (none here).
+func TestForeignReplacement(t *testing.T) {
+	th := newTestHost(t)
+	c := dial(t, th.h)
+	want := th.states()["one uplink v4+v6"]
+	reported := make(chan error, 64)
+	drain := func() {
+		for len(reported) > 0 {
+			<-reported
+		}
+	}
+	conflictReported := func() bool {
+		select {
+		case err := <-reported:
+			return errors.Is(err, ErrConflict) && errors.Is(err, unix.EEXIST)
+		default:
+			return false
+		}
+	}
+	// synced waits until every notification before it has been handled:
+	// a stray route of our protocol, added after them, is removed.
+	synced := func(t *testing.T) {
+		t.Helper()
+		th.ip(t, "route", "add", "198.18.0.0/15", "via", "192.0.2.1", "table", "101", "proto", "77")
+		topo.Eventually(t, 2*time.Second, "the stray route removed", th.holds(t, c, want))
+	}
+	k := runKernel(t, Options{NetNS: th.h.NetNSPath(), retryMin: time.Hour, OnWriteError: func(err error) {
+		select {
+		case reported <- err:
+		default:
+		}
+	}})
+	k.Set(want)
+	topo.Eventually(t, 2*time.Second, "initial convergence", th.holds(t, c, want))
+
+	for _, tc := range []struct {
+		name    string
+		replace []string
+		show    []string // lists the foreign route
+		foreign string   // what show prints of it
+		del     []string
+	}{
+		{
+			name:    "ipv4 default",
+			replace: []string{"route", "replace", "default", "via", "192.0.2.3", "dev", "eth0", "table", "101", "proto", "static"},
+			show:    []string{"route", "show", "table", "101", "proto", "static"},
+			foreign: "default via 192.0.2.3 dev eth0",
+			del:     []string{"route", "del", "default", "table", "101", "proto", "static"},
+		},
+		{
+			name:    "ipv6 default",
+			replace: []string{"-6", "route", "replace", "default", "via", "2001:db8:a::3", "dev", "eth0", "table", "101", "proto", "static"},
+			show:    []string{"-6", "route", "show", "table", "101", "proto", "static"},
+			foreign: "default via 2001:db8:a::3 dev eth0",
+			del:     []string{"-6", "route", "del", "default", "table", "101", "proto", "static"},
+		},
+		{
+			// not unicast: still the same key to the kernel
+			name:    "ipv4 connected route by a blackhole",
+			replace: []string{"route", "replace", "blackhole", "192.0.2.0/29", "table", "101", "proto", "static"},
+			show:    []string{"route", "show", "table", "101", "proto", "static"},
+			foreign: "blackhole 192.0.2.0/29",
+			del:     []string{"route", "del", "blackhole", "192.0.2.0/29", "table", "101", "proto", "static"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drain()
+			th.ip(t, tc.replace...)
+			topo.Eventually(t, 2*time.Second, "the conflict reported to OnWriteError", conflictReported)
+			if st := k.Status(); st.Synced || st.Pending != 1 || !strings.Contains(st.LastError, "another owner") {
+				t.Errorf("status during the conflict: %+v; want not synced, 1 pending, the conflict as last error", st)
+			}
+			if got := th.ip(t, tc.show...); !strings.Contains(got, tc.foreign) {
+				t.Errorf("the foreign route was touched; %v shows:\n%s", tc.show, got)
+			}
+			th.ip(t, tc.del...)
+			topo.Eventually(t, 2*time.Second, "ours restored once the foreign route went", th.holds(t, c, want))
+			topo.Eventually(t, time.Second, "status synced again", func() bool {
+				st := k.Status()
+				return st.Synced && st.Pending == 0 && st.LastError == ""
+			})
+		})
+	}
+
+	t.Run("foreign route there before ours", func(t *testing.T) {
+		drain()
+		th.ip(t, "route", "add", "203.0.113.0/24", "via", "192.0.2.1", "table", "101", "proto", "static")
+		synced(t) // seen before we want its key: the refused add reports it
+		learned := Route{Table: 101, Dst: netip.MustParsePrefix("203.0.113.0/24"), Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.5"), Ifindex: th.eth0}}}
+		k.Update([]Route{learned}, nil)
+		topo.Eventually(t, 2*time.Second, "the refused add reported as a conflict", conflictReported)
+		if st := k.Status(); st.Synced || st.Pending != 1 {
+			t.Errorf("status during the conflict: %+v; want not synced, 1 pending", st)
+		}
+		th.ip(t, "route", "del", "203.0.113.0/24", "table", "101", "proto", "static")
+		withLearned := state(want.SortedRules(), append(want.SortedRoutes(), learned)...)
+		topo.Eventually(t, 2*time.Second, "ours written once the foreign route went", th.holds(t, c, withLearned))
+		k.Update(nil, []RouteKey{learned.Key()})
+		topo.Eventually(t, 2*time.Second, "learned route withdrawn", th.holds(t, c, want))
+	})
+
+	t.Run("foreign route appended behind ours", func(t *testing.T) {
+		drain()
+		th.ip(t, "route", "append", "default", "via", "192.0.2.3", "dev", "eth0", "table", "101", "proto", "static")
+		synced(t)
+		th.ip(t, "route", "del", "default", "table", "101", "proto", "static")
+		synced(t)
+		if len(reported) > 0 {
+			t.Errorf("a route behind ours reported: %v", <-reported)
+		}
+		if st := k.Status(); !st.Synced || st.Pending != 0 {
+			t.Errorf("status after a route came and went behind ours: %+v", st)
+		}
+	})
+
+	t.Run("a burst of replacements", func(t *testing.T) {
+		drain()
+		var learned []Route
+		var keys []RouteKey
+		var replace, del strings.Builder
+		for i := range 200 {
+			r := Route{Table: 101, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32),
+				Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0}}}
+			learned, keys = append(learned, r), append(keys, r.Key())
+			fmt.Fprintf(&replace, "route replace %s via 192.0.2.3 dev eth0 table 101 proto static\n", r.Dst)
+			fmt.Fprintf(&del, "route del %s table 101 proto static\n", r.Dst)
+		}
+		withLearned := state(want.SortedRules(), append(want.SortedRoutes(), learned...)...)
+		k.Update(learned, nil)
+		topo.Eventually(t, 2*time.Second, "learned routes in", th.holds(t, c, withLearned))
+		dir := t.TempDir()
+		for name, b := range map[string]string{"replace": replace.String(), "del": del.String()} {
+			if err := os.WriteFile(dir+"/"+name, []byte(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		th.ip(t, "-batch", dir+"/replace")
+		topo.Eventually(t, 3*time.Second, "every replacement seen, the held-back ones reported", func() bool {
+			st := k.Status()
+			return st.Pending == len(learned) && strings.Contains(st.LastError, "more routes")
+		})
+		if n := len(reported); n == 0 || n > 5 {
+			t.Errorf("%d reports for a burst of %d conflicts; want a few", n, len(learned))
+		}
+		th.ip(t, "-batch", dir+"/del")
+		topo.Eventually(t, 2*time.Second, "ours restored once the foreign routes went", th.holds(t, c, withLearned))
+		k.Update(nil, keys)
+		topo.Eventually(t, 2*time.Second, "learned routes withdrawn", th.holds(t, c, want))
+	})
+
+	// Rules have no replace: a foreign rule identical to ours but for its
+	// protocol sits beside ours, and is no conflict.
+	t.Run("foreign twin rule", func(t *testing.T) {
+		th.ip(t, "rule", "add", "from", "192.0.2.2", "lookup", "101", "pref", "1000", "proto", "static")
+		rules := th.ip(t, "rule", "show")
+		for _, r := range []string{"1000:\tfrom 192.0.2.2 lookup 101 proto 77", "1000:\tfrom 192.0.2.2 lookup 101 proto static"} {
+			if !strings.Contains(rules, r) {
+				t.Errorf("ip rule show lacks %q:\n%s", r, rules)
+			}
+		}
+		th.ip(t, "rule", "del", "from", "192.0.2.2", "lookup", "101", "pref", "1000", "proto", "static")
+		topo.Eventually(t, time.Second, "ours in place", th.holds(t, c, want))
+		if st := k.Status(); !st.Synced || st.Pending != 0 {
+			t.Errorf("status after a foreign twin rule came and went: %+v", st)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package fib
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -147,7 +148,7 @@ func (r Route) normalizeOwned() Route {
 		if c := a.Gateway.Compare(b.Gateway); c != 0 {
 			return c
 		}
-		return a.Ifindex - b.Ifindex
+		return cmp.Compare(a.Ifindex, b.Ifindex)
 	})
 	return r
 }

@@ -507,6 +507,20 @@ func addrFrom(v []byte) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// ifindexFrom decodes an interface index. The kernel's indexes are
+// positive ints, but messages carry them as a u32 attribute (RTA_OIF), an
+// int (rtnexthop, ifinfomsg) or a u32 field (ifaddrmsg): read every one the
+// same unsigned way, so that an index decoded from one encoding equals the
+// same index decoded from another, and re-encodes to what was read.
+func ifindexFrom(v []byte) int { return int(native.Uint32(v)) }
+
+// setU32 sets *dst to the u32 attribute v, if it is one.
+func setU32(dst *uint32, v []byte) {
+	if len(v) == 4 {
+		*dst = native.Uint32(v)
+	}
+}
+
 func cString(v []byte) string {
 	for i, c := range v {
 		if c == 0 {
@@ -518,45 +532,109 @@ func cString(v []byte) string {
 
 // parseRoute decodes an RTM_NEWROUTE/RTM_DELROUTE payload. ok is false for
 // what we never own: cached clones, non-unicast routes, source-specific
-// routes and families other than IPv4 and IPv6.
+// routes, families other than IPv4 and IPv6, and multipath nexthops with
+// neither gateway nor interface.
 func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
-	if len(data) < sizeofRtMsg {
+	h, ok := routeHeaderOf(data)
+	if !ok {
 		return r, 0, false
 	}
-	fam, dstLen, srcLen := data[0], int(data[1]), data[2]
-	proto, scope, rtype := data[5], data[6], data[7]
-	flags := native.Uint32(data[8:])
-	if (fam != unix.AF_INET && fam != unix.AF_INET6) || rtype != unix.RTN_UNICAST || srcLen != 0 || flags&unix.RTM_F_CLONED != 0 {
-		return r, proto, false
+	if !h.inet() || h.rtype != unix.RTN_UNICAST || h.srcLen != 0 || h.cloned() {
+		return r, h.proto, false
 	}
-	r.Table = uint32(data[4])
-	r.Scope = scope
-	var dst netip.Addr
+	r.Scope = h.scope
 	var single Nexthop
-	forEachAttr(data[sizeofRtMsg:], func(typ uint16, v []byte) {
+	key, ok := routeKeyOf(h, data, func(typ uint16, v []byte) {
 		switch typ {
-		case unix.RTA_TABLE:
-			if len(v) == 4 {
-				r.Table = native.Uint32(v)
-			}
-		case unix.RTA_DST:
-			dst, _ = addrFrom(v)
-		case unix.RTA_PRIORITY:
-			if len(v) == 4 {
-				r.Metric = native.Uint32(v)
-			}
 		case unix.RTA_PREFSRC:
 			r.Src, _ = addrFrom(v)
 		case unix.RTA_GATEWAY:
 			single.Gateway, _ = addrFrom(v)
 		case unix.RTA_OIF:
 			if len(v) == 4 {
-				single.Ifindex = int(native.Uint32(v))
+				single.Ifindex = ifindexFrom(v)
 			}
 		case unix.RTA_MULTIPATH:
 			r.Nexthops = parseMultipath(v)
 		}
 	})
+	if !ok {
+		return r, h.proto, false
+	}
+	r.Table, r.Dst, r.Metric = key.Table, key.Dst, key.Metric
+	for _, nh := range r.Nexthops {
+		if !nh.Gateway.IsValid() && nh.Ifindex == 0 {
+			// The kernel never reports a way out that goes nowhere, and
+			// we never write one: this is not a route of ours.
+			return r, h.proto, false
+		}
+	}
+	if r.Nexthops == nil && (single.Gateway.IsValid() || single.Ifindex != 0) {
+		r.Nexthops = []Nexthop{single}
+	}
+	return r.normalizeOwned(), h.proto, true
+}
+
+// parseRouteKey decodes the key of an RTM_NEWROUTE/RTM_DELROUTE payload of
+// any route type: what matters of someone else's route is whether it sits
+// on a key of ours. ok is false for cached clones, source-specific and TOS
+// routes (other keys than any of ours) and families other than IPv4 and
+// IPv6.
+func parseRouteKey(data []byte) (k RouteKey, proto uint8, ok bool) {
+	h, ok := routeHeaderOf(data)
+	if !ok {
+		return k, 0, false
+	}
+	if !h.inet() || h.srcLen != 0 || h.tos != 0 || h.cloned() {
+		return k, h.proto, false
+	}
+	k, ok = routeKeyOf(h, data, nil)
+	return k.normalize(), h.proto, ok
+}
+
+// routeHeader is the fixed part of a route message (struct rtmsg).
+type routeHeader struct {
+	fam, dstLen, srcLen, tos, table, proto, scope, rtype uint8
+	flags                                                uint32
+}
+
+func routeHeaderOf(data []byte) (routeHeader, bool) {
+	if len(data) < sizeofRtMsg {
+		return routeHeader{}, false
+	}
+	return routeHeader{fam: data[0], dstLen: data[1], srcLen: data[2], tos: data[3], table: data[4],
+		proto: data[5], scope: data[6], rtype: data[7], flags: native.Uint32(data[8:])}, true
+}
+
+func (h routeHeader) inet() bool   { return h.fam == unix.AF_INET || h.fam == unix.AF_INET6 }
+func (h routeHeader) cloned() bool { return h.flags&unix.RTM_F_CLONED != 0 }
+
+// routeKeyOf reads the key of the route message data with header h,
+// handing every other attribute to other (if not nil). ok is false when
+// the destination does not fit its length.
+func routeKeyOf(h routeHeader, data []byte, other func(typ uint16, v []byte)) (k RouteKey, ok bool) {
+	k.Table = uint32(h.table)
+	var dst netip.Addr
+	forEachAttr(data[sizeofRtMsg:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.RTA_TABLE:
+			setU32(&k.Table, v)
+		case unix.RTA_DST:
+			dst, _ = addrFrom(v)
+		case unix.RTA_PRIORITY:
+			setU32(&k.Metric, v)
+		default:
+			if other != nil {
+				other(typ, v)
+			}
+		}
+	})
+	k.Dst, ok = routeDst(h.fam, dst, int(h.dstLen))
+	return k, ok
+}
+
+// routeDst is a route's destination: RTA_DST, absent for a default route.
+func routeDst(fam uint8, dst netip.Addr, bits int) (netip.Prefix, bool) {
 	if !dst.IsValid() {
 		if fam == unix.AF_INET {
 			dst = netip.IPv4Unspecified()
@@ -564,15 +642,8 @@ func parseRoute(data []byte) (r Route, proto uint8, ok bool) {
 			dst = netip.IPv6Unspecified()
 		}
 	}
-	p, err := dst.Prefix(dstLen)
-	if err != nil {
-		return r, proto, false
-	}
-	r.Dst = p
-	if r.Nexthops == nil && (single.Gateway.IsValid() || single.Ifindex != 0) {
-		r.Nexthops = []Nexthop{single}
-	}
-	return r.normalizeOwned(), proto, true
+	p, err := dst.Prefix(bits)
+	return p, err == nil
 }
 
 func parseMultipath(b []byte) []Nexthop {
@@ -582,7 +653,7 @@ func parseMultipath(b []byte) []Nexthop {
 		if l < sizeofRtNexthop || l > len(b) {
 			break
 		}
-		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: int(int32(native.Uint32(b[4:])))}
+		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: ifindexFrom(b[4:])}
 		forEachAttr(b[sizeofRtNexthop:l], func(typ uint16, v []byte) {
 			if typ == unix.RTA_GATEWAY {
 				nh.Gateway, _ = addrFrom(v)
@@ -615,15 +686,11 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.FRA_PRIORITY:
-			if len(v) == 4 {
-				r.Priority = native.Uint32(v)
-			}
+			setU32(&r.Priority, v)
 		case unix.FRA_SRC:
 			src, _ = addrFrom(v)
 		case unix.FRA_TABLE:
-			if len(v) == 4 {
-				r.Table = native.Uint32(v)
-			}
+			setU32(&r.Table, v)
 		case unix.FRA_PROTOCOL:
 			if len(v) >= 1 {
 				proto = v[0]
