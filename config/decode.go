@@ -95,6 +95,19 @@ func (d *decoder) config(raw map[string]any) *Config {
 					}
 				}
 			}
+			// Read now, so that --check and a reload find a bad file;
+			// one that is missing is Validate's.
+			if t := c.API.TLS; t.Cert != "" && t.Key != "" && t.ClientCA != "" {
+				_, _, ps := t.load()
+				for _, p := range ps {
+					d.fail(p.Key, "%s", p.Msg)
+				}
+			}
+		}
+		if v, ok := api["allow_exec"]; ok {
+			if b, ok := d.boolean("api.allow_exec", v); ok {
+				c.API.AllowExec = b
+			}
 		}
 	}
 	if v, ok := m["fib"]; ok {
