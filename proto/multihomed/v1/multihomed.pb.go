@@ -863,6 +863,9 @@ func (x *ListVIPsResponse) GetVips() []*VIPStatus {
 //	mode: normal; notify_timeout: 5s; dampening: enabled, as in the file
 //
 // check.type has no default: "none" must be asked for.
+// An exec check and notify run commands as root: they are refused
+// (INVALID_ARGUMENT naming vip.check.type, vip.notify) unless the daemon's
+// config sets api.allow_exec: true.
 type VIP struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
