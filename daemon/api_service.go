@@ -301,7 +301,7 @@ func (s *apiService) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.Reloa
 		return &pb.ReloadResponse{}, nil
 	case errors.As(err, &ps):
 		return nil, status.Error(codes.FailedPrecondition, "the config file has problems; the running config stays: "+joinProblems(ps))
-	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange):
+	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange) || errors.Is(err, ErrAPIChange):
 		// Nothing in the request is wrong: the file, or the daemon's
 		// state, does not allow the reload.
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

@@ -721,6 +721,8 @@ func TestAPIErrorCodes(t *testing.T) {
 			"the config file has problems; the running config stays: asn: required"},
 		{"reload protocol change", func() { f.reloadErr = fmt.Errorf("reload: %w", ErrProtocolChange) },
 			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "fib.protocol cannot change"},
+		{"reload api change", func() { f.reloadErr = ErrAPIChange },
+			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "api cannot change while running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.setup != nil {

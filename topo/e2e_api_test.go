@@ -24,7 +24,8 @@ const nobody = "65534"
 // certificate the daemon's CA signed cannot drain an uplink, nor can one
 // with a certificate of another CA; a tcp:// API without api.tls does not
 // even pass --check; and a client that holds a certificate still cannot
-// add a VIP whose exec check would run as root.
+// add a VIP whose exec check would run as root, nor have a reload allow
+// it.
 func TestAPILocalUser(t *testing.T) {
 	lab := topo.New(t)
 	s, err := topo.BuildS1(lab)
@@ -93,9 +94,9 @@ func TestAPILocalUser(t *testing.T) {
 		}
 	})
 
-	cfg := writeConfig(t, lab, "api-tls.yaml", fmt.Sprintf("api: {listen: %q, tls: {cert: %q, key: %q, client_ca: %q}}\n",
-		api, srv.CertFile, srv.KeyFile, ca.File)+uplinks)
-	startDaemon(t, s.Server, "multihomed", cfg)
+	apiYAML := fmt.Sprintf("api: {listen: %q, tls: {cert: %q, key: %q, client_ca: %q}}\n", api, srv.CertFile, srv.KeyFile, ca.File)
+	cfg := writeConfig(t, lab, "api-tls.yaml", apiYAML+uplinks)
+	d := startDaemon(t, s.Server, "multihomed", cfg)
 
 	// as runs mhctl in the server's namespace as uid (and gid) user.
 	as := func(user string, args ...string) (string, error) {
@@ -178,6 +179,19 @@ func TestAPILocalUser(t *testing.T) {
 		out, err = as(nobody, append(cert(cliCert, cliKey), "vip", "list")...)
 		if err != nil || strings.Contains(out, "198.51.100.10") {
 			t.Errorf("vip list: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("a reload does not half-apply api.allow_exec", func(t *testing.T) {
+		writeConfig(t, lab, "api-tls.yaml", strings.Replace(apiYAML, "api: {", "api: {allow_exec: true, ", 1)+uplinks)
+		out, err := as(nobody, append(cert(cliCert, cliKey), "reload")...)
+		if want := "api cannot change while running; restart the daemon"; err == nil || !strings.Contains(out, want) {
+			t.Errorf("reload: err %v, output %q: want %q", err, out, want)
+		}
+		d.waitLog("event=reload-rejected")
+		out, err = as(nobody, append(cert(cliCert, cliKey), "vip", "add", "198.51.100.10", "--check-exec", "/bin/true")...)
+		if want := "vip.check.type: exec"; err == nil || !strings.Contains(out, want) {
+			t.Errorf("vip add: err %v, output %q: want %q", err, out, want)
 		}
 	})
 }
