@@ -58,6 +58,7 @@ func TestAPIKeys(t *testing.T) {
 		{"tls key of another cert", `listen: "tcp://127.0.0.1:9179", ` + tls(srv.CertFile, ca.Issue(t, "other").KeyFile, ca.File), []string{"api.tls.key"}},
 		{"tls client_ca not PEM", `listen: "tcp://127.0.0.1:9179", ` + tls(srv.CertFile, srv.KeyFile, junk), []string{"api.tls.client_ca"}},
 		{"tls client_ca is a key", `listen: "tcp://127.0.0.1:9179", ` + tls(srv.CertFile, srv.KeyFile, srv.KeyFile), []string{"api.tls.client_ca"}},
+		{"tls missing a file, another bad", fmt.Sprintf(`listen: "tcp://192.0.2.10:9179", tls: {cert: %q, key: %q}`, junk, srv.KeyFile), []string{"api.tls.cert", "api.tls.client_ca"}},
 		{"tls every file bad", `listen: "tcp://127.0.0.1:9179", ` + tls(junk, "/dev/null", filepath.Join(dir, "none.pem")), []string{"api.tls.cert", "api.tls.key", "api.tls.client_ca"}},
 		{"allow_exec", `allow_exec: true`, nil},
 		{"allow_exec not a bool", `allow_exec: sometimes`, []string{"api.allow_exec"}},

@@ -24,6 +24,15 @@ const maxPEMFile = 1 << 20
 // verified. Its error is Problems naming the key of each file at fault
 // (api.tls.cert, api.tls.key, api.tls.client_ca).
 func (t APITLS) ServerTLS() (*tls.Config, error) {
+	var ps Problems
+	for _, f := range []struct{ key, path string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
+		if f.path == "" {
+			ps = append(ps, Problem{Key: "api.tls." + f.key, Msg: "required: mutual TLS needs cert, key and client_ca"})
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	cert, pool, ps := t.load()
 	if len(ps) > 0 {
 		return nil, ps
@@ -37,14 +46,17 @@ func (t APITLS) ServerTLS() (*tls.Config, error) {
 	}, nil
 }
 
-// load reads and checks the three files, each one's problems under its
-// own key.
+// load reads and checks the files given (a missing one is Validate's),
+// each one's problems under its own key.
 func (t APITLS) load() (tls.Certificate, *x509.CertPool, Problems) {
 	var ps Problems
 	add := func(key, format string, args ...any) {
 		ps = append(ps, Problem{Key: "api.tls." + key, Msg: fmt.Sprintf(format, args...)})
 	}
 	read := func(key, path string) []byte {
+		if path == "" {
+			return nil
+		}
 		if msg := checkTLSPath(path); msg != "" {
 			add(key, "%s", msg)
 			return nil

@@ -97,11 +97,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 			}
 			// Read now, so that --check and a reload find a bad file;
 			// one that is missing is Validate's.
-			if t := c.API.TLS; t.Cert != "" && t.Key != "" && t.ClientCA != "" {
-				_, _, ps := t.load()
-				for _, p := range ps {
-					d.fail(p.Key, "%s", p.Msg)
-				}
+			_, _, ps := c.API.TLS.load()
+			for _, p := range ps {
+				d.fail(p.Key, "%s", p.Msg)
 			}
 		}
 		if v, ok := api["allow_exec"]; ok {
