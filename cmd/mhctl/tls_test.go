@@ -47,7 +47,7 @@ func TestTLS(t *testing.T) {
 			"mhctl: vip list: --tls-cert, --tls-key and --tls-ca go together"},
 		{"unreadable cert", flags("/nonexistent/c.pem", cli.KeyFile, ca.File), nil, 2,
 			"mhctl: vip list: --tls-cert: open /nonexistent/c.pem: no such file or directory"},
-		{"server name not the certificate's", flags(cli.CertFile, cli.KeyFile, ca.File)[:8], nil, 1,
+		{"server name not the certificate's", []string{"--api", api, "--tls-cert", cli.CertFile, "--tls-key", cli.KeyFile, "--tls-ca", ca.File}, nil, 1,
 			"mhctl: cannot reach multihomed at " + api + ": "},
 		{"client cert of another CA", flags(strangerCli.CertFile, strangerCli.KeyFile, ca.File), nil, 1,
 			"mhctl: cannot reach multihomed at " + api + ": "},
