@@ -101,17 +101,26 @@ type Config struct {
 	Pair *Pair
 }
 
-// API is where the control API listens.
+// API is where the control API listens, and who may use it. Whoever can
+// use the API controls the host's routing as root does.
 type API struct {
 	Listen string // unix:///path or tcp://host:port
 	// Group, for a unix socket, makes it mode 0660 owned by this group
-	// (name or number) instead of 0600; "" for root only.
+	// (name or number) instead of 0600; "" for root only. Its members are
+	// thereby root-equivalent.
 	Group string
-	// TLS is required for a TCP listener off loopback: mutual TLS.
+	// TLS is required for a TCP listener, loopback included (any local
+	// user can reach a loopback port): mutual TLS.
 	TLS *APITLS
+	// AllowExec lets VIPs added or updated through the API have commands
+	// the daemon runs as root (an exec check, a notify hook); refused when
+	// false, the default.
+	AllowExec bool
 }
 
-// APITLS are the files of the API's mutual TLS.
+// APITLS are the files of the API's mutual TLS, PEM, absolute paths: the
+// server's certificate (chain) and key, and the CA (or CAs) that sign the
+// clients' certificates. Parse reads and checks them.
 type APITLS struct {
 	Cert, Key, ClientCA string
 }

@@ -96,6 +96,17 @@ func (d *decoder) config(raw map[string]any) *Config {
 					}
 				}
 			}
+			// Read now, so that --check and a reload find a bad file;
+			// one that is missing is Validate's.
+			_, _, ps := c.API.TLS.load()
+			for _, p := range ps {
+				d.fail(p.Key, "%s", p.Msg)
+			}
+		}
+		if v, ok := api["allow_exec"]; ok {
+			if b, ok := d.boolean("api.allow_exec", v); ok {
+				c.API.AllowExec = b
+			}
 		}
 	}
 	if v, ok := m["fib"]; ok {

@@ -34,7 +34,7 @@ var (
 	leaf       = &node{kind: scalar}
 	leafList   = &node{kind: scalarList}
 	apiTLSNode = &node{kind: mapping, fields: []field{{"cert", leaf}, {"key", leaf}, {"client_ca", leaf}}}
-	apiNode    = &node{kind: mapping, fields: []field{{"listen", leaf}, {"group", leaf}, {"tls", apiTLSNode}}}
+	apiNode    = &node{kind: mapping, fields: []field{{"listen", leaf}, {"group", leaf}, {"tls", apiTLSNode}, {"allow_exec", leaf}}}
 	fibNode    = &node{kind: mapping, fields: []field{{"retain_on_exit", leaf}, {"protocol", leaf}, {"resync_interval", leaf}}}
 	bgpNode    = &node{kind: mapping, fields: []field{{"listen_port", leaf}, {"restart_time", leaf}}}
 	// uplinkBGPNode's import is a scalarList: a list of rules, or the

@@ -78,17 +78,28 @@ func (c *Config) problems() Problems {
 			add("router_id", "%s cannot be a router ID", a)
 		}
 	}
-	if t := c.API.TLS; t != nil {
+	listenMsg := checkListen(c.API.Listen)
+	if listenMsg != "" {
+		add("api.listen", "%s", listenMsg)
+	}
+	// Any local user can reach a TCP port, loopback included: TCP is
+	// mutual TLS or nothing.
+	tcp := listenMsg == "" && strings.HasPrefix(c.API.Listen, "tcp://")
+	if t := c.API.TLS; t != nil || tcp {
+		if t == nil {
+			t = &APITLS{}
+		}
 		for _, f := range []struct{ key, val string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
-			if f.val == "" {
+			switch msg := checkTLSPath(f.val); {
+			case msg == "":
+			case f.val != "":
+				add("api.tls."+f.key, "%s", msg)
+			case tcp:
+				add("api.tls."+f.key, "required: api.listen %q serves mutual TLS only (cert, key and client_ca): any local user can reach a TCP port", c.API.Listen)
+			default:
 				add("api.tls."+f.key, "required with api.tls")
 			}
 		}
-	}
-	if msg := checkListen(c.API.Listen); msg != "" {
-		add("api.listen", "%s", msg)
-	} else if tcpOffLoopback(c.API.Listen) && c.API.TLS == nil {
-		add("api.listen", "%q is off loopback: it needs api.tls (cert, key, client_ca: mutual TLS)", c.API.Listen)
 	}
 	if p := int(c.FIB.Protocol); p < len(reservedProtocols) {
 		add("fib.protocol", "%d is reserved by the kernel (%s): use 5..255", p, reservedProtocols[p])
@@ -272,23 +283,6 @@ func checkPeer(a netip.Addr) string {
 		return fmt.Sprintf("%s is the broadcast address", a)
 	}
 	return checkGateway(a)
-}
-
-// tcpOffLoopback says whether listen is a tcp:// address that is not a
-// loopback one (a host name counts as off loopback, but "localhost").
-func tcpOffLoopback(listen string) bool {
-	hostPort, ok := strings.CutPrefix(listen, "tcp://")
-	if !ok {
-		return false
-	}
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return false
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return !a.IsLoopback()
-	}
-	return host != "localhost"
 }
 
 // checkListen returns what is wrong with an api.listen address, or "".

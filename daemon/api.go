@@ -2,15 +2,12 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -49,24 +46,25 @@ const (
 	staleProbeTimeout = time.Second
 )
 
-// APIOptions say where and how the control API listens.
+// APIOptions say where and how the control API listens, and what it
+// accepts. Whoever can call the API controls the host's routing as root
+// does: the options keep it to root, api.group, or holders of a client
+// certificate.
 type APIOptions struct {
 	// Listen is unix:///path (the default, config.DefaultAPIListen) or
-	// tcp://host:port. A TCP address off loopback requires TLS.
+	// tcp://host:port. A TCP address, loopback included, requires TLS:
+	// any local user can connect to a loopback port.
 	Listen string
 	// Group, when set, is the unix group (name or number) that may use a
 	// unix socket too: its mode is then 0660 instead of 0600.
 	Group string
 	// TLS, when set, serves mutual TLS: clients must present a certificate
 	// signed by ClientCA.
-	TLS    *TLSFiles
-	Logger *slog.Logger
-}
-
-// TLSFiles are PEM files: the server's certificate and key, and the CA
-// that signs the clients' certificates.
-type TLSFiles struct {
-	Cert, Key, ClientCA string
+	TLS *config.APITLS
+	// AllowExec accepts VIPs with commands the daemon runs as root (an
+	// exec check, a notify hook); without it they are InvalidArgument.
+	AllowExec bool
+	Logger    *slog.Logger
 }
 
 // APIServer serves the multihomed.v1 gRPC API, with the standard health and
@@ -111,9 +109,11 @@ func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
 
 	var creds credentials.TransportCredentials
 	if opts.TLS != nil {
-		if creds, err = loadTLS(opts.TLS); err != nil {
+		tc, err := opts.TLS.ServerTLS()
+		if err != nil {
 			return nil, err
 		}
+		creds = credentials.NewTLS(tc)
 	}
 	switch s.network {
 	case "unix":
@@ -126,13 +126,8 @@ func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
 		if opts.Group != "" {
 			return nil, fmt.Errorf("api.group: %q applies to a unix socket, and api.listen is %s", opts.Group, s.listen)
 		}
-		host, _, _ := net.SplitHostPort(s.address)
-		loop, err := isLoopback(host)
-		if err != nil {
-			return nil, fmt.Errorf("api.listen: %s: %w", s.listen, err)
-		}
-		if !loop && creds == nil {
-			return nil, fmt.Errorf("api.listen: %s is off loopback: set api.tls (cert, key, client_ca) for mutual TLS, or listen on loopback or a unix socket", s.listen)
+		if creds == nil {
+			return nil, fmt.Errorf("api.listen: %s: a TCP listener requires mutual TLS: set api.tls.cert, api.tls.key and api.tls.client_ca, or listen on a unix socket (any local user can connect to a TCP port, loopback included)", s.listen)
 		}
 	}
 
@@ -143,7 +138,7 @@ func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
 		gopts = append(gopts, grpc.Creds(creds))
 	}
 	s.grpc = grpc.NewServer(gopts...)
-	pb.RegisterMultihomedServer(s.grpc, &apiService{c: c, stopping: s.stopping})
+	pb.RegisterMultihomedServer(s.grpc, &apiService{c: c, stopping: s.stopping, allowExec: opts.AllowExec})
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(pb.Multihomed_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -278,53 +273,6 @@ func parseListen(s string) (network, address string, err error) {
 		return "tcp", hostPort, nil
 	}
 	return "", "", fmt.Errorf("api.listen: %q is neither unix:///path nor tcp://host:port", s)
-}
-
-// isLoopback says whether host is a loopback address, or a name all of
-// whose addresses are.
-func isLoopback(host string) (bool, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().IsLoopback(), nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range addrs {
-		if !a.Unmap().IsLoopback() {
-			return false, nil
-		}
-	}
-	return len(addrs) > 0, nil
-}
-
-func loadTLS(f *TLSFiles) (credentials.TransportCredentials, error) {
-	for _, k := range []struct{ key, file string }{{"cert", f.Cert}, {"key", f.Key}, {"client_ca", f.ClientCA}} {
-		if k.file == "" {
-			return nil, fmt.Errorf("api.tls.%s: required: mutual TLS needs cert, key and client_ca", k.key)
-		}
-	}
-	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-	if err != nil {
-		return nil, fmt.Errorf("api.tls.cert: %w", err)
-	}
-	pem, err := os.ReadFile(f.ClientCA)
-	if err != nil {
-		return nil, fmt.Errorf("api.tls.client_ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("api.tls.client_ca: %s holds no PEM certificate", f.ClientCA)
-	}
-	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		// Both ends are ours or grpcurl's: no reason to accept older.
-		MinVersion: tls.VersionTLS13,
-	}), nil
 }
 
 func lookupGroup(name string) (int, error) {

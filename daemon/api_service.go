@@ -28,6 +28,9 @@ type apiService struct {
 	pb.UnimplementedMultihomedServer
 	c        Controller
 	stopping <-chan struct{}
+	// allowExec is api.allow_exec: VIPs may have commands, which the
+	// daemon runs as root.
+	allowExec bool
 }
 
 var _ pb.MultihomedServer = (*apiService)(nil)
@@ -157,8 +160,24 @@ func (s *apiService) vipSpec(ctx context.Context, pv *pb.VIP) (config.VIP, error
 		return config.VIP{}, apiError(err)
 	}
 	v := vipFromProto(&fe, pv, st.Uplinks)
+	if !s.allowExec {
+		refuseCommands(&fe, v)
+	}
 	validateVIP(&fe, v, st.Uplinks)
 	return v, fe.err()
+}
+
+// refuseCommands refuses what the daemon would run as root: an exec check
+// and a notify hook. Whoever can call the API could otherwise run anything
+// as root; api.allow_exec says the callers are trusted as much.
+func refuseCommands(fe *fieldErrors, v config.VIP) {
+	const why = "commands run as root: refused over the API unless the config sets api.allow_exec: true"
+	if v.Check.Type == config.CheckExec {
+		fe.add("vip.check.type", "exec: %s", why)
+	}
+	if v.Notify != nil {
+		fe.add("vip.notify", "%s", why)
+	}
 }
 
 func (s *apiService) DeleteVIP(ctx context.Context, req *pb.DeleteVIPRequest) (*pb.DeleteVIPResponse, error) {
@@ -282,7 +301,7 @@ func (s *apiService) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.Reloa
 		return &pb.ReloadResponse{}, nil
 	case errors.As(err, &ps):
 		return nil, status.Error(codes.FailedPrecondition, "the config file has problems; the running config stays: "+joinProblems(ps))
-	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange):
+	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange) || errors.Is(err, ErrAPIChange):
 		// Nothing in the request is wrong: the file, or the daemon's
 		// state, does not allow the reload.
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

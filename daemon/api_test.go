@@ -2,19 +2,12 @@ package daemon
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -43,6 +36,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/internal/testpki"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -255,7 +249,14 @@ var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // connection to it.
 func startAPI(t *testing.T, c Controller) *grpc.ClientConn {
 	t.Helper()
-	s, err := NewAPIServer(c, APIOptions{Listen: "unix:///nonexistent/never-listened.sock", Logger: discardLog})
+	return startAPIWith(t, c, APIOptions{})
+}
+
+// startAPIWith is startAPI with opts, whose Listen and Logger it sets.
+func startAPIWith(t *testing.T, c Controller, opts APIOptions) *grpc.ClientConn {
+	t.Helper()
+	opts.Listen, opts.Logger = "unix:///nonexistent/never-listened.sock", discardLog
+	s, err := NewAPIServer(c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,8 @@ func testCtx(t *testing.T) context.Context {
 func TestAPIRPCs(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
-	cl := pb.NewMultihomedClient(startAPI(t, f))
+	// AllowExec: AddVIP and UpdateVIP carry an exec check and a hook.
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
 	ctx := testCtx(t)
 	since := timestamppb.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	vip := netip.MustParsePrefix("198.51.100.20/32")
@@ -509,6 +511,21 @@ func TestAPIRPCs(t *testing.T) {
 }
 
 // fields returns the fields a BadRequest detail of err names.
+// checkInvalid checks that err is InvalidArgument naming the fields want,
+// in order, with a message that starts with the first and holds msg.
+func checkInvalid(t *testing.T, err error, want []string, msg string) {
+	t.Helper()
+	if code := status.Code(err); code != codes.InvalidArgument {
+		t.Fatalf("code %s (%v), want InvalidArgument", code, err)
+	}
+	if diff := cmp.Diff(want, fields(err)); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	if m := status.Convert(err).Message(); !strings.Contains(m, msg) || !strings.HasPrefix(m, want[0]+": ") {
+		t.Errorf("message %q: want it to start with %q and hold %q", m, want[0]+": ", msg)
+	}
+}
+
 func fields(err error) []string {
 	var out []string
 	for _, d := range status.Convert(err).Details() {
@@ -524,7 +541,8 @@ func fields(err error) []string {
 func TestAPIInvalidArgument(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
-	cl := pb.NewMultihomedClient(startAPI(t, f))
+	// AllowExec: exec checks and hooks are checked here, not refused.
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
 	ctx := testCtx(t)
 	tcp := &pb.Check{Type: "tcp", Target: "127.0.0.1:80"}
 	add := func(v *pb.VIP) func() error {
@@ -591,21 +609,65 @@ func TestAPIInvalidArgument(t *testing.T) {
 		}, []string{"iif"}, "longer than 15 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.call()
-			if code := status.Code(err); code != codes.InvalidArgument {
-				t.Fatalf("code %s (%v), want InvalidArgument", code, err)
-			}
-			if diff := cmp.Diff(tc.want, fields(err)); diff != "" {
-				t.Errorf("fields (-want +got):\n%s", diff)
-			}
-			if msg := status.Convert(err).Message(); !strings.Contains(msg, tc.msg) || !strings.HasPrefix(msg, tc.want[0]+": ") {
-				t.Errorf("message %q: want it to start with %q and hold %q", msg, tc.want[0]+": ", tc.msg)
-			}
+			checkInvalid(t, tc.call(), tc.want, tc.msg)
 		})
 	}
 	if len(f.vips) != 0 || len(f.drainedUplinks) != 0 || len(f.explained) != 0 || len(f.routesAsked) != 0 {
 		t.Error("an invalid request reached the controller")
 	}
+}
+
+// TestAPIExecRefused: what the daemon would run as root, an exec check or
+// a notify hook, is refused over the API while api.allow_exec is false
+// (the default), and the controller never sees it.
+func TestAPIExecRefused(t *testing.T) {
+	checkLeaks(t)
+	f := newFakeController()
+	existing := netip.MustParsePrefix("198.51.100.20/32")
+	f.vips[existing] = config.VIP{Prefix: existing, Check: config.Check{Type: config.CheckNone}}
+	cl := pb.NewMultihomedClient(startAPI(t, f))
+	ctx := testCtx(t)
+	exec := &pb.Check{Type: "exec", Command: []string{"/bin/true"}}
+	tcp := &pb.Check{Type: "tcp", Target: "127.0.0.1:80"}
+	add := func(v *pb.VIP) func() error {
+		return func() error { _, err := cl.AddVIP(ctx, &pb.AddVIPRequest{Vip: v}); return err }
+	}
+	update := func(v *pb.VIP) func() error {
+		return func() error { _, err := cl.UpdateVIP(ctx, &pb.UpdateVIPRequest{Vip: v}); return err }
+	}
+
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want []string // the fields named, in order
+	}{
+		{"add exec check", add(&pb.VIP{Prefix: "198.51.100.30/32", Check: exec}), []string{"vip.check.type"}},
+		{"add notify", add(&pb.VIP{Prefix: "198.51.100.30/32", Check: tcp, Notify: []string{"/bin/true"}}), []string{"vip.notify"}},
+		{"add exec and notify", add(&pb.VIP{Prefix: "198.51.100.30/32", Check: exec, Notify: []string{"/bin/true"}}), []string{"vip.check.type", "vip.notify"}},
+		{"add exec, other problems too", add(&pb.VIP{Prefix: "x", Check: &pb.Check{Type: "exec"}}), []string{"vip.prefix", "vip.check.type", "vip.check.command"}},
+		{"update to exec check", update(&pb.VIP{Prefix: existing.String(), Check: exec}), []string{"vip.check.type"}},
+		{"update to notify", update(&pb.VIP{Prefix: existing.String(), Check: tcp, Notify: []string{"/bin/true"}}), []string{"vip.notify"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkInvalid(t, tc.call(), tc.want, "refused over the API unless the config sets api.allow_exec: true")
+		})
+	}
+	want := map[netip.Prefix]config.VIP{existing: {Prefix: existing, Check: config.Check{Type: config.CheckNone}}}
+	if diff := cmp.Diff(want, f.vips, netipOpt); diff != "" {
+		t.Errorf("the controller's VIPs (-want +got):\n%s", diff)
+	}
+
+	t.Run("allowed with api.allow_exec", func(t *testing.T) {
+		f := newFakeController()
+		cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
+		if _, err := cl.AddVIP(ctx, &pb.AddVIPRequest{Vip: &pb.VIP{Prefix: "198.51.100.30/32", Check: exec, Notify: []string{"/bin/true"}}}); err != nil {
+			t.Fatalf("AddVIP: %v", err)
+		}
+		got := f.vips[netip.MustParsePrefix("198.51.100.30/32")]
+		if diff := cmp.Diff([][]string{{"/bin/true"}, {"/bin/true"}}, [][]string{got.Check.Command, got.Notify}); diff != "" {
+			t.Errorf("the controller's VIP: check command and notify (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestAPIErrorCodes(t *testing.T) {
@@ -659,6 +721,8 @@ func TestAPIErrorCodes(t *testing.T) {
 			"the config file has problems; the running config stays: asn: required"},
 		{"reload protocol change", func() { f.reloadErr = fmt.Errorf("reload: %w", ErrProtocolChange) },
 			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "fib.protocol cannot change"},
+		{"reload api change", func() { f.reloadErr = ErrAPIChange },
+			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "api cannot change while running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.setup != nil {
@@ -978,24 +1042,33 @@ func TestAPIUnixSocket(t *testing.T) {
 
 func TestAPIListenOptions(t *testing.T) {
 	checkLeaks(t)
+	ca := testpki.NewCA(t, "ca")
+	srv := ca.Issue(t, "server", "127.0.0.1")
+	tlsFiles := &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: ca.File}
 	for _, tc := range []struct {
 		name string
 		opts APIOptions
 		err  string // a part of the error; "" for none
 	}{
 		{"default", APIOptions{}, ""},
-		{"loopback v4", APIOptions{Listen: "tcp://127.0.0.1:0"}, ""},
-		{"loopback v6", APIOptions{Listen: "tcp://[::1]:0"}, ""},
+		{"loopback v4 with tls", APIOptions{Listen: "tcp://127.0.0.1:0", TLS: tlsFiles}, ""},
+		{"loopback v6 with tls", APIOptions{Listen: "tcp://[::1]:0", TLS: tlsFiles}, ""},
+		// Any local user can connect to a loopback port: TCP is mutual TLS
+		// or nothing.
+		{"loopback v4", APIOptions{Listen: "tcp://127.0.0.1:0"}, "api.listen: tcp://127.0.0.1:0: a TCP listener requires mutual TLS: set api.tls.cert, api.tls.key and api.tls.client_ca"},
+		{"loopback v6", APIOptions{Listen: "tcp://[::1]:0"}, "requires mutual TLS"},
+		{"localhost", APIOptions{Listen: "tcp://localhost:0"}, "requires mutual TLS"},
 		// Documentation addresses: refused before anything listens.
-		{"off loopback", APIOptions{Listen: "tcp://192.0.2.1:0"}, "api.listen: tcp://192.0.2.1:0 is off loopback: set api.tls"},
-		{"any address", APIOptions{Listen: "tcp://0.0.0.0:50051"}, "is off loopback"},
-		{"any v6", APIOptions{Listen: "tcp://[::]:50051"}, "is off loopback"},
+		{"off loopback", APIOptions{Listen: "tcp://192.0.2.1:0"}, "api.listen: tcp://192.0.2.1:0: a TCP listener requires mutual TLS"},
+		{"any address", APIOptions{Listen: "tcp://0.0.0.0:50051"}, "requires mutual TLS"},
+		{"any v6", APIOptions{Listen: "tcp://[::]:50051"}, "requires mutual TLS"},
 		{"relative path", APIOptions{Listen: "unix://run/x.sock"}, "api.listen: "},
 		{"no scheme", APIOptions{Listen: "/run/x.sock"}, "is neither unix:///path nor tcp://host:port"},
 		{"no port", APIOptions{Listen: "tcp://127.0.0.1"}, "want tcp://host:port"},
-		{"group on tcp", APIOptions{Listen: "tcp://127.0.0.1:0", Group: "0"}, "api.group: "},
-		{"tls incomplete", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &TLSFiles{Cert: "c", Key: "k"}}, "api.tls.client_ca: required"},
-		{"tls missing file", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &TLSFiles{Cert: "/nonexistent/c", Key: "/nonexistent/k", ClientCA: "/nonexistent/ca"}}, "api.tls.cert: "},
+		{"group on tcp", APIOptions{Listen: "tcp://127.0.0.1:0", Group: "0", TLS: tlsFiles}, "api.group: "},
+		{"tls incomplete", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile}}, "api.tls.client_ca: required"},
+		{"tls missing file", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: "/nonexistent/c", Key: srv.KeyFile, ClientCA: ca.File}}, "api.tls.cert: "},
+		{"tls key of another cert", APIOptions{Listen: "tcp://127.0.0.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: ca.Issue(t, "other").KeyFile, ClientCA: ca.File}}, "api.tls.key: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = discardLog
@@ -1010,22 +1083,19 @@ func TestAPIListenOptions(t *testing.T) {
 	}
 }
 
-// TestAPIMutualTLS: with api.tls, a client without a certificate signed by
-// the client CA is refused. On loopback: nothing here listens elsewhere.
+// TestAPIMutualTLS: a TCP listener serves only clients with a certificate
+// signed by api.tls.client_ca. On loopback: nothing here listens
+// elsewhere.
 func TestAPIMutualTLS(t *testing.T) {
 	checkLeaks(t)
-	dir := t.TempDir()
-	ca, caKey := newCert(t, nil, nil, "test CA", true)
-	srv, srvKey := newCert(t, ca, caKey, "127.0.0.1", false)
-	cli, cliKey := newCert(t, ca, caKey, "mhctl", false)
-	other, otherKey := newCert(t, nil, nil, "stranger", true)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
-	writePEM(t, filepath.Join(dir, "srv.pem"), "CERTIFICATE", srv.Raw)
-	writeKey(t, filepath.Join(dir, "srv.key"), srvKey)
+	ca := testpki.NewCA(t, "ca")
+	srv := ca.Issue(t, "server", "127.0.0.1")
+	cli := ca.Issue(t, "mhctl")
+	stranger := testpki.NewCA(t, "stranger").Issue(t, "mhctl")
 
 	s, err := NewAPIServer(newFakeController(), APIOptions{
 		Listen: "tcp://127.0.0.1:0",
-		TLS:    &TLSFiles{Cert: filepath.Join(dir, "srv.pem"), Key: filepath.Join(dir, "srv.key"), ClientCA: filepath.Join(dir, "ca.pem")},
+		TLS:    &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: ca.File},
 		Logger: discardLog,
 	})
 	if err != nil {
@@ -1035,21 +1105,20 @@ func TestAPIMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer serve(t, s)()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
 
 	for _, tc := range []struct {
 		name  string
-		certs []tls.Certificate
+		creds credentials.TransportCredentials
 		ok    bool
 	}{
-		{"client cert", []tls.Certificate{{Certificate: [][]byte{cli.Raw}, PrivateKey: cliKey}}, true},
-		{"no client cert", nil, false},
-		{"cert of another CA", []tls.Certificate{{Certificate: [][]byte{other.Raw}, PrivateKey: otherKey}}, false},
+		{"client cert", credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cli.TLS()}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}), true},
+		{"no client cert", credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}), false},
+		{"cert of another CA", credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{stranger.TLS()}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}), false},
+		{"TLS 1.2", credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cli.TLS()}, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12}), false},
+		{"plaintext", insecure.NewCredentials(), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			creds := credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: tc.certs, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
-			conn, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(creds))
+			conn, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(tc.creds))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1063,53 +1132,4 @@ func TestAPIMutualTLS(t *testing.T) {
 			}
 		})
 	}
-}
-
-func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	if a, err := netip.ParseAddr(name); err == nil {
-		tmpl.IPAddresses = []net.IP{a.AsSlice()}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeKey(t *testing.T, path string, key *ecdsa.PrivateKey) {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, path, "EC PRIVATE KEY", der)
 }

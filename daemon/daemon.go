@@ -37,6 +37,11 @@ var (
 	// ErrBGPIdentityChange: asn, router_id and bgp.listen_port are the BGP
 	// speaker's identity; changing them means new sessions, so a restart.
 	ErrBGPIdentityChange = errors.New("asn, router_id and bgp.listen_port cannot change while running; restart the daemon")
+	// ErrAPIChange: the API's listener, who may use it (group, TLS files)
+	// and what it accepts (allow_exec) are set up once, at start; a reload
+	// that would leave them as they were while the file says otherwise is
+	// refused rather than half-applied.
+	ErrAPIChange = errors.New("api cannot change while running; restart the daemon")
 )
 
 // Daemon runs multihomed.
@@ -166,6 +171,9 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	}
 	if cfg.ASN != cur.ASN || cfg.RouterID != cur.RouterID || cfg.BGP.ListenPort != cur.BGP.ListenPort {
 		return ErrBGPIdentityChange
+	}
+	if !reflect.DeepEqual(cfg.API, cur.API) {
+		return ErrAPIChange
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type client struct {
 	pb.MultihomedClient
 	conn *grpc.ClientConn
 	api  string
+	tls  bool // mutual TLS
 
 	mu      sync.Mutex
 	dialErr error
@@ -43,14 +44,21 @@ func (a *app) dial() (*client, error) {
 	}
 	c := &client{api: a.api}
 	creds := insecure.NewCredentials()
-	if a.tlsCert != "" || a.tlsKey != "" || a.tlsCA != "" {
-		if network != "tcp" {
-			return nil, fmt.Errorf("--tls-*: for a tcp:// API, and --api is %s", a.api)
+	withTLS := a.tlsCert != "" || a.tlsKey != "" || a.tlsCA != "" || a.tlsServerName != ""
+	switch {
+	case network == "tcp" && !withTLS:
+		return nil, fmt.Errorf("--api %s: the daemon serves TCP with mutual TLS only: give --tls-cert, --tls-key and --tls-ca", a.api)
+	case network == "tcp":
+		serverName := a.tlsServerName
+		if serverName == "" {
+			serverName, _, _ = net.SplitHostPort(address)
 		}
-		host, _, _ := net.SplitHostPort(address)
-		if creds, err = loadClientTLS(a.tlsCert, a.tlsKey, a.tlsCA, host); err != nil {
+		if creds, err = loadClientTLS(a.tlsCert, a.tlsKey, a.tlsCA, serverName); err != nil {
 			return nil, err
 		}
+		c.tls = true
+	case withTLS:
+		return nil, fmt.Errorf("--tls-*: for a tcp:// API, and --api is %s", a.api)
 	}
 	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
 		conn, err := (&net.Dialer{}).DialContext(ctx, network, address)
@@ -88,7 +96,9 @@ func parseAPI(api string) (network, address string, err error) {
 	return "", "", fmt.Errorf("--api: %q is neither unix:///path nor tcp://host:port", api)
 }
 
-func loadClientTLS(certFile, keyFile, caFile, host string) (credentials.TransportCredentials, error) {
+// loadClientTLS reads mhctl's certificate and key, and the CA that signed
+// the daemon's certificate, which must name serverName.
+func loadClientTLS(certFile, keyFile, caFile, serverName string) (credentials.TransportCredentials, error) {
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("--tls-cert, --tls-key and --tls-ca go together: the daemon wants mutual TLS")
 	}
@@ -107,7 +117,7 @@ func loadClientTLS(certFile, keyFile, caFile, host string) (credentials.Transpor
 	return credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{cert},
 		RootCAs:      roots,
-		ServerName:   host,
+		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS13,
 	}), nil
 }
@@ -154,6 +164,12 @@ func (c *client) explain(cmd *cobra.Command, err error) error {
 		return &cliError{cmd: "cannot reach multihomed at " + c.api, err: dialErr, code: exitFail}
 	case st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error"):
 		return &cliError{cmd: "cannot reach multihomed at " + c.api, err: errors.New(st.Message()), code: exitFail}
+	case st.Code() == codes.Unavailable && c.tls && !strings.Contains(st.Message(), "multihomed is stopping"):
+		// With TLS 1.3 the daemon refuses a client certificate after the
+		// client's side of the handshake is done: the refusal shows as
+		// whatever the next read or write meets, a broken pipe as well.
+		return &cliError{cmd: "cannot reach multihomed at " + c.api, code: exitFail,
+			err: fmt.Errorf("%s (mutual TLS: does the daemon's api.tls.client_ca sign --tls-cert?)", st.Message())}
 	case st.Code() == codes.DeadlineExceeded:
 		return &cliError{cmd: cmdPath(cmd), err: fmt.Errorf("no answer from multihomed at %s within --timeout", c.api), code: exitFail}
 	}

@@ -36,6 +36,8 @@ const (
 	envTLSCert = "MHCTL_TLS_CERT"
 	envTLSKey  = "MHCTL_TLS_KEY"
 	envTLSCA   = "MHCTL_TLS_CA"
+	// envTLSServerName is the name the daemon's certificate must carry.
+	envTLSServerName = "MHCTL_TLS_SERVER_NAME"
 )
 
 // defaultTimeout bounds one call: the daemon answers from memory, or from
@@ -57,11 +59,11 @@ type app struct {
 	now            func() time.Time
 	loc            *time.Location
 
-	api                    string
-	output                 string
-	timeout                time.Duration
-	tlsCert, tlsKey, tlsCA string
-	conn                   *client // opened by the first command that needs it
+	api                                   string
+	output                                string
+	timeout                               time.Duration
+	tlsCert, tlsKey, tlsCA, tlsServerName string
+	conn                                  *client // opened by the first command that needs it
 }
 
 // cliError is an error of a command, printed as "mhctl: COMMAND: ERR".
@@ -160,6 +162,7 @@ Exit codes: 0 success, 1 the daemon refused or cannot be reached, 2 usage.`,
 	pf.StringVar(&a.tlsCert, "tls-cert", getenv(envTLSCert), "client certificate (PEM) for a tcp:// API with mutual TLS (env "+envTLSCert+")")
 	pf.StringVar(&a.tlsKey, "tls-key", getenv(envTLSKey), "the client certificate's key (env "+envTLSKey+")")
 	pf.StringVar(&a.tlsCA, "tls-ca", getenv(envTLSCA), "the CA that signed the daemon's certificate (env "+envTLSCA+")")
+	pf.StringVar(&a.tlsServerName, "tls-server-name", getenv(envTLSServerName), "the name the daemon's certificate must carry; default the host of --api (env "+envTLSServerName+")")
 
 	root.AddCommand(
 		a.statusCommand(),

@@ -207,13 +207,27 @@ func (f *fake) Reload(context.Context) error {
 // the socket as --api takes it.
 func startDaemon(t *testing.T, f *fake) string {
 	t.Helper()
-	api := "unix://" + filepath.Join(t.TempDir(), "mh.sock")
-	s, err := daemon.NewAPIServer(f, daemon.APIOptions{Listen: api, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startDaemonWith(t, f, daemon.APIOptions{})
+}
+
+// startDaemonWith is startDaemon with opts; a tcp:// Listen with port 0
+// gets a free port, which the address returned has.
+func startDaemonWith(t *testing.T, f *fake, opts daemon.APIOptions) string {
+	t.Helper()
+	if opts.Listen == "" {
+		opts.Listen = "unix://" + filepath.Join(t.TempDir(), "mh.sock")
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := daemon.NewAPIServer(f, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
+	}
+	api := opts.Listen
+	if strings.HasPrefix(api, "tcp://") {
+		api = "tcp://" + s.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -255,7 +269,8 @@ func checkGolden(t *testing.T, name string, got []byte) {
 
 // TestGolden: what each command prints on success.
 func TestGolden(t *testing.T) {
-	api := startDaemon(t, newFake())
+	// AllowExec: vip update sets an exec check.
+	api := startDaemonWith(t, newFake(), daemon.APIOptions{AllowExec: true})
 	for _, tc := range []struct {
 		golden string
 		args   []string
@@ -330,6 +345,8 @@ func TestErrors(t *testing.T) {
 		{"https check", []string{"vip", "add", "192.0.2.1", "--check-http", "https://127.0.0.1/"}, 2, `mhctl: vip add: --check-http: "https://127.0.0.1/": want http://ADDRESS[:PORT]/PATH (checks do not speak https)`},
 		{"named http host", []string{"vip", "add", "192.0.2.1", "--check-http", "http://localhost/"}, 2, `mhctl: vip add: --check-http: "http://localhost/": the host must be an IP address`},
 		{"tls on unix", []string{"--tls-cert", "c", "status"}, 2, "mhctl: status: --tls-*: for a tcp:// API, and --api is " + api},
+		{"exec refused", []string{"vip", "add", "198.51.100.30", "--check-exec", "/bin/true"}, 1,
+			"mhctl: vip add: vip.check.type: exec: commands run as root: refused over the API unless the config sets api.allow_exec: true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.mu.Lock()

@@ -65,11 +65,9 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	apiOpts := daemon.APIOptions{Listen: cfg.API.Listen, Group: cfg.API.Group, Logger: log}
-	if t := cfg.API.TLS; t != nil {
-		apiOpts.TLS = &daemon.TLSFiles{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA}
-	}
-	api, err := daemon.NewAPIServer(d, apiOpts)
+	api, err := daemon.NewAPIServer(d, daemon.APIOptions{
+		Listen: cfg.API.Listen, Group: cfg.API.Group, TLS: cfg.API.TLS, AllowExec: cfg.API.AllowExec, Logger: log,
+	})
 	if err == nil {
 		err = api.Listen() // before anything runs: a second daemon stops here
 	}

@@ -833,6 +833,9 @@ func (x *ListVIPsResponse) GetVips() []*VIPStatus {
 //	mode: normal; notify_timeout: 5s; dampening: enabled, as in the file
 //
 // check.type has no default: "none" must be asked for.
+// An exec check and notify run commands as root: they are refused
+// (INVALID_ARGUMENT naming vip.check.type, vip.notify) unless the daemon's
+// config sets api.allow_exec: true.
 type VIP struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The VIP as a host prefix, "198.51.100.10/32" or "2001:db8::10/128"; a
