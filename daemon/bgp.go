@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/internal/packed"
 	"github.com/multihomed/multihomed/policy"
@@ -191,7 +192,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 				kind = "session-up"
 			}
 			if was != (ev.State == speaker.Established) {
-				d.events.publish(Event{Kind: kind, Uplink: ev.Peer, Reason: ev.Reason, Detail: ev.State.String()})
+				d.events.publish(control.Event{Kind: kind, Uplink: ev.Peer, Reason: ev.Reason, Detail: ev.State.String()})
 			}
 			if was != ub.established() {
 				rebase = true

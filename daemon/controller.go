@@ -17,11 +17,12 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/internal/packed"
 )
 
-var _ Controller = (*Daemon)(nil)
+var _ control.Controller = (*Daemon)(nil)
 
 // eventBuffer is how many events a subscriber may fall behind by before
 // it loses some (and is told how many).
@@ -36,18 +37,18 @@ type events struct {
 }
 
 type subscriber struct {
-	ch   chan Event
+	ch   chan control.Event
 	lost int
 }
 
-func (e *events) subscribe() (int, <-chan Event) {
+func (e *events) subscribe() (int, <-chan control.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.subs == nil {
 		e.subs = map[int]*subscriber{}
 	}
 	e.next++
-	s := &subscriber{ch: make(chan Event, eventBuffer)}
+	s := &subscriber{ch: make(chan control.Event, eventBuffer)}
 	e.subs[e.next] = s
 	return e.next, s.ch
 }
@@ -61,7 +62,7 @@ func (e *events) unsubscribe(id int) {
 	}
 }
 
-func (e *events) publish(ev Event) {
+func (e *events) publish(ev control.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -70,7 +71,7 @@ func (e *events) publish(ev Event) {
 	for _, s := range e.subs {
 		if s.lost > 0 {
 			select {
-			case s.ch <- Event{Time: ev.Time, Kind: "events-lost", Detail: fmt.Sprintf("%d events lost", s.lost)}:
+			case s.ch <- control.Event{Time: ev.Time, Kind: "events-lost", Detail: fmt.Sprintf("%d events lost", s.lost)}:
 				s.lost = 0
 			default:
 				s.lost++
@@ -85,8 +86,8 @@ func (e *events) publish(ev Event) {
 	}
 }
 
-// Subscribe implements Controller.
-func (d *Daemon) Subscribe(ctx context.Context) (<-chan Event, func()) {
+// Subscribe implements control.Controller.
+func (d *Daemon) Subscribe(ctx context.Context) (<-chan control.Event, func()) {
 	id, ch := d.events.subscribe()
 	var once sync.Once
 	cancel := func() { once.Do(func() { d.events.unsubscribe(id) }) }
@@ -97,10 +98,10 @@ func (d *Daemon) Subscribe(ctx context.Context) (<-chan Event, func()) {
 	return ch, cancel
 }
 
-// Reload implements Controller: the config file again, as SIGHUP.
+// Reload implements control.Controller: the config file again, as SIGHUP.
 func (d *Daemon) Reload(ctx context.Context) error {
 	if d.opts.ConfigPath == "" {
-		return fmt.Errorf("%w: the daemon was started without a config file", ErrInvalid)
+		return fmt.Errorf("%w: the daemon was started without a config file", control.ErrInvalid)
 	}
 	cfg, err := config.Load(d.opts.ConfigPath)
 	if err == nil {
@@ -108,8 +109,8 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	}
 	if err != nil {
 		d.log.Error("config reload rejected; keeping the running config", "event", "reload-rejected", "config", d.opts.ConfigPath, "err", err)
-		d.events.publish(Event{Kind: "reload-rejected", Detail: err.Error()})
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		d.events.publish(control.Event{Kind: "reload-rejected", Detail: err.Error()})
+		return fmt.Errorf("%w: %w", control.ErrInvalid, err)
 	}
 	return d.do(ctx, func() error {
 		d.applyFileConfig(cfg)
@@ -131,7 +132,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 	}
 	d.setConfig(eff)
 	d.log.Info("config reloaded", "event", "reload", "uplinks", len(eff.Uplinks), "vips", len(eff.VIPs))
-	d.events.publish(Event{Kind: "reload"})
+	d.events.publish(control.Event{Kind: "reload"})
 	d.converge()
 	d.reimport()
 }
@@ -185,7 +186,7 @@ func (d *Daemon) changeVIPs(ctx context.Context, fn func(cur map[netip.Prefix]bo
 		eff := d.effective()
 		if err := eff.Validate(); err != nil {
 			d.vipOverrides = saved
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", control.ErrInvalid, err)
 		}
 		d.setConfig(eff)
 		d.converge()
@@ -193,44 +194,44 @@ func (d *Daemon) changeVIPs(ctx context.Context, fn func(cur map[netip.Prefix]bo
 	})
 }
 
-// AddVIP implements Controller.
+// AddVIP implements control.Controller.
 func (d *Daemon) AddVIP(ctx context.Context, v config.VIP) error {
 	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
 		if cur[v.Prefix] {
-			return fmt.Errorf("%w: vip %s", ErrExists, v.Prefix)
+			return fmt.Errorf("%w: vip %s", control.ErrExists, v.Prefix)
 		}
 		d.vipOverrides[v.Prefix] = &v
 		return nil
 	})
 }
 
-// UpdateVIP implements Controller.
+// UpdateVIP implements control.Controller.
 func (d *Daemon) UpdateVIP(ctx context.Context, v config.VIP) error {
 	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
 		if !cur[v.Prefix] {
-			return fmt.Errorf("%w: vip %s", ErrNotFound, v.Prefix)
+			return fmt.Errorf("%w: vip %s", control.ErrNotFound, v.Prefix)
 		}
 		d.vipOverrides[v.Prefix] = &v
 		return nil
 	})
 }
 
-// DeleteVIP implements Controller.
+// DeleteVIP implements control.Controller.
 func (d *Daemon) DeleteVIP(ctx context.Context, prefix netip.Prefix) error {
 	return d.changeVIPs(ctx, func(cur map[netip.Prefix]bool) error {
 		if !cur[prefix] {
-			return fmt.Errorf("%w: vip %s", ErrNotFound, prefix)
+			return fmt.Errorf("%w: vip %s", control.ErrNotFound, prefix)
 		}
 		d.vipOverrides[prefix] = nil
 		return nil
 	})
 }
 
-// SetUplinkDrained implements Controller.
+// SetUplinkDrained implements control.Controller.
 func (d *Daemon) SetUplinkDrained(ctx context.Context, name string, drained bool) error {
 	return d.do(ctx, func() error {
 		if d.uplink(name) == nil {
-			return fmt.Errorf("%w: uplink %q", ErrNotFound, name)
+			return fmt.Errorf("%w: uplink %q", control.ErrNotFound, name)
 		}
 		if drained {
 			d.drainedUplinks[name] = true
@@ -243,9 +244,9 @@ func (d *Daemon) SetUplinkDrained(ctx context.Context, name string, drained bool
 	})
 }
 
-// VIPs implements Controller.
-func (d *Daemon) VIPs(ctx context.Context) ([]VIPStatus, error) {
-	var out []VIPStatus
+// VIPs implements control.Controller.
+func (d *Daemon) VIPs(ctx context.Context) ([]control.VIPStatus, error) {
+	var out []control.VIPStatus
 	err := d.do(ctx, func() error {
 		out = d.vipStatus()
 		return nil
@@ -253,23 +254,23 @@ func (d *Daemon) VIPs(ctx context.Context) ([]VIPStatus, error) {
 	return out, err
 }
 
-func (d *Daemon) vipStatus() []VIPStatus {
-	out := make([]VIPStatus, 0, len(d.vips))
+func (d *Daemon) vipStatus() []control.VIPStatus {
+	out := make([]control.VIPStatus, 0, len(d.vips))
 	for _, v := range d.vips {
-		s := VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.String(),
+		s := control.VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.String(),
 			Since: v.since, Drained: v.drained, Role: string(v.cfg.Role)}
 		if v.announced {
 			s.AnnouncedTo = d.advertisement(v).Peers
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b VIPStatus) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	slices.SortFunc(out, func(a, b control.VIPStatus) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out
 }
 
-// Status implements Controller.
-func (d *Daemon) Status(ctx context.Context) (Status, error) {
-	var st Status
+// Status implements control.Controller.
+func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
+	var st control.Status
 	err := d.do(ctx, func() error {
 		counts := map[uint32]int{}
 		for _, r := range d.base.Routes {
@@ -277,7 +278,7 @@ func (d *Daemon) Status(ctx context.Context) (Status, error) {
 		}
 		for _, u := range d.cfg.Uplinks {
 			v := d.views[u.Name]
-			us := UplinkStatus{
+			us := control.UplinkStatus{
 				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority,
 				Healthy: v.Health.Healthy, Reason: string(v.Health.Reason), Drained: d.drainedUplinks[u.Name],
 				Defaults: v.Defaults, Routes: counts[u.Table],
@@ -288,7 +289,7 @@ func (d *Daemon) Status(ctx context.Context) (Status, error) {
 				for r, n := range ub.refused {
 					refused[string(r)] = int(n)
 				}
-				us.BGP = &SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
+				us.BGP = &control.SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
 					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused}
 				if us.BGP.State == "" {
 					us.BGP.State = "idle"
@@ -298,15 +299,15 @@ func (d *Daemon) Status(ctx context.Context) (Status, error) {
 		}
 		st.VIPs = d.vipStatus()
 		ks := d.kernel.Status()
-		st.FIB = FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
+		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
 		return nil
 	})
 	return st, err
 }
 
-// Routes implements Controller: what the kernel holds of ours, read from
+// Routes implements control.Controller: what the kernel holds of ours, read from
 // the kernel itself.
-func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]RouteInfo, error) {
+func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
 	type upInfo struct {
 		name  string
 		table uint32
@@ -319,7 +320,7 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]Rou
 		if uplink != "" {
 			u := d.uplink(uplink)
 			if u == nil {
-				return fmt.Errorf("%w: uplink %q", ErrNotFound, uplink)
+				return fmt.Errorf("%w: uplink %q", control.ErrNotFound, uplink)
 			}
 			table = u.Table
 		}
@@ -349,12 +350,12 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]Rou
 	for _, l := range links {
 		names[l.Index] = l.Name
 	}
-	var out []RouteInfo
+	var out []control.RouteInfo
 	for _, r := range owned.SortedRoutes() {
 		if table != 0 && r.Table != table {
 			continue
 		}
-		ri := RouteInfo{Table: r.Table, Dst: r.Dst, Src: r.Src, Metric: r.Metric}
+		ri := control.RouteInfo{Table: r.Table, Dst: r.Dst, Src: r.Src, Metric: r.Metric}
 		if len(r.Nexthops) > 0 {
 			ri.Gateway, ri.Dev = r.Nexthops[0].Gateway, names[r.Nexthops[0].Ifindex]
 		}
@@ -390,28 +391,28 @@ func (d *Daemon) dumpOwned() (fib.State, error) {
 	return c.Owned()
 }
 
-// Explain implements Controller: the kernel's own route lookup (with
+// Explain implements control.Controller: the kernel's own route lookup (with
 // FIB_MATCH, so the route that matched and its table), and the rule that
 // leads there.
-func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, error) {
+func (d *Daemon) Explain(ctx context.Context, q control.ExplainQuery) (control.Explanation, error) {
 	if !q.Src.IsValid() || !q.Dst.IsValid() || q.Src.Is4() != q.Dst.Is4() {
-		return Explanation{}, fmt.Errorf("%w: src and dst must be addresses of one family", ErrInvalid)
+		return control.Explanation{}, fmt.Errorf("%w: src and dst must be addresses of one family", control.ErrInvalid)
 	}
 	h, err := d.netlinkHandle()
 	if err != nil {
-		return Explanation{}, err
+		return control.Explanation{}, err
 	}
 	defer h.Close()
 	opts := &netlink.RouteGetOptions{SrcAddr: net.IP(q.Src.AsSlice()), Iif: q.IIF, Mark: q.Mark, FIBMatch: true}
 	routes, err := h.RouteGetWithOptions(net.IP(q.Dst.AsSlice()), opts)
 	if err != nil {
-		return Explanation{}, fmt.Errorf("%w: the kernel finds no route: %w", ErrNotFound, err)
+		return control.Explanation{}, fmt.Errorf("%w: the kernel finds no route: %w", control.ErrNotFound, err)
 	}
 	if len(routes) == 0 {
-		return Explanation{}, fmt.Errorf("%w: the kernel finds no route", ErrNotFound)
+		return control.Explanation{}, fmt.Errorf("%w: the kernel finds no route", control.ErrNotFound)
 	}
 	r := routes[0]
-	ex := Explanation{Table: uint32(r.Table)}
+	ex := control.Explanation{Table: uint32(r.Table)}
 	if r.Gw != nil {
 		ex.Gateway, _ = netip.AddrFromSlice(r.Gw)
 		ex.Gateway = ex.Gateway.Unmap()
@@ -451,7 +452,7 @@ func (d *Daemon) Explain(ctx context.Context, q ExplainQuery) (Explanation, erro
 }
 
 // routeText writes the route the kernel matched as `ip route` would.
-func routeText(r netlink.Route, ex Explanation) string {
+func routeText(r netlink.Route, ex control.Explanation) string {
 	dst := "default"
 	if r.Dst != nil {
 		if p, ok := netipPrefix(r.Dst); ok && p.Bits() > 0 {
@@ -496,7 +497,7 @@ func ruleText(rl netlink.Rule) string {
 	return b.String()
 }
 
-func ruleMatches(rl netlink.Rule, q ExplainQuery) bool {
+func ruleMatches(rl netlink.Rule, q control.ExplainQuery) bool {
 	if rl.Src != nil {
 		p, ok := netipPrefix(rl.Src)
 		if !ok || !p.Contains(q.Src) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
 	"github.com/multihomed/multihomed/speaker"
@@ -28,21 +29,6 @@ type Options struct {
 	// ConfigPath is the file Reload reads.
 	ConfigPath string
 }
-
-// Errors Reload returns for a config it cannot apply while running.
-var (
-	// ErrProtocolChange: what the daemon owns is marked by fib.protocol,
-	// so it can change only across a restart.
-	ErrProtocolChange = errors.New("fib.protocol cannot change while running; restart the daemon")
-	// ErrBGPIdentityChange: asn, router_id and bgp.listen_port are the BGP
-	// speaker's identity; changing them means new sessions, so a restart.
-	ErrBGPIdentityChange = errors.New("asn, router_id and bgp.listen_port cannot change while running; restart the daemon")
-	// ErrAPIChange: the API's listener, who may use it (group, TLS files)
-	// and what it accepts (allow_exec) are set up once, at start; a reload
-	// that would leave them as they were while the file says otherwise is
-	// refused rather than half-applied.
-	ErrAPIChange = errors.New("api cannot change while running; restart the daemon")
-)
 
 // Daemon runs multihomed.
 type Daemon struct {
@@ -100,7 +86,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		ResyncInterval: cfg.FIB.ResyncInterval,
 		Logger:         opts.Logger,
 		OnWriteError: func(err error) {
-			d.events.publish(Event{Kind: "fib-error", Detail: err.Error()})
+			d.events.publish(control.Event{Kind: "fib-error", Detail: err.Error()})
 		},
 	})
 	if err != nil {
@@ -167,13 +153,13 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	cur := d.cfg
 	d.mu.Unlock()
 	if cfg.FIB.Protocol != d.proto {
-		return ErrProtocolChange
+		return control.ErrProtocolChange
 	}
 	if cfg.ASN != cur.ASN || cfg.RouterID != cur.RouterID || cfg.BGP.ListenPort != cur.BGP.ListenPort {
-		return ErrBGPIdentityChange
+		return control.ErrBGPIdentityChange
 	}
 	if !reflect.DeepEqual(cfg.API, cur.API) {
-		return ErrAPIChange
+		return control.ErrAPIChange
 	}
 	return nil
 }
@@ -302,7 +288,7 @@ func (d *Daemon) converge() {
 		d.log.Log(context.Background(), lvl, "uplink health", "event", "uplink-health", "uplink", v.Name,
 			"interface", v.Interface, "healthy", v.Health.Healthy, "reason", v.Health.Reason,
 			"addrs", v.Addrs, "defaults", v.Defaults)
-		d.events.publish(Event{Kind: "uplink-health", Uplink: v.Name, Reason: string(v.Health.Reason)})
+		d.events.publish(control.Event{Kind: "uplink-health", Uplink: v.Name, Reason: string(v.Health.Reason)})
 	}
 	for name := range d.health {
 		if !seen[name] {

@@ -1,9 +1,23 @@
 // Package daemon wires multihomed's parts together: it turns the config and
 // what the kernel says of the host's interfaces into the whole desired
-// kernel state, hands it to fib and the speaker, runs the VIPs' checks, and
-// serves the control API (api*.go) over the Controller it implements.
+// kernel state, hands it to fib and the speaker, runs the VIPs' checks
+// (policy), and implements control.Controller, the contract the control
+// API (package api) drives.
 //
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the
 // daemon only decides when to call it and where its result goes.
+//
+// What it deliberately does not do:
+//   - Serve the API: package api converts and validates requests and maps
+//     errors to gRPC codes; the daemon sees config values and
+//     control.Controller calls only, so the loop never blocks on a client.
+//   - Parse or validate input itself: a VIP added at run time is a
+//     config.VIP, validated by config's rules against the whole effective
+//     config, exactly as one from the file.
+//   - Decide health or failover: policy decides, with a typed reason; the
+//     daemon passes the inputs and the times in, and logs and reports the
+//     reason.
+//   - Persist what the API changed: VIPs added, changed or deleted at run
+//     time last until the daemon stops; orchestration re-applies them.
 package daemon

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/policy"
 	"github.com/multihomed/multihomed/speaker"
 )
@@ -124,37 +125,22 @@ func (d *Daemon) stopVIPs() {
 // vipConditions are what the VIP's decision depends on besides its checks.
 func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 	c := policy.VIPConditions{Drained: v.drained, PairHeard: d.pairHeard[v.cfg.Prefix]}
-	views := make([]UplinkView, 0, len(d.cfg.Uplinks))
+	uplinks := make([]policy.UplinkAddrs, 0, len(d.cfg.Uplinks))
 	for _, u := range d.cfg.Uplinks {
-		views = append(views, d.views[u.Name])
+		uv := d.views[u.Name]
+		uplinks = append(uplinks, policy.UplinkAddrs{Name: uv.Name, Interface: uv.Interface, Addrs: uv.Addrs})
 	}
-	c.Conflict = vipConflict(v.cfg, views)
+	var onIface string
+	if v.cfg.Address != nil {
+		onIface = v.cfg.Address.Interface
+	}
+	c.Conflict = policy.AddressConflict(v.cfg.Prefix.Addr(), onIface, uplinks)
 	for _, name := range v.cfg.Uplinks {
 		if ub := d.bgp[name]; ub != nil && ub.established() && !d.drainedUplinks[name] {
 			c.UplinkEstablished = true
 		}
 	}
 	return c
-}
-
-// vipConflict says what VIP v's address already is on this host, as a
-// decision's detail ("address of uplink isp-a"), or "". Only the run time
-// knows an uplink's addresses; the config refuses a VIP that is a
-// router's. An uplink whose interface the VIP is put on (address) is
-// passed over: the daemon puts the address there itself.
-func vipConflict(v config.VIP, uplinks []UplinkView) string {
-	a := v.Prefix.Addr()
-	for _, u := range uplinks {
-		if v.Address != nil && v.Address.Interface == u.Interface {
-			continue
-		}
-		for _, p := range u.Addrs {
-			if p.Addr() == a {
-				return "address of uplink " + u.Name
-			}
-		}
-	}
-	return ""
 }
 
 // announceVIPs decides every VIP and converges the speaker's
@@ -214,7 +200,7 @@ func (d *Daemon) announceVIPs() {
 		if c.announced {
 			kind = "vip-announced"
 		}
-		d.events.publish(Event{Kind: kind, VIP: c.v.cfg.Prefix, Reason: c.v.decision.String()})
+		d.events.publish(control.Event{Kind: kind, VIP: c.v.cfg.Prefix, Reason: c.v.decision.String()})
 	}
 }
 
@@ -338,13 +324,13 @@ func (d *Daemon) withdrawVIPs() {
 	}
 }
 
-// SetVIPDrained implements Controller: a drained VIP is withdrawn whatever
+// SetVIPDrained implements control.Controller: a drained VIP is withdrawn whatever
 // its health.
 func (d *Daemon) SetVIPDrained(ctx context.Context, prefix netip.Prefix, drained bool) error {
 	return d.do(ctx, func() error {
 		v := d.vips[prefix]
 		if v == nil {
-			return fmt.Errorf("%w: vip %s", ErrNotFound, prefix)
+			return fmt.Errorf("%w: vip %s", control.ErrNotFound, prefix)
 		}
 		v.drained = drained
 		d.log.Info("vip drain", "event", "vip-drain", "vip", prefix, "drained", drained)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"net/netip"
 	"time"
 )
 
@@ -245,4 +246,31 @@ func (v *VIPState) decayed(at time.Time) float64 {
 	}
 	dt := max(at.Sub(v.penaltyAt), 0)
 	return v.penalty * math.Exp2(-dt.Seconds()/v.p.Dampening.HalfLife.Seconds())
+}
+
+// UplinkAddrs are an uplink's addresses now, as AddressConflict weighs them.
+type UplinkAddrs struct {
+	Name      string
+	Interface string
+	Addrs     []netip.Prefix
+}
+
+// AddressConflict says what a VIP's address already is on this host, as a
+// decision's VIPConditions.Conflict ("address of uplink isp-a"), or "".
+// Only the run time knows an uplink's addresses; the config refuses a VIP
+// that is a router's. An uplink whose interface the VIP is put on
+// (onInterface, "" for none) is passed over: the daemon puts the address
+// there itself.
+func AddressConflict(vip netip.Addr, onInterface string, uplinks []UplinkAddrs) string {
+	for _, u := range uplinks {
+		if onInterface != "" && onInterface == u.Interface {
+			continue
+		}
+		for _, p := range u.Addrs {
+			if p.Addr() == vip {
+				return "address of uplink " + u.Name
+			}
+		}
+	}
+	return ""
 }

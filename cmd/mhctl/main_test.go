@@ -20,8 +20,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
+	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
-	"github.com/multihomed/multihomed/daemon"
+	"github.com/multihomed/multihomed/daemon/control"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the output")
@@ -35,17 +36,17 @@ var (
 	now   = since.Add(time.Hour + 2*time.Minute + 3*time.Second)
 )
 
-// fake is a daemon.Controller with a fixed state.
+// fake is a control.Controller with a fixed state.
 type fake struct {
 	mu         sync.Mutex
 	vips       map[netip.Prefix]config.VIP
 	reloadErr  error
-	subs       []chan daemon.Event
+	subs       []chan control.Event
 	subscribed chan struct{}
 	bulk       int // routes of table 100, a full table's worth when large
 }
 
-var _ daemon.Controller = (*fake)(nil)
+var _ control.Controller = (*fake)(nil)
 
 func newFake() *fake {
 	return &fake{
@@ -54,22 +55,22 @@ func newFake() *fake {
 	}
 }
 
-func (f *fake) Status(context.Context) (daemon.Status, error) {
-	return daemon.Status{
-		Uplinks: []daemon.UplinkStatus{
+func (f *fake) Status(context.Context) (control.Status, error) {
+	return control.Status{
+		Uplinks: []control.UplinkStatus{
 			{
 				Name: "isp-a", Interface: "eth0",
 				Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.60.2/24"), netip.MustParsePrefix("2001:db8:60::2/64")},
 				Table: 101, RulePriority: 1000, Healthy: true, Reason: "session-established", Routes: 3,
 				Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
-				BGP: &daemon.SessionStatus{
+				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
 				},
 			},
 			{
 				Name: "isp-b", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.70.2/24")},
 				Table: 102, RulePriority: 1100, Reason: "session-down", Routes: 1,
-				BGP: &daemon.SessionStatus{
+				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.70.1"), PeerASN: 64501, State: "active", Since: since.Add(time.Hour),
 					LastError: "dial tcp 10.50.70.1:179: connect: connection refused",
 				},
@@ -80,37 +81,37 @@ func (f *fake) Status(context.Context) (daemon.Status, error) {
 			},
 		},
 		VIPs: f.vipStatus(),
-		FIB:  daemon.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6},
+		FIB:  control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6},
 	}, nil
 }
 
-func (f *fake) vipStatus() []daemon.VIPStatus {
-	return []daemon.VIPStatus{
+func (f *fake) vipStatus() []control.VIPStatus {
+	return []control.VIPStatus{
 		{Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}},
 		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed: dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup"},
 		{Prefix: netip.MustParsePrefix("2001:db8:100::10/128"), Reason: "drained", Since: now.Add(-90 * time.Second), Drained: true, Role: "primary"},
 	}
 }
 
-func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]daemon.RouteInfo, error) {
-	all := []daemon.RouteInfo{
+func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
+	all := []control.RouteInfo{
 		{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.50.60.1"), Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
 		{Table: 101, Dst: netip.MustParsePrefix("10.50.60.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.50.60.2"), Origin: "connected", Uplink: "isp-a"},
 		{Table: 101, Dst: netip.MustParsePrefix("2001:db8:60::/64"), Dev: "eth0", Src: netip.MustParseAddr("2001:db8:60::2"), Metric: 256, Origin: "connected", Uplink: "isp-a"},
 		{Table: 102, Dst: netip.MustParsePrefix("10.50.70.0/24"), Dev: "eth1", Src: netip.MustParseAddr("10.50.70.2"), Origin: "connected", Uplink: "isp-b"},
 	}
 	if uplink == "nope" {
-		return nil, fmt.Errorf("uplink %q: %w", uplink, daemon.ErrNotFound)
+		return nil, fmt.Errorf("uplink %q: %w", uplink, control.ErrNotFound)
 	}
 	if table == 100 {
-		out := make([]daemon.RouteInfo, f.bulk)
+		out := make([]control.RouteInfo, f.bulk)
 		for i := range out {
-			out[i] = daemon.RouteInfo{Table: 100, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), 0}), 24),
+			out[i] = control.RouteInfo{Table: 100, Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), 0}), 24),
 				Gateway: netip.MustParseAddr("192.0.2.1"), Dev: "eth0", Origin: "learned", Uplink: "feeder"}
 		}
 		return out, nil
 	}
-	var out []daemon.RouteInfo
+	var out []control.RouteInfo
 	for _, r := range all {
 		if (table == 0 || r.Table == table) && (uplink == "" || r.Uplink == uplink) {
 			out = append(out, r)
@@ -119,13 +120,13 @@ func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]daemon.
 	return out, nil
 }
 
-func (f *fake) VIPs(context.Context) ([]daemon.VIPStatus, error) { return f.vipStatus(), nil }
+func (f *fake) VIPs(context.Context) ([]control.VIPStatus, error) { return f.vipStatus(), nil }
 
 func (f *fake) AddVIP(_ context.Context, v config.VIP) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[v.Prefix]; ok {
-		return fmt.Errorf("vip %s: %w", v.Prefix, daemon.ErrExists)
+		return fmt.Errorf("vip %s: %w", v.Prefix, control.ErrExists)
 	}
 	f.vips[v.Prefix] = v
 	return nil
@@ -135,7 +136,7 @@ func (f *fake) UpdateVIP(_ context.Context, v config.VIP) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[v.Prefix]; !ok {
-		return fmt.Errorf("vip %s: %w", v.Prefix, daemon.ErrNotFound)
+		return fmt.Errorf("vip %s: %w", v.Prefix, control.ErrNotFound)
 	}
 	f.vips[v.Prefix] = v
 	return nil
@@ -145,7 +146,7 @@ func (f *fake) DeleteVIP(_ context.Context, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[p]; !ok {
-		return fmt.Errorf("vip %s: %w", p, daemon.ErrNotFound)
+		return fmt.Errorf("vip %s: %w", p, control.ErrNotFound)
 	}
 	delete(f.vips, p)
 	return nil
@@ -155,31 +156,31 @@ func (f *fake) SetVIPDrained(_ context.Context, p netip.Prefix, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[p]; !ok {
-		return fmt.Errorf("vip %s: %w", p, daemon.ErrNotFound)
+		return fmt.Errorf("vip %s: %w", p, control.ErrNotFound)
 	}
 	return nil
 }
 
 func (f *fake) SetUplinkDrained(_ context.Context, name string, _ bool) error {
 	if name != "isp-a" && name != "isp-b" && name != "mgmt" {
-		return fmt.Errorf("uplink %q: %w", name, daemon.ErrNotFound)
+		return fmt.Errorf("uplink %q: %w", name, control.ErrNotFound)
 	}
 	return nil
 }
 
-func (f *fake) Explain(_ context.Context, q daemon.ExplainQuery) (daemon.Explanation, error) {
+func (f *fake) Explain(_ context.Context, q control.ExplainQuery) (control.Explanation, error) {
 	if q.Mark == 0x10 {
-		return daemon.Explanation{RulePriority: 32766, Rule: "from all lookup main", Table: 254, Route: "default via 192.0.2.1 dev eth2"}, nil
+		return control.Explanation{RulePriority: 32766, Rule: "from all lookup main", Table: 254, Route: "default via 192.0.2.1 dev eth2"}, nil
 	}
-	return daemon.Explanation{
+	return control.Explanation{
 		RulePriority: 1000, Rule: "from 10.50.60.2 lookup 101", Table: 101,
 		Route: "default via 10.50.60.1 dev eth0 proto 77", Gateway: netip.MustParseAddr("10.50.60.1"),
 		Dev: "eth0", PrefSrc: netip.MustParseAddr("10.50.60.2"), Uplink: "isp-a",
 	}, nil
 }
 
-func (f *fake) Subscribe(context.Context) (<-chan daemon.Event, func()) {
-	ch := make(chan daemon.Event, 16)
+func (f *fake) Subscribe(context.Context) (<-chan control.Event, func()) {
+	ch := make(chan control.Event, 16)
 	f.mu.Lock()
 	f.subs = append(f.subs, ch)
 	f.mu.Unlock()
@@ -187,7 +188,7 @@ func (f *fake) Subscribe(context.Context) (<-chan daemon.Event, func()) {
 	return ch, func() {}
 }
 
-func (f *fake) publish(evs ...daemon.Event) {
+func (f *fake) publish(evs ...control.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ch := range f.subs {
@@ -207,18 +208,18 @@ func (f *fake) Reload(context.Context) error {
 // the socket as --api takes it.
 func startDaemon(t *testing.T, f *fake) string {
 	t.Helper()
-	return startDaemonWith(t, f, daemon.APIOptions{})
+	return startDaemonWith(t, f, api.Options{})
 }
 
 // startDaemonWith is startDaemon with opts; a tcp:// Listen with port 0
 // gets a free port, which the address returned has.
-func startDaemonWith(t *testing.T, f *fake, opts daemon.APIOptions) string {
+func startDaemonWith(t *testing.T, f *fake, opts api.Options) string {
 	t.Helper()
 	if opts.Listen == "" {
 		opts.Listen = "unix://" + filepath.Join(t.TempDir(), "mh.sock")
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := daemon.NewAPIServer(f, opts)
+	s, err := api.NewServer(f, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // TestGolden: what each command prints on success.
 func TestGolden(t *testing.T) {
 	// AllowExec: vip update sets an exec check.
-	api := startDaemonWith(t, newFake(), daemon.APIOptions{AllowExec: true})
+	api := startDaemonWith(t, newFake(), api.Options{AllowExec: true})
 	for _, tc := range []struct {
 		golden string
 		args   []string
@@ -408,7 +409,7 @@ func TestEvents(t *testing.T) {
 				done <- result{stderr, code}
 			}()
 			<-f.subscribed
-			evs := []daemon.Event{
+			evs := []control.Event{
 				{Time: since, Kind: "session-up", Uplink: "isp-a", Reason: "established"},
 				{Time: since.Add(time.Second), Kind: "vip-withdrawn", VIP: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed", Detail: "dial tcp 127.0.0.1:81: connection refused"},
 				{Time: since.Add(2 * time.Second), Kind: "reload"},

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
-	"github.com/multihomed/multihomed/daemon"
 	"github.com/multihomed/multihomed/internal/testpki"
 )
 
@@ -21,7 +21,7 @@ func TestTLS(t *testing.T) {
 	stranger := testpki.NewCA(t, "stranger")
 	strangerCli := stranger.Issue(t, "mhctl")
 
-	api := startDaemonWith(t, newFake(), daemon.APIOptions{
+	api := startDaemonWith(t, newFake(), api.Options{
 		Listen: "tcp://127.0.0.1:0",
 		TLS:    &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: ca.File},
 	})

@@ -15,6 +15,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
 
+	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon"
 )
@@ -65,18 +66,18 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	api, err := daemon.NewAPIServer(d, daemon.APIOptions{
+	srv, err := api.NewServer(d, api.Options{
 		Listen: cfg.API.Listen, Group: cfg.API.Group, TLS: cfg.API.TLS, AllowExec: cfg.API.AllowExec, Logger: log,
 	})
 	if err == nil {
-		err = api.Listen() // before anything runs: a second daemon stops here
+		err = srv.Listen() // before anything runs: a second daemon stops here
 	}
 	if err != nil {
 		log.Error("cannot start the API", "err", err)
 		return 1
 	}
 	apiDone := make(chan error, 1)
-	go func() { apiDone <- api.Serve(ctx) }()
+	go func() { apiDone <- srv.Serve(ctx) }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"context"
@@ -18,15 +18,16 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
-// apiService implements multihomed.v1.Multihomed over a Controller: it
-// checks every request field, converts, and maps the Controller's errors
+// apiService implements multihomed.v1.Multihomed over a control.Controller: it
+// checks every request field, converts, and maps the control.Controller's errors
 // to gRPC codes.
 type apiService struct {
 	pb.UnimplementedMultihomedServer
-	c        Controller
+	c        control.Controller
 	stopping <-chan struct{}
 	// allowExec is api.allow_exec: VIPs may have commands, which the
 	// daemon runs as root.
@@ -251,7 +252,7 @@ func (s *apiService) Explain(ctx context.Context, req *pb.ExplainRequest) (*pb.E
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
-	x, err := s.c.Explain(ctx, ExplainQuery{Src: src, Dst: dst, IIF: req.Iif, Mark: req.Mark})
+	x, err := s.c.Explain(ctx, control.ExplainQuery{Src: src, Dst: dst, IIF: req.Iif, Mark: req.Mark})
 	if err != nil {
 		return nil, apiError(err)
 	}
@@ -301,7 +302,7 @@ func (s *apiService) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.Reloa
 		return &pb.ReloadResponse{}, nil
 	case errors.As(err, &ps):
 		return nil, status.Error(codes.FailedPrecondition, "the config file has problems; the running config stays: "+joinProblems(ps))
-	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrProtocolChange) || errors.Is(err, ErrBGPIdentityChange) || errors.Is(err, ErrAPIChange):
+	case errors.Is(err, control.ErrInvalid) || errors.Is(err, control.ErrProtocolChange) || errors.Is(err, control.ErrBGPIdentityChange) || errors.Is(err, control.ErrAPIChange):
 		// Nothing in the request is wrong: the file, or the daemon's
 		// state, does not allow the reload.
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -309,7 +310,7 @@ func (s *apiService) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.Reloa
 	return nil, apiError(err)
 }
 
-// apiError maps a Controller error to a gRPC status by its sentinel.
+// apiError maps a control.Controller error to a gRPC status by its sentinel.
 func apiError(err error) error {
 	if err == nil {
 		return nil
@@ -319,17 +320,17 @@ func apiError(err error) error {
 	}
 	var ps config.Problems
 	switch {
-	case errors.Is(err, ErrInvalid) && errors.As(err, &ps):
+	case errors.Is(err, control.ErrInvalid) && errors.As(err, &ps):
 		var fe fieldErrors
 		for _, p := range ps {
 			fe.add(vipKey.ReplaceAllString(p.Key, "vip"), "%s", p.Msg)
 		}
 		return fe.err()
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, control.ErrInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, control.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, control.ErrExists):
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
@@ -466,7 +467,7 @@ func parseVIPPrefix(fe *fieldErrors, field, s string) netip.Prefix {
 	return netip.PrefixFrom(a, a.BitLen())
 }
 
-func vipStatusesToProto(vs []VIPStatus) []*pb.VIPStatus {
+func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 	out := make([]*pb.VIPStatus, len(vs))
 	for i, v := range vs {
 		out[i] = &pb.VIPStatus{
@@ -482,7 +483,7 @@ func vipStatusesToProto(vs []VIPStatus) []*pb.VIPStatus {
 	return out
 }
 
-func eventToProto(ev Event) *pb.Event {
+func eventToProto(ev control.Event) *pb.Event {
 	return &pb.Event{
 		Time:   timestamp(ev.Time),
 		Kind:   ev.Kind,

@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -46,11 +47,11 @@ const (
 	staleProbeTimeout = time.Second
 )
 
-// APIOptions say where and how the control API listens, and what it
+// Options say where and how the control API listens, and what it
 // accepts. Whoever can call the API controls the host's routing as root
 // does: the options keep it to root, api.group, or holders of a client
 // certificate.
-type APIOptions struct {
+type Options struct {
 	// Listen is unix:///path (the default, config.DefaultAPIListen) or
 	// tcp://host:port. A TCP address, loopback included, requires TLS:
 	// any local user can connect to a loopback port.
@@ -67,9 +68,9 @@ type APIOptions struct {
 	Logger    *slog.Logger
 }
 
-// APIServer serves the multihomed.v1 gRPC API, with the standard health and
-// reflection services, over a Controller.
-type APIServer struct {
+// Server serves the multihomed.v1 gRPC API, with the standard health and
+// reflection services, over a control.Controller.
+type Server struct {
 	log     *slog.Logger
 	listen  string // as given, for messages
 	network string // "unix" or "tcp"
@@ -85,15 +86,15 @@ type APIServer struct {
 	sock os.FileInfo // the socket file we made, to remove only that one
 }
 
-// NewAPIServer checks opts and sets up the server; it does not listen yet.
+// NewServer checks opts and sets up the server; it does not listen yet.
 // Its errors name the config key at fault (api.listen, api.group,
 // api.tls.*).
-func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
+func NewServer(c control.Controller, opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &APIServer{
+	s := &Server{
 		log:      log.With("component", "api"),
 		listen:   opts.Listen,
 		gid:      -1,
@@ -151,7 +152,7 @@ func NewAPIServer(c Controller, opts APIOptions) (*APIServer, error) {
 // anything when its socket is taken; Serve calls it when it has not been.
 // A unix socket's directory is made when missing; a stale socket (nothing
 // accepts on it) is replaced, a live one is an error: another daemon runs.
-func (s *APIServer) Listen() error {
+func (s *Server) Listen() error {
 	if s.lis != nil {
 		return nil
 	}
@@ -172,7 +173,7 @@ func (s *APIServer) Listen() error {
 }
 
 // Addr is where the server listens, once it does; nil before.
-func (s *APIServer) Addr() net.Addr {
+func (s *Server) Addr() net.Addr {
 	if s.lis == nil {
 		return nil
 	}
@@ -184,7 +185,7 @@ func (s *APIServer) Addr() net.Addr {
 // end, calls in flight get apiGracePeriod to finish, and a unix socket is
 // removed. Serve is called once; after Listen, it must be, if only with a
 // context that has ended, to close the listener and remove the socket.
-func (s *APIServer) Serve(ctx context.Context) error {
+func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
@@ -222,7 +223,7 @@ func (s *APIServer) Serve(ctx context.Context) error {
 
 // removeSocket removes the unix socket we made, unless it has been
 // replaced meanwhile (by a daemon that found ours stale).
-func (s *APIServer) removeSocket() {
+func (s *Server) removeSocket() {
 	if s.sock == nil {
 		return
 	}
@@ -234,7 +235,7 @@ func (s *APIServer) removeSocket() {
 }
 
 // logCall logs the calls that change something, and every failed call.
-func (s *APIServer) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (s *Server) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
 	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
 	code := status.Code(err)

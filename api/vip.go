@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"errors"
@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -20,7 +22,7 @@ import (
 // file's defaults for what is unset (listed in the .proto, at VIP). What
 // cannot even be converted (a prefix that is not one) goes to fe; the rest
 // is validateVIP's.
-func vipFromProto(fe *fieldErrors, pv *pb.VIP, uplinks []UplinkStatus) config.VIP {
+func vipFromProto(fe *fieldErrors, pv *pb.VIP, uplinks []control.UplinkStatus) config.VIP {
 	v := config.VIP{
 		Prefix:        parseVIPPrefix(fe, "vip.prefix", pv.Prefix),
 		Uplinks:       slices.Clone(pv.Uplinks),
@@ -163,16 +165,16 @@ func duration(fe *fieldErrors, key string, d *durationpb.Duration, def time.Dura
 // configured, for mode exclusive, and the gateways are left to the daemon,
 // which validates again against its whole config. A VIP that is one of the
 // uplinks' addresses now is refused as its decision would withdraw it.
-func validateVIP(fe *fieldErrors, v config.VIP, uplinks []UplinkStatus) {
+func validateVIP(fe *fieldErrors, v config.VIP, uplinks []control.UplinkStatus) {
 	cfg := config.Config{Pair: &config.Pair{}, VIPs: []config.VIP{v}}
-	views := make([]UplinkView, 0, len(uplinks))
+	addrs := make([]policy.UplinkAddrs, 0, len(uplinks))
 	for _, u := range uplinks {
 		cu := config.Uplink{Name: u.Name}
 		if u.BGP != nil {
 			cu.BGP = &config.UplinkBGP{Peer: u.BGP.Peer}
 		}
 		cfg.Uplinks = append(cfg.Uplinks, cu)
-		views = append(views, UplinkView{Name: u.Name, Interface: u.Interface, Addrs: u.Addrs})
+		addrs = append(addrs, policy.UplinkAddrs{Name: u.Name, Interface: u.Interface, Addrs: u.Addrs})
 	}
 	var ps config.Problems
 	errors.As(cfg.Validate(), &ps)
@@ -185,7 +187,11 @@ func validateVIP(fe *fieldErrors, v config.VIP, uplinks []UplinkStatus) {
 			fe.add(key, "%s", p.Msg)
 		}
 	}
-	if c := vipConflict(v, views); c != "" && !fe.covers("vip.prefix") {
+	var onIface string
+	if v.Address != nil {
+		onIface = v.Address.Interface
+	}
+	if c := policy.AddressConflict(v.Prefix.Addr(), onIface, addrs); c != "" && !fe.covers("vip.prefix") {
 		fe.add("vip.prefix", "%s is the %s: it would never be announced", v.Prefix.Addr(), c)
 	}
 }

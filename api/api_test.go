@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"context"
@@ -36,43 +36,44 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/internal/testpki"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
-// fakeController is a Controller over a few maps, recording what it is
+// fakeController is a control.Controller over a few maps, recording what it is
 // asked.
 type fakeController struct {
 	mu             sync.Mutex
-	status         Status
-	routes         []RouteInfo
+	status         control.Status
+	routes         []control.RouteInfo
 	vips           map[netip.Prefix]config.VIP
 	drainedVIPs    map[netip.Prefix]bool
 	drainedUplinks map[string]bool
 	routesAsked    []string
-	explained      []ExplainQuery
-	explanation    Explanation
+	explained      []control.ExplainQuery
+	explanation    control.Explanation
 	reloads        int
 	reloadErr      error
 	addErr         error // AddVIP's error, when set
-	subs           map[int]chan Event
+	subs           map[int]chan control.Event
 	nextSub        int
 	subscribed     chan int // gets the id of each new subscription
 	unsubscribed   chan int // gets the id of each ended one
 }
 
-var _ Controller = (*fakeController)(nil)
+var _ control.Controller = (*fakeController)(nil)
 
 func newFakeController() *fakeController {
 	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	return &fakeController{
-		status: Status{
-			Uplinks: []UplinkStatus{
+		status: control.Status{
+			Uplinks: []control.UplinkStatus{
 				{
 					Name: "isp-a", Interface: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.60.2/24")},
 					Table: 101, RulePriority: 1000, Healthy: true, Reason: "session-established",
 					Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Routes: 2,
-					BGP: &SessionStatus{
+					BGP: &control.SessionStatus{
 						Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established",
 						Since: since, Accepted: 1, Refused: map[string]int{"not-imported": 3},
 					},
@@ -82,47 +83,47 @@ func newFakeController() *fakeController {
 					Table: 102, RulePriority: 1100, Reason: "gateway-unreachable", Drained: true,
 				},
 			},
-			VIPs: []VIPStatus{{
+			VIPs: []control.VIPStatus{{
 				Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy",
 				Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"},
 			}},
-			FIB: FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
+			FIB: control.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
 		},
-		routes: []RouteInfo{
+		routes: []control.RouteInfo{
 			{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.50.60.1"), Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
 			{Table: 101, Dst: netip.MustParsePrefix("10.50.60.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.50.60.2"), Origin: "connected", Uplink: "isp-a"},
 		},
 		vips:           map[netip.Prefix]config.VIP{},
 		drainedVIPs:    map[netip.Prefix]bool{},
 		drainedUplinks: map[string]bool{},
-		explanation: Explanation{
+		explanation: control.Explanation{
 			RulePriority: 1000, Rule: "from 10.50.60.2 lookup 101", Table: 101,
 			Route: "default via 10.50.60.1 dev eth0", Gateway: netip.MustParseAddr("10.50.60.1"),
 			Dev: "eth0", PrefSrc: netip.MustParseAddr("10.50.60.2"), Uplink: "isp-a",
 		},
-		subs:         map[int]chan Event{},
+		subs:         map[int]chan control.Event{},
 		subscribed:   make(chan int, 10),
 		unsubscribed: make(chan int, 10),
 	}
 }
 
-func (f *fakeController) Status(context.Context) (Status, error) {
+func (f *fakeController) Status(context.Context) (control.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status, nil
 }
 
-func (f *fakeController) Routes(_ context.Context, table uint32, uplink string) ([]RouteInfo, error) {
+func (f *fakeController) Routes(_ context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.routesAsked = append(f.routesAsked, fmt.Sprintf("table=%d uplink=%q", table, uplink))
 	if uplink == "nope" {
-		return nil, fmt.Errorf("uplink %q: %w", uplink, ErrNotFound)
+		return nil, fmt.Errorf("uplink %q: %w", uplink, control.ErrNotFound)
 	}
 	return f.routes, nil
 }
 
-func (f *fakeController) VIPs(context.Context) ([]VIPStatus, error) {
+func (f *fakeController) VIPs(context.Context) ([]control.VIPStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status.VIPs, nil
@@ -135,7 +136,7 @@ func (f *fakeController) AddVIP(_ context.Context, v config.VIP) error {
 		return f.addErr
 	}
 	if _, ok := f.vips[v.Prefix]; ok {
-		return fmt.Errorf("vip %s: %w", v.Prefix, ErrExists)
+		return fmt.Errorf("vip %s: %w", v.Prefix, control.ErrExists)
 	}
 	f.vips[v.Prefix] = v
 	return nil
@@ -145,7 +146,7 @@ func (f *fakeController) UpdateVIP(_ context.Context, v config.VIP) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[v.Prefix]; !ok {
-		return fmt.Errorf("vip %s: %w", v.Prefix, ErrNotFound)
+		return fmt.Errorf("vip %s: %w", v.Prefix, control.ErrNotFound)
 	}
 	f.vips[v.Prefix] = v
 	return nil
@@ -155,7 +156,7 @@ func (f *fakeController) DeleteVIP(_ context.Context, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[p]; !ok {
-		return fmt.Errorf("vip %s: %w", p, ErrNotFound)
+		return fmt.Errorf("vip %s: %w", p, control.ErrNotFound)
 	}
 	delete(f.vips, p)
 	return nil
@@ -165,7 +166,7 @@ func (f *fakeController) SetVIPDrained(_ context.Context, p netip.Prefix, draine
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.vips[p]; !ok {
-		return fmt.Errorf("vip %s: %w", p, ErrNotFound)
+		return fmt.Errorf("vip %s: %w", p, control.ErrNotFound)
 	}
 	f.drainedVIPs[p] = drained
 	return nil
@@ -174,25 +175,25 @@ func (f *fakeController) SetVIPDrained(_ context.Context, p netip.Prefix, draine
 func (f *fakeController) SetUplinkDrained(_ context.Context, name string, drained bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !slices.ContainsFunc(f.status.Uplinks, func(u UplinkStatus) bool { return u.Name == name }) {
-		return fmt.Errorf("uplink %q: %w", name, ErrNotFound)
+	if !slices.ContainsFunc(f.status.Uplinks, func(u control.UplinkStatus) bool { return u.Name == name }) {
+		return fmt.Errorf("uplink %q: %w", name, control.ErrNotFound)
 	}
 	f.drainedUplinks[name] = drained
 	return nil
 }
 
-func (f *fakeController) Explain(_ context.Context, q ExplainQuery) (Explanation, error) {
+func (f *fakeController) Explain(_ context.Context, q control.ExplainQuery) (control.Explanation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.explained = append(f.explained, q)
 	return f.explanation, nil
 }
 
-func (f *fakeController) Subscribe(ctx context.Context) (<-chan Event, func()) {
+func (f *fakeController) Subscribe(ctx context.Context) (<-chan control.Event, func()) {
 	f.mu.Lock()
 	id := f.nextSub
 	f.nextSub++
-	ch := make(chan Event, 16)
+	ch := make(chan control.Event, 16)
 	f.subs[id] = ch
 	f.mu.Unlock()
 	f.subscribed <- id
@@ -208,7 +209,7 @@ func (f *fakeController) Subscribe(ctx context.Context) (<-chan Event, func()) {
 }
 
 // publish sends ev to every subscriber.
-func (f *fakeController) publish(ev Event) {
+func (f *fakeController) publish(ev control.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ch := range f.subs {
@@ -247,16 +248,16 @@ var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // startAPI serves c over bufconn until the test ends, and returns a
 // connection to it.
-func startAPI(t *testing.T, c Controller) *grpc.ClientConn {
+func startAPI(t *testing.T, c control.Controller) *grpc.ClientConn {
 	t.Helper()
-	return startAPIWith(t, c, APIOptions{})
+	return startAPIWith(t, c, Options{})
 }
 
 // startAPIWith is startAPI with opts, whose Listen and Logger it sets.
-func startAPIWith(t *testing.T, c Controller, opts APIOptions) *grpc.ClientConn {
+func startAPIWith(t *testing.T, c control.Controller, opts Options) *grpc.ClientConn {
 	t.Helper()
 	opts.Listen, opts.Logger = "unix:///nonexistent/never-listened.sock", discardLog
-	s, err := NewAPIServer(c, opts)
+	s, err := NewServer(c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +279,7 @@ func startAPIWith(t *testing.T, c Controller, opts APIOptions) *grpc.ClientConn 
 
 // serve runs s.Serve; the returned func stops it and checks that it
 // returned nil.
-func serve(t *testing.T, s *APIServer) (stop func()) {
+func serve(t *testing.T, s *Server) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -304,7 +305,7 @@ func TestAPIRPCs(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
 	// AllowExec: AddVIP and UpdateVIP carry an exec check and a hook.
-	cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{AllowExec: true}))
 	ctx := testCtx(t)
 	since := timestamppb.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	vip := netip.MustParsePrefix("198.51.100.20/32")
@@ -494,7 +495,7 @@ func TestAPIRPCs(t *testing.T) {
 		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 			t.Errorf("Explain (-want +got):\n%s", diff)
 		}
-		wantQ := []ExplainQuery{{Src: netip.MustParseAddr("10.50.60.2"), Dst: netip.MustParseAddr("203.0.113.7"), IIF: "eth2", Mark: 7}}
+		wantQ := []control.ExplainQuery{{Src: netip.MustParseAddr("10.50.60.2"), Dst: netip.MustParseAddr("203.0.113.7"), IIF: "eth2", Mark: 7}}
 		if diff := cmp.Diff(wantQ, f.explained, netipOpt); diff != "" {
 			t.Errorf("query (-want +got):\n%s", diff)
 		}
@@ -542,7 +543,7 @@ func TestAPIInvalidArgument(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
 	// AllowExec: exec checks and hooks are checked here, not refused.
-	cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{AllowExec: true}))
 	ctx := testCtx(t)
 	tcp := &pb.Check{Type: "tcp", Target: "127.0.0.1:80"}
 	add := func(v *pb.VIP) func() error {
@@ -659,7 +660,7 @@ func TestAPIExecRefused(t *testing.T) {
 
 	t.Run("allowed with api.allow_exec", func(t *testing.T) {
 		f := newFakeController()
-		cl := pb.NewMultihomedClient(startAPIWith(t, f, APIOptions{AllowExec: true}))
+		cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{AllowExec: true}))
 		if _, err := cl.AddVIP(ctx, &pb.AddVIPRequest{Vip: &pb.VIP{Prefix: "198.51.100.30/32", Check: exec, Notify: []string{"/bin/true"}}}); err != nil {
 			t.Fatalf("AddVIP: %v", err)
 		}
@@ -700,7 +701,7 @@ func TestAPIErrorCodes(t *testing.T) {
 		{"undrain uplink missing", nil, func() error { _, err := cl.UndrainUplink(ctx, &pb.UndrainUplinkRequest{Name: "isp-z"}); return err }, codes.NotFound, "not found"},
 		{"routes uplink missing", nil, func() error { _, err := cl.ListRoutes(ctx, &pb.ListRoutesRequest{Uplink: "nope"}); return err }, codes.NotFound, "not found"},
 		{"controller invalid", func() {
-			f.addErr = fmt.Errorf("%w: %w", ErrInvalid, config.Problems{{Key: "vips[3].mode", Msg: "exclusive needs pair"}})
+			f.addErr = fmt.Errorf("%w: %w", control.ErrInvalid, config.Problems{{Key: "vips[3].mode", Msg: "exclusive needs pair"}})
 		}, func() error {
 			_, err := cl.AddVIP(ctx, &pb.AddVIPRequest{Vip: &pb.VIP{Prefix: "198.51.100.42/32", Check: tcp, Mode: "exclusive"}})
 			return err
@@ -713,15 +714,17 @@ func TestAPIErrorCodes(t *testing.T) {
 			f.reloadErr = config.Problems{{Key: "uplinks[1].table", Msg: "255 is reserved"}, {Key: "asn", Msg: "required"}}
 		}, func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition,
 			"the config file has problems; the running config stays: uplinks[1].table: 255 is reserved; asn: required"},
-		{"reload invalid", func() { f.reloadErr = fmt.Errorf("%w: the daemon was started without a config file", ErrInvalid) },
+		{"reload invalid", func() {
+			f.reloadErr = fmt.Errorf("%w: the daemon was started without a config file", control.ErrInvalid)
+		},
 			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "started without a config file"},
 		{"reload problems wrapped", func() {
-			f.reloadErr = fmt.Errorf("%w: %w", ErrInvalid, config.Problems{{Key: "asn", Msg: "required"}})
+			f.reloadErr = fmt.Errorf("%w: %w", control.ErrInvalid, config.Problems{{Key: "asn", Msg: "required"}})
 		}, func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition,
 			"the config file has problems; the running config stays: asn: required"},
-		{"reload protocol change", func() { f.reloadErr = fmt.Errorf("reload: %w", ErrProtocolChange) },
+		{"reload protocol change", func() { f.reloadErr = fmt.Errorf("reload: %w", control.ErrProtocolChange) },
 			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "fib.protocol cannot change"},
-		{"reload api change", func() { f.reloadErr = ErrAPIChange },
+		{"reload api change", func() { f.reloadErr = control.ErrAPIChange },
 			func() error { _, err := cl.Reload(ctx, &pb.ReloadRequest{}); return err }, codes.FailedPrecondition, "api cannot change while running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -757,7 +760,7 @@ func TestAPIWatchEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := <-f.subscribed
-		sent := []Event{
+		sent := []control.Event{
 			{Time: at, Kind: "session-up", Uplink: "isp-a", Reason: "established"},
 			{Time: at.Add(time.Second), Kind: "vip-withdrawn", VIP: netip.MustParsePrefix("198.51.100.10/32"), Reason: "check-failed", Detail: "connection refused"},
 		}
@@ -811,7 +814,7 @@ func TestAPIStopEndsStreams(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	s, err := NewAPIServer(f, APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+	s, err := NewServer(f, Options{Listen: "unix://" + sock, Logger: discardLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,7 +910,7 @@ func TestAPIUnixSocket(t *testing.T) {
 
 	t.Run("mode 0600, directory made, removed on stop", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "run", "multihomed", "api.sock")
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -940,7 +943,7 @@ func TestAPIUnixSocket(t *testing.T) {
 
 	t.Run("listened, never served", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "api.sock")
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -960,7 +963,7 @@ func TestAPIUnixSocket(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "api.sock")
 		gid := os.Getgid()
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Group: fmt.Sprint(gid), Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Group: fmt.Sprint(gid), Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -978,7 +981,7 @@ func TestAPIUnixSocket(t *testing.T) {
 	})
 
 	t.Run("unknown group", func(t *testing.T) {
-		_, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix:///run/x.sock", Group: "no-such-group-here", Logger: discardLog})
+		_, err := NewServer(newFakeController(), Options{Listen: "unix:///run/x.sock", Group: "no-such-group-here", Logger: discardLog})
 		if err == nil || !strings.HasPrefix(err.Error(), "api.group: ") {
 			t.Errorf("err %v, want one about api.group", err)
 		}
@@ -993,7 +996,7 @@ func TestAPIUnixSocket(t *testing.T) {
 		}
 		old.SetUnlinkOnClose(false)
 		old.Close()
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1013,7 +1016,7 @@ func TestAPIUnixSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer other.Close()
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1030,7 +1033,7 @@ func TestAPIUnixSocket(t *testing.T) {
 		if err := os.WriteFile(sock, []byte("keep me"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := NewAPIServer(newFakeController(), APIOptions{Listen: "unix://" + sock, Logger: discardLog})
+		s, err := NewServer(newFakeController(), Options{Listen: "unix://" + sock, Logger: discardLog})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1047,32 +1050,32 @@ func TestAPIListenOptions(t *testing.T) {
 	tlsFiles := &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: ca.File}
 	for _, tc := range []struct {
 		name string
-		opts APIOptions
+		opts Options
 		err  string // a part of the error; "" for none
 	}{
-		{"default", APIOptions{}, ""},
-		{"loopback v4 with tls", APIOptions{Listen: "tcp://127.0.0.1:0", TLS: tlsFiles}, ""},
-		{"loopback v6 with tls", APIOptions{Listen: "tcp://[::1]:0", TLS: tlsFiles}, ""},
+		{"default", Options{}, ""},
+		{"loopback v4 with tls", Options{Listen: "tcp://127.0.0.1:0", TLS: tlsFiles}, ""},
+		{"loopback v6 with tls", Options{Listen: "tcp://[::1]:0", TLS: tlsFiles}, ""},
 		// Any local user can connect to a loopback port: TCP is mutual TLS
 		// or nothing.
-		{"loopback v4", APIOptions{Listen: "tcp://127.0.0.1:0"}, "api.listen: tcp://127.0.0.1:0: a TCP listener requires mutual TLS: set api.tls.cert, api.tls.key and api.tls.client_ca"},
-		{"loopback v6", APIOptions{Listen: "tcp://[::1]:0"}, "requires mutual TLS"},
-		{"localhost", APIOptions{Listen: "tcp://localhost:0"}, "requires mutual TLS"},
+		{"loopback v4", Options{Listen: "tcp://127.0.0.1:0"}, "api.listen: tcp://127.0.0.1:0: a TCP listener requires mutual TLS: set api.tls.cert, api.tls.key and api.tls.client_ca"},
+		{"loopback v6", Options{Listen: "tcp://[::1]:0"}, "requires mutual TLS"},
+		{"localhost", Options{Listen: "tcp://localhost:0"}, "requires mutual TLS"},
 		// Documentation addresses: refused before anything listens.
-		{"off loopback", APIOptions{Listen: "tcp://192.0.2.1:0"}, "api.listen: tcp://192.0.2.1:0: a TCP listener requires mutual TLS"},
-		{"any address", APIOptions{Listen: "tcp://0.0.0.0:50051"}, "requires mutual TLS"},
-		{"any v6", APIOptions{Listen: "tcp://[::]:50051"}, "requires mutual TLS"},
-		{"relative path", APIOptions{Listen: "unix://run/x.sock"}, "api.listen: "},
-		{"no scheme", APIOptions{Listen: "/run/x.sock"}, "is neither unix:///path nor tcp://host:port"},
-		{"no port", APIOptions{Listen: "tcp://127.0.0.1"}, "want tcp://host:port"},
-		{"group on tcp", APIOptions{Listen: "tcp://127.0.0.1:0", Group: "0", TLS: tlsFiles}, "api.group: "},
-		{"tls incomplete", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile}}, "api.tls.client_ca: required"},
-		{"tls missing file", APIOptions{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: "/nonexistent/c", Key: srv.KeyFile, ClientCA: ca.File}}, "api.tls.cert: "},
-		{"tls key of another cert", APIOptions{Listen: "tcp://127.0.0.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: ca.Issue(t, "other").KeyFile, ClientCA: ca.File}}, "api.tls.key: "},
+		{"off loopback", Options{Listen: "tcp://192.0.2.1:0"}, "api.listen: tcp://192.0.2.1:0: a TCP listener requires mutual TLS"},
+		{"any address", Options{Listen: "tcp://0.0.0.0:50051"}, "requires mutual TLS"},
+		{"any v6", Options{Listen: "tcp://[::]:50051"}, "requires mutual TLS"},
+		{"relative path", Options{Listen: "unix://run/x.sock"}, "api.listen: "},
+		{"no scheme", Options{Listen: "/run/x.sock"}, "is neither unix:///path nor tcp://host:port"},
+		{"no port", Options{Listen: "tcp://127.0.0.1"}, "want tcp://host:port"},
+		{"group on tcp", Options{Listen: "tcp://127.0.0.1:0", Group: "0", TLS: tlsFiles}, "api.group: "},
+		{"tls incomplete", Options{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile}}, "api.tls.client_ca: required"},
+		{"tls missing file", Options{Listen: "tcp://192.0.2.1:0", TLS: &config.APITLS{Cert: "/nonexistent/c", Key: srv.KeyFile, ClientCA: ca.File}}, "api.tls.cert: "},
+		{"tls key of another cert", Options{Listen: "tcp://127.0.0.1:0", TLS: &config.APITLS{Cert: srv.CertFile, Key: ca.Issue(t, "other").KeyFile, ClientCA: ca.File}}, "api.tls.key: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = discardLog
-			_, err := NewAPIServer(newFakeController(), tc.opts)
+			_, err := NewServer(newFakeController(), tc.opts)
 			switch {
 			case tc.err == "" && err != nil:
 				t.Errorf("err %v", err)
@@ -1093,7 +1096,7 @@ func TestAPIMutualTLS(t *testing.T) {
 	cli := ca.Issue(t, "mhctl")
 	stranger := testpki.NewCA(t, "stranger").Issue(t, "mhctl")
 
-	s, err := NewAPIServer(newFakeController(), APIOptions{
+	s, err := NewServer(newFakeController(), Options{
 		Listen: "tcp://127.0.0.1:0",
 		TLS:    &config.APITLS{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: ca.File},
 		Logger: discardLog,

@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/daemon/control"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -190,7 +191,7 @@ type recordingController struct {
 	seen []any
 }
 
-func (r *recordingController) Routes(ctx context.Context, table uint32, uplink string) ([]RouteInfo, error) {
+func (r *recordingController) Routes(ctx context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
 	r.seen = append(r.seen, routesArgs{table, uplink})
 	return r.fakeController.Routes(ctx, table, uplink)
 }
@@ -220,12 +221,12 @@ func (r *recordingController) SetUplinkDrained(ctx context.Context, name string,
 	return r.fakeController.SetUplinkDrained(ctx, name, drained)
 }
 
-func (r *recordingController) Explain(ctx context.Context, q ExplainQuery) (Explanation, error) {
+func (r *recordingController) Explain(ctx context.Context, q control.ExplainQuery) (control.Explanation, error) {
 	r.seen = append(r.seen, q)
 	return r.fakeController.Explain(ctx, q)
 }
 
-var _ Controller = (*recordingController)(nil)
+var _ control.Controller = (*recordingController)(nil)
 
 type (
 	routesArgs struct {
@@ -346,7 +347,7 @@ func fuzzInvalid(arg any, allowExec bool) string {
 		case a.uplink != "" && !fuzzUplinkName.MatchString(a.uplink):
 			return "not an uplink name"
 		}
-	case ExplainQuery:
+	case control.ExplainQuery:
 		switch {
 		case !a.Src.IsValid() || !a.Dst.IsValid():
 			return "an address missing"

@@ -1,4 +1,12 @@
-package daemon
+// Package control is the contract between the daemon and what controls
+// it: the Controller interface, the values it reports (Status, RouteInfo,
+// Event, ...) and its sentinel errors. The daemon implements it; the
+// control API (package api) and the tests of mhctl drive it or fake it.
+//
+// It is a package of its own so that the API depends on this contract
+// only, not on the daemon and, through it, on the fib, the speaker and
+// netlink. It holds types and no behaviour.
+package control
 
 import (
 	"context"
@@ -48,6 +56,21 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 	ErrInvalid  = errors.New("invalid")
+)
+
+// Errors Reload returns for a config it cannot apply while running.
+var (
+	// ErrProtocolChange: what the daemon owns is marked by fib.protocol,
+	// so it can change only across a restart.
+	ErrProtocolChange = errors.New("fib.protocol cannot change while running; restart the daemon")
+	// ErrBGPIdentityChange: asn, router_id and bgp.listen_port are the BGP
+	// speaker's identity; changing them means new sessions, so a restart.
+	ErrBGPIdentityChange = errors.New("asn, router_id and bgp.listen_port cannot change while running; restart the daemon")
+	// ErrAPIChange: the API's listener, who may use it (group, TLS files)
+	// and what it accepts (allow_exec) are set up once, at start; a reload
+	// that would leave them as they were while the file says otherwise is
+	// refused rather than half-applied.
+	ErrAPIChange = errors.New("api cannot change while running; restart the daemon")
 )
 
 // Status is the daemon's state as the API reports it.
