@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -245,8 +244,8 @@ func (s *apiService) Explain(ctx context.Context, req *pb.ExplainRequest) (*pb.E
 		fe.add("dst", "%s is not of the family of src (%s)", dst, src)
 	}
 	if req.Iif != "" {
-		if msg := checkInterfaceName(req.Iif); msg != "" {
-			fe.add("iif", "%s", msg)
+		if err := config.CheckInterfaceName(req.Iif); err != nil {
+			fe.add("iif", "%s", err)
 		}
 	}
 	if err := fe.err(); err != nil {
@@ -385,30 +384,11 @@ func joinProblems(ps config.Problems) string {
 	return strings.Join(msgs, "; ")
 }
 
-var uplinkName = regexp.MustCompile(`^[a-z0-9-]+$`)
-
+// checkUplinkName checks an uplink's name, required, as the config does.
 func checkUplinkName(fe *fieldErrors, field, name string) {
-	switch {
-	case name == "":
-		fe.add(field, "required: an uplink's name")
-	case !uplinkName.MatchString(name):
-		fe.add(field, "%q is not an uplink name: [a-z0-9-]", name)
+	if err := config.CheckUplinkName(name); err != nil {
+		fe.add(field, "%s", err)
 	}
-}
-
-// maxInterfaceName is IFNAMSIZ-1.
-const maxInterfaceName = 15
-
-// checkInterfaceName returns what the kernel would find wrong with an
-// interface name, or "".
-func checkInterfaceName(name string) string {
-	switch {
-	case len(name) > maxInterfaceName:
-		return fmt.Sprintf("%q is longer than %d bytes (IFNAMSIZ-1)", name, maxInterfaceName)
-	case name == "." || name == ".." || strings.ContainsAny(name, "/:") || strings.ContainsFunc(name, unicode.IsSpace):
-		return fmt.Sprintf("%q is not an interface name", name)
-	}
-	return ""
 }
 
 // parseAddr parses a required address without a zone.
@@ -439,32 +419,13 @@ func hostPrefix(field, s string) (netip.Prefix, error) {
 	return p, fe.err()
 }
 
-// parseVIPPrefix parses a VIP's prefix, or its bare address as its host
-// prefix, as the config file does.
+// parseVIPPrefix parses a VIP's prefix, required, as the config does.
 func parseVIPPrefix(fe *fieldErrors, field, s string) netip.Prefix {
-	const want = "write the VIP as 203.0.113.10/32 or 2001:db8::10/128"
-	s = strings.TrimSpace(s)
-	if s == "" {
-		fe.add(field, "required: %s", want)
-		return netip.Prefix{}
+	p, err := config.ParseVIPPrefix(s)
+	if err != nil {
+		fe.add(field, "%s", err)
 	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			fe.add(field, "%q is not a prefix: %s", s, want)
-		}
-		return p
-	}
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		fe.add(field, "%q is not a prefix: %s", s, want)
-		return netip.Prefix{}
-	case a.Zone() != "":
-		fe.add(field, "%q has a zone: a VIP has none", s)
-		return netip.Prefix{}
-	}
-	return netip.PrefixFrom(a, a.BitLen())
+	return p
 }
 
 func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {

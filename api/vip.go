@@ -3,10 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
-	"math"
-	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,17 +49,17 @@ func vipFromProto(fe *fieldErrors, pv *pb.VIP, uplinks []control.UplinkStatus) c
 		v.MED, v.HasMED = *pv.Med, true
 	}
 	for i, s := range pv.Communities {
-		if c, ok := parseCommunity(s); ok {
-			v.Communities = append(v.Communities, c)
+		if c, err := config.ParseCommunity(s); err != nil {
+			fe.add(fmt.Sprintf("vip.communities[%d]", i), "%s", err)
 		} else {
-			fe.add(fmt.Sprintf("vip.communities[%d]", i), "%q is not a community: ASN:VALUE (each 0..65535) as 65010:100, or no-export, no-advertise, no-export-subconfed", s)
+			v.Communities = append(v.Communities, c)
 		}
 	}
 	for i, s := range pv.LargeCommunities {
-		if c, ok := parseLargeCommunity(s); ok {
-			v.LargeCommunities = append(v.LargeCommunities, c)
+		if c, err := config.ParseLargeCommunity(s); err != nil {
+			fe.add(fmt.Sprintf("vip.large_communities[%d]", i), "%s", err)
 		} else {
-			fe.add(fmt.Sprintf("vip.large_communities[%d]", i), "%q is not a large community: ASN:DATA1:DATA2 (each 0..4294967295) as 65010:1:2", s)
+			v.LargeCommunities = append(v.LargeCommunities, c)
 		}
 	}
 	if pv.Mode != "" {
@@ -90,9 +87,9 @@ func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
 	}
 	c.Type = config.CheckType(pc.Type)
 	if pc.Target != "" {
-		ap, err := netip.ParseAddrPort(strings.TrimSpace(pc.Target))
+		ap, err := config.ParseCheckTarget(pc.Target)
 		if err != nil {
-			fe.add(key+".target", "%q is not ADDRESS:PORT: an IP address (IPv6 in brackets, as [2001:db8::1]:80) and a port", pc.Target)
+			fe.add(key+".target", "%s", err)
 		}
 		c.Target = ap
 	}
@@ -110,9 +107,9 @@ func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
 		c.Fall = int(pc.Fall)
 	}
 	if pc.Source != "" {
-		a, err := netip.ParseAddr(pc.Source)
-		if err != nil || a.Zone() != "" {
-			fe.add(key+".source", "%q is not an IP address without a zone", pc.Source)
+		a, err := config.ParseAddr(pc.Source)
+		if err != nil {
+			fe.add(key+".source", "%s", err)
 		}
 		c.Source = a
 	}
@@ -236,10 +233,10 @@ func vipToProto(v config.VIP) *pb.VIP {
 		pv.Med = ptr(v.MED)
 	}
 	for _, cm := range v.Communities {
-		pv.Communities = append(pv.Communities, formatCommunity(cm))
+		pv.Communities = append(pv.Communities, config.FormatCommunity(cm))
 	}
 	for _, lc := range v.LargeCommunities {
-		pv.LargeCommunities = append(pv.LargeCommunities, fmt.Sprintf("%d:%d:%d", lc[0], lc[1], lc[2]))
+		pv.LargeCommunities = append(pv.LargeCommunities, config.FormatLargeCommunity(lc))
 	}
 	if v.Address != nil {
 		pv.AddressInterface = v.Address.Interface
@@ -248,60 +245,3 @@ func vipToProto(v config.VIP) *pb.VIP {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// wellKnownCommunities are RFC 1997's, by the names the config file takes.
-var wellKnownCommunities = []struct {
-	name  string
-	value uint32
-}{
-	{"no-export", 0xFFFFFF01},
-	{"no-advertise", 0xFFFFFF02},
-	{"no-export-subconfed", 0xFFFFFF03},
-}
-
-func parseCommunity(s string) (uint32, bool) {
-	for _, w := range wellKnownCommunities {
-		if s == w.name {
-			return w.value, true
-		}
-	}
-	n, ok := splitUints(s, 2, math.MaxUint16)
-	if !ok {
-		return 0, false
-	}
-	return n[0]<<16 | n[1], true
-}
-
-func formatCommunity(c uint32) string {
-	for _, w := range wellKnownCommunities {
-		if c == w.value {
-			return w.name
-		}
-	}
-	return fmt.Sprintf("%d:%d", c>>16, c&0xFFFF)
-}
-
-func parseLargeCommunity(s string) ([3]uint32, bool) {
-	n, ok := splitUints(s, 3, math.MaxUint32)
-	if !ok {
-		return [3]uint32{}, false
-	}
-	return [3]uint32{n[0], n[1], n[2]}, true
-}
-
-// splitUints parses n decimal numbers 0..hi separated by colons.
-func splitUints(s string, n int, hi uint64) ([]uint32, bool) {
-	parts := strings.Split(strings.TrimSpace(s), ":")
-	if len(parts) != n {
-		return nil, false
-	}
-	out := make([]uint32, n)
-	for i, p := range parts {
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil || v > hi {
-			return nil, false
-		}
-		out[i] = uint32(v)
-	}
-	return out, true
-}

@@ -3,7 +3,6 @@ package config
 import (
 	"math"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -134,24 +133,11 @@ func (d *decoder) vipPrefix(key string, v any) netip.Prefix {
 	if !ok {
 		return netip.Prefix{}
 	}
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			d.fail(key, "%q is not a prefix: write the VIP as 203.0.113.10/32 or 2001:db8::10/128", s)
-		}
-		return p
+	p, err := ParseVIPPrefix(s)
+	if err != nil {
+		d.fail(key, "%s", err)
 	}
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		d.fail(key, "%q is not a prefix: write the VIP as 203.0.113.10/32 or 2001:db8::10/128", s)
-		return netip.Prefix{}
-	case a.Zone() != "":
-		d.fail(key, "%q has a zone: a VIP has none", s)
-		return netip.Prefix{}
-	}
-	return netip.PrefixFrom(a, a.BitLen())
+	return p
 }
 
 func (d *decoder) check(key string, v any) Check {
@@ -164,9 +150,9 @@ func (d *decoder) check(key string, v any) Check {
 	}
 	if v, ok := m["target"]; ok {
 		if s, ok := d.str(key+".target", v); ok {
-			ap, err := netip.ParseAddrPort(strings.TrimSpace(s))
+			ap, err := ParseCheckTarget(s)
 			if err != nil {
-				d.fail(key+".target", "%q is not ADDRESS:PORT: an IP address (IPv6 in brackets, as [2001:db8::1]:80) and a port", s)
+				d.fail(key+".target", "%s", err)
 			}
 			c.Target = ap
 		}
@@ -261,9 +247,9 @@ func (d *decoder) addr(key string, v any) netip.Addr {
 	if !ok {
 		return netip.Addr{}
 	}
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	a, err := ParseAddr(s)
 	if err != nil {
-		d.fail(key, "%q is not an IP address", s)
+		d.fail(key, "%s", err)
 	}
 	return a
 }
@@ -293,67 +279,38 @@ func (d *decoder) strList(key string, v any, what string) []string {
 	return out
 }
 
-// communities decodes standard communities: "ASN:VALUE" (both 0..65535)
-// or a well-known name.
+// communities decodes standard communities (ParseCommunity).
 func (d *decoder) communities(key string, v any) []uint32 {
 	var out []uint32
 	for i, s := range d.strList(key, v, "communities") {
 		if d.bad[index(key, i)] {
 			continue
 		}
-		s = strings.TrimSpace(s)
-		if c, ok := wellKnownCommunities[strings.ToLower(s)]; ok {
-			out = append(out, c)
+		c, err := ParseCommunity(s)
+		if err != nil {
+			d.fail(index(key, i), "%s", err)
 			continue
 		}
-		parts, ok := splitNumbers(s, 2, math.MaxUint16)
-		if !ok {
-			d.fail(index(key, i), "%q is not a community: write ASN:VALUE, both 0..65535 (65010:100), or no-export, no-advertise, no-export-subconfed", s)
-			continue
-		}
-		out = append(out, parts[0]<<16|parts[1])
+		out = append(out, c)
 	}
 	return out
 }
 
-// largeCommunities decodes RFC 8092 communities: "ASN:DATA1:DATA2", each
-// 0..4294967295.
+// largeCommunities decodes RFC 8092 communities (ParseLargeCommunity).
 func (d *decoder) largeCommunities(key string, v any) [][3]uint32 {
 	var out [][3]uint32
 	for i, s := range d.strList(key, v, "large communities") {
 		if d.bad[index(key, i)] {
 			continue
 		}
-		s = strings.TrimSpace(s)
-		parts, ok := splitNumbers(s, 3, math.MaxUint32)
-		if !ok {
-			d.fail(index(key, i), "%q is not a large community: write ASN:DATA1:DATA2, each 0..4294967295 (65010:1:2)", s)
+		c, err := ParseLargeCommunity(s)
+		if err != nil {
+			d.fail(index(key, i), "%s", err)
 			continue
 		}
-		out = append(out, [3]uint32{parts[0], parts[1], parts[2]})
+		out = append(out, c)
 	}
 	return out
-}
-
-// splitNumbers splits s at ":" into exactly n decimal numbers of at most
-// hi each.
-func splitNumbers(s string, n int, hi uint64) ([]uint32, bool) {
-	f := strings.Split(s, ":")
-	if len(f) != n {
-		return nil, false
-	}
-	out := make([]uint32, n)
-	for i, x := range f {
-		if !isDecimal(x) {
-			return nil, false
-		}
-		u, err := strconv.ParseUint(x, 10, 64)
-		if err != nil || u > hi {
-			return nil, false
-		}
-		out[i] = uint32(u)
-	}
-	return out, true
 }
 
 // bgpUplinks returns the names of the uplinks with bgp, in order: the

@@ -6,18 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // Limits that Validate enforces.
 const (
-	// maxInterfaceName is IFNAMSIZ-1: the kernel's name buffer holds a NUL.
-	maxInterfaceName = 15
 	// maxWeight is the largest multipath weight: the kernel stores
 	// weight-1 in a byte (rtnh_hops).
 	maxWeight = 256
@@ -46,8 +42,6 @@ var reservedProtocols = []string{"unspec", "redirect", "kernel", "boot", "static
 
 // reservedTables are the table numbers the kernel itself uses.
 var reservedTables = map[uint32]string{253: "default", 254: "main", 255: "local"}
-
-var uplinkName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 // Validate reports every problem of c at once, as Problems, or nil. It
 // changes nothing; defaults are Parse's business, so a Config built in code
@@ -140,16 +134,13 @@ func (c *Config) problems() Problems {
 	defaults := false // whether an uplink can have a default route
 	for i, u := range c.Uplinks {
 		key := index("uplinks", i)
-		switch {
-		case u.Name == "":
-			add(key+".name", "required")
-		case !uplinkName.MatchString(u.Name):
-			add(key+".name", "%q must match %s", u.Name, uplinkName)
-		default:
+		if err := CheckUplinkName(u.Name); err != nil {
+			add(key+".name", "%s", err)
+		} else {
 			unique(names, i, key+".name", strconv.Quote(u.Name))
 		}
-		if msg := checkInterface(u.Interface); msg != "" {
-			add(key+".interface", "%s", msg)
+		if err := CheckInterfaceName(u.Interface); err != nil {
+			add(key+".interface", "%s", err)
 		} else {
 			unique(ifaces, i, key+".interface", strconv.Quote(u.Interface))
 		}
@@ -313,22 +304,6 @@ func checkListen(s string) string {
 		return ""
 	}
 	return fmt.Sprintf("%q is neither %s", s, strings.Replace(want, " or ", " nor ", 1))
-}
-
-// checkInterface returns what the kernel would find wrong with an interface
-// name (dev_valid_name), or "".
-func checkInterface(name string) string {
-	switch {
-	case name == "":
-		return "required"
-	case len(name) > maxInterfaceName:
-		return fmt.Sprintf("%q is longer than %d bytes (IFNAMSIZ-1)", name, maxInterfaceName)
-	case name == "." || name == "..":
-		return fmt.Sprintf("%q is not a valid interface name", name)
-	case strings.ContainsAny(name, "/:") || strings.ContainsFunc(name, unicode.IsSpace):
-		return fmt.Sprintf("%q is not a valid interface name: it contains '/', ':' or white space", name)
-	}
-	return ""
 }
 
 // checkGateway returns why g cannot be a gateway, or "".

@@ -92,8 +92,8 @@ func (c *Config) vipProblems(add addFunc) {
 			add(key+".mode", "%q is not one of %s, %s", v.Mode, ModeNormal, ModeExclusive)
 		}
 		if v.Address != nil {
-			if msg := checkInterface(v.Address.Interface); msg != "" {
-				add(key+".address.interface", "%s", msg)
+			if err := CheckInterfaceName(v.Address.Interface); err != nil {
+				add(key+".address.interface", "%s", err)
 			}
 		}
 		if v.Notify != nil {
@@ -161,7 +161,7 @@ func checkVIPPrefix(p netip.Prefix) string {
 	a := p.Addr()
 	switch {
 	case !p.IsValid():
-		return "required: the VIP as 203.0.113.10/32 or 2001:db8::10/128"
+		return errVIPPrefixRequired.Error()
 	case a.Is4In6():
 		return fmt.Sprintf("%s is an IPv4-mapped IPv6 prefix: write %s/32", p, a.Unmap())
 	case p.Bits() != a.BitLen():

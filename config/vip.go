@@ -222,10 +222,3 @@ func DefaultDampening() Dampening {
 		MaxPenalty: DefaultDampeningMaxPenalty,
 	}
 }
-
-// Well-known communities (RFC 1997) that the file may give by name.
-var wellKnownCommunities = map[string]uint32{
-	"no-export":           0xFFFFFF01,
-	"no-advertise":        0xFFFFFF02,
-	"no-export-subconfed": 0xFFFFFF03,
-}
