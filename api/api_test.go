@@ -38,6 +38,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/internal/testpki"
+	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -380,7 +381,7 @@ func TestAPIRPCs(t *testing.T) {
 			Prefix:  vip,
 			Uplinks: []string{"isp-a"},
 			Check: config.Check{
-				Type: config.CheckHTTP, Target: netip.MustParseAddrPort("127.0.0.1:80"), Path: "/", ExpectStatus: 200,
+				Type: policy.CheckHTTP, Target: netip.MustParseAddrPort("127.0.0.1:80"), Path: "/", ExpectStatus: 200,
 				Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3,
 			},
 			Role:             config.RoleBackup,
@@ -427,7 +428,7 @@ func TestAPIRPCs(t *testing.T) {
 			Prefix:  vip,
 			Uplinks: []string{"isp-a"},
 			Check: config.Check{
-				Type: config.CheckExec, Command: []string{"/bin/true"},
+				Type: policy.CheckExec, Command: []string{"/bin/true"},
 				Interval: 200 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 5,
 			},
 			Role:          config.RolePrimary,
@@ -625,7 +626,7 @@ func TestAPIExecRefused(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
 	existing := netip.MustParsePrefix("198.51.100.20/32")
-	f.vips[existing] = config.VIP{Prefix: existing, Check: config.Check{Type: config.CheckNone}}
+	f.vips[existing] = config.VIP{Prefix: existing, Check: config.Check{Type: policy.CheckNone}}
 	cl := pb.NewMultihomedClient(startAPI(t, f))
 	ctx := testCtx(t)
 	exec := &pb.Check{Type: "exec", Command: []string{"/bin/true"}}
@@ -653,7 +654,7 @@ func TestAPIExecRefused(t *testing.T) {
 			checkInvalid(t, tc.call(), tc.want, "refused over the API unless the config sets api.allow_exec: true")
 		})
 	}
-	want := map[netip.Prefix]config.VIP{existing: {Prefix: existing, Check: config.Check{Type: config.CheckNone}}}
+	want := map[netip.Prefix]config.VIP{existing: {Prefix: existing, Check: config.Check{Type: policy.CheckNone}}}
 	if diff := cmp.Diff(want, f.vips, netipOpt); diff != "" {
 		t.Errorf("the controller's VIPs (-want +got):\n%s", diff)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -364,7 +365,7 @@ func fuzzInvalid(arg any, allowExec bool) string {
 		if msg := hostPrefix(a.Prefix); msg != "" {
 			return msg
 		}
-		if !allowExec && (a.Check.Type == config.CheckExec || a.Notify != nil || a.Check.Command != nil) {
+		if !allowExec && (a.Check.Type == policy.CheckExec || a.Notify != nil || a.Check.Command != nil) {
 			return "a command, without api.allow_exec"
 		}
 		// The fake's uplinks; a pair, so that mode exclusive is the

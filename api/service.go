@@ -18,6 +18,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -172,7 +173,7 @@ func (s *apiService) vipSpec(ctx context.Context, pv *pb.VIP) (config.VIP, error
 // as root; api.allow_exec says the callers are trusted as much.
 func refuseCommands(fe *fieldErrors, v config.VIP) {
 	const why = "commands run as root: refused over the API unless the config sets api.allow_exec: true"
-	if v.Check.Type == config.CheckExec {
+	if v.Check.Type == policy.CheckExec {
 		fe.add("vip.check.type", "exec: %s", why)
 	}
 	if v.Notify != nil {

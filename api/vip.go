@@ -85,7 +85,7 @@ func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
 		// The config file's rules then report the missing type.
 		return c
 	}
-	c.Type = config.CheckType(pc.Type)
+	c.Type = policy.CheckType(pc.Type)
 	if pc.Target != "" {
 		ap, err := config.ParseCheckTarget(pc.Target)
 		if err != nil {
@@ -113,7 +113,7 @@ func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
 		}
 		c.Source = a
 	}
-	if c.Type == config.CheckHTTP {
+	if c.Type == policy.CheckHTTP {
 		if c.Path == "" {
 			c.Path = config.DefaultHTTPPath
 		}
@@ -124,7 +124,7 @@ func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
 	return c
 }
 
-func dampeningFromProto(fe *fieldErrors, key string, pd *pb.Dampening) config.Dampening {
+func dampeningFromProto(fe *fieldErrors, key string, pd *pb.Dampening) policy.Dampening {
 	d := config.DefaultDampening()
 	if pd == nil {
 		return d

@@ -1,10 +1,3 @@
-// Package config is the schema of multihomed's configuration file: a plain
-// typed struct, filled once from YAML (through viper) and MULTIHOMED_*
-// environment variables, with defaults applied at parse time and a Validate
-// that reports every problem by its key path.
-//
-// It deliberately does not watch files or apply anything: the daemon decides
-// when to (re)load, and a config either loads whole or not at all.
 package config
 
 import (

@@ -4,6 +4,8 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+
+	"github.com/multihomed/multihomed/policy"
 )
 
 // maxDampeningValue bounds the dampening penalties as decoded: far above
@@ -145,7 +147,7 @@ func (d *decoder) check(key string, v any) Check {
 	m := d.mapping(key, v, checkNode)
 	if v, ok := m["type"]; ok {
 		if s, ok := d.str(key+".type", v); ok {
-			c.Type = CheckType(s)
+			c.Type = policy.CheckType(s)
 		}
 	}
 	if v, ok := m["target"]; ok {
@@ -201,7 +203,7 @@ func (d *decoder) check(key string, v any) Check {
 	if v, ok := m["source"]; ok {
 		c.Source = d.addr(key+".source", v)
 	}
-	if c.Type == CheckHTTP {
+	if c.Type == policy.CheckHTTP {
 		if _, ok := m["path"]; !ok {
 			c.Path = DefaultHTTPPath
 		}
@@ -212,7 +214,7 @@ func (d *decoder) check(key string, v any) Check {
 	return c
 }
 
-func (d *decoder) dampening(key string, v any, dp *Dampening) {
+func (d *decoder) dampening(key string, v any, dp *policy.Dampening) {
 	m := d.mapping(key, v, dampeningNode)
 	if v, ok := m["enabled"]; ok {
 		if b, ok := d.boolean(key+".enabled", v); ok {

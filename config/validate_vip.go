@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode"
+
+	"github.com/multihomed/multihomed/policy"
 )
 
 // addFunc records a problem with key.
@@ -184,15 +186,15 @@ func checkVIPPrefix(p netip.Prefix) string {
 // refused on another, so that a misplaced key does not go unnoticed.
 func checkProblems(key string, c *Check, add addFunc) {
 	switch c.Type {
-	case CheckTCP, CheckHTTP, CheckExec, CheckNone:
+	case policy.CheckTCP, policy.CheckHTTP, policy.CheckExec, policy.CheckNone:
 	case "":
-		add(key+".type", "required: one of %s, %s, %s, %s", CheckTCP, CheckHTTP, CheckExec, CheckNone)
+		add(key+".type", "required: one of %s, %s, %s, %s", policy.CheckTCP, policy.CheckHTTP, policy.CheckExec, policy.CheckNone)
 	default:
-		add(key+".type", "%q is not one of %s, %s, %s, %s", c.Type, CheckTCP, CheckHTTP, CheckExec, CheckNone)
+		add(key+".type", "%q is not one of %s, %s, %s, %s", c.Type, policy.CheckTCP, policy.CheckHTTP, policy.CheckExec, policy.CheckNone)
 	}
-	known := c.Type == CheckTCP || c.Type == CheckHTTP || c.Type == CheckExec || c.Type == CheckNone
-	network := c.Type == CheckTCP || c.Type == CheckHTTP
-	http := c.Type == CheckHTTP
+	known := c.Type == policy.CheckTCP || c.Type == policy.CheckHTTP || c.Type == policy.CheckExec || c.Type == policy.CheckNone
+	network := c.Type == policy.CheckTCP || c.Type == policy.CheckHTTP
+	http := c.Type == policy.CheckHTTP
 	// only reports a key that the check's type does not take.
 	only := func(k, types string) {
 		if known {
@@ -248,9 +250,9 @@ func checkProblems(key string, c *Check, add addFunc) {
 	}
 
 	switch {
-	case c.Type == CheckExec && c.Command == nil:
+	case c.Type == policy.CheckExec && c.Command == nil:
 		add(key+".command", "required for type exec: the program and its arguments, as [/usr/local/bin/check, --port, \"80\"]")
-	case c.Type == CheckExec:
+	case c.Type == policy.CheckExec:
 		checkCommand(key+".command", c.Command, "", add)
 	case c.Command != nil:
 		only("command", "exec")
@@ -310,7 +312,7 @@ func checkCommand(key string, argv []string, none string, add addFunc) {
 // dampeningProblems reports the problems of a VIP's dampening, also when
 // it is disabled: its values are then only kept, but they must still make
 // sense for when it is enabled again.
-func dampeningProblems(key string, dp *Dampening, add addFunc) {
+func dampeningProblems(key string, dp *policy.Dampening, add addFunc) {
 	if dp.HalfLife < MinDampeningHalfLife || dp.HalfLife > MaxDampeningHalfLife {
 		add(key+".half_life", "%s is out of range %s..%s", dp.HalfLife, MinDampeningHalfLife, MaxDampeningHalfLife)
 	}

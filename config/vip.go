@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/multihomed/multihomed/policy"
 )
 
 // Defaults and limits of the VIP keys.
@@ -67,22 +69,6 @@ const (
 	// MinDampeningHalfLife and MaxDampeningHalfLife bound half_life.
 	MinDampeningHalfLife = time.Second
 	MaxDampeningHalfLife = time.Hour
-)
-
-// CheckType is how a VIP's service is checked.
-type CheckType string
-
-const (
-	// CheckTCP connects to the target: healthy when the connection is
-	// accepted.
-	CheckTCP CheckType = "tcp"
-	// CheckHTTP GETs a path from the target: healthy on the expected status
-	// (and body substring, when set).
-	CheckHTTP CheckType = "http"
-	// CheckExec runs a command: healthy when it exits 0 in time.
-	CheckExec CheckType = "exec"
-	// CheckNone is always healthy.
-	CheckNone CheckType = "none"
 )
 
 // Role says whether a VIP is this director's to carry or its pair's.
@@ -159,7 +145,7 @@ type VIP struct {
 	// NotifyTimeout is how long Notify may run before its process group
 	// is killed: more than 0, at most MaxNotifyTimeout.
 	NotifyTimeout time.Duration
-	Dampening     Dampening
+	Dampening     policy.Dampening
 }
 
 // VIPAddress is the interface a VIP is put on while it is announced.
@@ -170,7 +156,7 @@ type VIPAddress struct {
 // Check is a VIP's health check. The keys of one type are refused on
 // another (a target on an exec check, a command on a tcp check).
 type Check struct {
-	Type CheckType
+	Type policy.CheckType
 	// Target is what tcp and http connect to: an IP address (IPv6 in
 	// brackets in the file) and a port.
 	Target netip.AddrPort
@@ -198,22 +184,9 @@ type Check struct {
 	Source netip.Addr
 }
 
-// Dampening suppresses a flapping VIP: every withdrawal after a failed
-// check adds Penalty, the penalty halves every HalfLife and is capped at
-// MaxPenalty; at Suppress or above the VIP is not announced, until the
-// penalty has decayed below Reuse.
-type Dampening struct {
-	Enabled    bool
-	HalfLife   time.Duration
-	Penalty    int
-	Suppress   int
-	Reuse      int
-	MaxPenalty int
-}
-
 // DefaultDampening returns the dampening a VIP gets when it sets none.
-func DefaultDampening() Dampening {
-	return Dampening{
+func DefaultDampening() policy.Dampening {
+	return policy.Dampening{
 		Enabled:    true,
 		HalfLife:   DefaultDampeningHalfLife,
 		Penalty:    DefaultDampeningPenalty,

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/policy"
 )
 
 // director is a config with two BGP uplinks and a static one, for VIPs to
@@ -37,7 +38,7 @@ func defaultVIP(prefix, target string) config.VIP {
 		Prefix:  netip.MustParsePrefix(prefix),
 		Uplinks: []string{"isp-a", "isp-b"},
 		Check: config.Check{
-			Type:     config.CheckTCP,
+			Type:     policy.CheckTCP,
 			Target:   netip.MustParseAddrPort(target),
 			Interval: config.DefaultCheckInterval,
 			Timeout:  config.DefaultCheckTimeout,
@@ -104,7 +105,7 @@ vips:
 		Prefix:  netip.MustParsePrefix("203.0.113.100/32"),
 		Uplinks: []string{"isp-b"},
 		Check: config.Check{
-			Type:         config.CheckHTTP,
+			Type:         policy.CheckHTTP,
 			Target:       netip.MustParseAddrPort("[2001:db8::10]:8080"),
 			Path:         "/healthz",
 			Host:         "www.example.com",
@@ -126,7 +127,7 @@ vips:
 		Address:          &config.VIPAddress{Interface: "lo"},
 		Notify:           []string{"/usr/local/bin/hook", "--vip", "80"},
 		NotifyTimeout:    2 * time.Second,
-		Dampening: config.Dampening{
+		Dampening: policy.Dampening{
 			HalfLife:   time.Minute,
 			Penalty:    500,
 			Suppress:   2000,
@@ -136,7 +137,7 @@ vips:
 	}
 	exec := defaultVIP("2001:db8::100/128", "0.0.0.0:0")
 	exec.Check = config.Check{
-		Type:     config.CheckExec,
+		Type:     policy.CheckExec,
 		Command:  []string{"/usr/bin/check", "-p", "80", ""},
 		Interval: 2 * time.Second,
 		Timeout:  config.DefaultCheckTimeout,
@@ -144,7 +145,7 @@ vips:
 		Fall:     config.DefaultFall,
 	}
 	none := defaultVIP("203.0.113.101/32", "0.0.0.0:0")
-	none.Check.Type, none.Check.Target = config.CheckNone, netip.AddrPort{}
+	none.Check.Type, none.Check.Target = policy.CheckNone, netip.AddrPort{}
 
 	want := struct {
 		LameDuck time.Duration
@@ -181,7 +182,7 @@ func TestParseVIPDefaults(t *testing.T) {
 			v.Role = config.RoleBackup
 		}},
 		{"http", "{prefix: 203.0.113.100/32, check: {type: http, target: " + target + "}}", func(v *config.VIP) {
-			v.Check.Type, v.Check.Path, v.Check.ExpectStatus = config.CheckHTTP, config.DefaultHTTPPath, config.DefaultExpectStatus
+			v.Check.Type, v.Check.Path, v.Check.ExpectStatus = policy.CheckHTTP, config.DefaultHTTPPath, config.DefaultExpectStatus
 		}},
 		{"short interval shortens the timeout", "{prefix: 203.0.113.100/32, check: {type: tcp, target: " + target + ", interval: 200ms}}", func(v *config.VIP) {
 			v.Check.Interval, v.Check.Timeout = 200*time.Millisecond, 200*time.Millisecond
@@ -551,7 +552,7 @@ vips:
 			v.Check.Source = netip.MustParseAddr("::1")
 			v.Check.Interval, v.Check.Timeout = 200*time.Millisecond, 100*time.Millisecond
 			v.Check.Rise, v.Check.Fall = 1, 2
-			v.Dampening = config.Dampening{HalfLife: 10 * time.Second, Penalty: 10, Suppress: 30, Reuse: 20, MaxPenalty: 40}
+			v.Dampening = policy.Dampening{HalfLife: 10 * time.Second, Penalty: 10, Suppress: 30, Reuse: 20, MaxPenalty: 40}
 		}},
 		{"check type changed", []string{
 			"MULTIHOMED_VIPS_0_CHECK_TYPE=http",
@@ -561,7 +562,7 @@ vips:
 			"MULTIHOMED_VIPS_0_CHECK_EXPECT_BODY=OK",
 		}, func(c *config.Config) {
 			ch := &c.VIPs[0].Check
-			ch.Type, ch.Path, ch.Host, ch.ExpectStatus, ch.ExpectBody = config.CheckHTTP, "/healthz", "example.com", 204, "OK"
+			ch.Type, ch.Path, ch.Host, ch.ExpectStatus, ch.ExpectBody = policy.CheckHTTP, "/healthz", "example.com", 204, "OK"
 		}},
 		{"a VIP added", []string{
 			"MULTIHOMED_VIPS_1_PREFIX=2001:db8::100/128",
@@ -573,7 +574,7 @@ vips:
 		}, func(c *config.Config) {
 			v := defaultVIP("2001:db8::100/128", "0.0.0.0:0")
 			v.Mode = config.ModeExclusive
-			v.Check.Type, v.Check.Target = config.CheckExec, netip.AddrPort{}
+			v.Check.Type, v.Check.Target = policy.CheckExec, netip.AddrPort{}
 			v.Check.Command = []string{"/usr/local/bin/check", "--port", "8080"}
 			c.VIPs = append(c.VIPs, v)
 			c.Pair = &config.Pair{Peer: netip.MustParseAddr("192.0.2.3"), ASN: 65011}

@@ -74,21 +74,21 @@ func (d *Daemon) reconcileVIPs() {
 
 func (d *Daemon) newVIP(c config.VIP) *vip {
 	rise := c.Check.Rise
-	if c.Check.Type == config.CheckNone {
+	if c.Check.Type == policy.CheckNone {
 		rise = 1 // nothing to wait for
 	}
 	v := &vip{
 		cfg: c,
 		state: policy.NewVIPState(policy.VIPParams{
 			Rise: rise, Fall: c.Check.Fall,
-			Dampening: policy.Dampening(c.Dampening),
+			Dampening: c.Dampening,
 			Exclusive: c.Mode == config.ModeExclusive && c.Role == config.RoleBackup,
 		}),
 		since:    time.Now(),
 		decision: policy.VIPDecision{Reason: policy.VIPStarting},
 	}
 	prober, err := policy.NewProber(policy.CheckSpec{
-		Type: policy.CheckType(c.Check.Type), Target: c.Check.Target, Source: c.Check.Source,
+		Type: c.Check.Type, Target: c.Check.Target, Source: c.Check.Source,
 		Path: c.Check.Path, Host: c.Check.Host, ExpectStatus: c.Check.ExpectStatus,
 		ExpectBody: c.Check.ExpectBody, Command: c.Check.Command,
 	})

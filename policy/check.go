@@ -35,15 +35,20 @@ func (f ProberFunc) Probe(ctx context.Context) error { return f(ctx) }
 
 var _ Prober = ProberFunc(nil)
 
-// CheckType is how a service is checked; the values are those of the
-// configuration's check.type.
+// CheckType is how a service is checked. The values are those of the
+// configuration's check.type: the configuration uses this type.
 type CheckType string
 
-// The check types.
 const (
-	CheckTCP  CheckType = "tcp"
+	// CheckTCP connects to the target: healthy when the connection is
+	// accepted.
+	CheckTCP CheckType = "tcp"
+	// CheckHTTP GETs a path from the target: healthy on the expected status
+	// (and body substring, when set).
 	CheckHTTP CheckType = "http"
+	// CheckExec runs a command: healthy when it exits 0 in time.
 	CheckExec CheckType = "exec"
+	// CheckNone is always healthy.
 	CheckNone CheckType = "none"
 )
 

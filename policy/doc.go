@@ -10,6 +10,6 @@
 // table-tested in isolation. The one exception is the health checks
 // (Prober, Runner), which are the I/O the VIP decisions feed on: TCP
 // connects, HTTP GETs and commands. The package imports neither netlink
-// nor GoBGP, and knows nothing of the configuration's types: the daemon
-// maps them (CheckSpec, VIPParams).
+// nor GoBGP, nor anything of ours: the configuration uses its CheckType
+// and Dampening, and the daemon builds the rest (CheckSpec, VIPParams).
 package policy

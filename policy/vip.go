@@ -57,8 +57,8 @@ func (d VIPDecision) String() string {
 // check rather than to a route): each time the check's verdict goes from
 // healthy to failed, Penalty is added; the penalty halves every HalfLife
 // and is capped at MaxPenalty. Once it reaches Suppress, the VIP is
-// withdrawn until the penalty has decayed below Reuse. It has the fields
-// of config.Dampening, so that one converts to the other.
+// withdrawn until the penalty has decayed below Reuse. The configuration
+// uses this type (a VIP's dampening key).
 type Dampening struct {
 	Enabled    bool
 	HalfLife   time.Duration
