@@ -76,7 +76,7 @@ func newFakeController() *fakeController {
 					Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Routes: 2,
 					BGP: &control.SessionStatus{
 						Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established",
-						Since: since, Accepted: 1, Refused: map[string]int{"not-imported": 3},
+						Since: since, Accepted: 1, Refused: map[policy.Reason]int{"not-imported": 3},
 					},
 				},
 				{

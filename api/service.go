@@ -61,7 +61,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Table:        u.Table,
 			RulePriority: u.RulePriority,
 			Healthy:      u.Healthy,
-			Reason:       u.Reason,
+			Reason:       string(u.Reason),
 			Drained:      u.Drained,
 			Defaults:     strs(u.Defaults),
 			Routes:       u32(u.Routes),
@@ -78,7 +78,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			if len(b.Refused) > 0 {
 				pu.Bgp.Refused = make(map[string]uint32, len(b.Refused))
 				for k, n := range b.Refused {
-					pu.Bgp.Refused[k] = u32(n)
+					pu.Bgp.Refused[string(k)] = u32(n)
 				}
 			}
 		}
@@ -111,7 +111,7 @@ func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) 
 			Dev:     r.Dev,
 			Src:     addrString(r.Src),
 			Metric:  r.Metric,
-			Origin:  r.Origin,
+			Origin:  string(r.Origin),
 			Uplink:  r.Uplink,
 		}
 	}
@@ -435,7 +435,7 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 		out[i] = &pb.VIPStatus{
 			Prefix:      prefixString(v.Prefix),
 			Announced:   v.Announced,
-			Reason:      v.Reason,
+			Reason:      policy.VIPDecision{Reason: v.Reason, Detail: v.Detail}.String(),
 			Since:       timestamp(v.Since),
 			Drained:     v.Drained,
 			Role:        v.Role,
@@ -448,7 +448,7 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 func eventToProto(ev control.Event) *pb.Event {
 	return &pb.Event{
 		Time:   timestamp(ev.Time),
-		Kind:   ev.Kind,
+		Kind:   string(ev.Kind),
 		Uplink: ev.Uplink,
 		Vip:    prefixString(ev.VIP),
 		Reason: ev.Reason,

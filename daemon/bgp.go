@@ -187,9 +187,9 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			d.log.Log(context.Background(), lvl, "bgp session", "event", "session-state", "uplink", ev.Peer,
 				"state", ev.State, "reason", ev.Reason)
-			kind := "session-down"
+			kind := control.EventSessionDown
 			if ev.State == speaker.Established {
-				kind = "session-up"
+				kind = control.EventSessionUp
 			}
 			if was != (ev.State == speaker.Established) {
 				d.events.publish(control.Event{Kind: kind, Uplink: ev.Peer, Reason: ev.Reason, Detail: ev.State.String()})

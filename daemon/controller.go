@@ -20,6 +20,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/internal/packed"
+	"github.com/multihomed/multihomed/policy"
 )
 
 var _ control.Controller = (*Daemon)(nil)
@@ -71,7 +72,7 @@ func (e *events) publish(ev control.Event) {
 	for _, s := range e.subs {
 		if s.lost > 0 {
 			select {
-			case s.ch <- control.Event{Time: ev.Time, Kind: "events-lost", Detail: fmt.Sprintf("%d events lost", s.lost)}:
+			case s.ch <- control.Event{Time: ev.Time, Kind: control.EventsLost, Detail: fmt.Sprintf("%d events lost", s.lost)}:
 				s.lost = 0
 			default:
 				s.lost++
@@ -109,7 +110,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	}
 	if err != nil {
 		d.log.Error("config reload rejected; keeping the running config", "event", "reload-rejected", "config", d.opts.ConfigPath, "err", err)
-		d.events.publish(control.Event{Kind: "reload-rejected", Detail: err.Error()})
+		d.events.publish(control.Event{Kind: control.EventReloadRejected, Detail: err.Error()})
 		return fmt.Errorf("%w: %w", control.ErrInvalid, err)
 	}
 	return d.do(ctx, func() error {
@@ -132,7 +133,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 	}
 	d.setConfig(eff)
 	d.log.Info("config reloaded", "event", "reload", "uplinks", len(eff.Uplinks), "vips", len(eff.VIPs))
-	d.events.publish(control.Event{Kind: "reload"})
+	d.events.publish(control.Event{Kind: control.EventReload})
 	d.converge()
 	d.reimport()
 }
@@ -257,8 +258,8 @@ func (d *Daemon) VIPs(ctx context.Context) ([]control.VIPStatus, error) {
 func (d *Daemon) vipStatus() []control.VIPStatus {
 	out := make([]control.VIPStatus, 0, len(d.vips))
 	for _, v := range d.vips {
-		s := control.VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.String(),
-			Since: v.since, Drained: v.drained, Role: string(v.cfg.Role)}
+		s := control.VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.Reason,
+			Detail: v.decision.Detail, Since: v.since, Drained: v.drained, Role: string(v.cfg.Role)}
 		if v.announced {
 			s.AnnouncedTo = d.advertisement(v).Peers
 		}
@@ -280,14 +281,14 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 			v := d.views[u.Name]
 			us := control.UplinkStatus{
 				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority,
-				Healthy: v.Health.Healthy, Reason: string(v.Health.Reason), Drained: d.drainedUplinks[u.Name],
+				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Drained: d.drainedUplinks[u.Name],
 				Defaults: v.Defaults, Routes: counts[u.Table],
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
 				us.Routes += len(ub.installed)
-				refused := map[string]int{}
+				refused := map[policy.Reason]int{}
 				for r, n := range ub.refused {
-					refused[string(r)] = int(n)
+					refused[r] = int(n)
 				}
 				us.BGP = &control.SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
 					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused}
@@ -359,20 +360,20 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 		if len(r.Nexthops) > 0 {
 			ri.Gateway, ri.Dev = r.Nexthops[0].Gateway, names[r.Nexthops[0].Ifindex]
 		}
-		ri.Origin = "learned"
+		ri.Origin = control.OriginLearned
 		switch {
 		case r.Table == fib.TableMain:
-			ri.Origin = "main-default"
+			ri.Origin = control.OriginMainDefault
 		case r.Scope == fib.ScopeLink || (!ri.Gateway.IsValid() && r.Dst.Addr().Is6()):
-			ri.Origin = "connected"
+			ri.Origin = control.OriginConnected
 		}
 		for _, u := range ups {
 			if u.table != r.Table {
 				continue
 			}
 			ri.Uplink = u.name
-			if ri.Origin == "learned" && !u.learn[r.Dst] && r.Dst.Bits() == 0 && slices.Contains(u.gws, ri.Gateway) {
-				ri.Origin = "static"
+			if ri.Origin == control.OriginLearned && !u.learn[r.Dst] && r.Dst.Bits() == 0 && slices.Contains(u.gws, ri.Gateway) {
+				ri.Origin = control.OriginStatic
 			}
 		}
 		out = append(out, ri)

@@ -86,7 +86,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		ResyncInterval: cfg.FIB.ResyncInterval,
 		Logger:         opts.Logger,
 		OnWriteError: func(err error) {
-			d.events.publish(control.Event{Kind: "fib-error", Detail: err.Error()})
+			d.events.publish(control.Event{Kind: control.EventFIBError, Detail: err.Error()})
 		},
 	})
 	if err != nil {
@@ -288,7 +288,7 @@ func (d *Daemon) converge() {
 		d.log.Log(context.Background(), lvl, "uplink health", "event", "uplink-health", "uplink", v.Name,
 			"interface", v.Interface, "healthy", v.Health.Healthy, "reason", v.Health.Reason,
 			"addrs", v.Addrs, "defaults", v.Defaults)
-		d.events.publish(control.Event{Kind: "uplink-health", Uplink: v.Name, Reason: string(v.Health.Reason)})
+		d.events.publish(control.Event{Kind: control.EventUplinkHealth, Uplink: v.Name, Reason: string(v.Health.Reason)})
 	}
 	for name := range d.health {
 		if !seen[name] {

@@ -196,9 +196,9 @@ func (d *Daemon) announceVIPs() {
 		c.v.announced = c.announced
 		d.vipAddress(c.v)
 		d.notify(c.v)
-		kind := "vip-withdrawn"
+		kind := control.EventVIPWithdrawn
 		if c.announced {
-			kind = "vip-announced"
+			kind = control.EventVIPAnnounced
 		}
 		d.events.publish(control.Event{Kind: kind, VIP: c.v.cfg.Prefix, Reason: c.v.decision.String()})
 	}

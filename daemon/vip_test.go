@@ -32,14 +32,15 @@ func TestVIPConflictDecision(t *testing.T) {
 	for _, tc := range []struct {
 		name, prefix string
 		onIface      string // address.interface
-		want         string
+		want         policy.VIPReason
+		detail       string
 	}{
-		{"address of an uplink", "192.0.2.10/32", "", "conflict: address of uplink isp-a"},
-		{"IPv6 address of an uplink", "2001:db8:a::10/128", "", "conflict: address of uplink isp-a"},
-		{"address of another uplink", "198.51.100.10/32", "", "conflict: address of uplink isp-b"},
-		{"an address of a prefix of the uplink", "192.0.2.11/32", "", "no-uplink"},
-		{"put on the uplink's interface by the daemon", "192.0.2.10/32", "eth0", "no-uplink"},
-		{"put on another interface", "198.51.100.10/32", "eth0", "conflict: address of uplink isp-b"},
+		{"address of an uplink", "192.0.2.10/32", "", policy.VIPConflict, "address of uplink isp-a"},
+		{"IPv6 address of an uplink", "2001:db8:a::10/128", "", policy.VIPConflict, "address of uplink isp-a"},
+		{"address of another uplink", "198.51.100.10/32", "", policy.VIPConflict, "address of uplink isp-b"},
+		{"an address of a prefix of the uplink", "192.0.2.11/32", "", policy.VIPNoUplink, ""},
+		{"put on the uplink's interface by the daemon", "192.0.2.10/32", "eth0", policy.VIPNoUplink, ""},
+		{"put on another interface", "198.51.100.10/32", "eth0", policy.VIPConflict, "address of uplink isp-b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vc := config.VIP{Prefix: mp(tc.prefix), Uplinks: []string{"isp-a", "isp-b"}}
@@ -51,7 +52,7 @@ func TestVIPConflictDecision(t *testing.T) {
 			d := &Daemon{cfg: cfg, views: views, vips: map[netip.Prefix]*vip{vc.Prefix: v}, log: discardLog}
 			// As mhctl vip list shows it; twice: deciding again changes
 			// nothing.
-			want := []control.VIPStatus{{Prefix: vc.Prefix, Reason: tc.want}}
+			want := []control.VIPStatus{{Prefix: vc.Prefix, Reason: tc.want, Detail: tc.detail}}
 			for range 2 {
 				d.announceVIPs()
 				if diff := cmp.Diff(want, d.vipStatus(), cmpopts.IgnoreFields(control.VIPStatus{}, "Since"), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {

@@ -100,6 +100,10 @@ func (s SessionState) String() string {
 	return fmt.Sprintf("SessionState(%d)", int(s))
 }
 
+// MarshalText writes the state's name, so that a JSON log says
+// "state":"established", not a number.
+func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // PeerEvent is a change of a peer's session state.
 type PeerEvent struct {
 	Peer   string

@@ -88,7 +88,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 func (f *fake) vipStatus() []control.VIPStatus {
 	return []control.VIPStatus{
 		{Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}},
-		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed: dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup"},
+		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed", Detail: "dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup"},
 		{Prefix: netip.MustParsePrefix("2001:db8:100::10/128"), Reason: "drained", Since: now.Add(-90 * time.Second), Drained: true, Role: "primary"},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/policy"
 )
 
 // Controller is what the control API drives: the daemon implements it,
@@ -88,7 +89,7 @@ type UplinkStatus struct {
 	Table        uint32
 	RulePriority uint32
 	Healthy      bool
-	Reason       string // why it is (un)healthy: policy reasons
+	Reason       policy.Reason // why it is (un)healthy
 	Drained      bool
 	Defaults     []netip.Prefix // families whose default its table holds
 	Routes       int            // routes the daemon owns in its table
@@ -102,15 +103,16 @@ type SessionStatus struct {
 	State     string // idle, connect, active, opensent, openconfirm, established
 	Since     time.Time
 	LastError string
-	Accepted  int            // routes accepted from the peer now
-	Refused   map[string]int // refusals so far, by reason
+	Accepted  int                   // routes accepted from the peer now
+	Refused   map[policy.Reason]int // refusals so far, by reason
 }
 
 // VIPStatus is one VIP.
 type VIPStatus struct {
 	Prefix      netip.Prefix
 	Announced   bool
-	Reason      string // policy reason with detail, e.g. "check-failed: ..."
+	Reason      policy.VIPReason
+	Detail      string // completes Reason: the check's last error, what the address conflicts with
 	Since       time.Time
 	Drained     bool
 	Role        string
@@ -135,10 +137,8 @@ type RouteInfo struct {
 	Dev     string
 	Src     netip.Addr
 	Metric  uint32
-	// Origin: "connected", "static", "learned" (from Uplink's peer),
-	// "main-default".
-	Origin string
-	Uplink string
+	Origin  RouteOrigin
+	Uplink  string
 }
 
 // ExplainQuery is a packet to explain.
@@ -164,9 +164,41 @@ type Explanation struct {
 // Event is something that happened.
 type Event struct {
 	Time   time.Time
-	Kind   string // session-up, session-down, vip-announced, vip-withdrawn, uplink-health, fib-error, reload, reload-rejected, events-lost
+	Kind   EventKind
 	Uplink string
 	VIP    netip.Prefix
 	Reason string
 	Detail string
 }
+
+// RouteOrigin says why the daemon owns a route. The values are stable:
+// they appear in the API and in mhctl routes.
+type RouteOrigin string
+
+const (
+	// OriginConnected: an uplink's connected prefix, in its table.
+	OriginConnected RouteOrigin = "connected"
+	// OriginStatic: an uplink's default from its gateways.
+	OriginStatic RouteOrigin = "static"
+	// OriginLearned: from the uplink's BGP peer.
+	OriginLearned RouteOrigin = "learned"
+	// OriginMainDefault: main's default, as main_default asks.
+	OriginMainDefault RouteOrigin = "main-default"
+)
+
+// EventKind says what an Event is about. The values are stable: they
+// appear in the event stream, mhctl events and the logs.
+type EventKind string
+
+const (
+	EventSessionUp      EventKind = "session-up"
+	EventSessionDown    EventKind = "session-down"
+	EventVIPAnnounced   EventKind = "vip-announced"
+	EventVIPWithdrawn   EventKind = "vip-withdrawn"
+	EventUplinkHealth   EventKind = "uplink-health"
+	EventFIBError       EventKind = "fib-error"
+	EventReload         EventKind = "reload"
+	EventReloadRejected EventKind = "reload-rejected"
+	// EventsLost: the subscriber fell behind; Detail says by how many.
+	EventsLost EventKind = "events-lost"
+)
