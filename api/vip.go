@@ -2,10 +2,7 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -15,145 +12,111 @@ import (
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
-// vipFromProto converts a VIP of the API to the config's, with the config
-// file's defaults for what is unset (listed in the .proto, at VIP). What
-// cannot even be converted (a prefix that is not one) goes to fe; the rest
-// is validateVIP's.
+// vipFromProto converts a VIP of the API to the config's: it writes the
+// VIP as the file would hold it and decodes it with the file's decoder
+// (config.DecodeVIP), so that the same defaults apply to what is unset
+// (listed in the .proto, at VIP) and the same words refuse what cannot be
+// decoded. What is wrong goes to fe; the config's rules are validateVIP's.
 func vipFromProto(fe *fieldErrors, pv *pb.VIP, uplinks []control.UplinkStatus) config.VIP {
-	v := config.VIP{
-		Prefix:        parseVIPPrefix(fe, "vip.prefix", pv.Prefix),
-		Uplinks:       slices.Clone(pv.Uplinks),
-		Check:         checkFromProto(fe, "vip.check", pv.Check),
-		Role:          config.RolePrimary,
-		Mode:          config.ModeNormal,
-		NotifyTimeout: duration(fe, "vip.notify_timeout", pv.NotifyTimeout, config.DefaultNotifyTimeout),
-		Dampening:     dampeningFromProto(fe, "vip.dampening", pv.Dampening),
+	raw := map[string]any{}
+	setString(raw, "prefix", pv.Prefix)
+	setList(raw, "uplinks", pv.Uplinks)
+	if pc := pv.Check; pc != nil {
+		c := map[string]any{}
+		setString(c, "type", pc.Type)
+		setString(c, "target", pc.Target)
+		setString(c, "path", pc.Path)
+		setString(c, "host", pc.Host)
+		setNumber(c, "expect_status", pc.ExpectStatus)
+		setString(c, "expect_body", pc.ExpectBody)
+		setList(c, "command", pc.Command)
+		setDuration(fe, c, "vip.check", "interval", pc.Interval)
+		setDuration(fe, c, "vip.check", "timeout", pc.Timeout)
+		setNumber(c, "rise", pc.Rise)
+		setNumber(c, "fall", pc.Fall)
+		setString(c, "source", pc.Source)
+		raw["check"] = c
 	}
-	if len(v.Uplinks) == 0 {
-		for _, u := range uplinks {
-			if u.BGP != nil {
-				v.Uplinks = append(v.Uplinks, u.Name)
-			}
-		}
-	}
-	if pv.Role != "" {
-		v.Role = config.Role(pv.Role)
-	}
-	switch {
-	case pv.Prepend != nil:
-		v.Prepend = int(*pv.Prepend)
-	case v.Role == config.RoleBackup:
-		v.Prepend = config.DefaultBackupPrepend
+	setString(raw, "role", pv.Role)
+	if pv.Prepend != nil {
+		raw["prepend"] = int64(*pv.Prepend)
 	}
 	if pv.Med != nil {
-		v.MED, v.HasMED = *pv.Med, true
+		raw["med"] = int64(*pv.Med)
 	}
-	for i, s := range pv.Communities {
-		if c, err := config.ParseCommunity(s); err != nil {
-			fe.add(fmt.Sprintf("vip.communities[%d]", i), "%s", err)
-		} else {
-			v.Communities = append(v.Communities, c)
-		}
-	}
-	for i, s := range pv.LargeCommunities {
-		if c, err := config.ParseLargeCommunity(s); err != nil {
-			fe.add(fmt.Sprintf("vip.large_communities[%d]", i), "%s", err)
-		} else {
-			v.LargeCommunities = append(v.LargeCommunities, c)
-		}
-	}
-	if pv.Mode != "" {
-		v.Mode = config.Mode(pv.Mode)
-	}
+	setList(raw, "communities", pv.Communities)
+	setList(raw, "large_communities", pv.LargeCommunities)
+	setString(raw, "mode", pv.Mode)
 	if pv.AddressInterface != "" {
-		v.Address = &config.VIPAddress{Interface: pv.AddressInterface}
+		raw["address"] = map[string]any{"interface": pv.AddressInterface}
 	}
-	if len(pv.Notify) > 0 {
-		v.Notify = slices.Clone(pv.Notify)
+	setList(raw, "notify", pv.Notify)
+	setDuration(fe, raw, "vip", "notify_timeout", pv.NotifyTimeout)
+	if pd := pv.Dampening; pd != nil {
+		d := map[string]any{}
+		if pd.Enabled != nil {
+			d["enabled"] = *pd.Enabled
+		}
+		setDuration(fe, d, "vip.dampening", "half_life", pd.HalfLife)
+		setNumber(d, "penalty", pd.Penalty)
+		setNumber(d, "suppress", pd.Suppress)
+		setNumber(d, "reuse", pd.Reuse)
+		setNumber(d, "max_penalty", pd.MaxPenalty)
+		raw["dampening"] = d
+	}
+
+	var bgp []string
+	for _, u := range uplinks {
+		if u.BGP != nil {
+			bgp = append(bgp, u.Name)
+		}
+	}
+	v, err := config.DecodeVIP("vip", raw, bgp)
+	var ps config.Problems
+	errors.As(err, &ps)
+	for _, p := range ps {
+		fe.add(p.Key, "%s", p.Msg)
 	}
 	return v
 }
 
-func checkFromProto(fe *fieldErrors, key string, pc *pb.Check) config.Check {
-	c := config.Check{
-		Interval: config.DefaultCheckInterval,
-		Timeout:  config.DefaultCheckTimeout,
-		Rise:     config.DefaultRise,
-		Fall:     config.DefaultFall,
+// The proto cannot tell an unset string, number or list from an empty
+// one: empty is unset, and the file's default applies.
+
+func setString(m map[string]any, key, s string) {
+	if s != "" {
+		m[key] = s
 	}
-	if pc == nil {
-		// The config file's rules then report the missing type.
-		return c
-	}
-	c.Type = policy.CheckType(pc.Type)
-	if pc.Target != "" {
-		ap, err := config.ParseCheckTarget(pc.Target)
-		if err != nil {
-			fe.add(key+".target", "%s", err)
-		}
-		c.Target = ap
-	}
-	c.Path, c.Host, c.ExpectBody = pc.Path, pc.Host, pc.ExpectBody
-	c.ExpectStatus = int(pc.ExpectStatus)
-	if len(pc.Command) > 0 {
-		c.Command = slices.Clone(pc.Command)
-	}
-	c.Interval = duration(fe, key+".interval", pc.Interval, config.DefaultCheckInterval)
-	c.Timeout = duration(fe, key+".timeout", pc.Timeout, min(config.DefaultCheckTimeout, c.Interval))
-	if pc.Rise != 0 {
-		c.Rise = int(pc.Rise)
-	}
-	if pc.Fall != 0 {
-		c.Fall = int(pc.Fall)
-	}
-	if pc.Source != "" {
-		a, err := config.ParseAddr(pc.Source)
-		if err != nil {
-			fe.add(key+".source", "%s", err)
-		}
-		c.Source = a
-	}
-	if c.Type == policy.CheckHTTP {
-		if c.Path == "" {
-			c.Path = config.DefaultHTTPPath
-		}
-		if c.ExpectStatus == 0 {
-			c.ExpectStatus = config.DefaultExpectStatus
-		}
-	}
-	return c
 }
 
-func dampeningFromProto(fe *fieldErrors, key string, pd *pb.Dampening) policy.Dampening {
-	d := config.DefaultDampening()
-	if pd == nil {
-		return d
+func setNumber(m map[string]any, key string, n uint32) {
+	if n != 0 {
+		m[key] = int64(n)
 	}
-	if pd.Enabled != nil {
-		d.Enabled = *pd.Enabled
-	}
-	d.HalfLife = duration(fe, key+".half_life", pd.HalfLife, d.HalfLife)
-	for _, f := range []struct {
-		dst *int
-		v   uint32
-	}{{&d.Penalty, pd.Penalty}, {&d.Suppress, pd.Suppress}, {&d.Reuse, pd.Reuse}, {&d.MaxPenalty, pd.MaxPenalty}} {
-		if f.v != 0 {
-			*f.dst = int(f.v)
-		}
-	}
-	return d
 }
 
-// duration converts a duration of the API; unset is def.
-func duration(fe *fieldErrors, key string, d *durationpb.Duration, def time.Duration) time.Duration {
+func setList(m map[string]any, key string, ss []string) {
+	if len(ss) == 0 {
+		return
+	}
+	l := make([]any, len(ss))
+	for i, s := range ss {
+		l[i] = s
+	}
+	m[key] = l
+}
+
+// setDuration sets a duration of the API, unless unset or not valid (that
+// goes to fe: the file has no such value to refuse).
+func setDuration(fe *fieldErrors, m map[string]any, parent, key string, d *durationpb.Duration) {
 	if d == nil {
-		return def
+		return
 	}
 	if err := d.CheckValid(); err != nil {
-		fe.add(key, "not a valid duration: %v", err)
-		return def
+		fe.add(parent+"."+key, "not a valid duration: %v", err)
+		return
 	}
-	return d.AsDuration()
+	m[key] = d.AsDuration()
 }
 
 // validateVIP checks v by the config file's rules: it validates a config

@@ -614,6 +614,9 @@ func (d *decoder) duration(key string, v any) (time.Duration, bool) {
 		} else {
 			d.fail(key, "%q is not a duration: %s", v, hint)
 		}
+	case time.Duration:
+		// Given in Go, by the control API: nothing to parse.
+		return v, true
 	case int, int64, uint64, float64:
 		// Zero needs no unit, as time.ParseDuration agrees; "0" is what a
 		// hold time that never expires is written as.

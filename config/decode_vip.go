@@ -48,6 +48,22 @@ func (d *decoder) vips(key string, v any) ([]VIP, []bool) {
 	return vips, absent
 }
 
+// DecodeVIP decodes one VIP as the file gives one under vips, with the
+// file's defaults: raw maps its keys to what YAML would hold (strings,
+// numbers, booleans, lists as []any, mappings as map[string]any), or to a
+// time.Duration for a duration. A VIP that names no uplinks gets
+// bgpUplinks, as the file's get every uplink with bgp. Its problems, as
+// Problems, are named under key ("vip.prefix"); Validate is still to run.
+// The control API decodes its VIPs with it: one decoder for both.
+func DecodeVIP(key string, raw map[string]any, bgpUplinks []string) (VIP, error) {
+	d := &decoder{bad: map[string]bool{}}
+	v, uplinksAbsent := d.vip(key, raw)
+	if uplinksAbsent {
+		v.Uplinks = bgpUplinks
+	}
+	return v, d.problems.err()
+}
+
 func (d *decoder) vip(key string, v any) (vip VIP, uplinksAbsent bool) {
 	vip = VIP{
 		Role:          RolePrimary,
