@@ -104,8 +104,8 @@ func NewServer(c control.Controller, opts Options) (*Server, error) {
 		s.listen = config.DefaultAPIListen
 	}
 	var err error
-	if s.network, s.address, err = parseListen(s.listen); err != nil {
-		return nil, err
+	if s.network, s.address, err = config.SplitListen(s.listen); err != nil {
+		return nil, fmt.Errorf("api.listen: %w", err)
 	}
 
 	var creds credentials.TransportCredentials
@@ -253,27 +253,6 @@ func (s *Server) logCall(ctx context.Context, req any, info *grpc.UnaryServerInf
 // readOnly are the methods that change nothing, not worth an info line.
 var readOnly = map[string]bool{
 	"GetStatus": true, "ListRoutes": true, "ListVIPs": true, "Explain": true,
-}
-
-// parseListen splits unix:///path or tcp://host:port.
-func parseListen(s string) (network, address string, err error) {
-	if path, ok := strings.CutPrefix(s, "unix://"); ok {
-		if !filepath.IsAbs(path) || strings.HasSuffix(path, "/") {
-			return "", "", fmt.Errorf("api.listen: %q: want unix:///absolute/path", s)
-		}
-		return "unix", filepath.Clean(path), nil
-	}
-	if hostPort, ok := strings.CutPrefix(s, "tcp://"); ok {
-		host, port, err := net.SplitHostPort(hostPort)
-		if err != nil || host == "" {
-			return "", "", fmt.Errorf("api.listen: %q: want tcp://host:port", s)
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return "", "", fmt.Errorf("api.listen: %q: the port must be 0..65535", s)
-		}
-		return "tcp", hostPort, nil
-	}
-	return "", "", fmt.Errorf("api.listen: %q is neither unix:///path nor tcp://host:port", s)
 }
 
 func lookupGroup(name string) (int, error) {

@@ -332,6 +332,7 @@ func TestValidate(t *testing.T) {
 		{"listen unix too long", func(c *config.Config) { c.API.Listen = "unix:///" + strings.Repeat("a", 107) }, want{"api.listen", "longer than 107 bytes"}},
 		{"listen no port", func(c *config.Config) { c.API.Listen = "tcp://127.0.0.1" }, want{"api.listen", "is not unix:///absolute/path or tcp://host:port"}},
 		{"listen port 0", func(c *config.Config) { c.API.Listen = "tcp://127.0.0.1:0" }, want{"api.listen", "port must be 1..65535"}},
+		{"listen port 00", func(c *config.Config) { c.API.Listen = "tcp://127.0.0.1:00" }, want{"api.listen", "port must be 1..65535"}},
 		{"listen port too big", func(c *config.Config) { c.API.Listen = "tcp://127.0.0.1:65536" }, want{"api.listen", "port must be 1..65535"}},
 		{"listen port name", func(c *config.Config) { c.API.Listen = "tcp://127.0.0.1:http" }, want{"api.listen", "port must be 1..65535"}},
 		{"listen no host", func(c *config.Config) { c.API.Listen = "tcp://:50051" }, want{"api.listen", "has no host"}},

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,34 +275,22 @@ func checkPeer(a netip.Addr) string {
 	return checkGateway(a)
 }
 
-// checkListen returns what is wrong with an api.listen address, or "".
+// checkListen returns what is wrong with an api.listen address, or "":
+// what SplitListen refuses, and what a daemon cannot listen on.
 func checkListen(s string) string {
-	const want = "unix:///absolute/path or tcp://host:port"
-	if path, ok := strings.CutPrefix(s, "unix://"); ok {
-		switch {
-		case !filepath.IsAbs(path):
-			return fmt.Sprintf("%q: the socket path must be absolute, as in %s", s, want)
-		case strings.HasSuffix(path, "/"):
-			return fmt.Sprintf("%q: the socket path names a directory", s)
-		case len(path) > maxUnixPath:
-			return fmt.Sprintf("%q: the socket path is longer than %d bytes", s, maxUnixPath)
-		}
-		return ""
-	}
-	if hostPort, ok := strings.CutPrefix(s, "tcp://"); ok {
-		host, port, err := net.SplitHostPort(hostPort)
-		switch {
-		case err != nil || strings.Contains(hostPort, "/"):
-			return fmt.Sprintf("%q is not %s", s, want)
-		case host == "":
-			return fmt.Sprintf("%q has no host (0.0.0.0 or [::] listens on every address)", s)
-		}
-		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+	network, address, err := SplitListen(s)
+	switch {
+	case err != nil:
+		return err.Error()
+	case network == "unix" && len(address) > maxUnixPath:
+		return fmt.Sprintf("%q: the socket path is longer than %d bytes", s, maxUnixPath)
+	case network == "tcp":
+		// SplitListen took the port: 0..65535.
+		if _, port, _ := net.SplitHostPort(address); port == strings.Repeat("0", len(port)) {
 			return fmt.Sprintf("%q: the port must be 1..65535", s)
 		}
-		return ""
 	}
-	return fmt.Sprintf("%q is neither %s", s, strings.Replace(want, " or ", " nor ", 1))
+	return ""
 }
 
 // checkGateway returns why g cannot be a gateway, or "".

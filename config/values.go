@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -180,4 +182,37 @@ func CheckInterfaceName(name string) error {
 		return fmt.Errorf("%q is not a valid interface name: it contains '/', ':' or white space", name)
 	}
 	return nil
+}
+
+// listenForms are the forms of api.listen.
+const listenForms = "unix:///absolute/path or tcp://host:port"
+
+// SplitListen splits an api.listen address, unix:///absolute/path or
+// tcp://host:port, into a network ("unix" or "tcp") and an address (the
+// socket's path, cleaned, or host:port). It takes port 0, which a test
+// listens on to get a free port; Validate refuses it in a config.
+func SplitListen(s string) (network, address string, err error) {
+	if path, ok := strings.CutPrefix(s, "unix://"); ok {
+		switch {
+		case !filepath.IsAbs(path):
+			return "", "", fmt.Errorf("%q: the socket path must be absolute, as in %s", s, listenForms)
+		case strings.HasSuffix(path, "/"):
+			return "", "", fmt.Errorf("%q: the socket path names a directory", s)
+		}
+		return "unix", filepath.Clean(path), nil
+	}
+	if hostPort, ok := strings.CutPrefix(s, "tcp://"); ok {
+		host, port, err := net.SplitHostPort(hostPort)
+		switch {
+		case err != nil || strings.Contains(hostPort, "/"):
+			return "", "", fmt.Errorf("%q is not %s", s, listenForms)
+		case host == "":
+			return "", "", fmt.Errorf("%q has no host (0.0.0.0 or [::] listens on every address)", s)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", "", fmt.Errorf("%q: the port must be 1..65535", s)
+		}
+		return "tcp", hostPort, nil
+	}
+	return "", "", fmt.Errorf("%q is neither %s", s, strings.Replace(listenForms, " or ", " nor ", 1))
 }
