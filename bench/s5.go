@@ -27,6 +27,8 @@ import (
 
 	"github.com/multihomed/multihomed/internal/netnssock"
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
+	"github.com/multihomed/multihomed/topo/scenario"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -166,7 +168,7 @@ type s5System interface {
 type s5Run struct {
 	name   string
 	lab    *topo.Lab
-	s      *topo.S5
+	s      *scenario.S5
 	svc    [2]*topo.Service
 	watch  *vipWatch
 	probes *prober
@@ -179,11 +181,11 @@ func (r *s5Run) log(format string, a ...any) {
 
 // runS5 measures ours and the baseline, reps repetitions of each failure.
 func runS5(reps int, bin string, hold time.Duration) ([]row, []string, error) {
-	ours, err := measureS5("ours", reps, func(r *s5Run) (s5System, error) { return startOurs(r, bin, hold) }, topo.S5Options{HoldTime: hold})
+	ours, err := measureS5("ours", reps, func(r *s5Run) (s5System, error) { return startOurs(r, bin, hold) }, scenario.S5Options{HoldTime: hold})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ours: %w", err)
 	}
-	base, err := measureS5("keepalived", reps, startVRRP, topo.S5Options{VRRP: true})
+	base, err := measureS5("keepalived", reps, startVRRP, scenario.S5Options{VRRP: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("keepalived: %w", err)
 	}
@@ -193,7 +195,7 @@ func runS5(reps int, bin string, hold time.Duration) ([]row, []string, error) {
 
 // measureS5 builds an S5 in a lab of its own, starts the system on it and
 // runs the repetitions; the lab is gone when it returns.
-func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts topo.S5Options) (res s5Result, err error) {
+func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts scenario.S5Options) (res s5Result, err error) {
 	res.name = name
 	lab, err := newSideLab("bench-s5-" + name)
 	if err != nil {
@@ -206,7 +208,7 @@ func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts
 	}()
 	r := &s5Run{name: name, lab: lab}
 	r.log("lab %s in %s", lab.Prefix(), lab.Dir())
-	if r.s, err = topo.BuildS5(lab, opts); err != nil {
+	if r.s, err = scenario.BuildS5(lab, opts); err != nil {
 		return res, err
 	}
 	// The watch starts before anything announces or holds the VIP, so it
@@ -427,7 +429,7 @@ type ours struct {
 // s5Config is a director's config, the shape of topo's S5 tests: one
 // uplink peering with the router, the VIP with an HTTP check of the local
 // service, dir2 as backup.
-func s5Config(s *topo.S5, i int, hold time.Duration) string {
+func s5Config(s *scenario.S5, i int, hold time.Duration) string {
 	d := s.Dirs[i]
 	role := ""
 	if i == 1 {
@@ -568,7 +570,7 @@ func (o *ours) withdrawn(t0 time.Time) time.Time {
 // vrrp is keepalived on both directors.
 type vrrp struct {
 	r   *s5Run
-	kas [2]*topo.Keepalived
+	kas [2]*routers.Keepalived
 }
 
 func startVRRP(r *s5Run) (s5System, error) {
@@ -578,7 +580,7 @@ func startVRRP(r *s5Run) (s5System, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v.kas[i], err = topo.StartKeepalived(d.Host, cfg); err != nil {
+		if v.kas[i], err = routers.StartKeepalived(d.Host, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -588,7 +590,7 @@ func startVRRP(r *s5Run) (s5System, error) {
 func (v *vrrp) steady() error {
 	s := v.r.s
 	return until("dir1 MASTER with the VIP, dir2 BACKUP without", s5RecoverTimeout, func() (bool, error) {
-		for i, want := range []string{topo.VRRPMaster, topo.VRRPBackup} {
+		for i, want := range []string{routers.VRRPMaster, routers.VRRPBackup} {
 			holds, err := v.kas[i].HoldsVIP()
 			if err != nil {
 				return false, err
@@ -657,11 +659,11 @@ func (v *vrrp) withdrawn(time.Time) time.Time { return time.Time{} }
 // carries events that are no states (MASTER_RX_LOWER_PRI: a master heard
 // a lower priority, as dir1 does when it is continued after dir2 took
 // over), which Keepalived.State returns as they come.
-func vrrpState(k *topo.Keepalived) string {
+func vrrpState(k *routers.Keepalived) string {
 	st := k.States()
 	for i := len(st) - 1; i >= 0; i-- {
 		switch st[i] {
-		case topo.VRRPMaster, topo.VRRPBackup, topo.VRRPFault:
+		case routers.VRRPMaster, routers.VRRPBackup, routers.VRRPFault:
 			return st[i]
 		}
 	}
@@ -751,7 +753,7 @@ func (r *s5Run) linkUp(i int) error {
 // Every change is recorded with the time it was read.
 type vipWatch struct {
 	fd    int
-	s     *topo.S5
+	s     *scenario.S5
 	vip   netip.Addr
 	neigh bool
 	macs  [2]string
@@ -776,7 +778,7 @@ type vipEvent struct {
 	dir int // index in S5.Dirs, -1 for none or elsewhere
 }
 
-func newVIPWatch(s *topo.S5, neigh bool) (*vipWatch, error) {
+func newVIPWatch(s *scenario.S5, neigh bool) (*vipWatch, error) {
 	w := &vipWatch{s: s, vip: s.VIP4.Addr(), neigh: neigh, nh: map[uint32]nexthop{},
 		changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	for i, d := range s.Dirs {
