@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/internal/netnssock"
+	"github.com/multihomed/multihomed/internal/nlparse"
 	"github.com/multihomed/multihomed/topo"
 	"github.com/multihomed/multihomed/topo/scenario"
 	"golang.org/x/sys/unix"
@@ -177,27 +178,15 @@ func (w *vipWatch) handle(now time.Time, m syscall.NetlinkMessage) {
 	w.changed = make(chan struct{})
 }
 
-// nlAttrs splits netlink attributes by type.
+// nlAttrs splits netlink attributes by type, with the fib's parser.
 func nlAttrs(b []byte) map[uint16][]byte {
 	m := map[uint16][]byte{}
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		t := binary.NativeEndian.Uint16(b[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		if l < unix.SizeofRtAttr || l > len(b) {
-			break
-		}
-		m[t] = b[unix.SizeofRtAttr:l]
-		l = (l + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
-		if l >= len(b) {
-			break
-		}
-		b = b[l:]
-	}
+	nlparse.ForEachAttr(b, func(typ uint16, v []byte) { m[typ] = v })
 	return m
 }
 
 func addrOf(b []byte) netip.Addr {
-	a, _ := netip.AddrFromSlice(b)
+	a, _ := nlparse.Addr(b)
 	return a.Unmap()
 }
 
@@ -226,12 +215,15 @@ func (w *vipWatch) route(m syscall.NetlinkMessage) (int, bool) {
 		w.vipNH = binary.NativeEndian.Uint32(id)
 	}
 	gw := addrOf(a[unix.RTA_GATEWAY])
-	if mp, ok := a[unix.RTA_MULTIPATH]; !gw.IsValid() && ok && len(mp) >= unix.SizeofRtNexthop {
+	if mp, ok := a[unix.RTA_MULTIPATH]; !gw.IsValid() && ok {
 		// The first path (the router has ECMP off).
-		l := int(binary.NativeEndian.Uint16(mp[0:2]))
-		if l >= unix.SizeofRtNexthop && l <= len(mp) {
-			gw = addrOf(nlAttrs(mp[unix.SizeofRtNexthop:l])[unix.RTA_GATEWAY])
-		}
+		first := true
+		nlparse.ForEachNexthop(mp, func(_ nlparse.Nexthop, nha []byte) {
+			if first {
+				gw = addrOf(nlAttrs(nha)[unix.RTA_GATEWAY])
+				first = false
+			}
+		})
 	}
 	if !gw.IsValid() && w.vipNH != 0 {
 		return w.resolve(w.vipNH, 0), true
