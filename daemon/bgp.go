@@ -438,18 +438,15 @@ func (ub *uplinkBGP) nexthops(ip installParams, gw packed.Addr) []fib.Nexthop {
 	return nhs
 }
 
-// syncAllLearned re-derives every uplink's learned routes: after the
-// links or the config changed.
-func (d *Daemon) syncAllLearned() {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+// learnedChanges re-derives every uplink's learned routes (after the links
+// or the config changed) and returns what the fib's dynamic layer must
+// change for them.
+func (d *Daemon) learnedChanges() (adds []fib.Route, dels []fib.RouteKey) {
 	for name := range d.bgp {
 		a, dl := d.syncLearned(name, nil)
 		adds, dels = append(adds, a...), append(dels, dl...)
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	return adds, dels
 }
 
 // adoptStale seeds the learned routes of each BGP uplink with what the

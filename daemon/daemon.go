@@ -314,10 +314,13 @@ func (d *Daemon) converge() {
 			state, _ = Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
 		}
 	}
-	d.kernel.Set(state)
+	// The base and the learned routes go to the fib in one step: planned
+	// apart, the base alone would delete the learned routes (after a
+	// restart, every one adopted) until their update arrived.
+	adds, dels := d.learnedChanges()
+	d.kernel.SetWith(state, adds, dels)
 	d.base = state
 	d.links = links
-	d.syncAllLearned()
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()
