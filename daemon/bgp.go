@@ -295,8 +295,8 @@ const refusalSummaryEvery = 10 * time.Second
 
 // reimport re-judges every accepted route by the uplinks' import policies
 // as they are now: after a reload, what a narrower import no longer lists
-// leaves the table. (A wider import takes effect for paths the peer sends
-// from then on; GoBGP does not replay what it already sent.)
+// leaves the table. What a wider import now lists comes back by
+// replayImports.
 func (d *Daemon) reimport() {
 	var adds []fib.Route
 	var dels []fib.RouteKey
@@ -330,6 +330,43 @@ func (d *Daemon) reimport() {
 		d.kernel.Update(adds, dels)
 		d.converge() // a learned default may have gone
 	}
+}
+
+// replayImports has the speaker report again what the peer of each uplink
+// whose import changed from old advertises now, so that the new import
+// runs over paths it refused before (learn keeps what it accepted the
+// same, without a write). The paths come from what the speaker holds: the
+// peer is not asked, and the session stays up.
+func (d *Daemon) replayImports(old *config.Config) {
+	if d.spk == nil {
+		return
+	}
+	for i := range d.cfg.Uplinks {
+		u := &d.cfg.Uplinks[i]
+		if u.BGP == nil || !importChanged(old, u) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
+		err := d.spk.Replay(ctx, u.Name)
+		cancel()
+		if err != nil {
+			d.log.Error("re-running the import over the paths held of the peer", "event", "replay-failed", "uplink", u.Name, "err", err)
+		}
+	}
+}
+
+// importChanged reports whether uplink u imports differently than the
+// uplink of its name in old (one new there, or new to bgp, learns
+// everything afresh).
+func importChanged(old *config.Config, u *config.Uplink) bool {
+	for _, o := range old.Uplinks {
+		if o.Name != u.Name || o.BGP == nil {
+			continue
+		}
+		return o.BGP.ImportAll != u.BGP.ImportAll || o.BGP.MaxPrefixes != u.BGP.MaxPrefixes ||
+			!slices.Equal(o.BGP.Import, u.BGP.Import)
+	}
+	return false
 }
 
 // logRefusals sums up refusals past the ones logged one by one, at most
