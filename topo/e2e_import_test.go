@@ -15,7 +15,9 @@ import (
 // advertises the defaults and 192.0.2.128/25; the daemon imports the
 // defaults only, then all (the specific comes in), then the defaults only
 // (it leaves), then all again (it is back). The learned default never
-// leaves table 101 meanwhile (ip monitor).
+// leaves table 101 meanwhile (route notifications). Then the import
+// narrowed to the specific alone takes the default out, and widened
+// again brings it back.
 func TestReloadImport(t *testing.T) {
 	lab := topo.New(t)
 	p, err := topo.BuildBGPPair(lab, topo.KindBIRD)
@@ -34,16 +36,16 @@ func TestReloadImport(t *testing.T) {
 
 	def := fmt.Sprintf("default via %s dev %s proto 77", p.Uplink.Gateway4, p.Uplink.If)
 	spec := fmt.Sprintf("192.0.2.128/25 via %s dev %s proto 77", p.Uplink.Gateway4, p.Uplink.If)
-	has := func(line string) bool { return tableHas(t, p.Server, "-4", "101", line) }
-	topo.Eventually(t, 30*time.Second, "the learned default in table 101", func() bool { return has(def) })
+	has := func(t *testing.T, line string) bool { return tableHas(t, p.Server, "-4", "101", line) }
+	topo.Eventually(t, 30*time.Second, "the learned default in table 101", func() bool { return has(t, def) })
 	d.waitLog("reason=not-in-import")
-	if has(spec) {
+	if has(t, spec) {
 		t.Fatalf("%s is in table 101 though import lists only the defaults", spec)
 	}
 
-	mon := startRouteMonitor(t, p.Server, "monitor")
-	mon.mark("203.0.113.250")
-	reload := func(imp string) {
+	mon := watchRoutes(t, p.Server)
+	mon.mark(t, "203.0.113.250")
+	reload := func(t *testing.T, imp string) {
 		t.Helper()
 		writeConfig(t, lab, "import.yaml", config(imp))
 		n := strings.Count(d.proc.Log(), "event=reload ")
@@ -55,30 +57,36 @@ func TestReloadImport(t *testing.T) {
 		})
 	}
 	t.Run("widen", func(t *testing.T) {
-		reload(all)
-		topo.Eventually(t, 15*time.Second, "the specific the peer sent before comes in", func() bool { return has(spec) })
+		reload(t, all)
+		topo.Eventually(t, 15*time.Second, "the specific the peer sent before comes in", func() bool { return has(t, spec) })
 	})
 	t.Run("narrow", func(t *testing.T) {
-		reload(narrow)
-		topo.Eventually(t, 15*time.Second, "the specific leaves", func() bool { return !has(spec) })
+		reload(t, narrow)
+		topo.Eventually(t, 15*time.Second, "the specific leaves", func() bool { return !has(t, spec) })
 	})
 	t.Run("widen again", func(t *testing.T) {
-		reload(all)
-		topo.Eventually(t, 15*time.Second, "the specific is back", func() bool { return has(spec) })
+		reload(t, all)
+		topo.Eventually(t, 15*time.Second, "the specific is back", func() bool { return has(t, spec) })
 	})
 	t.Run("the default never left and the session stayed up", func(t *testing.T) {
-		mon.mark("203.0.113.251")
-		for _, l := range mon.between("203.0.113.250", "203.0.113.251") {
-			if strings.HasPrefix(strings.TrimPrefix(l, "Deleted "), "default") && strings.Contains(l, "table 101") {
-				t.Errorf("the learned default was touched: %s", l)
+		mon.mark(t, "203.0.113.251")
+		for _, e := range mon.between(t, "203.0.113.250", "203.0.113.251") {
+			if e.Dst == "default" && e.Table == 101 {
+				t.Errorf("the learned default was touched: %s", e)
 			}
 		}
-		if !has(def) {
+		if !has(t, def) {
 			t.Error("no learned default in table 101")
 		}
 		if log := d.proc.Log(); strings.Contains(log, "event=session-down") {
 			t.Error("a reload that changed only the import reset the session")
 		}
+	})
+	t.Run("narrowed to the specific alone, widened: the defaults come back", func(t *testing.T) {
+		reload(t, "      import: [\"192.0.2.128/25\"]\n")
+		topo.Eventually(t, 15*time.Second, "the default leaves, the specific stays", func() bool { return !has(t, def) && has(t, spec) })
+		reload(t, all)
+		topo.Eventually(t, 15*time.Second, "the default is back", func() bool { return has(t, def) && has(t, spec) })
 	})
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)

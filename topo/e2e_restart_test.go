@@ -1,6 +1,7 @@
 package topo_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -85,87 +86,32 @@ func rt6Entries(t *testing.T, pid int) int {
 	return int(n)
 }
 
-// routeMonitor is `ip monitor route` in a host, delimited by marker routes
-// (table 999, dev lo) so that a test can cut out what happened between two
-// points.
-type routeMonitor struct {
-	t      *testing.T
-	h      *topo.Host
-	proc   *topo.Proc
-	metric int
-}
-
-func startRouteMonitor(t *testing.T, h *topo.Host, name string) *routeMonitor {
-	t.Helper()
-	// stdbuf: ip monitor's output to a file is otherwise block-buffered; a
-	// large receive buffer so that a burst (the churn this test looks for)
-	// is not lost to ENOBUFS.
-	p, err := h.Start(name, "stdbuf", "-oL", "ip", "-rcvbuf", strconv.Itoa(64<<20), "monitor", "route")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &routeMonitor{t: t, h: h, proc: p}
-	t.Cleanup(func() {
-		p.Signal(syscall.SIGTERM)
-		p.Wait(5 * time.Second)
-		h.IP("route", "flush", "table", "999")
-	})
-	return m
-}
-
-// mark adds the marker route addr until the monitor has printed it (it
-// may not have subscribed yet), each time as a new route (another metric).
-func (m *routeMonitor) mark(addr string) {
-	m.t.Helper()
-	topo.Eventually(m.t, 5*time.Second, "monitor saw marker "+addr, func() bool {
-		m.metric++
-		ipOut(m.t, m.h, "route", "add", addr+"/32", "dev", "lo", "table", "999", "metric", strconv.Itoa(m.metric))
-		time.Sleep(50 * time.Millisecond) // lets the monitor write; the loop is what waits
-		return strings.Contains(m.proc.Log(), addr)
-	})
-}
-
-// between returns the monitor's lines after the first line naming marker
-// from and before the first naming marker to.
-func (m *routeMonitor) between(from, to string) []string {
-	m.t.Helper()
-	log := m.proc.Log()
-	if strings.Contains(log, "No buffer space") || strings.Contains(log, "receive error") {
-		// A burst of route changes it could not keep up with: the churn
-		// looked for (nothing else changes routes here), and the lines
-		// below are then only part of it.
-		m.t.Errorf("ip monitor lost notifications in a burst of route changes")
-	}
-	i, j := strings.Index(log, from), strings.Index(log, to)
-	if i < 0 || j < i {
-		m.t.Fatalf("markers %s, %s not in order in the monitor's output", from, to)
-	}
-	lines := strings.Split(log[i:j], "\n")
-	return lines[1 : len(lines)-1]
-}
-
-// churned returns the lines of ours (proto 77) in table restartTable that
-// delete a route, or add or replace one whose destination is in adopted.
-func churned(lines []string, adopted map[string]bool) []string {
-	var out []string
-	for _, l := range lines {
-		if !strings.Contains(l, "table "+restartTable+" ") || !strings.Contains(l, ourProto) {
+// churned returns the notifications of ours (proto 77) in table
+// restartTable that delete a route other than one in swept, or add or
+// replace one in adopted or swept; and how many deleted one in swept.
+func churned(evs []routeEvent, adopted, swept map[string]bool) (churn []string, sweeps int) {
+	for _, e := range evs {
+		if strconv.Itoa(int(e.Table)) != restartTable || e.Proto != 77 {
 			continue
 		}
-		f := strings.Fields(l)
-		if f[0] == "Deleted" || adopted[f[0]] {
-			out = append(out, l)
+		switch {
+		case e.Kind == "del" && swept[e.Dst]:
+			sweeps++
+		case e.Kind == "del" || adopted[e.Dst] || swept[e.Dst]:
+			churn = append(churn, e.String())
 		}
 	}
-	return out
+	return churn, sweeps
 }
 
 // TestRestartAdoptsLearnedRoutes: after SIGKILL, the next start adopts the
 // routes learned before and keeps them: no route the peer still
 // advertises is deleted, replaced or added again, neither when the kill
 // came with everything installed nor in the middle of the install, at 1k
-// IPv4 and 100k IPv6 routes from BIRD (graceful restart on). Watched with
-// `ip monitor route` across the restart, not sampled.
+// IPv4 and 100k IPv6 routes from BIRD (graceful restart on); a route the
+// peer withdrew meanwhile is deleted once, at End-of-RIB. Watched with
+// the kernel's route notifications (what `ip monitor route` prints)
+// across the restart, not sampled.
 func TestRestartAdoptsLearnedRoutes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -230,18 +176,23 @@ func TestRestartAdoptsLearnedRoutes(t *testing.T) {
 			// restart starts the daemon again with the monitor running and
 			// returns once the peer's End-of-RIB has been handled and the
 			// table holds what the peer advertises; it checks that nothing
-			// in adopted was touched.
-			restart := func(t *testing.T, name string, adopted map[string]bool) *daemon {
+			// in adopted was touched but the routes in swept (withdrawn
+			// while the daemon was dead), each deleted once.
+			restart := func(t *testing.T, name string, adopted, swept map[string]bool) *daemon {
 				t.Helper()
-				mon := startRouteMonitor(t, p.Server, name+"-monitor")
-				mon.mark("203.0.113.250")
+				mon := watchRoutes(t, p.Server)
+				mon.mark(t, "203.0.113.250")
 				d := start(t, name)
 				topo.Eventually(t, 60*time.Second, "End-of-RIB from the peer", func() bool {
 					return strings.Contains(d.proc.Log(), "event=end-of-rib")
 				})
 				allIn(t)
-				mon.mark("203.0.113.251")
-				if got := churned(mon.between("203.0.113.250", "203.0.113.251"), adopted); len(got) > 0 {
+				mon.mark(t, "203.0.113.251")
+				got, sweeps := churned(mon.between(t, "203.0.113.250", "203.0.113.251"), adopted, swept)
+				if sweeps != len(swept) {
+					t.Errorf("%d deletes of the %d routes the peer no longer advertises, want one each", sweeps, len(swept))
+				}
+				if len(got) > 0 {
 					t.Errorf("the restart churned %d adopted routes of %d (a route the peer still advertises was deleted, replaced or re-added); first ones:\n%s",
 						len(got), len(adopted), strings.Join(got[:min(len(got), 10)], "\n"))
 				}
@@ -259,7 +210,17 @@ func TestRestartAdoptsLearnedRoutes(t *testing.T) {
 				if diff := cmp.Diff(want, adopted); diff != "" {
 					t.Fatalf("SIGKILL changed table %s (-want +got):\n%s", restartTable, diff)
 				}
-				d = restart(t, "multihomed-restarted", adopted)
+				// One route the peer no longer advertises when the daemon
+				// comes back: stale, swept at End-of-RIB.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := p.Router.Withdraw(ctx, bulk[0]); err != nil {
+					t.Fatal(err)
+				}
+				gone := ipKey(bulk[0])
+				delete(want, gone)
+				delete(adopted, gone)
+				d = restart(t, "multihomed-restarted", adopted, map[string]bool{gone: true})
 			})
 			d.t = outer
 			if tc.midInstall {
@@ -289,7 +250,7 @@ func TestRestartAdoptsLearnedRoutes(t *testing.T) {
 					if len(adopted) == 0 || len(adopted) == len(want) {
 						t.Fatalf("the kill did not land in the middle of the install: %d of %d routes in", len(adopted), len(want))
 					}
-					d = restart(t, "multihomed-restarted-mid", adopted)
+					d = restart(t, "multihomed-restarted-mid", adopted, nil)
 				})
 				d.t = outer
 			}
