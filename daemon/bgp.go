@@ -336,24 +336,45 @@ func (d *Daemon) reimport() {
 // whose import changed from old advertises now, so that the new import
 // runs over paths it refused before (learn keeps what it accepted the
 // same, without a write). The paths come from what the speaker holds: the
-// peer is not asked, and the session stays up.
+// peer is not asked, and the session stays up. The speaker reads them off
+// the loop (a full table takes seconds) and they come back as events.
 func (d *Daemon) replayImports(old *config.Config) {
 	if d.spk == nil {
 		return
 	}
+	var names []string
 	for i := range d.cfg.Uplinks {
-		u := &d.cfg.Uplinks[i]
-		if u.BGP == nil || !importChanged(old, u) {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
-		err := d.spk.Replay(ctx, u.Name)
-		cancel()
-		if err != nil {
-			d.log.Error("re-running the import over the paths held of the peer", "event", "replay-failed", "uplink", u.Name, "err", err)
+		if u := &d.cfg.Uplinks[i]; u.BGP != nil && importChanged(old, u) {
+			names = append(names, u.Name)
 		}
 	}
+	if len(names) == 0 {
+		return
+	}
+	spk := d.spk
+	d.replays.Add(1)
+	go func() {
+		defer d.replays.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-d.replayStop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for _, name := range names {
+			if err := spk.Replay(ctx, name); err != nil {
+				d.log.Error("re-running the import over the paths held of the peer", "event", "replay-failed", "uplink", name, "err", err)
+			}
+		}
+	}()
 }
+
+// replayTimeout bounds the reading back of the paths held of the peers
+// after an import change: GoBGP gives about 100k paths a second.
+const replayTimeout = 2 * time.Minute
 
 // importChanged reports whether uplink u imports differently than the
 // uplink of its name in old (one new there, or new to bgp, learns

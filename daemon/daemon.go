@@ -72,6 +72,12 @@ type Daemon struct {
 	stale     *time.Timer
 	links     fib.Links // as of the last converge
 
+	// replays are Replay calls into the speaker, off the loop: reading a
+	// full table back from GoBGP takes seconds. replayStop ends them at
+	// stop.
+	replays    sync.WaitGroup
+	replayStop chan struct{}
+
 	vips            map[netip.Prefix]*vip
 	vipEv           *queue[probeResult]
 	vipGen          uint64
@@ -128,6 +134,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
 		done:           make(chan struct{}),
 		ready:          make(chan struct{}),
+		replayStop:     make(chan struct{}),
 	}
 	return d, nil
 }
@@ -188,6 +195,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		time.Sleep(d.cfg.LameDuck)
 	}
 	d.stopVIPs()
+	close(d.replayStop)
+	d.replays.Wait()
 	d.stopSpeaker()
 	defer d.addrs.Close()
 	kcancel()

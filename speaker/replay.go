@@ -19,19 +19,26 @@ import (
 // The replayed paths come in order with the peer's own updates: a prefix
 // the peer changed or withdrew while the adj-RIB-in was being read is not
 // replayed (its own update says what holds), nor is one never reported.
+//
+// It does not hold up the Speaker's other calls while it reads (a full
+// table takes seconds).
 func (s *Speaker) Replay(ctx context.Context, peer string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopping {
+		s.mu.Unlock()
 		return ErrStopped
 	}
 	p, ok := s.applied[peer]
 	if !s.isReady() || !ok {
+		s.mu.Unlock()
 		return nil
 	}
 	// Mark the start in the event order first: what the drainer sees of
-	// the peer from here on may be newer than the copy read below.
+	// the peer from here on may be newer than the copy read below. (A
+	// peer replaced meanwhile has a new track, without the mark: the
+	// copy is dropped.)
 	s.q.push(item{kind: itemMark, name: peer, addr: p.Address})
+	s.mu.Unlock()
 	var ps []PathUpdate
 	for _, fam := range []*api.Family{familyV4, familyV6} {
 		got, err := s.listAdjIn(ctx, p, fam)
