@@ -108,7 +108,7 @@ func churned(evs []routeEvent, adopted, swept map[string]bool) (churn []string, 
 // routes learned before and keeps them: no route the peer still
 // advertises is deleted, replaced or added again, neither when the kill
 // came with everything installed nor in the middle of the install, at 1k
-// IPv4 and 100k IPv6 routes from BIRD (graceful restart on); a route the
+// IPv4 and IPv6 and 100k IPv6 routes from BIRD (graceful restart on); a route the
 // peer withdrew meanwhile is deleted once, at End-of-RIB. Watched with
 // the kernel's route notifications (what `ip monitor route` prints)
 // across the restart, not sampled.
@@ -122,6 +122,7 @@ func TestRestartAdoptsLearnedRoutes(t *testing.T) {
 		midInstall bool
 	}{
 		{name: "1k IPv4", n: 1000},
+		{name: "1k IPv6", v6: true, n: 1000},
 		{name: "100k IPv6", v6: true, n: 100000, midInstall: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
