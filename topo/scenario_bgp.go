@@ -195,6 +195,21 @@ type BGPPair struct {
 
 // BuildBGPPair builds a BGPPair in l whose router is of the given kind.
 func BuildBGPPair(l *Lab, kind string) (*BGPPair, error) {
+	return BuildBGPPairWith(l, BGPPairOptions{Kind: kind})
+}
+
+// BGPPairOptions varies BGPPair; Kind is required.
+type BGPPairOptions struct {
+	Kind string
+	// Originate is originated besides the defaults and the two specifics
+	// (bulk routes: 198.18.0.0/15, 2001:db8::/32).
+	Originate []netip.Prefix
+	HoldTime  time.Duration // of the router's sessions; default DefaultHoldTime
+}
+
+// BuildBGPPairWith builds a BGPPair in l as opts say.
+func BuildBGPPairWith(l *Lab, opts BGPPairOptions) (*BGPPair, error) {
+	kind := opts.Kind
 	b := &builder{l: l}
 	srv, peer := b.host("server"), b.host("peer")
 	net := pfx("192.0.2.0/29", "2001:db8:a::/64")
@@ -203,9 +218,10 @@ func BuildBGPPair(l *Lab, kind string) (*BGPPair, error) {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", b.err)
 	}
 	p := &BGPPair{Server: srv, Uplink: u, ASN: 64501, ServerASN: DefaultServerASN}
-	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(Defaults(),
-		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48"))...)
+	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(append(Defaults(),
+		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48")), opts.Originate...)...)
 	cfg.GracefulRestart = true
+	cfg.HoldTime = opts.HoldTime
 	r, err := StartBGPRouter(kind, peer, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", err)
