@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -63,40 +62,17 @@ func newVIPWatch(s *scenario.S5, neigh bool) (*vipWatch, error) {
 		}
 		w.macs[i] = mac
 	}
-	fd, err := netnssock.Route(s.Router.Host.NetNSPath(), 0)
-	if err != nil {
-		return nil, err
-	}
-	w.fd = fd
 	groups := []int{unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_NEXTHOP}
 	if neigh {
 		groups = []int{unix.RTNLGRP_NEIGH}
 	}
-	if err := w.setup(groups); err != nil {
-		unix.Close(fd)
-		return nil, err
+	fd, err := netnssock.Subscribe(s.Router.Host.NetNSPath(), 4<<20, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("vip watch: %w", err)
 	}
+	w.fd = fd
 	go w.read()
 	return w, nil
-}
-
-func (w *vipWatch) setup(groups []int) error {
-	if err := unix.SetsockoptInt(w.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
-		return fmt.Errorf("vip watch: SO_RCVBUFFORCE: %w", err)
-	}
-	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(w.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fmt.Errorf("vip watch: SO_RCVTIMEO: %w", err)
-	}
-	if err := unix.Bind(w.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("vip watch: bind: %w", err)
-	}
-	for _, g := range groups {
-		if err := unix.SetsockoptInt(w.fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, g); err != nil {
-			return fmt.Errorf("vip watch: join group %d: %w", g, err)
-		}
-	}
-	return nil
 }
 
 func (w *vipWatch) close() {
@@ -127,34 +103,22 @@ func (w *vipWatch) first(t0 time.Time, dir int) (time.Time, bool, <-chan struct{
 
 func (w *vipWatch) read() {
 	defer close(w.done)
-	buf := make([]byte, 1<<16)
-	for {
-		select {
-		case <-w.stop:
-			return
-		default:
-		}
-		n, _, err := unix.Recvfrom(w.fd, buf, 0)
+	err := netnssock.Listen(w.fd, w.stop, func(b []byte) {
 		now := time.Now()
-		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.ENOBUFS):
-			w.mu.Lock()
-			w.overflow = true
-			w.mu.Unlock()
-			continue
-		case err != nil:
-			fmt.Fprintf(os.Stderr, "bench: s5: vip watch: recv: %v\n", err)
-			return
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		msgs, err := syscall.ParseNetlinkMessage(b)
 		if err != nil {
-			continue
+			return
 		}
 		for _, m := range msgs {
 			w.handle(now, m)
 		}
+	}, func() {
+		w.mu.Lock()
+		w.overflow = true
+		w.mu.Unlock()
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: s5: vip watch: %v\n", err)
 	}
 }
 

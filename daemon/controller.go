@@ -120,6 +120,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // applyFileConfig takes a new config from the file, keeping the VIP
 // changes made through the API, and applies it. On the loop.
 func (d *Daemon) applyFileConfig(cfg *config.Config) {
+	old := d.cfg
 	d.fileCfg = cfg
 	eff := d.effective()
 	if err := eff.Validate(); err != nil {
@@ -134,6 +135,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 	d.events.publish(Event{Kind: "reload"})
 	d.converge()
 	d.reimport()
+	d.replayImports(old)
 }
 
 func (d *Daemon) setConfig(cfg *config.Config) {

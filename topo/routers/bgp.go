@@ -210,13 +210,16 @@ func (cfg BGPRouterConfig) normalize(kind string) (BGPRouterConfig, error) {
 		neighbors = append(neighbors, n)
 	}
 	cfg.Neighbors = neighbors
+	// A set, not slices.Contains: bulk tests originate 100k prefixes.
 	var orig []netip.Prefix
+	have := make(map[netip.Prefix]bool, len(cfg.Originate))
 	for _, p := range cfg.Originate {
 		if !p.IsValid() {
 			return bad("originate: invalid prefix %v", p)
 		}
 		p = p.Masked()
-		if !slices.Contains(orig, p) {
+		if !have[p] {
+			have[p] = true
 			orig = append(orig, p)
 		}
 	}

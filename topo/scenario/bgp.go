@@ -89,7 +89,7 @@ type S1BGP struct {
 type S1BGPOptions struct {
 	ServerASN uint32        // default DefaultServerASN
 	Kinds     [3]string     // the implementation of ISP A, B, C; default frr, bird, gobgpd
-	HoldTime  time.Duration // of every ISP's sessions; default DefaultHoldTime
+	HoldTime  time.Duration // of every ISP's sessions; default routers.DefaultHoldTime
 }
 
 // BuildS1BGP builds S1BGP in l with its defaults.
@@ -198,6 +198,21 @@ type BGPPair struct {
 
 // BuildBGPPair builds a BGPPair in l whose router is of the given kind.
 func BuildBGPPair(l *topo.Lab, kind string) (*BGPPair, error) {
+	return BuildBGPPairWith(l, BGPPairOptions{Kind: kind})
+}
+
+// BGPPairOptions varies BGPPair; Kind is required.
+type BGPPairOptions struct {
+	Kind string
+	// Originate is originated besides the defaults and the two specifics
+	// (bulk routes: 198.18.0.0/15, 2001:db8::/32).
+	Originate []netip.Prefix
+	HoldTime  time.Duration // of the router's sessions; default routers.DefaultHoldTime
+}
+
+// BuildBGPPairWith builds a BGPPair in l as opts say.
+func BuildBGPPairWith(l *topo.Lab, opts BGPPairOptions) (*BGPPair, error) {
+	kind := opts.Kind
 	b := &builder{l: l}
 	srv, peer := b.host("server"), b.host("peer")
 	net := pfx("192.0.2.0/29", "2001:db8:a::/64")
@@ -206,9 +221,10 @@ func BuildBGPPair(l *topo.Lab, kind string) (*BGPPair, error) {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", b.err)
 	}
 	p := &BGPPair{Server: srv, Uplink: u, ASN: 64501, ServerASN: DefaultServerASN}
-	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(Defaults(),
-		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48"))...)
+	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(append(Defaults(),
+		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48")), opts.Originate...)...)
 	cfg.GracefulRestart = true
+	cfg.HoldTime = opts.HoldTime
 	r, err := routers.StartBGPRouter(kind, peer, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", err)
