@@ -6,9 +6,11 @@
 // detector).
 //
 // The shared helpers are in e2e_test.go (startDaemon, writeConfig,
-// uplinkYAML, ours, ping, ...), mhctl_test.go (mhctl, mustMhctl) and
-// s5_test.go (newS5, s5Config); TestMain (main_test.go) checks for leaked
-// goroutines and removes the daemon binary built for the run.
+// uplinkYAML, ours, ping, ...), bgp_test.go (bgpUplinkYAML, tableHas),
+// mhctl_test.go (mhctl, mustMhctl), s5_test.go (newS5, s5Config) and
+// routewatch_test.go (watchRoutes: the kernel's route notifications);
+// TestMain (main_test.go) checks for leaked goroutines and removes the
+// daemon binary built for the run.
 //
 // What it deliberately does not do: test the lab itself (topo,
 // topo/routers and topo/scenario test their own code), or measure timing,
