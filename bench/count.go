@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -47,78 +46,47 @@ const counterRcvBuf = 256 << 20
 // namespace at nsPath and counts table's routes until target is reached
 // (and on, until close).
 func newRouteCounter(nsPath string, table uint8, target int) (*routeCounter, error) {
-	fd, err := netnssock.Route(nsPath, 0)
+	fd, err := netnssock.Subscribe(nsPath, counterRcvBuf, unix.RTNLGRP_IPV4_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("counter: %w", err)
 	}
 	c := &routeCounter{fd: fd, table: table, target: target,
 		reachedC: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := c.setup(); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
 	go c.read()
 	return c, nil
 }
 
-func (c *routeCounter) setup() error {
-	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, counterRcvBuf); err != nil {
-		return fmt.Errorf("counter: SO_RCVBUFFORCE: %w", err)
-	}
-	// A timeout lets the reader notice close.
-	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fmt.Errorf("counter: SO_RCVTIMEO: %w", err)
-	}
-	if err := unix.Bind(c.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("counter: bind: %w", err)
-	}
-	if err := unix.SetsockoptInt(c.fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, unix.RTNLGRP_IPV4_ROUTE); err != nil {
-		return fmt.Errorf("counter: join the IPv4 route group: %w", err)
-	}
-	return nil
-}
-
 func (c *routeCounter) read() {
 	defer close(c.done)
-	buf := make([]byte, 1<<20)
-	for {
-		select {
-		case <-c.stop:
-			return
-		default:
-		}
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.ENOBUFS):
-			c.mu.Lock()
-			c.overflow = true
-			c.mu.Unlock()
-			continue
-		case err != nil:
-			c.mu.Lock()
-			c.err = fmt.Errorf("counter: recv: %w", err)
-			c.mu.Unlock()
-			return
-		}
-		now := time.Now()
-		add, del := c.parse(buf[:n])
-		if add == 0 && del == 0 {
-			continue
-		}
+	err := netnssock.Listen(c.fd, c.stop, c.count, func() {
 		c.mu.Lock()
-		if add > 0 && c.first.IsZero() {
-			c.first = now
-		}
-		c.n += add - del
-		if c.n >= c.target && c.reached.IsZero() {
-			c.reached = now
-			close(c.reachedC)
-		}
+		c.overflow = true
+		c.mu.Unlock()
+	})
+	if err != nil {
+		c.mu.Lock()
+		c.err = fmt.Errorf("counter: %w", err)
 		c.mu.Unlock()
 	}
+}
+
+// count counts one datagram of notifications.
+func (c *routeCounter) count(b []byte) {
+	now := time.Now()
+	add, del := c.parse(b)
+	if add == 0 && del == 0 {
+		return
+	}
+	c.mu.Lock()
+	if add > 0 && c.first.IsZero() {
+		c.first = now
+	}
+	c.n += add - del
+	if c.n >= c.target && c.reached.IsZero() {
+		c.reached = now
+		close(c.reachedC)
+	}
+	c.mu.Unlock()
 }
 
 // parse counts the routes of c.table added (not replaced) and deleted in

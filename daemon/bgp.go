@@ -294,8 +294,8 @@ const refusalSummaryEvery = 10 * time.Second
 
 // reimport re-judges every accepted route by the uplinks' import policies
 // as they are now: after a reload, what a narrower import no longer lists
-// leaves the table. (A wider import takes effect for paths the peer sends
-// from then on; GoBGP does not replay what it already sent.)
+// leaves the table. What a wider import now lists comes back by
+// replayImports.
 func (d *Daemon) reimport() {
 	var adds []fib.Route
 	var dels []fib.RouteKey
@@ -329,6 +329,64 @@ func (d *Daemon) reimport() {
 		d.kernel.Update(adds, dels)
 		d.converge() // a learned default may have gone
 	}
+}
+
+// replayImports has the speaker report again what the peer of each uplink
+// whose import changed from old advertises now, so that the new import
+// runs over paths it refused before (learn keeps what it accepted the
+// same, without a write). The paths come from what the speaker holds: the
+// peer is not asked, and the session stays up. The speaker reads them off
+// the loop (a full table takes seconds) and they come back as events.
+func (d *Daemon) replayImports(old *config.Config) {
+	if d.spk == nil {
+		return
+	}
+	var names []string
+	for i := range d.cfg.Uplinks {
+		if u := &d.cfg.Uplinks[i]; u.BGP != nil && importChanged(old, u) {
+			names = append(names, u.Name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	spk := d.spk
+	d.replays.Add(1)
+	go func() {
+		defer d.replays.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-d.replayStop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for _, name := range names {
+			if err := spk.Replay(ctx, name); err != nil {
+				d.log.Error("re-running the import over the paths held of the peer", "event", "replay-failed", "uplink", name, "err", err)
+			}
+		}
+	}()
+}
+
+// replayTimeout bounds the reading back of the paths held of the peers
+// after an import change: GoBGP gives about 100k paths a second.
+const replayTimeout = 2 * time.Minute
+
+// importChanged reports whether uplink u imports differently than the
+// uplink of its name in old (one new there, or new to bgp, learns
+// everything afresh).
+func importChanged(old *config.Config, u *config.Uplink) bool {
+	for _, o := range old.Uplinks {
+		if o.Name != u.Name || o.BGP == nil {
+			continue
+		}
+		return o.BGP.ImportAll != u.BGP.ImportAll || o.BGP.MaxPrefixes != u.BGP.MaxPrefixes ||
+			!slices.Equal(o.BGP.Import, u.BGP.Import)
+	}
+	return false
 }
 
 // logRefusals sums up refusals past the ones logged one by one, at most
@@ -437,18 +495,15 @@ func (ub *uplinkBGP) nexthops(ip installParams, gw packed.Addr) []fib.Nexthop {
 	return nhs
 }
 
-// syncAllLearned re-derives every uplink's learned routes: after the
-// links or the config changed.
-func (d *Daemon) syncAllLearned() {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+// learnedChanges re-derives every uplink's learned routes (after the links
+// or the config changed) and returns what the fib's dynamic layer must
+// change for them.
+func (d *Daemon) learnedChanges() (adds []fib.Route, dels []fib.RouteKey) {
 	for name := range d.bgp {
 		a, dl := d.syncLearned(name, nil)
 		adds, dels = append(adds, a...), append(dels, dl...)
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	return adds, dels
 }
 
 // adoptStale seeds the learned routes of each BGP uplink with what the

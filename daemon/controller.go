@@ -122,6 +122,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // applyFileConfig takes a new config from the file, keeping the VIP
 // changes made through the API, and applies it. On the loop.
 func (d *Daemon) applyFileConfig(cfg *config.Config) {
+	old := d.cfg
 	d.fileCfg = cfg
 	eff := d.effective()
 	if err := eff.Validate(); err != nil {
@@ -136,6 +137,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 	d.events.publish(control.Event{Kind: control.EventReload})
 	d.converge()
 	d.reimport()
+	d.replayImports(old)
 }
 
 func (d *Daemon) setConfig(cfg *config.Config) {

@@ -63,6 +63,12 @@ type Daemon struct {
 	stale     *time.Timer
 	links     fib.Links // as of the last converge
 
+	// replays are Replay calls into the speaker, off the loop: reading a
+	// full table back from GoBGP takes seconds. replayStop ends them at
+	// stop.
+	replays    sync.WaitGroup
+	replayStop chan struct{}
+
 	vips            map[netip.Prefix]*vip
 	vipEv           *queue[probeResult]
 	vipGen          uint64
@@ -119,6 +125,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
 		done:           make(chan struct{}),
 		ready:          make(chan struct{}),
+		replayStop:     make(chan struct{}),
 	}
 	return d, nil
 }
@@ -182,6 +189,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		time.Sleep(d.cfg.LameDuck)
 	}
 	d.stopVIPs()
+	close(d.replayStop)
+	d.replays.Wait()
 	d.stopSpeaker()
 	defer d.addrs.Close()
 	kcancel()
@@ -308,10 +317,13 @@ func (d *Daemon) converge() {
 			state, _ = Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
 		}
 	}
-	d.kernel.Set(state)
+	// The base and the learned routes go to the fib in one step: planned
+	// apart, the base alone would delete the learned routes (after a
+	// restart, every one adopted) until their update arrived.
+	adds, dels := d.learnedChanges()
+	d.kernel.SetWith(state, adds, dels)
 	d.base = state
 	d.links = links
-	d.syncAllLearned()
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()

@@ -185,6 +185,26 @@ func Open(opts Options) (*Kernel, error) {
 // must not change s afterwards.
 func (k *Kernel) Set(s State) {
 	k.mu.Lock()
+	k.setLocked(s)
+	k.mu.Unlock()
+	poke(k.kick)
+}
+
+// SetWith is Set and Update in one step: the reconciler plans with both
+// changes or with neither. A caller whose base and learned routes change
+// together needs it: with Set first, a plan of the new base alone deletes
+// what the Update that follows keeps (at a restart, every adopted learned
+// route), and adds it again a moment later.
+func (k *Kernel) SetWith(s State, adds []Route, dels []RouteKey) {
+	k.mu.Lock()
+	k.updateLocked(adds, dels)
+	k.setLocked(s)
+	k.mu.Unlock()
+	poke(k.kick)
+}
+
+// setLocked is Set with k.mu held, without the kick.
+func (k *Kernel) setLocked(s State) {
 	for key := range k.base.Routes {
 		k.markDirty(packKey(key))
 	}
@@ -194,8 +214,6 @@ func (k *Kernel) Set(s State) {
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
-	k.mu.Unlock()
-	poke(k.kick)
 }
 
 // Update changes the dynamic layer of the desired state: routes to add (or
@@ -203,6 +221,13 @@ func (k *Kernel) Set(s State) {
 // of the whole state, so it suits learned routes.
 func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 	k.mu.Lock()
+	k.updateLocked(adds, dels)
+	k.mu.Unlock()
+	poke(k.kick)
+}
+
+// updateLocked is Update with k.mu held, without the kick.
+func (k *Kernel) updateLocked(adds []Route, dels []RouteKey) {
 	for _, r := range adds {
 		r = r.normalizeShared()
 		k.dyn.set(r)
@@ -217,8 +242,6 @@ func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 		k.markDirty(pk)
 		delete(k.parked, pk)
 	}
-	k.mu.Unlock()
-	poke(k.kick)
 }
 
 // Adopted returns what we owned in the kernel when Run started (empty

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/multihomed/multihomed/internal/netnssock"
+	"github.com/multihomed/multihomed/internal/nlparse"
 )
 
 // Sizes of the netlink structures we build and read by hand.
@@ -18,7 +19,6 @@ const (
 	sizeofNlMsghdr   = unix.SizeofNlMsghdr  // 16
 	sizeofRtMsg      = unix.SizeofRtMsg     // 12
 	sizeofRtAttr     = unix.SizeofRtAttr    // 4
-	sizeofRtNexthop  = unix.SizeofRtNexthop // 8
 	sizeofIfInfomsg  = unix.SizeofIfInfomsg // 16
 	sizeofIfAddrmsg  = unix.SizeofIfAddrmsg // 8
 	sizeofFibRuleHdr = 12
@@ -482,30 +482,11 @@ func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8)
 
 // --- decoding ---
 
-func forEachAttr(b []byte, fn func(typ uint16, v []byte)) {
-	for len(b) >= sizeofRtAttr {
-		l := int(native.Uint16(b))
-		if l < sizeofRtAttr || l > len(b) {
-			return
-		}
-		fn(native.Uint16(b[2:])&^unix.NLA_F_NESTED, b[sizeofRtAttr:l])
-		l = (l + 3) &^ 3
-		if l > len(b) {
-			return
-		}
-		b = b[l:]
-	}
-}
+// forEachAttr and addrFrom are nlparse's, which the benchmarks share,
+// under the names the decoders here use.
+func forEachAttr(b []byte, fn func(typ uint16, v []byte)) { nlparse.ForEachAttr(b, fn) }
 
-func addrFrom(v []byte) (netip.Addr, bool) {
-	switch len(v) {
-	case 4:
-		return netip.AddrFrom4([4]byte(v)), true
-	case 16:
-		return netip.AddrFrom16([16]byte(v)), true
-	}
-	return netip.Addr{}, false
-}
+func addrFrom(v []byte) (netip.Addr, bool) { return nlparse.Addr(v) }
 
 // ifindexFrom decodes an interface index. The kernel's indexes are
 // positive ints, but messages carry them as a u32 attribute (RTA_OIF), an
@@ -648,24 +629,15 @@ func routeDst(fam uint8, dst netip.Addr, bits int) (netip.Prefix, bool) {
 
 func parseMultipath(b []byte) []Nexthop {
 	var nhs []Nexthop
-	for len(b) >= sizeofRtNexthop {
-		l := int(native.Uint16(b))
-		if l < sizeofRtNexthop || l > len(b) {
-			break
-		}
-		nh := Nexthop{Weight: int(b[3]) + 1, Ifindex: ifindexFrom(b[4:])}
-		forEachAttr(b[sizeofRtNexthop:l], func(typ uint16, v []byte) {
+	nlparse.ForEachNexthop(b, func(h nlparse.Nexthop, attrs []byte) {
+		nh := Nexthop{Weight: int(h.Hops) + 1, Ifindex: int(h.Ifindex)}
+		forEachAttr(attrs, func(typ uint16, v []byte) {
 			if typ == unix.RTA_GATEWAY {
 				nh.Gateway, _ = addrFrom(v)
 			}
 		})
 		nhs = append(nhs, nh)
-		l = (l + 3) &^ 3
-		if l > len(b) {
-			break
-		}
-		b = b[l:]
-	}
+	})
 	return nhs
 }
 

@@ -61,6 +61,15 @@
 // (::ffff:a.b.c.d), which routers generally cannot resolve: announce IPv6
 // VIPs to peers reached over IPv6.
 //
+// # Replay
+//
+// Replay reports a peer's paths again from GoBGP's adj-RIB-in (GoBGP keeps
+// what each peer sent, pre-policy), so that the daemon can run a changed
+// import over paths it refused before without resetting the session or
+// asking the peer for a route refresh. A mark queued before the adj-RIB-in
+// is read keeps the order: a prefix the peer updated since the mark is not
+// replayed (its update is newer), nor is one never reported.
+//
 // # Stopping
 //
 // When Run's context ends, the Speaker withdraws every VIP, then ends each

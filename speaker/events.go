@@ -27,6 +27,8 @@ const (
 	itemAdded                   // SetPeers added a neighbor
 	itemRemoved                 // SetPeers deleted a neighbor
 	itemLimit                   // SetPeers changed a neighbor's prefix limit
+	itemMark                    // Replay began for a neighbor: newer updates win over its paths
+	itemReplay                  // Replay's paths of a neighbor
 )
 
 type item struct {
@@ -35,6 +37,7 @@ type item struct {
 	name string                  // itemAdded, itemRemoved
 	addr netip.Addr              // itemAdded, itemRemoved, itemLimit
 	max  uint32                  // itemAdded, itemLimit: Peer.MaxPrefixes
+	ps   []PathUpdate            // itemReplay
 }
 
 type queue struct {
@@ -104,6 +107,8 @@ type peerTrack struct {
 	max     uint32
 	n4, n6  int
 	limited bool
+
+	replay *replayState // a Replay under way, else nil
 }
 
 // drain runs on the event goroutine until the queue stops.
@@ -174,6 +179,8 @@ func (d *drainer) handle(it item) {
 			t.max, t.limited = it.max, false
 		}
 		s.statusMu.Unlock()
+	case itemMark, itemReplay:
+		d.replay(it)
 	case itemWatch:
 		switch ev := it.ev.Event.(type) {
 		case *api.WatchEventResponse_Peer:
@@ -337,6 +344,7 @@ func (d *drainer) paths(ps []*api.Path) {
 		pu.Peer = t.name
 		d.s.statusMu.Lock()
 		key := packed.PrefixOf(pu.Prefix)
+		t.touch(key)
 		_, had := t.learned[key]
 		count := &t.n4
 		if v6 {

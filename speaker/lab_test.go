@@ -58,6 +58,30 @@ func TestSession(t *testing.T) {
 			t.Errorf("paths (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("replay", func(t *testing.T) {
+		// What the peer advertises now, again, in one Paths call; the
+		// session untouched.
+		rec.mu.Lock()
+		first, events := len(rec.log), len(rec.events)
+		rec.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		if err := s.Replay(ctx, "isp-a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Replay(ctx, "no-such-peer"); err != nil {
+			t.Errorf("replay of a peer not configured: %v, want nothing done", err)
+		}
+		rec.wait(t, "the replay", func() bool { return len(rec.log) > first })
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if diff := cmp.Diff([]string{"path isp-a 0.0.0.0/0", "path isp-a ::/0"}, rec.log[first:]); diff != "" {
+			t.Errorf("replayed (-want +got):\n%s", diff)
+		}
+		if n := len(rec.events) - events; n != 0 {
+			t.Errorf("%d session events during the replay, want none", n)
+		}
+	})
 	t.Run("status", func(t *testing.T) {
 		want := []PeerStatus{{Name: "isp-a", Address: rtA4, State: Established, Received: 2}}
 		if diff := cmp.Diff(want, s.Peers(), netipCmp, ignoreSince); diff != "" {

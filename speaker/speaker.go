@@ -164,6 +164,10 @@ type Interface interface {
 	// Peers reports the peers the running speaker has configured, sorted
 	// by name.
 	Peers() []PeerStatus
+	// Replay reports again, through the Handler, the paths a peer
+	// advertises now, from what the speaker holds of it: to run a changed
+	// import over them. The session is left alone.
+	Replay(ctx context.Context, peer string) error
 }
 
 var _ Interface = (*Speaker)(nil)

@@ -8,10 +8,27 @@
 // /run/multihomed-lab/<prefix>.pid; Sweep removes what crashed runs left
 // behind. Host wraps one namespace with the few operations tests need
 // (ip, sysctl, addresses, background processes, ping, counters, route
-// lookups). The BuildS1..BuildS4 functions build the acceptance scenarios
-// of TESTING.md in the state before multihomed runs: the server's main table
-// has one default route, and the routers drop the asymmetric replies that
-// policy routing is meant to fix.
+// lookups); Service is a tiny HTTP server to run in one, for health checks
+// to follow. New, NeedLab, Eventually and EventuallyExplain are for tests:
+// they take TB, the part of testing.TB they use, so that this package does
+// not import testing and programs built on it (the demo, the benchmarks)
+// do not link it.
+//
+// The rest of the lab lives in packages of its own below this one, each
+// importing this one and never the other way round:
+//
+//	topo/routers   the real routers a lab host runs: FRR, BIRD 2 and gobgpd
+//	               behind one BGPRouter interface, and keepalived (VRRP)
+//	topo/scenario  the acceptance scenarios of TESTING.md (S1-S6, S1 with BGP
+//	               ISPs, a BGP pair), built in a Lab before multihomed runs
+//	topo/e2e       the daemon's end-to-end tests: the real binaries run in
+//	               the scenarios (tests only)
+//	topo/demo      `make demo`
+//
+// The lab package keeps the short name topo, the one its many callers
+// (the fib, speaker, policy and daemon tests, the benchmarks, the demo)
+// already use; a package named lab would collide with the variable every
+// test names its lab.
 //
 // Every command is a plain `ip` (or `ip netns exec NS ...`) invocation, so
 // what the lab did can be read and replayed by hand.
@@ -24,12 +41,12 @@
 //     198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32);
 //   - use dummy or vrf devices, which the lab kernels lack (a veth whose peer
 //     stays in the same namespace serves as a dummy);
-//   - run multihomed: tests start it with Host.Start. (The BGP routers of
-//     the scenarios, FRR, BIRD 2 and gobgpd, are started by StartBGPRouter
-//     and the BGP builders, always inside a lab namespace.)
+//   - know any router or scenario: it runs processes, and only removes
+//     FRR's per-namespace state directory (FRRRunDir) with the namespace,
+//     so that a Sweep in any test binary cleans up after a crashed FRR run;
+//   - run multihomed: tests start it with Host.Start;
 //   - configure policy routing: making the scenarios work is the daemon's
-//     job (the package's own tests add the rules by hand only to prove the
-//     builders right);
+//     job;
 //   - assert timing: it polls conditions with deadlines and leaves
 //     measurement to benchmarks.
 package topo

@@ -71,7 +71,7 @@ func (l *Lab) Host(name string) (*Host, error) {
 	if _, err := h.IP("link", "set", "dev", "lo", "up"); err != nil {
 		return nil, err
 	}
-	if err := h.sysctls(baseSysctls...); err != nil {
+	if err := h.Sysctls(baseSysctls...); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -79,6 +79,13 @@ func (l *Lab) Host(name string) (*Host, error) {
 
 // Name is the namespace name (with the lab prefix).
 func (h *Host) Name() string { return h.ns }
+
+// ShortName is the name the host was made with (Lab.Host's name), without
+// the lab prefix: for file names in Lab.Dir.
+func (h *Host) ShortName() string { return h.name }
+
+// Lab is the lab the host belongs to.
+func (h *Host) Lab() *Lab { return h.lab }
 
 // NetNSPath is the namespace's pinned path, for setns or
 // netns.GetFromPath.
@@ -94,15 +101,26 @@ func (h *Host) IP(args ...string) (string, error) {
 // output. A command that leaves a background child holding its output
 // open is cut off a few seconds after it exits; redirect such children.
 func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = execWaitDelay
-	out, err := cmd.CombinedOutput()
+	out, err := h.Command(ctx, name, args...).CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("topo: %s: %s %s: %w", h.ns, name, strings.Join(args, " "), err)
 	}
 	return out, nil
 }
+
+// Command returns the command `ip netns exec NS name args...`, not yet
+// started, killed when ctx ends or the test binary dies, and cut off
+// execWaitDelay after it exits if a background child holds its output
+// open.
+func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = execWaitDelay
+	return cmd
+}
+
+// Pids returns the processes running in the namespace.
+func (h *Host) Pids() ([]int, error) { return netnsPids(h.ns) }
 
 // execWaitDelay is how long Exec waits for output after the command
 // exited or its context ended.
@@ -111,10 +129,12 @@ const execWaitDelay = 3 * time.Second
 // Sysctl sets key (dotted, as sysctl(8) takes it) to value inside the
 // namespace.
 func (h *Host) Sysctl(key, value string) error {
-	return h.sysctls(key + "=" + value)
+	return h.Sysctls(key + "=" + value)
 }
 
-func (h *Host) sysctls(kv ...string) error {
+// Sysctls sets every "key=value" of kv inside the namespace, in one
+// sysctl(8) run.
+func (h *Host) Sysctls(kv ...string) error {
 	_, err := run("ip", append([]string{"netns", "exec", h.ns, "sysctl", "-q", "-w"}, kv...)...)
 	return err
 }
@@ -281,7 +301,7 @@ func (h *Host) waitOperUp(ifname string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("topo: %s: link %s still %s after %v", h.ns, ifname, s.OperState, linkUpTimeout)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(PollInterval)
 	}
 }
 
@@ -299,4 +319,28 @@ func (h *Host) RouteGet(args ...string) (string, error) {
 		return "", fmt.Errorf("topo: %s: route get %s: unexpected output %q (%v)", h.ns, strings.Join(args, " "), out, err)
 	}
 	return routes[0].Dev, nil
+}
+
+// HasAddr reports whether ifname has address a.
+func (h *Host) HasAddr(ifname string, a netip.Addr) (bool, error) {
+	out, err := h.IP("-j", "addr", "show", "dev", ifname)
+	if err != nil {
+		return false, err
+	}
+	var links []struct {
+		AddrInfo []struct {
+			Local string `json:"local"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return false, fmt.Errorf("topo: %s: addresses of %s: %w: %q", h.ns, ifname, err, out)
+	}
+	for _, l := range links {
+		for _, ai := range l.AddrInfo {
+			if x, err := netip.ParseAddr(ai.Local); err == nil && x == a {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -37,11 +36,11 @@ const (
 	// cmdTimeout bounds every ip or sysctl invocation: they are local and
 	// take milliseconds, so hitting it means something is wedged.
 	cmdTimeout = 30 * time.Second
-	// killTimeout bounds how long teardown waits for killed processes to
+	// KillTimeout bounds how long teardown waits for killed processes to
 	// disappear.
-	killTimeout = 10 * time.Second
-	// pollInterval is the step of every wait-for-condition loop.
-	pollInterval = 20 * time.Millisecond
+	KillTimeout = 10 * time.Second
+	// PollInterval is the step of every wait-for-condition loop.
+	PollInterval = 20 * time.Millisecond
 )
 
 // labNameRE matches the lab prefix at the start of a namespace or pid file
@@ -123,50 +122,6 @@ func NewLab(tag string) (*Lab, error) {
 	return nil, fmt.Errorf("topo: new lab: no free prefix after %d tries", prefixTries)
 }
 
-// New is NewLab for tests: it sweeps leftovers of earlier runs first, fails
-// the test on error, closes the lab in tb.Cleanup, and closes it as well
-// when the test binary gets SIGINT or SIGTERM. When the test failed, the
-// tail of every process log is logged before the lab goes away.
-func New(tb testing.TB) *Lab {
-	tb.Helper()
-	if err := Sweep(); err != nil {
-		tb.Logf("topo: sweeping leftovers of earlier runs: %v", err)
-	}
-	l, err := NewLab(tb.Name())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	watchSignals(l)
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			l.logProcs(tb)
-		}
-		if err := l.Close(); err != nil {
-			tb.Errorf("topo: close lab: %v", err)
-		}
-		if l.keep {
-			tb.Logf("topo: lab %s kept in %s", l.prefix, l.dir)
-		}
-	})
-	return l
-}
-
-// logTail is how much of each process log a failed test prints.
-const logTail = 4096
-
-func (l *Lab) logProcs(tb testing.TB) {
-	l.mu.Lock()
-	procs := append([]*Proc(nil), l.procs...)
-	l.mu.Unlock()
-	for _, p := range procs {
-		s := p.Log()
-		if len(s) > logTail {
-			s = "..." + s[len(s)-logTail:]
-		}
-		tb.Logf("topo: log of %s (pid %d, %s):\n%s", p.name, p.Pid(), p.logPath, s)
-	}
-}
-
 // Prefix is the lab's name prefix, e.g. "mhl1a2b3c-".
 func (l *Lab) Prefix() string { return l.prefix }
 
@@ -194,7 +149,7 @@ func (l *Lab) close() error {
 	for _, p := range procs {
 		p.kill()
 	}
-	deadline := time.Now().Add(killTimeout)
+	deadline := time.Now().Add(KillTimeout)
 	for _, p := range procs {
 		select {
 		case <-p.done:
@@ -290,23 +245,41 @@ func removeNamespaces(prefix string) error {
 	return errors.Join(errs...)
 }
 
-// killNetns SIGKILLs every process in ns until none is left or killTimeout
+// FRRRunDir is FRR's state directory: `-N NS` (the pathspace the FRR
+// driver runs its daemons with) puts their control sockets and pid files in
+// FRRRunDir/NS. It lives outside the namespace, so the lab removes it with
+// the namespace: a zebra that outlived a killed test binary leaves it
+// behind for Sweep.
+const FRRRunDir = "/var/run/frr"
+
+// removeFRRState removes FRR's state directories (control sockets, pid
+// files) of the namespaces named prefix*; their daemons must be dead.
+// Called by removeNamespaces, so Lab.Close and Sweep both do it.
+func removeFRRState(prefix string) error {
+	dirs, err := filepath.Glob(filepath.Join(FRRRunDir, prefix+"*"))
+	if err != nil {
+		return fmt.Errorf("topo: list %s/%s*: %w", FRRRunDir, prefix, err)
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("topo: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killNetns SIGKILLs every process in ns until none is left or KillTimeout
 // passes; processes can fork while we kill, hence the loop.
 func killNetns(ns string) error {
-	deadline := time.Now().Add(killTimeout)
+	deadline := time.Now().Add(KillTimeout)
 	for {
-		out, err := runIP("", "netns", "pids", ns)
+		pids, err := netnsPids(ns)
 		if err != nil {
 			if _, serr := os.Stat(filepath.Join(netnsDir, ns)); errors.Is(serr, fs.ErrNotExist) {
 				return nil
 			}
 			return err
-		}
-		var pids []int
-		for _, f := range strings.Fields(out) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-				pids = append(pids, pid)
-			}
 		}
 		if len(pids) == 0 {
 			return nil
@@ -317,8 +290,24 @@ func killNetns(ns string) error {
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(PollInterval)
 	}
+}
+
+// netnsPids returns the processes in namespace ns but ours (`ip netns
+// pids`, which lists the test binary too while it is inside ns).
+func netnsPids(ns string) ([]int, error) {
+	out, err := runIP("", "netns", "pids", ns)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // Link connects a and b with a veth pair named aIf in a and bIf in b and
@@ -328,7 +317,7 @@ func killNetns(ns string) error {
 // returns once both ends are operationally up: until then the kernel's
 // noop qdisc would drop packets.
 func (l *Lab) Link(a *Host, aIf string, b *Host, bIf string) error {
-	if err := l.check(); err != nil {
+	if err := l.Err(); err != nil {
 		return err
 	}
 	if _, err := a.IP("link", "add", "name", aIf, "type", "veth", "peer", "name", bIf, "netns", b.ns); err != nil {
@@ -349,7 +338,7 @@ func (l *Lab) Link(a *Host, aIf string, b *Host, bIf string) error {
 // Bridge creates bridge br in h (STP off, no forwarding delay) and brings
 // it up. Attach ports with Link and then Host.SetMaster.
 func (l *Lab) Bridge(h *Host, br string) error {
-	if err := l.check(); err != nil {
+	if err := l.Err(); err != nil {
 		return err
 	}
 	if _, err := h.IP("link", "add", "name", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"); err != nil {
@@ -359,7 +348,8 @@ func (l *Lab) Bridge(h *Host, br string) error {
 	return err
 }
 
-func (l *Lab) check() error {
+// Err returns ErrClosed (wrapped) once the lab is closed, else nil.
+func (l *Lab) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -54,6 +54,45 @@ func (p *Proc) Wait(timeout time.Duration) (int, error) {
 	return code, nil
 }
 
+// Name is the command the process runs (Host.Start's name).
+func (p *Proc) Name() string { return p.name }
+
+// Exited reports whether the process has exited (and been reaped).
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// LogTail is the end of the process's log, at most logTail bytes, for
+// error messages and failed tests.
+func (p *Proc) LogTail() string { return tail(p.Log(), logTail) }
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// Stop SIGKILLs procs (with their process groups) and waits for them to be
+// reaped.
+func Stop(procs ...*Proc) error {
+	for _, p := range procs {
+		p.kill()
+	}
+	var errs []error
+	for _, p := range procs {
+		if _, err := p.Wait(KillTimeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Log returns the content of the process's log file so far.
 func (p *Proc) Log() string {
 	b, err := os.ReadFile(p.logPath)

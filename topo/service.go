@@ -43,6 +43,8 @@ const (
 	serviceStartTimeout = 10 * time.Second
 	// serviceListening is the line the service prints once it listens.
 	serviceListening = "listening on "
+	// getTimeout bounds one HTTPGet, the client's own 2 s included.
+	getTimeout = 15 * time.Second
 )
 
 // serviceBuild serializes the builds of the service binary; each lab
@@ -63,7 +65,7 @@ func ServiceBinary(l *Lab) (string, error) {
 		}
 		return p, nil
 	}
-	if err := l.check(); err != nil {
+	if err := l.Err(); err != nil {
 		return "", err
 	}
 	bin := filepath.Join(l.dir, serviceBinName)
@@ -155,7 +157,7 @@ func (s *Service) Host() *Host { return s.h }
 func (s *Service) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.proc != nil && !s.proc.exited()
+	return s.proc != nil && !s.proc.Exited()
 }
 
 // Start starts a stopped service again (a service that recovers) and
@@ -163,7 +165,7 @@ func (s *Service) Running() bool {
 func (s *Service) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil && !s.proc.exited() {
+	if s.proc != nil && !s.proc.Exited() {
 		return fmt.Errorf("topo: %s: service %s: already running", s.h.ns, s.addr)
 	}
 	logPath := filepath.Join(s.h.lab.dir, s.logName)
@@ -179,14 +181,14 @@ func (s *Service) Start() error {
 			s.proc = p
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("topo: %s: service %s exited while starting; log:\n%s", s.h.ns, s.addr, tail(p.Log(), logTail))
+		if p.Exited() {
+			return fmt.Errorf("topo: %s: service %s exited while starting; log:\n%s", s.h.ns, s.addr, p.LogTail())
 		}
 		if time.Now().After(deadline) {
-			_ = stopProcs([]*Proc{p})
+			_ = Stop(p)
 			return fmt.Errorf("topo: %s: service %s: not listening within %v", s.h.ns, s.addr, serviceStartTimeout)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(PollInterval)
 	}
 }
 
@@ -199,7 +201,7 @@ func (s *Service) Stop() error {
 	if s.proc == nil {
 		return nil
 	}
-	err := stopProcs([]*Proc{s.proc})
+	err := Stop(s.proc)
 	s.proc = nil
 	if err != nil {
 		return fmt.Errorf("topo: %s: stop service %s: %w", s.h.ns, s.addr, err)
@@ -244,13 +246,11 @@ func HTTPGet(ctx context.Context, h *Host, url string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	ctx, cancel := context.WithTimeout(ctx, getTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns, bin, "get", url)
+	cmd := h.Command(ctx, bin, "get", url)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = execWaitDelay
 	err = cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -266,4 +266,13 @@ func HTTPGet(ctx context.Context, h *Host, url string) (int, string, error) {
 		return 0, "", fmt.Errorf("topo: %s: GET %s: unexpected output %q", h.ns, url, stdout.String())
 	}
 	return code, body, nil
+}
+
+// fileSize is the size of path, 0 if it does not exist.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

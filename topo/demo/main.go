@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 func main() {
@@ -115,13 +116,13 @@ func run(ctx context.Context, lab *topo.Lab, bin string) error {
     ISP is dropped (strict uRPF), as real ISPs do. The server has one default
     route, via ISP A, like any ordinary host.
 `)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		return err
 	}
 	say("Without multihomed: the client pings the server on both ISPs.")
 	for _, u := range []struct {
-		up    topo.Uplink
+		up    scenario.Uplink
 		label string
 	}{{s.A, "ISP A"}, {s.B, "ISP B"}} {
 		for _, a := range u.up.Addrs() {
@@ -178,7 +179,7 @@ uplinks:
 `)
 	say("The same pings again:")
 	for _, u := range []struct {
-		up    topo.Uplink
+		up    scenario.Uplink
 		label string
 	}{{s.A, "ISP A"}, {s.B, "ISP B"}} {
 		for _, a := range u.up.Addrs() {
@@ -229,7 +230,7 @@ uplinks:
 
 // bgpAct is the second act: the same server learns its defaults from the
 // ISPs over BGP instead of having them configured.
-func bgpAct(ctx context.Context, lab *topo.Lab, s *topo.S1, bin string) error {
+func bgpAct(ctx context.Context, lab *topo.Lab, s *scenario.S1, bin string) error {
 	say("Act 2: the ISPs now speak BGP. Each advertises a default and one prefix of its own.")
 	fmt.Print(`
     The ISP routers here are embedded GoBGP instances (this demo binary in
@@ -243,7 +244,7 @@ func bgpAct(ctx context.Context, lab *topo.Lab, s *topo.S1, bin string) error {
 	}
 	specific := map[string]string{"a": "192.0.2.128/25", "b": "198.51.100.128/25"}
 	routers := map[string]*topo.Proc{}
-	startRouter := func(name string, u topo.Uplink, asn int) error {
+	startRouter := func(name string, u scenario.Uplink, asn int) error {
 		p, err := u.Router.Start("router-"+name, exe, "router", "-asn", fmt.Sprint(asn), "-router-id", u.Gateway4.String(),
 			"-peer", u.Addr4.String(), "-originate", "0.0.0.0/0,"+specific[name])
 		routers[name] = p

@@ -47,9 +47,15 @@ func runRouter(args []string) error {
 		return &api.AfiSafi{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}
 	}
 	if err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:     &api.PeerConf{NeighborAddress: *peer, PeerAsn: uint32(*peerASN)},
-		Timers:   &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 1}},
-		AfiSafis: []*api.AfiSafi{fam(api.Family_AFI_IP), fam(api.Family_AFI_IP6)},
+		Conf:   &api.PeerConf{NeighborAddress: *peer, PeerAsn: uint32(*peerASN)},
+		Timers: &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 1}},
+		// Passive: only the daemon connects. Two GoBGPs that both connect
+		// can lock each other out after a restart: each refuses the
+		// other's connection during its own idle hold (5 s), and with
+		// retry cycles of nearly equal length they kept missing each other
+		// for more than the demo's 30 s (seen in 2 of 4 runs).
+		Transport: &api.Transport{PassiveMode: true},
+		AfiSafis:  []*api.AfiSafi{fam(api.Family_AFI_IP), fam(api.Family_AFI_IP6)},
 	}}); err != nil {
 		return fmt.Errorf("add peer: %w", err)
 	}

@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/multihomed/multihomed/internal/testpki"
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 // nobody is the unprivileged local user of the attack: uid and gid 65534.
@@ -28,7 +29,7 @@ const nobody = "65534"
 // it.
 func TestAPILocalUser(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-package topo
+package routers
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,7 +60,7 @@ type gobgpRouter struct {
 
 // StartGoBGPD starts gobgpd in h with cfg, adds cfg.Originate to its RIB
 // and returns once it answers on its API with every neighbor configured.
-func StartGoBGPD(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
+func StartGoBGPD(h *topo.Host, cfg BGPRouterConfig) (BGPRouter, error) {
 	for _, bin := range []string{"gobgpd", "gobgp"} {
 		if err := needBinary(bin, gobgpdPackage); err != nil {
 			return nil, err
@@ -85,14 +87,14 @@ func (r *gobgpRouter) Start() error {
 	if err := os.WriteFile(r.conf, []byte(r.config()), 0o600); err != nil {
 		return fmt.Errorf("topo: %s: %w", r.what(), err)
 	}
-	p, err := r.h.Start(r.h.name+"-gobgpd.log", "gobgpd", "-f", r.conf, "-t", "toml",
+	p, err := r.h.Start(r.h.ShortName()+"-gobgpd.log", "gobgpd", "-f", r.conf, "-t", "toml",
 		"--api-hosts", gobgpAPIHost+":"+strconv.Itoa(gobgpAPIPort), "--pprof-disable", "-p", "-l", "info")
 	if err != nil {
 		return err
 	}
-	procs := []*Proc{p}
+	procs := []*topo.Proc{p}
 	fail := func(err error) error {
-		_ = stopProcs(procs)
+		_ = topo.Stop(procs...)
 		return err
 	}
 	if err := waitReady(r.what(), procs, r.ready); err != nil {
@@ -116,7 +118,7 @@ func (r *gobgpRouter) Stop() error {
 }
 
 func (r *gobgpRouter) gobgp(ctx context.Context, args ...string) (string, error) {
-	return r.h.output(ctx, "gobgp", append([]string{"-u", gobgpAPIHost, "-p", strconv.Itoa(gobgpAPIPort)}, args...)...)
+	return output(ctx, r.h, "gobgp", append([]string{"-u", gobgpAPIHost, "-p", strconv.Itoa(gobgpAPIPort)}, args...)...)
 }
 
 type gobgpPeer struct {
@@ -167,7 +169,7 @@ func (r *gobgpRouter) config() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	hold, keepalive := r.cfg.holdKeepalive()
-	w("# gobgpd.toml of %s, written by topo", r.h.ns)
+	w("# gobgpd.toml of %s, written by topo", r.h.Name())
 	w("[global.config]")
 	w("  as = %d", r.cfg.ASN)
 	w("  router-id = %q", r.cfg.RouterID.String())

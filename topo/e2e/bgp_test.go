@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 // bgpUplinkYAML renders an uplink with a BGP session to its ISP's router.
-func bgpUplinkYAML(name string, isp topo.ISP, table int, peer netip.Addr, extra string) string {
+func bgpUplinkYAML(name string, isp scenario.ISP, table int, peer netip.Addr, extra string) string {
 	return fmt.Sprintf("  - name: %s\n    interface: %s\n    table: %d\n    bgp:\n      peer: %q\n      peer_asn: %d\n      hold_time: 3s\n      connect_retry: 1s\n%s",
 		name, isp.Uplink.If, table, peer, isp.ASN, extra)
 }
@@ -36,7 +37,7 @@ func regexpQuote(s string) string {
 // our protocol, and nowhere else; the host is never transit.
 func TestS1BGP(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1BGP(lab)
+	s, err := scenario.BuildS1BGP(lab)
 	if err != nil {
 		t.Fatal(err)
 	}

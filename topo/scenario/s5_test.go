@@ -1,4 +1,4 @@
-package topo_test
+package scenario_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 const (
@@ -26,13 +28,24 @@ const (
 	// to the VIP while the master's service fails: 10 s, well beyond what
 	// keepalived takes.
 	failoverProbes = 200
+	// sessionTimeout bounds how long a BGP session may take to come up or
+	// be noticed down (the routers' connect retry is 1 s).
+	sessionTimeout = 45 * time.Second
+	// ctlTimeout bounds a query of a router in these tests.
+	ctlTimeout = 20 * time.Second
 )
 
-func buildS5(t *testing.T, opts topo.S5Options) *topo.S5 {
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+func buildS5(t *testing.T, opts scenario.S5Options) *scenario.S5 {
 	t.Helper()
 	l := topo.New(t)
 	start := time.Now()
-	s, err := topo.BuildS5(l, opts)
+	s, err := scenario.BuildS5(l, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +53,7 @@ func buildS5(t *testing.T, opts topo.S5Options) *topo.S5 {
 	return s
 }
 
-func routedTo(t *testing.T, s *topo.S5, vip netip.Addr) int {
+func routedTo(t *testing.T, s *scenario.S5, vip netip.Addr) int {
 	t.Helper()
 	i, err := s.RoutedTo(vip)
 	if err != nil {
@@ -53,18 +66,18 @@ func routedTo(t *testing.T, s *topo.S5, vip netip.Addr) int {
 // director address (none up: no director speaks BGP yet), the LAN and the
 // client link carry traffic, and the VIP is reachable from nowhere.
 func TestS5Build(t *testing.T) {
-	needLab(t)
+	topo.NeedLab(t)
 	t.Parallel()
-	s := buildS5(t, topo.S5Options{})
+	s := buildS5(t, scenario.S5Options{})
 	r := s.Router
-	if r.BGP == nil || r.BGP.Kind() != topo.KindFRR || r.BGP.Host() != r.Host || r.ASN != topo.DefaultS5RouterASN {
-		t.Fatalf("router: %+v; want FRR of AS %d in %s", r, topo.DefaultS5RouterASN, r.Host.Name())
+	if r.BGP == nil || r.BGP.Kind() != routers.KindFRR || r.BGP.Host() != r.Host || r.ASN != scenario.DefaultS5RouterASN {
+		t.Fatalf("router: %+v; want FRR of AS %d in %s", r, scenario.DefaultS5RouterASN, r.Host.Name())
 	}
 	if got := r.BGP.Originated(); len(got) != 0 {
 		t.Errorf("router originates %v; want nothing", got)
 	}
 	for i, d := range s.Dirs {
-		if d.Name != []string{"dir1", "dir2"}[i] || d.ASN != topo.DefaultS5DirectorASN || d.If != "eth0" {
+		if d.Name != []string{"dir1", "dir2"}[i] || d.ASN != scenario.DefaultS5DirectorASN || d.If != "eth0" {
 			t.Errorf("director %d: %+v", i, d)
 		}
 		for _, a := range d.Addrs() {
@@ -120,22 +133,22 @@ func TestS5Build(t *testing.T) {
 // the VIPs through it; when the chosen director withdraws, the router and
 // the client's traffic move to the other.
 func TestS5RoutesFollowBGP(t *testing.T) {
-	needLab(t)
+	topo.NeedLab(t)
 	t.Parallel()
-	s := buildS5(t, topo.S5Options{})
+	s := buildS5(t, scenario.S5Options{})
 	vips := []netip.Prefix{s.VIP4, s.VIP6}
-	speakers := make([]topo.BGPRouter, len(s.Dirs))
+	speakers := make([]routers.BGPRouter, len(s.Dirs))
 	for i, d := range s.Dirs {
 		for _, vip := range vips {
 			if _, err := d.Host.IP("addr", "add", vip.String(), "dev", "lo"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		cfg := topo.BGPRouterConfig{ASN: d.ASN, RouterID: d.Addr4, Originate: vips, Neighbors: []topo.BGPNeighbor{
+		cfg := routers.BGPRouterConfig{ASN: d.ASN, RouterID: d.Addr4, Originate: vips, Neighbors: []routers.BGPNeighbor{
 			{Address: s.Router.Addr4, ASN: s.Router.ASN},
 			{Address: s.Router.Addr6, ASN: s.Router.ASN},
 		}}
-		r, err := topo.StartBGPRouter(topo.KindGoBGPD, d.Host, cfg)
+		r, err := routers.StartBGPRouter(routers.KindGoBGPD, d.Host, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +156,7 @@ func TestS5RoutesFollowBGP(t *testing.T) {
 	}
 	for _, d := range s.Dirs {
 		for _, a := range d.Addrs() {
-			eventually(t, sessionTimeout, "router receives the VIP from "+a.String(), func() string {
+			topo.EventuallyExplain(t, sessionTimeout, "router receives the VIP from "+a.String(), func() string {
 				got, err := s.Router.BGP.Received(ctx(t), a)
 				if err != nil {
 					return err.Error()
@@ -157,7 +170,7 @@ func TestS5RoutesFollowBGP(t *testing.T) {
 	}
 	first := make([]int, len(vips))
 	for k, vip := range vips {
-		eventually(t, sessionTimeout, "router routes "+vip.String()+" to a director", func() string {
+		topo.EventuallyExplain(t, sessionTimeout, "router routes "+vip.String()+" to a director", func() string {
 			if first[k] = routedTo(t, s, vip.Addr()); first[k] < 0 {
 				return "no route"
 			}
@@ -180,7 +193,7 @@ func TestS5RoutesFollowBGP(t *testing.T) {
 		if err := speakers[active].Withdraw(ctx(t), vip); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, sessionTimeout, "router moves "+vip.String()+" to "+s.Dirs[other].Name, func() string {
+		topo.EventuallyExplain(t, sessionTimeout, "router moves "+vip.String()+" to "+s.Dirs[other].Name, func() string {
 			if i := routedTo(t, s, vip.Addr()); i != other {
 				return "routed to " + dirName(s, i)
 			}
@@ -192,7 +205,7 @@ func TestS5RoutesFollowBGP(t *testing.T) {
 	}
 }
 
-func fmtRoutes(rs []topo.RouteInfo) string {
+func fmtRoutes(rs []routers.RouteInfo) string {
 	var b strings.Builder
 	for _, r := range rs {
 		b.WriteString(r.Prefix.String() + " via " + r.NextHop.String() + "; ")
@@ -203,7 +216,7 @@ func fmtRoutes(rs []topo.RouteInfo) string {
 	return b.String()
 }
 
-func dirName(s *topo.S5, i int) string {
+func dirName(s *scenario.S5, i int) string {
 	if i < 0 {
 		return "nowhere"
 	}
@@ -214,9 +227,9 @@ func dirName(s *topo.S5, i int) string {
 // "OK\n" on every path on loopback (IPv4 and IPv6) and on a VIP its host
 // does not hold, answers another status when told, and fails and recovers.
 func TestS5Service(t *testing.T) {
-	needLab(t)
+	topo.NeedLab(t)
 	t.Parallel()
-	s := buildS5(t, topo.S5Options{})
+	s := buildS5(t, scenario.S5Options{})
 	d1, d2 := s.Dirs[0].Host, s.Dirs[1].Host
 	get := func(h *topo.Host, url string) (int, string, error) {
 		t.Helper()
@@ -300,12 +313,12 @@ func TestS5Service(t *testing.T) {
 // the master takes the VIP back. How long that took is logged, never
 // asserted.
 func TestS5Keepalived(t *testing.T) {
-	needLab(t)
+	topo.NeedLab(t)
 	t.Parallel()
-	s := buildS5(t, topo.S5Options{VRRP: true})
+	s := buildS5(t, scenario.S5Options{VRRP: true})
 	vip := s.VIP4.Addr()
 	svcs := make([]*topo.Service, len(s.Dirs))
-	kas := make([]*topo.Keepalived, len(s.Dirs))
+	kas := make([]*routers.Keepalived, len(s.Dirs))
 	for i, d := range s.Dirs {
 		svc, err := topo.StartService(d.Host, "127.0.0.1:8080")
 		if err != nil {
@@ -322,7 +335,7 @@ func TestS5Keepalived(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ka, err := topo.StartKeepalived(d.Host, cfg)
+		ka, err := routers.StartKeepalived(d.Host, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +345,7 @@ func TestS5Keepalived(t *testing.T) {
 	// VIP is on the master's interface and nowhere else.
 	waitStates := func(want1, want2 string) {
 		t.Helper()
-		eventually(t, vrrpTimeout, "dir1 "+want1+", dir2 "+want2, func() string {
+		topo.EventuallyExplain(t, vrrpTimeout, "dir1 "+want1+", dir2 "+want2, func() string {
 			var bad []string
 			for i, want := range []string{want1, want2} {
 				got := kas[i].State()
@@ -340,7 +353,7 @@ func TestS5Keepalived(t *testing.T) {
 				if err != nil {
 					return err.Error()
 				}
-				if got != want || holds != (want == topo.VRRPMaster) {
+				if got != want || holds != (want == routers.VRRPMaster) {
 					bad = append(bad, s.Dirs[i].Name+" "+got+map[bool]string{true: " with the VIP", false: " without the VIP"}[holds])
 				}
 			}
@@ -349,7 +362,7 @@ func TestS5Keepalived(t *testing.T) {
 	}
 	wantClient := func(dir int) {
 		t.Helper()
-		eventually(t, vrrpTimeout, "client pings reach "+s.Dirs[dir].Name, func() string {
+		topo.EventuallyExplain(t, vrrpTimeout, "client pings reach "+s.Dirs[dir].Name, func() string {
 			if got := replies(t, s.Client.Host, vip, probes); got != probes {
 				return fmt.Sprintf("%d/%d replies", got, probes)
 			}
@@ -360,13 +373,13 @@ func TestS5Keepalived(t *testing.T) {
 		})
 	}
 
-	waitStates(topo.VRRPMaster, topo.VRRPFault)
+	waitStates(routers.VRRPMaster, routers.VRRPFault)
 	wantClient(0)
 
 	if err := svcs[1].Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitStates(topo.VRRPMaster, topo.VRRPBackup)
+	waitStates(routers.VRRPMaster, routers.VRRPBackup)
 
 	// dir1's service fails while the client probes the VIP.
 	probeCtx, cancel := context.WithTimeout(context.Background(), pingTimeout+failoverProbes*50*time.Millisecond)
@@ -390,7 +403,7 @@ func TestS5Keepalived(t *testing.T) {
 	if err := svcs[0].Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitStates(topo.VRRPFault, topo.VRRPMaster)
+	waitStates(routers.VRRPFault, routers.VRRPMaster)
 	took := time.Since(failed)
 	res := <-probed
 	if res.err != nil {
@@ -408,7 +421,7 @@ func TestS5Keepalived(t *testing.T) {
 	if err := svcs[0].Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitStates(topo.VRRPMaster, topo.VRRPBackup)
+	waitStates(routers.VRRPMaster, routers.VRRPBackup)
 	t.Logf("keepalived: dir1's service recovered -> dir1 master again in %v", time.Since(recovered).Round(time.Millisecond))
 	wantClient(0)
 
@@ -419,8 +432,8 @@ func TestS5Keepalived(t *testing.T) {
 	if err := kas[0].Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	eventually(t, vrrpTimeout, "dir2 master after dir1's keepalived stopped", func() string {
-		if st := kas[1].State(); st != topo.VRRPMaster {
+	topo.EventuallyExplain(t, vrrpTimeout, "dir2 master after dir1's keepalived stopped", func() string {
+		if st := kas[1].State(); st != routers.VRRPMaster {
 			return "dir2 " + st
 		}
 		if holds, err := kas[0].HoldsVIP(); err != nil || holds {
@@ -429,7 +442,7 @@ func TestS5Keepalived(t *testing.T) {
 		return ""
 	})
 	wantClient(1)
-	want := []string{topo.VRRPBackup, topo.VRRPMaster, topo.VRRPFault, topo.VRRPBackup, topo.VRRPMaster}
+	want := []string{routers.VRRPBackup, routers.VRRPMaster, routers.VRRPFault, routers.VRRPBackup, routers.VRRPMaster}
 	if d := cmp.Diff(want, kas[0].States()); d != "" {
 		t.Errorf("dir1's states (-want +got):\n%s", d)
 	}
@@ -441,7 +454,7 @@ func TestS5Keepalived(t *testing.T) {
 	if err := kas[0].Start(); err == nil {
 		t.Error("Start of a running keepalived: no error")
 	}
-	waitStates(topo.VRRPMaster, topo.VRRPBackup)
+	waitStates(routers.VRRPMaster, routers.VRRPBackup)
 	wantClient(0)
 
 	// Killed, keepalived leaves no process behind.

@@ -1,6 +1,8 @@
-package topo
+package routers
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -51,7 +53,7 @@ type birdRouter struct {
 
 // StartBIRD starts BIRD 2 in h with cfg and returns once it answers on its
 // control socket with the config loaded.
-func StartBIRD(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
+func StartBIRD(h *topo.Host, cfg BGPRouterConfig) (BGPRouter, error) {
 	for _, bin := range []string{"bird", "birdc"} {
 		if err := needBinary(bin, birdPackage); err != nil {
 			return nil, err
@@ -89,13 +91,13 @@ func (r *birdRouter) Start() error {
 	if err := os.Remove(r.sock); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("topo: %s: %w", r.what(), err)
 	}
-	p, err := r.h.Start(r.h.name+"-bird.log", "bird", "-f", "-c", r.conf, "-s", r.sock)
+	p, err := r.h.Start(r.h.ShortName()+"-bird.log", "bird", "-f", "-c", r.conf, "-s", r.sock)
 	if err != nil {
 		return err
 	}
-	procs := []*Proc{p}
+	procs := []*topo.Proc{p}
 	if err := waitReady(r.what(), procs, r.ready); err != nil {
-		_ = stopProcs(procs)
+		_ = topo.Stop(procs...)
 		return err
 	}
 	r.procs = procs
@@ -109,7 +111,7 @@ func (r *birdRouter) Stop() error {
 }
 
 func (r *birdRouter) birdc(ctx context.Context, args ...string) (string, error) {
-	return r.h.output(ctx, "birdc", append([]string{"-s", r.sock}, args...)...)
+	return output(ctx, r.h, "birdc", append([]string{"-s", r.sock}, args...)...)
 }
 
 func (r *birdRouter) ready(ctx context.Context) (bool, error) {
@@ -136,7 +138,7 @@ func (r *birdRouter) config() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	hold, keepalive := r.cfg.holdKeepalive()
-	w("# bird.conf of %s, written by topo", r.h.ns)
+	w("# bird.conf of %s, written by topo", r.h.Name())
 	w("log stderr all;")
 	w("debug protocols { states };")
 	w("router id %s;", r.cfg.RouterID)

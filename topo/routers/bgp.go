@@ -1,6 +1,8 @@
-package topo
+package routers
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -114,7 +115,7 @@ type BGPRouter interface {
 	// Kind is KindFRR, KindBIRD or KindGoBGPD.
 	Kind() string
 	// Host is the namespace the router runs in.
-	Host() *Host
+	Host() *topo.Host
 	// Established reports whether the session with neighbor is
 	// established. An error means the router could not be asked (it is
 	// stopped, or neighbor is not configured).
@@ -141,7 +142,7 @@ type BGPRouter interface {
 
 // StartBGPRouter starts a router of the given kind (KindFRR, KindBIRD,
 // KindGoBGPD) in h.
-func StartBGPRouter(kind string, h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
+func StartBGPRouter(kind string, h *topo.Host, cfg BGPRouterConfig) (BGPRouter, error) {
 	switch kind {
 	case KindFRR:
 		return StartFRR(h, cfg)
@@ -209,13 +210,16 @@ func (cfg BGPRouterConfig) normalize(kind string) (BGPRouterConfig, error) {
 		neighbors = append(neighbors, n)
 	}
 	cfg.Neighbors = neighbors
+	// A set, not slices.Contains: bulk tests originate 100k prefixes.
 	var orig []netip.Prefix
+	have := make(map[netip.Prefix]bool, len(cfg.Originate))
 	for _, p := range cfg.Originate {
 		if !p.IsValid() {
 			return bad("originate: invalid prefix %v", p)
 		}
 		p = p.Masked()
-		if !slices.Contains(orig, p) {
+		if !have[p] {
+			have[p] = true
 			orig = append(orig, p)
 		}
 	}
@@ -252,13 +256,13 @@ func needBinary(name, pkg string) error {
 // routerDir creates the directory of h's router of the given kind in the
 // lab directory: its configs, sockets and state. One router of a kind per
 // host.
-func routerDir(h *Host, kind string) (string, error) {
-	dir := filepath.Join(h.lab.dir, h.name+"-"+kind)
+func routerDir(h *topo.Host, kind string) (string, error) {
+	dir := filepath.Join(h.Lab().Dir(), h.ShortName()+"-"+kind)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("topo: %s: already has a %s router", h.ns, kind)
+			return "", fmt.Errorf("topo: %s: already has a %s router", h.Name(), kind)
 		}
-		return "", fmt.Errorf("topo: %s: %s router: %w", h.ns, kind, err)
+		return "", fmt.Errorf("topo: %s: %s router: %w", h.Name(), kind, err)
 	}
 	return dir, nil
 }
@@ -266,18 +270,16 @@ func routerDir(h *Host, kind string) (string, error) {
 // output runs `ip netns exec NS name args...` and returns its standard
 // output alone (control tools print warnings on standard error that would
 // spoil their JSON); the error carries standard error.
-func (h *Host) output(ctx context.Context, name string, args ...string) (string, error) {
+func output(ctx context.Context, h *topo.Host, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	cmd := h.Command(ctx, name, args...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = execWaitDelay
 	// vtysh appends every command to ~/.history_frr otherwise.
 	cmd.Env = append(os.Environ(), "VTYSH_HISTFILE=/dev/null")
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("topo: %s: %s %s: %w: %s", h.ns, name, strings.Join(args, " "), err,
+		return stdout.String(), fmt.Errorf("topo: %s: %s %s: %w: %s", h.Name(), name, strings.Join(args, " "), err,
 			strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
 	}
 	return stdout.String(), nil
@@ -286,7 +288,7 @@ func (h *Host) output(ctx context.Context, name string, args ...string) (string,
 // waitReady polls ready until it reports true, one of procs exits, or
 // routerStartTimeout passes; the error carries ready's last error and the
 // tail of the logs of procs that died.
-func waitReady(what string, procs []*Proc, ready func(context.Context) (bool, error)) error {
+func waitReady(what string, procs []*topo.Proc, ready func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), routerStartTimeout)
 	defer cancel()
 	var last error
@@ -297,61 +299,29 @@ func waitReady(what string, procs []*Proc, ready func(context.Context) (bool, er
 		}
 		last = err
 		for _, p := range procs {
-			if p.exited() {
-				return fmt.Errorf("topo: %s: %s exited while starting (%v); log:\n%s", what, p.name, last, tail(p.Log(), logTail))
+			if p.Exited() {
+				return fmt.Errorf("topo: %s: %s exited while starting (%v); log:\n%s", what, p.Name(), last, p.LogTail())
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("topo: %s: not ready within %v: %v", what, routerStartTimeout, last)
-		case <-time.After(pollInterval):
+		case <-time.After(topo.PollInterval):
 		}
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-// exited reports whether the process has been reaped.
-func (p *Proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stopProcs SIGKILLs procs (with their process groups) and waits for them
-// to be reaped.
-func stopProcs(procs []*Proc) error {
-	for _, p := range procs {
-		p.kill()
-	}
-	var errs []error
-	for _, p := range procs {
-		if _, err := p.Wait(killTimeout); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // routerBase is what the three implementations share: the host, the
 // config, the set of originated prefixes and the lifecycle.
 type routerBase struct {
 	kind string
-	h    *Host
+	h    *topo.Host
 	cfg  BGPRouterConfig
 	dir  string
 
 	mu    sync.Mutex
 	orig  []netip.Prefix // what is originated now, in order of announcement
-	procs []*Proc        // nil while stopped
+	procs []*topo.Proc   // nil while stopped
 
 	// apply makes the running daemon originate p (add) or stop (!add),
 	// with orig already changed and mu held; restore, if set, runs after
@@ -403,12 +373,12 @@ func (r *routerBase) originate(ctx context.Context, p netip.Prefix, add bool) er
 	return nil
 }
 
-func newRouterBase(kind string, h *Host, cfg BGPRouterConfig) (*routerBase, error) {
+func newRouterBase(kind string, h *topo.Host, cfg BGPRouterConfig) (*routerBase, error) {
 	cfg, err := cfg.normalize(kind)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.lab.check(); err != nil {
+	if err := h.Lab().Err(); err != nil {
 		return nil, err
 	}
 	dir, err := routerDir(h, kind)
@@ -420,7 +390,7 @@ func newRouterBase(kind string, h *Host, cfg BGPRouterConfig) (*routerBase, erro
 
 func (r *routerBase) Kind() string { return r.kind }
 
-func (r *routerBase) Host() *Host { return r.h }
+func (r *routerBase) Host() *topo.Host { return r.h }
 
 func (r *routerBase) Originated() []netip.Prefix {
 	r.mu.Lock()
@@ -429,7 +399,7 @@ func (r *routerBase) Originated() []netip.Prefix {
 }
 
 // what names the router in errors.
-func (r *routerBase) what() string { return r.h.ns + ": " + r.kind }
+func (r *routerBase) what() string { return r.h.Name() + ": " + r.kind }
 
 // running returns an error unless the router runs; call with mu held.
 func (r *routerBase) runningLocked() error {
@@ -444,7 +414,7 @@ func (r *routerBase) stopLocked() error {
 	if r.procs == nil {
 		return nil
 	}
-	err := stopProcs(r.procs)
+	err := topo.Stop(r.procs...)
 	r.procs = nil
 	if err != nil {
 		return fmt.Errorf("topo: %s: stop: %w", r.what(), err)

@@ -1,7 +1,9 @@
-package topo
+package scenario
 
 import (
-	"context"
+	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
+
 	"encoding/json"
 	"fmt"
 	"net"
@@ -25,13 +27,13 @@ const (
 
 // S5Router is S5's upstream router: FRR in a namespace of its own.
 type S5Router struct {
-	Host *Host
+	Host *topo.Host
 	// BGP is the router's FRR. It peers with both directors' LAN addresses
 	// (an IPv4 and an IPv6 session each), accepts everything, exports
 	// nothing and has ECMP off (maximum-paths 1, kept across Stop and
 	// Start), so it installs one best path per prefix in its main table,
 	// and client traffic follows it.
-	BGP      BGPRouter
+	BGP      routers.BGPRouter
 	ASN      uint32
 	LANIf    string     // its port on the LAN: "lan"
 	Addr4    netip.Addr // on the LAN: the directors' gateway and BGP peer
@@ -42,7 +44,7 @@ type S5Router struct {
 // Director is one of S5's two directors, where multihomed runs.
 type Director struct {
 	Name  string // host name: "dir1", "dir2"
-	Host  *Host
+	Host  *topo.Host
 	If    string     // its LAN interface: "eth0"
 	Addr4 netip.Addr // on the LAN
 	Addr6 netip.Addr //
@@ -54,7 +56,7 @@ func (d Director) Addrs() []netip.Addr { return valid(d.Addr4, d.Addr6) }
 
 // S5Client is S5's client, behind the router.
 type S5Client struct {
-	Host  *Host
+	Host  *topo.Host
 	If    string // "eth0"
 	Addr4 netip.Addr
 	Addr6 netip.Addr
@@ -85,7 +87,7 @@ type S5 struct {
 	Router S5Router
 	Dirs   [2]Director
 	Client S5Client
-	LAN    *Host // holds the bridge
+	LAN    *topo.Host // holds the bridge
 	Bridge string
 	LAN4   netip.Prefix
 	LAN6   netip.Prefix
@@ -110,7 +112,7 @@ type S5Options struct {
 }
 
 // BuildS5 builds S5 in l.
-func BuildS5(l *Lab, opts S5Options) (*S5, error) {
+func BuildS5(l *topo.Lab, opts S5Options) (*S5, error) {
 	if opts.RouterASN == 0 {
 		opts.RouterASN = DefaultS5RouterASN
 	}
@@ -173,62 +175,21 @@ func BuildS5(l *Lab, opts S5Options) (*S5, error) {
 	if b.err != nil {
 		return nil, fmt.Errorf("topo: build S5: %w", b.err)
 	}
-	cfg := BGPRouterConfig{
+	cfg := routers.BGPRouterConfig{
 		ASN: opts.RouterASN, RouterID: s.Router.Addr4,
 		HoldTime: opts.HoldTime, GracefulRestart: opts.GracefulRestart,
 	}
 	for _, d := range s.Dirs {
 		for _, a := range d.Addrs() {
-			cfg.Neighbors = append(cfg.Neighbors, BGPNeighbor{Address: a, ASN: d.ASN})
+			cfg.Neighbors = append(cfg.Neighbors, routers.BGPNeighbor{Address: a, ASN: d.ASN})
 		}
 	}
-	r, err := startSinglePathFRR(rt, cfg)
+	r, err := routers.StartFRRSinglePath(rt, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topo: build S5: router: %w", err)
 	}
 	s.Router.BGP = r
 	return s, nil
-}
-
-// singlePathFRR is an FRR router with ECMP off: maximum-paths 1 in both
-// unicast families, set again after every Start (bgpd.conf is rendered by
-// frrRouter, which has no such setting).
-type singlePathFRR struct {
-	*frrRouter
-}
-
-func startSinglePathFRR(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
-	r, err := StartFRR(h, cfg)
-	if err != nil {
-		return nil, err
-	}
-	sp := singlePathFRR{r.(*frrRouter)}
-	if err := sp.singlePath(); err != nil {
-		return nil, err
-	}
-	return sp, nil
-}
-
-func (r singlePathFRR) Start() error {
-	if err := r.frrRouter.Start(); err != nil {
-		return err
-	}
-	return r.singlePath()
-}
-
-func (r singlePathFRR) singlePath() error {
-	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
-	defer cancel()
-	out, err := r.vtysh(ctx, "bgpd", "configure terminal", fmt.Sprintf("router bgp %d", r.cfg.ASN),
-		"address-family ipv4 unicast", "maximum-paths 1", "exit-address-family",
-		"address-family ipv6 unicast", "maximum-paths 1", "exit-address-family")
-	if err == nil && strings.Contains(out, "%") {
-		err = fmt.Errorf("vtysh: %s", strings.TrimSpace(out))
-	}
-	if err != nil {
-		return fmt.Errorf("topo: %s: maximum-paths 1: %w", r.what(), err)
-	}
-	return nil
 }
 
 // Dir returns the index in Dirs of the director with LAN address a, or -1.
@@ -264,7 +225,7 @@ func (s *S5) RoutedTo(vip netip.Addr) (int, error) {
 		Type    string `json:"type"`
 	}
 	if err := json.Unmarshal([]byte(out), &routes); err != nil || len(routes) == 0 {
-		return -1, fmt.Errorf("topo: %s: route get %s: unexpected output %q (%v)", rt.ns, vip, out, err)
+		return -1, fmt.Errorf("topo: %s: route get %s: unexpected output %q (%v)", rt.Name(), vip, out, err)
 	}
 	r := routes[0]
 	if r.Type != "" && r.Type != "unicast" {
@@ -276,7 +237,7 @@ func (s *S5) RoutedTo(vip netip.Addr) (int, error) {
 	if r.Gateway != "" {
 		gw, err := netip.ParseAddr(r.Gateway)
 		if err != nil {
-			return -1, fmt.Errorf("topo: %s: route get %s: gateway %q: %w", rt.ns, vip, r.Gateway, err)
+			return -1, fmt.Errorf("topo: %s: route get %s: gateway %q: %w", rt.Name(), vip, r.Gateway, err)
 		}
 		if !gw.IsLinkLocalUnicast() {
 			return s.Dir(gw), nil
@@ -284,7 +245,7 @@ func (s *S5) RoutedTo(vip netip.Addr) (int, error) {
 		// An IPv6 route learned over BGP goes via the peer's link-local
 		// next hop.
 		for i, d := range s.Dirs {
-			has, err := hasAddr(d.Host, d.If, gw.WithZone(""))
+			has, err := d.Host.HasAddr(d.If, gw.WithZone(""))
 			if err != nil {
 				return -1, err
 			}
@@ -312,7 +273,7 @@ func (s *S5) RoutedTo(vip netip.Addr) (int, error) {
 
 // neighMAC returns the link-layer address of h's usable neighbour entry
 // for a on ifname, or nil.
-func neighMAC(h *Host, ifname string, a netip.Addr) (net.HardwareAddr, error) {
+func neighMAC(h *topo.Host, ifname string, a netip.Addr) (net.HardwareAddr, error) {
 	out, err := h.IP("-j", "neigh", "show", "to", a.String(), "dev", ifname)
 	if err != nil {
 		return nil, err
@@ -322,7 +283,7 @@ func neighMAC(h *Host, ifname string, a netip.Addr) (net.HardwareAddr, error) {
 		State  []string `json:"state"`
 	}
 	if err := json.Unmarshal([]byte(out), &ns); err != nil {
-		return nil, fmt.Errorf("topo: %s: neighbour %s: %w: %q", h.ns, a, err, out)
+		return nil, fmt.Errorf("topo: %s: neighbour %s: %w: %q", h.Name(), a, err, out)
 	}
 	for _, n := range ns {
 		if n.LLAddr == "" {
@@ -339,7 +300,7 @@ func neighMAC(h *Host, ifname string, a netip.Addr) (net.HardwareAddr, error) {
 }
 
 // linkMAC returns ifname's MAC address in h.
-func linkMAC(h *Host, ifname string) (net.HardwareAddr, error) {
+func linkMAC(h *topo.Host, ifname string) (net.HardwareAddr, error) {
 	out, err := h.IP("-j", "link", "show", "dev", ifname)
 	if err != nil {
 		return nil, err
@@ -348,7 +309,7 @@ func linkMAC(h *Host, ifname string) (net.HardwareAddr, error) {
 		Address string `json:"address"`
 	}
 	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
-		return nil, fmt.Errorf("topo: %s: link %s: unexpected output %q (%v)", h.ns, ifname, out, err)
+		return nil, fmt.Errorf("topo: %s: link %s: unexpected output %q (%v)", h.Name(), ifname, out, err)
 	}
 	return net.ParseMAC(links[0].Address)
 }
@@ -360,21 +321,21 @@ func linkMAC(h *Host, ifname string) (net.HardwareAddr, error) {
 // client every second (the client gives up after 1 s; fall 3, rise 2). Start it with
 // StartKeepalived(s.Dirs[i].Host, cfg) on a scenario built with
 // S5Options.VRRP.
-func (s *S5) KeepalivedConfig(i int, checkURL string) (VRRPConfig, error) {
+func (s *S5) KeepalivedConfig(i int, checkURL string) (routers.VRRPConfig, error) {
 	if i < 0 || i >= len(s.Dirs) {
-		return VRRPConfig{}, fmt.Errorf("topo: S5 has no director %d", i)
+		return routers.VRRPConfig{}, fmt.Errorf("topo: S5 has no director %d", i)
 	}
 	d := s.Dirs[i]
-	cfg := VRRPConfig{
+	cfg := routers.VRRPConfig{
 		Interface:      d.If,
 		Priority:       uint8(150 - 50*i),
 		VIPs:           []netip.Prefix{s.VIP4},
 		AdvertInterval: time.Second,
 	}
 	if checkURL != "" {
-		bin, err := ServiceBinary(d.Host.lab)
+		bin, err := topo.ServiceBinary(d.Host.Lab())
 		if err != nil {
-			return VRRPConfig{}, err
+			return routers.VRRPConfig{}, err
 		}
 		cfg.Check = []string{bin, "get", "-timeout", "1s", checkURL}
 		cfg.CheckInterval = time.Second

@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 // badInputs are config files the daemon once died or hung on, or spent
@@ -83,7 +84,7 @@ func TestCheckRefusesUnboundedInput(t *testing.T) {
 // kept, and the daemon still reloads a good file afterwards.
 func TestReloadRefusesUnboundedInput(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
-package topo
+package scenario
 
 import (
+	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
+
 	"fmt"
 	"net/netip"
 	"time"
@@ -16,13 +19,13 @@ const (
 // UplinkPeerConfig returns the config of a BGP router on u's far end
 // (u.Router) that peers with the server: AS asn, router ID u.Gateway4,
 // one neighbor per server address on the link (u.Addr4 and u.Addr6, AS
-// serverASN), originating originate. Start it with StartBGPRouter(kind,
+// serverASN), originating originate. Start it with routers.StartBGPRouter(kind,
 // u.Router, cfg) after adjusting what the test needs (HoldTime, Password,
 // Passive, GracefulRestart...); the server side is the test's business.
-func UplinkPeerConfig(u Uplink, asn, serverASN uint32, originate ...netip.Prefix) BGPRouterConfig {
-	cfg := BGPRouterConfig{ASN: asn, RouterID: u.Gateway4, Originate: originate}
+func UplinkPeerConfig(u Uplink, asn, serverASN uint32, originate ...netip.Prefix) routers.BGPRouterConfig {
+	cfg := routers.BGPRouterConfig{ASN: asn, RouterID: u.Gateway4, Originate: originate}
 	for _, a := range u.Addrs() {
-		cfg.Neighbors = append(cfg.Neighbors, BGPNeighbor{Address: a, ASN: serverASN})
+		cfg.Neighbors = append(cfg.Neighbors, routers.BGPNeighbor{Address: a, ASN: serverASN})
 	}
 	return cfg
 }
@@ -37,7 +40,7 @@ func Defaults() []netip.Prefix {
 type ISP struct {
 	Name   string // the router's host name: "ispa", "ispb", "ispc"
 	Uplink Uplink // the server's attachment; Uplink.Router is the ISP's namespace
-	Router BGPRouter
+	Router routers.BGPRouter
 	ASN    uint32
 	// Specific and Specific6 are originated besides the defaults. The
 	// ISP answers on their first address (on its loopback), so traffic
@@ -72,10 +75,10 @@ func (i ISP) Originate() []netip.Prefix {
 // S1 the ISPs forward, default to inet and do strict uRPF on "down"; inet
 // routes each ISP's link and specific prefixes to that ISP.
 type S1BGP struct {
-	Server    *Host
+	Server    *topo.Host
 	ISPs      [3]ISP // A (eth0), B (eth1), C (eth2)
-	Inet      *Host
-	Client    *Host
+	Inet      *topo.Host
+	Client    *topo.Host
 	ClientIf  string
 	Client4   netip.Addr
 	Client6   netip.Addr
@@ -86,11 +89,11 @@ type S1BGP struct {
 type S1BGPOptions struct {
 	ServerASN uint32        // default DefaultServerASN
 	Kinds     [3]string     // the implementation of ISP A, B, C; default frr, bird, gobgpd
-	HoldTime  time.Duration // of every ISP's sessions; default DefaultHoldTime
+	HoldTime  time.Duration // of every ISP's sessions; default routers.DefaultHoldTime
 }
 
 // BuildS1BGP builds S1BGP in l with its defaults.
-func BuildS1BGP(l *Lab) (*S1BGP, error) {
+func BuildS1BGP(l *topo.Lab) (*S1BGP, error) {
 	return BuildS1BGPWith(l, S1BGPOptions{})
 }
 
@@ -106,11 +109,11 @@ type ispPlan struct {
 }
 
 // BuildS1BGPWith builds S1BGP in l as opts say.
-func BuildS1BGPWith(l *Lab, opts S1BGPOptions) (*S1BGP, error) {
+func BuildS1BGPWith(l *topo.Lab, opts S1BGPOptions) (*S1BGP, error) {
 	if opts.ServerASN == 0 {
 		opts.ServerASN = DefaultServerASN
 	}
-	defaults := [3]string{KindFRR, KindBIRD, KindGoBGPD}
+	defaults := [3]string{routers.KindFRR, routers.KindBIRD, routers.KindGoBGPD}
 	for i, k := range opts.Kinds {
 		if k == "" {
 			opts.Kinds[i] = defaults[i]
@@ -168,7 +171,7 @@ func BuildS1BGPWith(l *Lab, opts S1BGPOptions) (*S1BGP, error) {
 		cfg := UplinkPeerConfig(isp.Uplink, isp.ASN, s.ServerASN, isp.Originate()...)
 		cfg.HoldTime = opts.HoldTime
 		cfg.GracefulRestart = true
-		r, err := StartBGPRouter(p.kind, isp.Uplink.Router, cfg)
+		r, err := routers.StartBGPRouter(p.kind, isp.Uplink.Router, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("topo: build S1BGP: ISP %s: %w", p.name, err)
 		}
@@ -186,15 +189,30 @@ func BuildS1BGPWith(l *Lab, opts S1BGPOptions) (*S1BGP, error) {
 // has the graceful-restart capability. The server's main table has only
 // the connected routes.
 type BGPPair struct {
-	Server    *Host
+	Server    *topo.Host
 	Uplink    Uplink // eth0; Uplink.Router is the router's namespace
-	Router    BGPRouter
+	Router    routers.BGPRouter
 	ASN       uint32
 	ServerASN uint32
 }
 
 // BuildBGPPair builds a BGPPair in l whose router is of the given kind.
-func BuildBGPPair(l *Lab, kind string) (*BGPPair, error) {
+func BuildBGPPair(l *topo.Lab, kind string) (*BGPPair, error) {
+	return BuildBGPPairWith(l, BGPPairOptions{Kind: kind})
+}
+
+// BGPPairOptions varies BGPPair; Kind is required.
+type BGPPairOptions struct {
+	Kind string
+	// Originate is originated besides the defaults and the two specifics
+	// (bulk routes: 198.18.0.0/15, 2001:db8::/32).
+	Originate []netip.Prefix
+	HoldTime  time.Duration // of the router's sessions; default routers.DefaultHoldTime
+}
+
+// BuildBGPPairWith builds a BGPPair in l as opts say.
+func BuildBGPPairWith(l *topo.Lab, opts BGPPairOptions) (*BGPPair, error) {
+	kind := opts.Kind
 	b := &builder{l: l}
 	srv, peer := b.host("server"), b.host("peer")
 	net := pfx("192.0.2.0/29", "2001:db8:a::/64")
@@ -203,10 +221,11 @@ func BuildBGPPair(l *Lab, kind string) (*BGPPair, error) {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", b.err)
 	}
 	p := &BGPPair{Server: srv, Uplink: u, ASN: 64501, ServerASN: DefaultServerASN}
-	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(Defaults(),
-		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48"))...)
+	cfg := UplinkPeerConfig(u, p.ASN, p.ServerASN, append(append(Defaults(),
+		netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:1a::/48")), opts.Originate...)...)
 	cfg.GracefulRestart = true
-	r, err := StartBGPRouter(kind, peer, cfg)
+	cfg.HoldTime = opts.HoldTime
+	r, err := routers.StartBGPRouter(kind, peer, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topo: build BGP pair: %w", err)
 	}

@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 var (
@@ -27,7 +28,7 @@ func mhctlBin(t *testing.T) string {
 	t.Helper()
 	mhctlOnce.Do(func() {
 		p := filepath.Join(filepath.Dir(daemonBin(t)), "mhctl")
-		if out, err := exec.Command("go", "build", "-o", p, "../cmd/mhctl").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", p, "github.com/multihomed/multihomed/cmd/mhctl").CombinedOutput(); err != nil {
 			mhctlErr = fmt.Errorf("go build mhctl: %v\n%s", err, out)
 		}
 		mhctlPath = p
@@ -60,7 +61,7 @@ func mustMhctl(t *testing.T, lab *topo.Lab, cfgName string, args ...string) stri
 // of the real binaries in S1.
 func TestMhctlS1(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}

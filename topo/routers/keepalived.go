@@ -1,14 +1,14 @@
-package topo
+package routers
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -224,36 +224,36 @@ done <"$fifo"
 // Keepalived is a keepalived VRRP instance running in a lab host. Its
 // methods are safe for concurrent use.
 type Keepalived struct {
-	h      *Host
+	h      *topo.Host
 	cfg    VRRPConfig
 	dir    string
 	conf   string
 	states string
 
 	mu   sync.Mutex
-	proc *Proc // nil while stopped
+	proc *topo.Proc // nil while stopped
 }
 
 // StartKeepalived starts keepalived in h with cfg and returns once it has
 // reported its first state (BACKUP, or FAULT when its check fails from the
 // start). One keepalived per host.
-func StartKeepalived(h *Host, cfg VRRPConfig) (*Keepalived, error) {
+func StartKeepalived(h *topo.Host, cfg VRRPConfig) (*Keepalived, error) {
 	if err := needBinary(keepalivedBin, keepalivedPackage); err != nil {
 		return nil, err
 	}
-	if err := h.lab.check(); err != nil {
+	if err := h.Lab().Err(); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(h.lab.dir, h.name+"-keepalived")
-	conf, err := cfg.config(h.ns, dir)
+	dir := filepath.Join(h.Lab().Dir(), h.ShortName()+"-keepalived")
+	conf, err := cfg.config(h.Name(), dir)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("topo: %s: already has a keepalived", h.ns)
+			return nil, fmt.Errorf("topo: %s: already has a keepalived", h.Name())
 		}
-		return nil, fmt.Errorf("topo: %s: keepalived: %w", h.ns, err)
+		return nil, fmt.Errorf("topo: %s: keepalived: %w", h.Name(), err)
 	}
 	k := &Keepalived{
 		h:      h,
@@ -267,12 +267,12 @@ func StartKeepalived(h *Host, cfg VRRPConfig) (*Keepalived, error) {
 		os.WriteFile(k.conf, []byte(conf), 0o600),
 		os.WriteFile(filepath.Join(dir, "notify.sh"), []byte(script), 0o700),
 	); err != nil {
-		return nil, fmt.Errorf("topo: %s: keepalived: %w", h.ns, err)
+		return nil, fmt.Errorf("topo: %s: keepalived: %w", h.Name(), err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
 	defer cancel()
-	if out, err := h.output(ctx, keepalivedBin, "-t", "-l", "-f", k.conf); err != nil {
-		return nil, fmt.Errorf("topo: %s: keepalived refuses %s: %w\n%s", h.ns, k.conf, err, out)
+	if out, err := output(ctx, h, keepalivedBin, "-t", "-l", "-f", k.conf); err != nil {
+		return nil, fmt.Errorf("topo: %s: keepalived refuses %s: %w\n%s", h.Name(), k.conf, err, out)
 	}
 	if err := k.Start(); err != nil {
 		return nil, err
@@ -286,7 +286,7 @@ func shellQuote(s string) string {
 }
 
 // Host is the host keepalived runs in.
-func (k *Keepalived) Host() *Host { return k.h }
+func (k *Keepalived) Host() *topo.Host { return k.h }
 
 // Config is the config keepalived was started with.
 func (k *Keepalived) Config() VRRPConfig { return k.cfg }
@@ -296,11 +296,11 @@ func (k *Keepalived) Config() VRRPConfig { return k.cfg }
 func (k *Keepalived) Start() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.proc != nil && !k.proc.exited() {
-		return fmt.Errorf("topo: %s: keepalived: already running", k.h.ns)
+	if k.proc != nil && !k.proc.Exited() {
+		return fmt.Errorf("topo: %s: keepalived: already running", k.h.Name())
 	}
 	offset := fileSize(k.states)
-	p, err := k.h.Start(k.h.name+"-keepalived.log", keepalivedBin,
+	p, err := k.h.Start(k.h.ShortName()+"-keepalived.log", keepalivedBin,
 		"-n", "-l", "-D", "-G", "-P", "-f", k.conf,
 		"-p", filepath.Join(k.dir, "keepalived.pid"),
 		"-r", filepath.Join(k.dir, "vrrp.pid"),
@@ -314,15 +314,15 @@ func (k *Keepalived) Start() error {
 			k.proc = p
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("topo: %s: keepalived exited while starting; log:\n%s", k.h.ns, tail(p.Log(), logTail))
+		if p.Exited() {
+			return fmt.Errorf("topo: %s: keepalived exited while starting; log:\n%s", k.h.Name(), p.LogTail())
 		}
 		if time.Now().After(deadline) {
-			_ = stopProcs([]*Proc{p})
+			_ = topo.Stop(p)
 			return fmt.Errorf("topo: %s: keepalived reported no state within %v; log:\n%s",
-				k.h.ns, keepalivedStartTimeout, tail(p.Log(), logTail))
+				k.h.Name(), keepalivedStartTimeout, p.LogTail())
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(topo.PollInterval)
 	}
 }
 
@@ -338,13 +338,13 @@ func (k *Keepalived) Stop() error {
 	}
 	p := k.proc
 	k.proc = nil
-	if err := p.Signal(syscall.SIGTERM); err != nil && !p.exited() {
-		_ = stopProcs([]*Proc{p})
-		return fmt.Errorf("topo: %s: stop keepalived: %w", k.h.ns, err)
+	if err := p.Signal(syscall.SIGTERM); err != nil && !p.Exited() {
+		_ = topo.Stop(p)
+		return fmt.Errorf("topo: %s: stop keepalived: %w", k.h.Name(), err)
 	}
 	if _, err := p.Wait(keepalivedStopTimeout); err != nil {
-		_ = stopProcs([]*Proc{p})
-		return fmt.Errorf("topo: %s: stop keepalived: %w", k.h.ns, err)
+		_ = topo.Stop(p)
+		return fmt.Errorf("topo: %s: stop keepalived: %w", k.h.Name(), err)
 	}
 	return k.waitLeftovers()
 }
@@ -359,10 +359,10 @@ func (k *Keepalived) Kill() error {
 	if k.proc == nil {
 		return nil
 	}
-	err := stopProcs([]*Proc{k.proc})
+	err := topo.Stop(k.proc)
 	k.proc = nil
 	if err != nil {
-		return fmt.Errorf("topo: %s: kill keepalived: %w", k.h.ns, err)
+		return fmt.Errorf("topo: %s: kill keepalived: %w", k.h.Name(), err)
 	}
 	return k.waitLeftovers()
 }
@@ -382,7 +382,7 @@ func (k *Keepalived) waitLeftovers() error {
 	start := time.Now()
 	killed := false
 	for {
-		pids, err := k.h.pidsMatching(k.dir)
+		pids, err := pidsMatching(k.h, k.dir)
 		if err != nil {
 			return err
 		}
@@ -390,31 +390,27 @@ func (k *Keepalived) waitLeftovers() error {
 			return nil
 		}
 		switch waited := time.Since(start); {
-		case waited > leftoverGrace+killTimeout:
-			return fmt.Errorf("topo: %s: keepalived processes %v survive SIGKILL", k.h.ns, pids)
+		case waited > leftoverGrace+topo.KillTimeout:
+			return fmt.Errorf("topo: %s: keepalived processes %v survive SIGKILL", k.h.Name(), pids)
 		case waited > leftoverGrace && !killed:
 			for _, pid := range pids {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 			killed = true
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(topo.PollInterval)
 	}
 }
 
 // pidsMatching returns the processes in h's namespace whose command line
 // contains substr (zombies have none, so they do not count).
-func (h *Host) pidsMatching(substr string) ([]int, error) {
-	out, err := runIP("", "netns", "pids", h.ns)
+func pidsMatching(h *topo.Host, substr string) ([]int, error) {
+	all, err := h.Pids()
 	if err != nil {
 		return nil, err
 	}
 	var pids []int
-	for _, f := range strings.Fields(out) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			continue
-		}
+	for _, pid := range all {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
 			continue // gone meanwhile
@@ -446,7 +442,7 @@ func (k *Keepalived) States() []string { return readStates(k.states, 0) }
 // HoldsVIP reports whether the first VIP is on the interface now: what
 // the kernel says, as opposed to what keepalived reported.
 func (k *Keepalived) HoldsVIP() (bool, error) {
-	return hasAddr(k.h, k.cfg.Interface, k.cfg.VIPs[0].Addr())
+	return k.h.HasAddr(k.cfg.Interface, k.cfg.VIPs[0].Addr())
 }
 
 // readStates returns the states in the state log after offset.
@@ -464,28 +460,4 @@ func readStates(path string, offset int64) []string {
 		}
 	}
 	return out
-}
-
-// hasAddr reports whether ifname in h has address a.
-func hasAddr(h *Host, ifname string, a netip.Addr) (bool, error) {
-	out, err := h.IP("-j", "addr", "show", "dev", ifname)
-	if err != nil {
-		return false, err
-	}
-	var links []struct {
-		AddrInfo []struct {
-			Local string `json:"local"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil {
-		return false, fmt.Errorf("topo: %s: addresses of %s: %w: %q", h.ns, ifname, err, out)
-	}
-	for _, l := range links {
-		for _, ai := range l.AddrInfo {
-			if x, err := netip.ParseAddr(ai.Local); err == nil && x == a {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }

@@ -1,6 +1,8 @@
-package topo
+package routers
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -64,9 +66,7 @@ import (
 const (
 	frrPackage   = "frr"
 	frrDaemonDir = "/usr/lib/frr"
-	// frrRunDir is FRR's state directory; -N NS makes it frrRunDir/NS.
-	frrRunDir = "/var/run/frr"
-	frrUser   = "frr"
+	frrUser      = "frr"
 	// frrTmpfs mounts a private /var/tmp for one FRR daemon, then execs it
 	// ($0 and its arguments).
 	frrTmpfs = `mount -t tmpfs -o mode=1777,size=16m frr-tmp /var/tmp && exec "$0" "$@"`
@@ -82,7 +82,7 @@ type frrRouter struct {
 
 // StartFRR starts zebra and bgpd in h with cfg and returns once both
 // answer on their control sockets with the config loaded.
-func StartFRR(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
+func StartFRR(h *topo.Host, cfg BGPRouterConfig) (BGPRouter, error) {
 	for _, bin := range []string{filepath.Join(frrDaemonDir, "zebra"), filepath.Join(frrDaemonDir, "bgpd"), "vtysh"} {
 		if err := needBinary(bin, frrPackage); err != nil {
 			return nil, err
@@ -92,29 +92,12 @@ func StartFRR(h *Host, cfg BGPRouterConfig) (BGPRouter, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &frrRouter{routerBase: base, runDir: filepath.Join(frrRunDir, h.ns)}
+	r := &frrRouter{routerBase: base, runDir: filepath.Join(topo.FRRRunDir, h.Name())}
 	base.apply = r.network
 	if err := r.Start(); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// removeFRRState removes FRR's state directories (control sockets, pid
-// files) of the namespaces named prefix*; their daemons must be dead.
-// Called by removeNamespaces, so Lab.Close and Sweep both do it.
-func removeFRRState(prefix string) error {
-	dirs, err := filepath.Glob(filepath.Join(frrRunDir, prefix+"*"))
-	if err != nil {
-		return fmt.Errorf("topo: list %s/%s*: %w", frrRunDir, prefix, err)
-	}
-	var errs []error
-	for _, d := range dirs {
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, fmt.Errorf("topo: %w", err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (r *frrRouter) Start() error {
@@ -130,25 +113,25 @@ func (r *frrRouter) Start() error {
 	if err := r.makeRunDir(); err != nil {
 		return err
 	}
-	common := []string{"-N", r.h.ns, "-P", "0"}
+	common := []string{"-N", r.h.Name(), "-P", "0"}
 	logArgs := []string{"--log", "stdout", "--log-level", "informational"}
-	zebra, err := r.h.Start(r.h.name+"-zebra.log", "sh", append(append([]string{"-c", frrTmpfs,
+	zebra, err := r.h.Start(r.h.ShortName()+"-zebra.log", "sh", append(append([]string{"-c", frrTmpfs,
 		filepath.Join(frrDaemonDir, "zebra")}, common...),
 		append([]string{"-f", os.DevNull, "-i", filepath.Join(r.runDir, "zebra.pid")}, logArgs...)...)...)
 	if err != nil {
 		return err
 	}
-	procs := []*Proc{zebra}
+	procs := []*topo.Proc{zebra}
 	fail := func(err error) error {
-		_ = stopProcs(procs)
+		_ = topo.Stop(procs...)
 		return err
 	}
 	if err := waitReady(r.what()+" zebra", procs, r.zebraReady); err != nil {
 		return fail(err)
 	}
-	bgpdLog := filepath.Join(r.h.lab.dir, r.h.name+"-bgpd.log")
+	bgpdLog := filepath.Join(r.h.Lab().Dir(), r.h.ShortName()+"-bgpd.log")
 	logStart := fileSize(bgpdLog)
-	bgpd, err := r.h.Start(r.h.name+"-bgpd.log", "sh", append(append([]string{"-c", frrTmpfs,
+	bgpd, err := r.h.Start(r.h.ShortName()+"-bgpd.log", "sh", append(append([]string{"-c", frrTmpfs,
 		filepath.Join(frrDaemonDir, "bgpd")}, common...),
 		append([]string{"-S", "-f", conf, "-i", filepath.Join(r.runDir, "bgpd.pid")}, logArgs...)...)...)
 	if err != nil {
@@ -197,11 +180,11 @@ func (r *frrRouter) Stop() error {
 // vtysh runs vtysh against one of the router's daemons with the given
 // commands (each a -c) and returns its standard output.
 func (r *frrRouter) vtysh(ctx context.Context, daemon string, cmds ...string) (string, error) {
-	args := []string{"-N", r.h.ns, "-d", daemon}
+	args := []string{"-N", r.h.Name(), "-d", daemon}
 	for _, c := range cmds {
 		args = append(args, "-c", c)
 	}
-	return r.h.output(ctx, "vtysh", args...)
+	return output(ctx, r.h, "vtysh", args...)
 }
 
 func (r *frrRouter) zebraReady(ctx context.Context) (bool, error) {
@@ -244,8 +227,8 @@ func (r *frrRouter) config() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	hold, keepalive := r.cfg.holdKeepalive()
-	w("! bgpd.conf of %s, written by topo", r.h.ns)
-	w("hostname %s", r.h.name)
+	w("! bgpd.conf of %s, written by topo", r.h.Name())
+	w("hostname %s", r.h.ShortName())
 	w("bgp as-path access-list %s seq 5 permit ^$", frrASPathList)
 	w("!")
 	w("router bgp %d", r.cfg.ASN)
@@ -450,4 +433,48 @@ func frrConfigErrors(logPath string, offset int64) string {
 		}
 	}
 	return strings.Join(bad, "\n")
+}
+
+// singlePathFRR is an FRR router with ECMP off: maximum-paths 1 in both
+// unicast families, set again after every Start (bgpd.conf is rendered by
+// frrRouter, which has no such setting).
+type singlePathFRR struct {
+	*frrRouter
+}
+
+// StartFRRSinglePath is StartFRR for a router with ECMP off (maximum-paths
+// 1), such as S5's upstream router, which must send a VIP's traffic to one
+// director.
+func StartFRRSinglePath(h *topo.Host, cfg BGPRouterConfig) (BGPRouter, error) {
+	r, err := StartFRR(h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sp := singlePathFRR{r.(*frrRouter)}
+	if err := sp.singlePath(); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+func (r singlePathFRR) Start() error {
+	if err := r.frrRouter.Start(); err != nil {
+		return err
+	}
+	return r.singlePath()
+}
+
+func (r singlePathFRR) singlePath() error {
+	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	defer cancel()
+	out, err := r.vtysh(ctx, "bgpd", "configure terminal", fmt.Sprintf("router bgp %d", r.cfg.ASN),
+		"address-family ipv4 unicast", "maximum-paths 1", "exit-address-family",
+		"address-family ipv6 unicast", "maximum-paths 1", "exit-address-family")
+	if err == nil && strings.Contains(out, "%") {
+		err = fmt.Errorf("vtysh: %s", strings.TrimSpace(out))
+	}
+	if err != nil {
+		return fmt.Errorf("topo: %s: maximum-paths 1: %w", r.what(), err)
+	}
+	return nil
 }

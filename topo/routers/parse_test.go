@@ -1,4 +1,4 @@
-package topo
+package routers
 
 import (
 	"net/netip"

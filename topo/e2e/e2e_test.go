@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 // End-to-end tests: the real bin/multihomed in a lab namespace, checked
 // through the kernel (`ip`) and real, bounded traffic.
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 const ourProto = "proto 77"
@@ -44,7 +45,7 @@ func daemonBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "multihomed")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/multihomed").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/multihomed/multihomed/cmd/multihomed").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -68,7 +69,7 @@ func removeDaemonBin() {
 	}
 }
 
-func uplinkYAML(name string, u topo.Uplink, table int) string {
+func uplinkYAML(name string, u scenario.Uplink, table int) string {
 	var gws []string
 	for _, g := range u.Gateways() {
 		gws = append(gws, fmt.Sprintf("%q", g))
@@ -177,7 +178,7 @@ func ping(t *testing.T, from *topo.Host, dst netip.Addr, count int) int {
 // multihomed, then every point of SPEC §4 that applies to static uplinks.
 func TestS1Static(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestS1Static(t *testing.T) {
 	})
 	t.Run("tables hold connected prefixes and defaults", func(t *testing.T) {
 		for _, tc := range []struct {
-			u     topo.Uplink
+			u     scenario.Uplink
 			table string
 		}{{s.A, "101"}, {s.B, "102"}} {
 			v4 := ipOut(t, s.Server, "-4", "route", "show", "table", tc.table)
@@ -226,7 +227,7 @@ func TestS1Static(t *testing.T) {
 		}
 	})
 	t.Run("replies leave through the uplink they came in on", func(t *testing.T) {
-		for _, u := range []topo.Uplink{s.A, s.B} {
+		for _, u := range []scenario.Uplink{s.A, s.B} {
 			for _, pair := range [][2]netip.Addr{{u.Addr4, s.Client4}, {u.Addr6, s.Client6}} {
 				dev, err := s.Server.RouteGet("from", pair[0].String(), "to", pair[1].String())
 				if err != nil {
@@ -361,11 +362,11 @@ func TestS1Static(t *testing.T) {
 // its state then.
 func TestReloadAndLateInterface(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
-	late := topo.Uplink{If: "eth9"}
+	late := scenario.Uplink{If: "eth9"}
 	body := "uplinks:\n" + uplinkYAML("isp-a", s.A, 101) + uplinkYAML("late", late, 109)
 	cfg := writeConfig(t, lab, "reload.yaml", body)
 	d := startDaemon(t, s.Server, "multihomed", cfg)
@@ -410,7 +411,7 @@ func TestReloadAndLateInterface(t *testing.T) {
 // data address, and the reply leaves via the data interface.
 func TestS2MgmtData(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS2(lab)
+	s, err := scenario.BuildS2(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func TestS2MgmtData(t *testing.T) {
 // TestS3TwoNICsOneSubnet: replies are spread over both NICs by source.
 func TestS3TwoNICsOneSubnet(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS3(lab)
+	s, err := scenario.BuildS3(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,13 +487,13 @@ func TestS3TwoNICsOneSubnet(t *testing.T) {
 // TestS4Realserver: replies from each address leave via its own director.
 func TestS4Realserver(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS4(lab)
+	s, err := scenario.BuildS4(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := writeConfig(t, lab, "s4.yaml", "uplinks:\n"+uplinkYAML("dir1", s.Dir1, 201)+uplinkYAML("dir2", s.Dir2, 202))
 	d := startDaemon(t, s.RS, "multihomed", cfg)
-	for _, u := range []topo.Uplink{s.Dir1, s.Dir2} {
+	for _, u := range []scenario.Uplink{s.Dir1, s.Dir2} {
 		for _, pair := range [][2]netip.Addr{{u.Addr4, s.Client4}, {u.Addr6, s.Client6}} {
 			topo.Eventually(t, 2*time.Second, fmt.Sprintf("reply from %s via %s", pair[0], u.If), func() bool {
 				dev, err := s.RS.RouteGet("from", pair[0].String(), "to", pair[1].String())
@@ -545,7 +546,7 @@ func TestCheckNamesTheKey(t *testing.T) {
 // uplinks. (Static gateways here; the BGP form comes with the speaker.)
 func TestS6MainDefault(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +599,7 @@ func TestS6MainDefault(t *testing.T) {
 // else's, which wakes nothing of ours) the retry installs it.
 func TestFailedWriteRetried(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +627,7 @@ func TestFailedWriteRetried(t *testing.T) {
 // it has read the kernel and set its first state, and STOPPING=1 on stop.
 func TestSdNotify(t *testing.T) {
 	lab := topo.New(t)
-	s, err := topo.BuildS1(lab)
+	s, err := scenario.BuildS1(lab)
 	if err != nil {
 		t.Fatal(err)
 	}

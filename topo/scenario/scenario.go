@@ -1,6 +1,8 @@
-package topo
+package scenario
 
 import (
+	"github.com/multihomed/multihomed/topo"
+
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -17,7 +19,7 @@ type Uplink struct {
 	Net6     netip.Prefix //
 	Gateway4 netip.Addr   // the router's address on the link: this uplink's gateway
 	Gateway6 netip.Addr   //
-	Router   *Host        // the gateway's namespace
+	Router   *topo.Host   // the gateway's namespace
 	RouterIf string       // the gateway's interface toward the server
 }
 
@@ -73,17 +75,17 @@ const (
 // So without policy routing the client reaches the ISP A addresses but not
 // the ISP B ones: their replies leave through ISP A, which drops them.
 type S1 struct {
-	Server   *Host
+	Server   *topo.Host
 	A, B     Uplink // eth0 via ispa, eth1 via ispb; Router is the ISP's namespace
-	Inet     *Host
-	Client   *Host
+	Inet     *topo.Host
+	Client   *topo.Host
 	ClientIf string
 	Client4  netip.Addr
 	Client6  netip.Addr
 }
 
 // BuildS1 builds S1 in l.
-func BuildS1(l *Lab) (*S1, error) {
+func BuildS1(l *topo.Lab) (*S1, error) {
 	d, err := buildDual(l, dualPlan{
 		server: "server", r1: "ispa", r2: "ispb", hub: "inet", client: "client",
 		net1:      pfx("192.0.2.0/29", "2001:db8:a::/64"),
@@ -117,17 +119,17 @@ func BuildS1(l *Lab) (*S1, error) {
 // of S1 do, so without policy routing the client reaches the dir2-side
 // addresses not at all.
 type S4 struct {
-	RS         *Host
+	RS         *topo.Host
 	Dir1, Dir2 Uplink // eth0 via dir1, eth1 via dir2; Router is the director's namespace
-	Edge       *Host
-	Client     *Host
+	Edge       *topo.Host
+	Client     *topo.Host
 	ClientIf   string
 	Client4    netip.Addr
 	Client6    netip.Addr
 }
 
 // BuildS4 builds S4 in l.
-func BuildS4(l *Lab) (*S4, error) {
+func BuildS4(l *topo.Lab) (*S4, error) {
 	d, err := buildDual(l, dualPlan{
 		server: "rs", r1: "dir1", r2: "dir2", hub: "edge", client: "client",
 		net1:      pfx("192.0.2.0/28", "2001:db8:41::/64"),
@@ -155,17 +157,17 @@ type dualPlan struct {
 }
 
 type dual struct {
-	server, hub, client *Host
+	server, hub, client *topo.Host
 	u1, u2              Uplink
 	clientIf            string
 	client4, client6    netip.Addr
 }
 
-func buildDual(l *Lab, p dualPlan) (*dual, error) {
+func buildDual(l *topo.Lab, p dualPlan) (*dual, error) {
 	b := &builder{l: l}
 	srv, r1, r2 := b.host(p.server), b.host(p.r1), b.host(p.r2)
 	hub, cl := b.host(p.hub), b.host(p.client)
-	for _, r := range []*Host{r1, r2, hub} {
+	for _, r := range []*topo.Host{r1, r2, hub} {
 		b.router(r)
 	}
 	d := &dual{server: srv, hub: hub, client: cl, clientIf: ifEth0}
@@ -215,17 +217,17 @@ func buildDual(l *Lab, p dualPlan) (*dual, error) {
 // management address but not the data address: the reply leaves through
 // mgmt and core drops it.
 type S2 struct {
-	Server     *Host
+	Server     *topo.Host
 	Mgmt, Data Uplink // eth0 and eth1; Router is core for both
-	Core       *Host
-	Client     *Host
+	Core       *topo.Host
+	Client     *topo.Host
 	ClientIf   string
 	Client4    netip.Addr
 	Client6    netip.Addr
 }
 
 // BuildS2 builds S2 in l.
-func BuildS2(l *Lab) (*S2, error) {
+func BuildS2(l *topo.Lab) (*S2, error) {
 	b := &builder{l: l}
 	srv, core, cl := b.host("server"), b.host("core"), b.host("client")
 	b.router(core)
@@ -264,18 +266,18 @@ func BuildS2(l *Lab) (*S2, error) {
 // one default via 192.0.2.1 dev eth0, so without policy routing every reply,
 // from either address, leaves through eth0. gw forwards; nothing filters.
 type S3 struct {
-	Server     *Host
-	NIC0, NIC1 Uplink // eth0 (.10) and eth1 (.11); both have Router GW, RouterIf "eth0"
-	LAN        *Host  // holds the bridge
+	Server     *topo.Host
+	NIC0, NIC1 Uplink     // eth0 (.10) and eth1 (.11); both have Router GW, RouterIf "eth0"
+	LAN        *topo.Host // holds the bridge
 	Bridge     string
-	GW         *Host
-	Client     *Host
+	GW         *topo.Host
+	Client     *topo.Host
 	ClientIf   string
 	Client4    netip.Addr
 }
 
 // BuildS3 builds S3 in l.
-func BuildS3(l *Lab) (*S3, error) {
+func BuildS3(l *topo.Lab) (*S3, error) {
 	b := &builder{l: l}
 	srv, lan, gw, cl := b.host("server"), b.host("lan"), b.host("gw"), b.host("client")
 	b.router(gw)
@@ -321,11 +323,11 @@ func BuildS3(l *Lab) (*S3, error) {
 // builder runs build steps until the first error, which it keeps, so the
 // builders read as the list of what they do.
 type builder struct {
-	l   *Lab
+	l   *topo.Lab
 	err error
 }
 
-func (b *builder) host(name string) *Host {
+func (b *builder) host(name string) *topo.Host {
 	if b.err != nil {
 		return nil
 	}
@@ -334,45 +336,45 @@ func (b *builder) host(name string) *Host {
 	return h
 }
 
-func (b *builder) link(x *Host, xIf string, y *Host, yIf string) {
+func (b *builder) link(x *topo.Host, xIf string, y *topo.Host, yIf string) {
 	if b.err == nil {
 		b.err = b.l.Link(x, xIf, y, yIf)
 	}
 }
 
-func (b *builder) ip(h *Host, args ...string) {
+func (b *builder) ip(h *topo.Host, args ...string) {
 	if b.err == nil {
 		_, b.err = h.IP(args...)
 	}
 }
 
-func (b *builder) sysctl(h *Host, kv ...string) {
+func (b *builder) sysctl(h *topo.Host, kv ...string) {
 	if b.err == nil {
-		b.err = h.sysctls(kv...)
+		b.err = h.Sysctls(kv...)
 	}
 }
 
-func (b *builder) master(h *Host, ifname, master string) {
+func (b *builder) master(h *topo.Host, ifname, master string) {
 	if b.err == nil {
 		b.err = h.SetMaster(ifname, master)
 	}
 }
 
 // addr gives h the n-th address of p on ifname.
-func (b *builder) addr(h *Host, ifname string, p netip.Prefix, n int) {
+func (b *builder) addr(h *topo.Host, ifname string, p netip.Prefix, n int) {
 	if b.err == nil {
 		b.err = h.AddAddr(ifname, netip.PrefixFrom(nth(p, n), p.Bits()).String())
 	}
 }
 
 // route adds dst via gw dev ifname to h's main table.
-func (b *builder) route(h *Host, dst string, gw netip.Addr, ifname string) {
+func (b *builder) route(h *topo.Host, dst string, gw netip.Addr, ifname string) {
 	b.ip(h, family(gw), "route", "add", dst, "via", gw.String(), "dev", ifname)
 }
 
 // router makes h forward IPv4 and IPv6 on all its interfaces, present and
 // future.
-func (b *builder) router(h *Host) {
+func (b *builder) router(h *topo.Host) {
 	b.sysctl(h,
 		"net.ipv4.ip_forward=1",
 		"net.ipv4.conf.all.forwarding=1",
@@ -383,7 +385,7 @@ func (b *builder) router(h *Host) {
 
 // uplink links srv's srvIf to r's rIf and numbers each of nets: the router
 // gets the first address (the gateway), the server the second.
-func (b *builder) uplink(srv *Host, srvIf string, r *Host, rIf string, nets ...netip.Prefix) Uplink {
+func (b *builder) uplink(srv *topo.Host, srvIf string, r *topo.Host, rIf string, nets ...netip.Prefix) Uplink {
 	u := Uplink{If: srvIf, Router: r, RouterIf: rIf}
 	b.link(srv, srvIf, r, rIf)
 	for _, n := range nets {
@@ -407,7 +409,7 @@ func (b *builder) uplink(srv *Host, srvIf string, r *Host, rIf string, nets ...n
 // would be forwarded. The local table's rule (priority 0) still comes
 // first, so traffic to the router itself, neighbour discovery included, is
 // untouched.
-func (b *builder) urpf(h *Host, ifname string, pref int, customer ...netip.Prefix) {
+func (b *builder) urpf(h *topo.Host, ifname string, pref int, customer ...netip.Prefix) {
 	b.sysctl(h, "net.ipv4.conf."+ifname+".rp_filter=1")
 	for _, p := range customer {
 		if p.Addr().Is6() {

@@ -1,4 +1,4 @@
-package topo_test
+package e2e_test
 
 import (
 	"context"
@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
+	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 // s5Config renders a director's config: one uplink peering with the S5
 // router over peer, and the VIP with an HTTP check of the director's
 // service.
-func s5Config(s *topo.S5, i int, peer netip.Addr, vip netip.Prefix, vipExtra string, top string) string {
+func s5Config(s *scenario.S5, i int, peer netip.Addr, vip netip.Prefix, vipExtra string, top string) string {
 	d := s.Dirs[i]
 	return fmt.Sprintf(`asn: %d
 lame_duck: 1s
@@ -38,7 +40,7 @@ vips:
 type s5Run struct {
 	t    *testing.T
 	lab  *topo.Lab
-	s    *topo.S5
+	s    *scenario.S5
 	svc  [2]*topo.Service
 	dmn  [2]*daemon
 	vip  netip.Prefix
@@ -47,7 +49,7 @@ type s5Run struct {
 
 func newS5(t *testing.T) *s5Run {
 	lab := topo.New(t)
-	s, err := topo.BuildS5(lab, topo.S5Options{})
+	s, err := scenario.BuildS5(lab, scenario.S5Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func (r *s5Run) waitRouted(want int, what string) {
 }
 
 // received is what the router holds from director i for the VIP.
-func (r *s5Run) received(i int) []topo.RouteInfo {
+func (r *s5Run) received(i int) []routers.RouteInfo {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	nb := r.s.Dirs[i].Addr4
@@ -103,7 +105,7 @@ func (r *s5Run) received(i int) []topo.RouteInfo {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var out []topo.RouteInfo
+	var out []routers.RouteInfo
 	for _, ri := range got {
 		if ri.Prefix == r.vip {
 			out = append(out, ri)
