@@ -35,6 +35,19 @@
 // and raising its level for every session would make it format a log line
 // for every rejected path at scale.
 //
+// # Bounded by the table
+//
+// Events wait in a queue between GoBGP's watcher and the goroutine that
+// calls the Handler. The queue coalesces per (peer, prefix), latest state
+// wins, so a peer that flaps its paths faster than the Handler takes them
+// costs memory in proportion to its table, not to the churn. The order the
+// Handler relies on is kept per peer: a session's paths never merge with
+// the next session's (a session that ends drops its queued paths; the
+// withdraw of what was reported follows its state change), and End-of-RIB
+// comes after every path queued before it (an update queued after it may
+// be reported before it). Paths are read (prefix, next hop, AS path) as
+// they are queued, so the queue holds no GoBGP messages.
+//
 // # Max prefixes
 //
 // Peer.MaxPrefixes is enforced here, not by GoBGP: GoBGP v3.37.0 recounts

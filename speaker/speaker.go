@@ -219,7 +219,7 @@ func New(cfg Config, h Handler) (*Speaker, error) {
 		log:     lg,
 		applied: map[string]Peer{},
 		adverts: map[netip.Prefix]advertised{},
-		q:       newQueue(),
+		q:       newQueue(lg),
 		reasons: newReasons(),
 		ready:   make(chan struct{}),
 		status:  map[netip.Addr]*peerTrack{},
