@@ -53,13 +53,24 @@
 // Peer.MaxPrefixes is enforced here, not by GoBGP: GoBGP v3.37.0 recounts
 // the peer's whole adj-RIB-in after every UPDATE to enforce its own prefix
 // limit, which is quadratic over a full table. The event goroutine counts
-// the prefixes learned per peer and family; the path that would pass the
-// limit is not reported, the session is shut down (a Cease with
-// "maximum number of prefixes reached"), what was learned from it is
-// withdrawn, and it stays down, since GoBGP does not restart a neighbor an
-// operator shut down, until SetPeers changes that peer (it is then enabled
-// again) or the speaker restarts. Peers reports it as Idle with LastError
-// "max-prefixes exceeded".
+// the prefixes learned per peer, family and session; the path that would
+// pass the limit is not reported, nor is anything after it from that
+// session, and the session is ended: the neighbor is disabled (GoBGP sends
+// a Cease, administrative shutdown "maximum number of prefixes reached",
+// and refuses the peer's connections while disabled), what was learned
+// from it is withdrawn, and it is enabled again after a back-off. The
+// PeerEvent of the session's end and Peers' LastError say
+// "max-prefixes exceeded", the limit, the family and the back-off.
+//
+// The back-off is 5 s for the first session in a row that passes the
+// limit, doubling with each further one up to 5 minutes (on top of
+// GoBGP's 5 s idle hold and the time to connect): a peer that keeps
+// sending too many makes the host withdraw and learn its paths again at
+// most every few minutes. A session that stayed within the limit for 5
+// minutes counts as a fresh start. The next session starts clean: counts
+// from zero, every path reported again. SetPeers with any change to the
+// peer (a raised limit, typically) restarts a held-down neighbor at once
+// and forgets the back-off.
 //
 // # Advertisements
 //

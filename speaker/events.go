@@ -3,6 +3,7 @@ package speaker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -293,11 +294,15 @@ type peerTrack struct {
 	learned map[packed.Prefix]struct{} // packed: no pointers for the GC to scan
 
 	// max is the prefix limit per family (0: none), n4 and n6 the counts
-	// of learned prefixes; limited is set once the limit was passed and
-	// the session shut down for it.
-	max     uint32
-	n4, n6  int
-	limited bool
+	// of learned prefixes; limited is set from the moment the session
+	// passed the limit until the next session is established, and
+	// limitReason says why. strikes counts the sessions in a row that
+	// passed it: the back-off before the next one grows with it.
+	max         uint32
+	n4, n6      int
+	limited     bool
+	limitReason string
+	strikes     int
 }
 
 // drain runs on the event goroutine until the queue stops.
@@ -367,9 +372,10 @@ func (d *drainer) handle(it item) {
 			d.down(t, Idle, reasonDeconfigured)
 		}
 	case itemLimit:
+		// the operator changed the peer: a fresh start, limit and back-off
 		s.statusMu.Lock()
 		if t := s.status[it.addr]; t != nil {
-			t.max, t.limited = it.max, false
+			t.max, t.limited, t.strikes = it.max, false, 0
 		}
 		s.statusMu.Unlock()
 	case itemState:
@@ -405,6 +411,9 @@ func (d *drainer) peerEvent(addr netip.Addr, next SessionState) {
 	}
 	if next == Established {
 		d.s.reasons.take(t.addr)
+		d.s.statusMu.Lock()
+		t.limited = false // the limit applies per session
+		d.s.statusMu.Unlock()
 		d.setState(t, Established, "")
 		d.flush()
 		d.s.log.Info("bgp session up", "event", "session-up", "peer", t.name, "address", t.addr)
@@ -414,8 +423,8 @@ func (d *drainer) peerEvent(addr netip.Addr, next SessionState) {
 		return
 	}
 	reason := d.s.reasons.take(t.addr)
-	if t.limited {
-		reason = reasonMaxPrefixes
+	if t.limited && t.state == Established {
+		reason = t.limitReason
 	}
 	d.down(t, next, reason)
 }
@@ -463,26 +472,98 @@ func (d *drainer) down(t *peerTrack, next SessionState, reason string) {
 	}
 }
 
-// reasonMaxPrefixes is the Reason of a session shut down past its limit.
-const reasonMaxPrefixes = "max-prefixes exceeded; the session stays down until the peer is reconfigured"
+const (
+	// limitBackoffMin is the wait before the first session after one
+	// that passed max-prefixes, on top of GoBGP's own 5 s idle hold; it
+	// doubles with each session in a row that passes the limit again, up
+	// to limitBackoffMax, so that a peer that keeps sending too many
+	// cannot make the host churn its table more than once in a while.
+	limitBackoffMin = 5 * time.Second
+	limitBackoffMax = 5 * time.Minute
+	// limitStable is how long a session must have stayed within the limit
+	// for the next one that passes it to count as the first again.
+	limitStable = limitBackoffMax
+	// limitMessage is the administrative shutdown communication (RFC
+	// 8203) the peer logs.
+	limitMessage = "maximum number of prefixes reached"
+)
 
-// shutdownForLimit shuts down the session with the neighbor at addr, which
-// sent more than max prefixes of a family. It does not wait: the event
-// goroutine must go on (the session's end comes back through it).
-func (s *Speaker) shutdownForLimit(name string, addr netip.Addr, max uint32) {
+// limitBackoff is the wait before the session that follows the
+// strikes-th in a row to pass max-prefixes.
+func limitBackoff(strikes int) time.Duration {
+	d := limitBackoffMin
+	for i := 1; i < strikes && d < limitBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, limitBackoffMax)
+}
+
+// shutdownForLimit ends the session with the neighbor at addr, which sent
+// more than max prefixes of a family, and has it restarted after delay.
+// It does not wait: the event goroutine must go on (the session's end
+// comes back through it).
+func (s *Speaker) shutdownForLimit(name string, addr netip.Addr, max uint32, delay time.Duration) {
 	s.log.Warn("peer sent more than max_prefixes; shutting the session down", "event", "max-prefixes",
-		"peer", name, "address", addr, "max_prefixes", max)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		err := s.call(ctx, "shut down peer "+name, func(c context.Context) error {
-			return s.bgp.ShutdownPeer(c, &api.ShutdownPeerRequest{Address: addr.String(),
-				Communication: "maximum number of prefixes reached"})
-		})
-		if err != nil {
-			s.log.Error("shutting down a peer past max_prefixes", "peer", name, "err", err)
+		"peer", name, "address", addr, "max_prefixes", max, "restart_in", delay)
+	go s.holdForLimit(name, addr, max, delay)
+}
+
+// holdForLimit disables the neighbor (GoBGP sends a Cease and refuses the
+// peer's connections while it is disabled) and enables it again after
+// delay. A neighbor reconfigured meanwhile is enabled at once.
+func (s *Speaker) holdForLimit(name string, addr netip.Addr, max uint32, delay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.applied[name]
+	if s.stopping || !ok || p.Address != addr {
+		return
+	}
+	if p.MaxPrefixes != max {
+		delay = 0
+	}
+	err := s.call(context.Background(), "disable peer "+name, func(c context.Context) error {
+		return s.bgp.DisablePeer(c, &api.DisablePeerRequest{Address: addr.String(), Communication: limitMessage})
+	})
+	if err != nil {
+		s.log.Error("shutting down a peer past max_prefixes", "peer", name, "err", err)
+		return
+	}
+	s.release(addr)
+	var tm *time.Timer
+	tm = time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.stopping || s.held[addr] != tm {
+			return // stopped, or reconfigured (and enabled) meanwhile
 		}
-	}()
+		delete(s.held, addr)
+		s.enable(name, addr, "its max-prefixes back-off is over")
+	})
+	s.held[addr] = tm
+}
+
+// release forgets the pending restart of the neighbor at addr; s.mu is
+// held. It reports whether there was one (the neighbor is disabled).
+func (s *Speaker) release(addr netip.Addr) bool {
+	tm := s.held[addr]
+	if tm == nil {
+		return false
+	}
+	tm.Stop()
+	delete(s.held, addr)
+	return true
+}
+
+// enable enables a neighbor held down for max-prefixes; s.mu is held.
+func (s *Speaker) enable(name string, addr netip.Addr, why string) error {
+	s.log.Info("restarting a session shut down for max-prefixes: "+why, "event", "peer-reenabled", "peer", name, "address", addr)
+	err := s.call(context.Background(), "enable peer "+name, func(c context.Context) error {
+		return s.bgp.EnablePeer(c, &api.EnablePeerRequest{Address: addr.String()})
+	})
+	if err != nil {
+		s.log.Error("enabling a peer after max-prefixes", "peer", name, "err", err)
+	}
+	return err
 }
 
 // reasonDeconfigured is the Reason of a peer SetPeers removed.
@@ -522,9 +603,19 @@ func (d *drainer) path(addr netip.Addr, qp queuedPath) {
 	case !qp.withdraw && !had && t.max > 0 && uint32(*count) >= t.max:
 		// Past the limit: the path is not reported and the session
 		// is shut down, which withdraws everything learned from it.
+		if time.Since(t.since) >= limitStable {
+			t.strikes = 0
+		}
+		t.strikes++
+		delay := limitBackoff(t.strikes)
+		fam := "IPv4"
+		if qp.prefix.Is6() {
+			fam = "IPv6"
+		}
 		t.limited = true
+		t.limitReason = fmt.Sprintf("max-prefixes exceeded: more than %d %s prefixes; the session restarts in %v", t.max, fam, delay)
 		d.s.statusMu.Unlock()
-		d.s.shutdownForLimit(t.name, t.addr, t.max)
+		d.s.shutdownForLimit(t.name, t.addr, t.max, delay)
 		return
 	case !qp.withdraw && !had:
 		t.learned[qp.prefix] = struct{}{}

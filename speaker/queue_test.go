@@ -306,3 +306,24 @@ func TestQueueSessionFlaps(t *testing.T) {
 		}
 	})
 }
+
+func TestLimitBackoff(t *testing.T) {
+	tests := []struct {
+		name    string
+		strikes int
+		want    time.Duration
+	}{
+		{"first", 1, 5 * time.Second},
+		{"second doubles", 2, 10 * time.Second},
+		{"sixth", 6, 160 * time.Second},
+		{"seventh: the cap", 7, 5 * time.Minute},
+		{"never past the cap", 1000, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, limitBackoff(tt.strikes)); diff != "" {
+				t.Errorf("limitBackoff(%d) (-want +got):\n%s", tt.strikes, diff)
+			}
+		})
+	}
+}

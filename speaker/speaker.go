@@ -64,7 +64,7 @@ type Peer struct {
 	Password     string        // TCP MD5
 	Multihop     uint8         // eBGP TTL; 0: directly connected
 	Passive      bool          // never connect out, wait for the peer
-	MaxPrefixes  uint32        // per family; past it GoBGP tears the session down (see the package doc); 0: unlimited
+	MaxPrefixes  uint32        // per family and session; past it the session is torn down and restarted after a back-off (see the package doc); 0: unlimited
 	RestartTime  time.Duration // graceful-restart time we announce (0: no graceful restart); whole seconds, < 4096 s
 }
 
@@ -181,6 +181,9 @@ type Speaker struct {
 	applied  map[string]Peer             // GoBGP's neighbors, by name
 	adverts  map[netip.Prefix]advertised // the VIPs in GoBGP's global table
 	policy   *api.SetPoliciesRequest     // the routing policy GoBGP holds
+	// held are the neighbors disabled for max-prefixes, with the timer
+	// that enables them again.
+	held map[netip.Addr]*time.Timer
 
 	q       *queue
 	reasons *reasons
@@ -219,6 +222,7 @@ func New(cfg Config, h Handler) (*Speaker, error) {
 		log:     lg,
 		applied: map[string]Peer{},
 		adverts: map[netip.Prefix]advertised{},
+		held:    map[netip.Addr]*time.Timer{},
 		q:       newQueue(lg),
 		reasons: newReasons(),
 		ready:   make(chan struct{}),
@@ -287,6 +291,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
 	s.silent.Store(true)
+	for a := range s.held {
+		s.release(a)
+	}
 	werr := s.withdrawAll()
 	s.closeSessions()
 	s.q.stop()
