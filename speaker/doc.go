@@ -72,6 +72,17 @@
 // peer (a raised limit, typically) restarts a held-down neighbor at once
 // and forgets the back-off.
 //
+// # Malformed paths
+//
+// A path whose prefix can be read but whose next hop or attributes cannot
+// (no next hop, a NEXT_HOP attribute that is not 4 octets, which GoBGP
+// accepts at 16) replaces the peer's previous path for that prefix in
+// GoBGP all the same; the Handler gets it as a withdraw (RFC 7606's
+// treat-as-withdraw), never as a path. GoBGP's own treat-as-withdraw
+// (its default, kept) is what keeps GO-2026-4736, a panic on a NEXT_HOP
+// of less than 4 octets, out of reach in v3.37.0: see
+// TestMalformedNextHop.
+//
 // # Advertisements
 //
 // A VIP is a local path in GoBGP's global table with next hop 0.0.0.0 or ::

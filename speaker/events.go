@@ -242,8 +242,16 @@ func (q *queue) onWatch(ev *api.WatchEventResponse) {
 			}
 			pu, ok := q.conv.pathUpdate(p, v6)
 			if !ok {
-				q.log.Debug("skipping a path GoBGP could not give us", "event", "path-skipped", "address", addr)
-				continue
+				// A path we cannot use replaces the peer's previous path
+				// for its prefix all the same: treat it as a withdraw
+				// (RFC 7606's treat-as-withdraw, at our boundary).
+				pfx, readable := q.conv.nlri(p.GetNlri(), v6)
+				q.log.Debug("a path GoBGP gave us has no usable next hop or attributes; treated as withdraw",
+					"event", "path-unusable", "address", addr, "prefix", pfx)
+				if !readable {
+					continue
+				}
+				pu = PathUpdate{Prefix: pfx, Withdraw: true}
 			}
 			q.batch = append(q.batch, item{kind: itemPath, addr: addr, path: queuedPath{
 				prefix: packed.PrefixOf(pu.Prefix), nextHop: packed.AddrOf(pu.NextHop), withdraw: pu.Withdraw, asPath: pu.ASPath,
@@ -735,7 +743,9 @@ func (c *converter) pathUpdate(p *api.Path, v6 bool) (PathUpdate, bool) {
 		switch a.GetTypeUrl() {
 		case urlNextHop:
 			nh, ok := c.nextHopOf(a.GetValue())
-			if !ok {
+			if !ok || (nh.IsValid() && !nh.Is4()) {
+				// NEXT_HOP is 4 octets (RFC 4271 5.1.3); GoBGP also
+				// takes 16 and hands them on
 				return PathUpdate{}, false
 			}
 			if !pu.NextHop.IsValid() {
