@@ -83,6 +83,15 @@
 // of less than 4 octets, out of reach in v3.37.0: see
 // TestMalformedNextHop.
 //
+// One crash stays in reach, and nothing of ours can catch it: a message
+// of an unknown type (19 bytes) from a configured neighbor's address,
+// even before its OPEN is checked, makes GoBGP v3.37.0 dereference a nil
+// message in the session's goroutine (osrg/gobgp#3325, fixed in v4 by
+// PR 3327, not in v3). A TCP MD5 password (Peer.Password) narrows who can
+// send it to the peer itself; the fix is a patched GoBGP.
+// TestUnknownMessageType reproduces it (skipped unless
+// MH_GOBGP_KNOWN_CRASHES=1).
+//
 // # Advertisements
 //
 // A VIP is a local path in GoBGP's global table with next hop 0.0.0.0 or ::
