@@ -187,11 +187,13 @@ func (q *queue) compact() {
 		case itemNone:
 			continue
 		case itemPath:
-			if m := q.at[it.addr]; m != nil && m[it.path.prefix] == i {
-				m[it.path.prefix] = len(kept)
+			// only the entries of the peer's current session are indexed
+			if j, ok := q.at[it.addr][it.path.prefix]; ok && j == i {
+				q.at[it.addr][it.path.prefix] = len(kept)
 			}
 		case itemEOR:
-			if k := (eorKey{it.addr, it.v6}); q.eorAt[k] == i {
+			k := eorKey{it.addr, it.v6}
+			if j, ok := q.eorAt[k]; ok && j == i {
 				q.eorAt[k] = len(kept)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/multihomed/multihomed/internal/packed"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 )
@@ -325,5 +326,46 @@ func TestLimitBackoff(t *testing.T) {
 				t.Errorf("limitBackoff(%d) (-want +got):\n%s", tt.strikes, diff)
 			}
 		})
+	}
+}
+
+// TestQueueCompactKeepsBarriers: squeezing dropped entries out of the
+// queue keeps a path of a peer's earlier session apart from the same
+// prefix in its current one.
+func TestQueueCompactKeepsBarriers(t *testing.T) {
+	q := newQueue(testLogger())
+	path := func(addr netip.Addr, p netip.Prefix, nh netip.Addr) item {
+		return item{kind: itemPath, addr: addr, path: queuedPath{prefix: packed.PrefixOf(p), nextHop: packed.AddrOf(nh)}}
+	}
+	p, other := slash56(1), slash56(2)
+	q.push(path(rtA4, p, nextHopFor(1)))
+	q.push(item{kind: itemState, addr: rtA4, state: Established})
+	q.push(path(rtA4, other, nextHopFor(1)))
+	for i := range 2 * compactAfter { // another peer's session, dropped when it ends: the queue compacts
+		q.push(path(rtB4, slash56(100+i), nextHopFor(1)))
+	}
+	q.push(item{kind: itemState, addr: rtB4, state: Idle})
+	q.push(path(rtA4, p, nextHopFor(2)))
+
+	var got []string
+	for _, it := range q.take() {
+		switch {
+		case it.kind == itemState:
+			got = append(got, fmt.Sprintf("state %v %v", it.addr, it.state))
+		case it.kind == itemPath && it.addr == rtA4:
+			got = append(got, fmt.Sprintf("path %v via %v", it.path.prefix.Unpack(), it.path.nextHop.Unpack()))
+		case it.kind == itemPath:
+			t.Errorf("a path of the ended session is still queued: %v", it.path.prefix.Unpack())
+		}
+	}
+	want := []string{
+		fmt.Sprintf("path %v via %v", p, nextHopFor(1)),
+		fmt.Sprintf("state %v established", rtA4),
+		fmt.Sprintf("path %v via %v", other, nextHopFor(1)),
+		fmt.Sprintf("state %v idle", rtB4),
+		fmt.Sprintf("path %v via %v", p, nextHopFor(2)),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("queue (-want +got):\n%s", diff)
 	}
 }
