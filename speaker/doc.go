@@ -46,7 +46,9 @@
 // withdraw of what was reported follows its state change), and End-of-RIB
 // comes after every path queued before it (an update queued after it may
 // be reported before it). Paths are read (prefix, next hop, AS path) as
-// they are queued, so the queue holds no GoBGP messages.
+// they are queued, so the queue holds no GoBGP messages. A Handler whose
+// consumer lags holds the speaker back in Paths (the daemon's takes one
+// batch at a time), so that the backlog coalesces here.
 //
 // # Max prefixes
 //

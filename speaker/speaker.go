@@ -108,12 +108,15 @@ type PeerEvent struct {
 }
 
 // Handler receives the speaker's events, from one goroutine, in order.
-// Implementations must not block for long (queue and kick).
+// PeerState and EndOfRIB must not block for long (queue and kick).
 type Handler interface {
 	PeerState(PeerEvent)
 	// Paths reports paths learned from peers, per peer and before any
 	// policy of ours. A peer that leaves Established gets a withdraw for
-	// every prefix it had advertised, after its PeerState event.
+	// every prefix it had advertised, after its PeerState event. Paths
+	// may block to hold the speaker back while its consumer lags: the
+	// speaker's queue coalesces per prefix meanwhile. It must return once
+	// the consumer has stopped: Run waits for it.
 	Paths([]PathUpdate)
 	// EndOfRIB reports a peer's End-of-RIB marker for IPv4 (ipv6 false) or
 	// IPv6 unicast: it has sent its whole table. GoBGP peers send it only
