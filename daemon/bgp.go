@@ -52,9 +52,17 @@ func (e *queue[T]) drain() []T {
 }
 
 // bgpEvents is the speaker's Handler: it queues events in order
-// (speaker.PeerEvent, []speaker.PathUpdate or eorEvent) for the loop,
-// never blocking the speaker.
-type bgpEvents struct{ *queue[any] }
+// (speaker.PeerEvent, []speaker.PathUpdate or eorEvent) for the loop.
+// Paths holds the speaker back while a batch of paths it queued is still
+// waiting for the loop: a peer that churns faster than the loop applies
+// its paths then piles up in the speaker's queue, which keeps one entry
+// per prefix, instead of here, one per update. Once the loop has stopped
+// (done), Paths returns at once.
+type bgpEvents struct {
+	*queue[any]
+	paths chan struct{} // holds a token while a batch of paths is queued
+	done  <-chan struct{}
+}
 
 type eorEvent struct {
 	peer string
@@ -63,11 +71,31 @@ type eorEvent struct {
 
 var _ speaker.Handler = bgpEvents{}
 
-func newBGPEvents() bgpEvents { return bgpEvents{newQueue[any]()} }
+func newBGPEvents(done <-chan struct{}) bgpEvents {
+	return bgpEvents{queue: newQueue[any](), paths: make(chan struct{}, 1), done: done}
+}
 
 func (e bgpEvents) PeerState(ev speaker.PeerEvent)  { e.push(ev) }
-func (e bgpEvents) Paths(ps []speaker.PathUpdate)   { e.push(ps) }
 func (e bgpEvents) EndOfRIB(peer string, ipv6 bool) { e.push(eorEvent{peer, ipv6}) }
+
+func (e bgpEvents) Paths(ps []speaker.PathUpdate) {
+	select {
+	case e.paths <- struct{}{}:
+		e.push(ps)
+	case <-e.done:
+	}
+}
+
+// take is drain for the loop: it also lets the speaker queue the next
+// batch of paths.
+func (e bgpEvents) take() []any {
+	evs := e.drain()
+	select {
+	case <-e.paths:
+	default:
+	}
+	return evs
+}
 
 func poke(ch chan struct{}) {
 	select {

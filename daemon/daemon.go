@@ -103,6 +103,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		k.Close()
 		return nil, err
 	}
+	done := make(chan struct{})
 	*d = Daemon{
 		opts:           opts,
 		log:            opts.Logger.With("component", "daemon"),
@@ -114,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		views:          map[string]UplinkView{},
 		bgp:            map[string]*uplinkBGP{},
 		policies:       map[string]policy.ImportPolicy{},
-		bgpEv:          newBGPEvents(),
+		bgpEv:          newBGPEvents(done),
 		vips:           map[netip.Prefix]*vip{},
 		vipEv:          newQueue[probeResult](),
 		pairHeard:      map[netip.Prefix]bool{},
@@ -123,7 +124,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		cmds:           make(chan func()),
 		fileCfg:        cfg,
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
-		done:           make(chan struct{}),
+		done:           done,
 		ready:          make(chan struct{}),
 		replayStop:     make(chan struct{}),
 	}
@@ -245,7 +246,7 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case cfg := <-d.reload:
 			d.applyFileConfig(cfg)
 		case <-d.bgpEv.kick:
-			if d.handleBGP(d.bgpEv.drain()) {
+			if d.handleBGP(d.bgpEv.take()) {
 				d.converge()
 			} else {
 				d.announceVIPs()

@@ -86,6 +86,10 @@ func TestPathUpdate(t *testing.T) {
 			path: mustPath(t, v4(24, "203.0.113.0"), false, origin),
 		},
 		{
+			name: "ipv4 prefix with a 16-octet NEXT_HOP",
+			path: mustPath(t, v4(24, "203.0.113.0"), false, origin, bgp.NewPathAttributeNextHop("2001:db8::2")),
+		},
+		{
 			name: "ipv4 prefix in an ipv6 family",
 			path: mustPath(t, v4(24, "203.0.113.0"), false, origin, bgp.NewPathAttributeNextHop("192.0.2.2")),
 			v6:   true,

@@ -35,18 +35,64 @@
 // and raising its level for every session would make it format a log line
 // for every rejected path at scale.
 //
+// # Bounded by the table
+//
+// Events wait in a queue between GoBGP's watcher and the goroutine that
+// calls the Handler. The queue coalesces per (peer, prefix), latest state
+// wins, so a peer that flaps its paths faster than the Handler takes them
+// costs memory in proportion to its table, not to the churn. The order the
+// Handler relies on is kept per peer: a session's paths never merge with
+// the next session's (a session that ends drops its queued paths; the
+// withdraw of what was reported follows its state change), and End-of-RIB
+// comes after every path queued before it (an update queued after it may
+// be reported before it). Paths are read (prefix, next hop, AS path) as
+// they are queued, so the queue holds no GoBGP messages. A Handler whose
+// consumer lags holds the speaker back in Paths (the daemon's takes one
+// batch at a time), so that the backlog coalesces here.
+//
 // # Max prefixes
 //
 // Peer.MaxPrefixes is enforced here, not by GoBGP: GoBGP v3.37.0 recounts
 // the peer's whole adj-RIB-in after every UPDATE to enforce its own prefix
 // limit, which is quadratic over a full table. The event goroutine counts
-// the prefixes learned per peer and family; the path that would pass the
-// limit is not reported, the session is shut down (a Cease with
-// "maximum number of prefixes reached"), what was learned from it is
-// withdrawn, and it stays down, since GoBGP does not restart a neighbor an
-// operator shut down, until SetPeers changes that peer (it is then enabled
-// again) or the speaker restarts. Peers reports it as Idle with LastError
-// "max-prefixes exceeded".
+// the prefixes learned per peer, family and session; the path that would
+// pass the limit is not reported, nor is anything after it from that
+// session, and the session is ended: the neighbor is disabled (GoBGP sends
+// a Cease, administrative shutdown "maximum number of prefixes reached",
+// and refuses the peer's connections while disabled), what was learned
+// from it is withdrawn, and it is enabled again after a back-off. The
+// PeerEvent of the session's end and Peers' LastError say
+// "max-prefixes exceeded", the limit, the family and the back-off.
+//
+// The back-off is 5 s for the first session in a row that passes the
+// limit, doubling with each further one up to 5 minutes (on top of
+// GoBGP's 5 s idle hold and the time to connect): a peer that keeps
+// sending too many makes the host withdraw and learn its paths again at
+// most every few minutes. A session that stayed within the limit for 5
+// minutes counts as a fresh start. The next session starts clean: counts
+// from zero, every path reported again. SetPeers with any change to the
+// peer (a raised limit, typically) restarts a held-down neighbor at once
+// and forgets the back-off.
+//
+// # Malformed paths
+//
+// A path whose prefix can be read but whose next hop or attributes cannot
+// (no next hop, a NEXT_HOP attribute that is not 4 octets, which GoBGP
+// accepts at 16) replaces the peer's previous path for that prefix in
+// GoBGP all the same; the Handler gets it as a withdraw (RFC 7606's
+// treat-as-withdraw), never as a path. GoBGP's own treat-as-withdraw
+// (its default, kept) is what keeps GO-2026-4736, a panic on a NEXT_HOP
+// of less than 4 octets, out of reach in v3.37.0: see
+// TestMalformedNextHop.
+//
+// One crash stays in reach, and nothing of ours can catch it: a message
+// of an unknown type (19 bytes) from a configured neighbor's address,
+// even before its OPEN is checked, makes GoBGP v3.37.0 dereference a nil
+// message in the session's goroutine (osrg/gobgp#3325, fixed in v4 by
+// PR 3327, not in v3). A TCP MD5 password (Peer.Password) narrows who can
+// send it to the peer itself; the fix is a patched GoBGP.
+// TestUnknownMessageType reproduces it (skipped unless
+// MH_GOBGP_KNOWN_CRASHES=1).
 //
 // # Advertisements
 //

@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -196,34 +197,77 @@ func TestSetPeers(t *testing.T) {
 	})
 }
 
+// TestMaxPrefixes: the limit applies per session. A session past it is
+// torn down and restarted after a back-off that grows while the peer
+// keeps passing it; the next session starts clean; a raised limit applies
+// at once.
 func TestMaxPrefixes(t *testing.T) {
 	needLab(t)
 	a := newRouter(t, "a", asnA, rtA4, rtA6)
 	s, rec, _ := startSpeaker(t)
 	a.neighbor(speakerASN)
-	for _, p := range []string{"203.0.113.0/26", "203.0.113.64/26", "203.0.113.128/26"} {
+	base := []string{"203.0.113.0/26", "203.0.113.64/26"}
+	extra := "203.0.113.128/26"
+	for _, p := range append(base, extra) {
 		a.announce(p, rtA4)
 	}
 	p := peerTo("isp-a", a)
 	p.MaxPrefixes = 2
 	setPeers(t, s, p)
 
-	t.Run("session torn down past the limit", func(t *testing.T) {
-		rec.wait(t, "isp-a shut down for max-prefixes", func() bool {
-			return slices.ContainsFunc(rec.events, func(e PeerEvent) bool { return strings.Contains(e.Reason, "max-prefixes") })
-		})
+	// limitEvents are the max-prefixes teardowns of isp-a so far.
+	limitEvents := func() []PeerEvent {
+		var out []PeerEvent
+		for _, e := range rec.eventsOfLocked("isp-a") {
+			if strings.HasPrefix(e.Reason, "max-prefixes exceeded") {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	// checkBackoff checks that the n-th teardown names its back-off.
+	checkBackoff := func(t *testing.T, n int) {
+		t.Helper()
 		rec.mu.Lock()
-		held := len(rec.routes["isp-a"])
+		reason := limitEvents()[n-1].Reason
 		rec.mu.Unlock()
-		if held != 0 {
-			t.Errorf("%d paths still held from a peer past its limit", held)
+		if want := fmt.Sprintf("restarts in %v", limitBackoff(n)); !strings.Contains(reason, want) {
+			t.Errorf("reason %q does not say %q", reason, want)
+		}
+	}
+	held := func() []netip.Prefix { return prefixes(rec.nextHops("isp-a")) }
+	want2 := []netip.Prefix{netip.MustParsePrefix(base[0]), netip.MustParsePrefix(base[1])}
+
+	t.Run("session torn down past the limit", func(t *testing.T) {
+		rec.wait(t, "isp-a shut down for max-prefixes", func() bool { return len(limitEvents()) == 1 })
+		if got := held(); len(got) != 0 {
+			t.Errorf("paths still held from a peer past its limit: %v", got)
 		}
 		got := s.Peers()
-		if len(got) != 1 || got[0].State == Established || !strings.Contains(got[0].LastError, "max-prefixes") {
+		if len(got) != 1 || got[0].State == Established || !strings.Contains(got[0].LastError, "max-prefixes exceeded") {
 			t.Errorf("peers = %+v, want isp-a down with a max-prefixes error", got)
 		}
+		checkBackoff(t, 1)
 	})
-	t.Run("back after reconfiguration", func(t *testing.T) {
+	t.Run("a new session starts clean", func(t *testing.T) {
+		a.withdraw(extra, rtA4)
+		rec.wait(t, "isp-a back with its two paths", func() bool {
+			return rec.state("isp-a") == Established && len(rec.routes["isp-a"]) == 2
+		})
+		if diff := cmp.Diff(want2, held(), netipCmp); diff != "" {
+			t.Errorf("paths (-want +got):\n%s", diff)
+		}
+		want := []PeerStatus{{Name: "isp-a", Address: rtA4, State: Established, Received: 2}}
+		if diff := cmp.Diff(want, s.Peers(), netipCmp, ignoreSince, cmpopts.IgnoreFields(PeerStatus{}, "LastError")); diff != "" {
+			t.Errorf("peers (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("the back-off grows while the peer keeps passing the limit", func(t *testing.T) {
+		a.announce(extra, rtA4)
+		rec.wait(t, "isp-a shut down again", func() bool { return len(limitEvents()) == 2 && len(rec.routes["isp-a"]) == 0 })
+		checkBackoff(t, 2)
+	})
+	t.Run("a raised limit applies", func(t *testing.T) {
 		p.MaxPrefixes = 10
 		setPeers(t, s, p)
 		rec.wait(t, "isp-a back with its three paths", func() bool {

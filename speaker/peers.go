@@ -161,6 +161,7 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 			continue
 		}
 		delete(s.applied, name)
+		s.release(old.Address)
 		s.q.push(item{kind: itemRemoved, name: name, addr: old.Address})
 		s.log.Info("bgp peer removed", "event", "peer-removed", "peer", name, "address", old.Address)
 	}
@@ -184,11 +185,6 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 			s.log.Info("bgp peer added", "event", "peer-added", "peer", p.Name, "address", p.Address,
 				"peer_asn", p.ASN, "local_address", p.LocalAddress, "passive", p.Passive)
 		case old != p:
-			// a neighbor shut down for max-prefixes stays down through
-			// UpdatePeer: changing the peer is what the operator does about
-			// it, so it is enabled again (once; if it still floods, it is
-			// shut down again).
-			wasLimited := s.limited(p.Address)
 			err := s.call(ctx, "update peer "+p.Name, func(c context.Context) error {
 				_, err := s.bgp.UpdatePeer(c, &api.UpdatePeerRequest{Peer: p.toAPI()})
 				return err
@@ -200,24 +196,14 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 			s.applied[p.Name] = p
 			s.q.push(item{kind: itemLimit, addr: p.Address, max: p.MaxPrefixes})
 			s.log.Info("bgp peer updated", "event", "peer-updated", "peer", p.Name, "address", p.Address)
-			if wasLimited {
-				s.log.Info("re-enabling a peer shut down for max-prefixes", "event", "peer-reenabled", "peer", p.Name, "address", p.Address)
-				errs = append(errs, s.call(ctx, "enable peer "+p.Name, func(c context.Context) error {
-					return s.bgp.EnablePeer(c, &api.EnablePeerRequest{Address: p.Address.String()})
-				}))
+			// a neighbor held down for max-prefixes restarts at once:
+			// changing it is what the operator does about it
+			if s.release(p.Address) {
+				errs = append(errs, s.enable(p.Name, p.Address, "the peer was reconfigured"))
 			}
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// limited reports whether the session with the neighbor at addr was shut
-// down for passing its prefix limit.
-func (s *Speaker) limited(addr netip.Addr) bool {
-	s.statusMu.Lock()
-	defer s.statusMu.Unlock()
-	t := s.status[addr]
-	return t != nil && t.limited
 }
 
 // Peers reports the configured peers as the running speaker sees them,

@@ -6,8 +6,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
 	"github.com/multihomed/multihomed/internal/packed"
 )
@@ -21,11 +19,7 @@ func TestReplayOrder(t *testing.T) {
 	a, b, c, dd := netip.MustParsePrefix("203.0.113.0/26"), netip.MustParsePrefix("203.0.113.64/26"),
 		netip.MustParsePrefix("203.0.113.128/26"), netip.MustParsePrefix("203.0.113.192/26")
 	watch := func(p netip.Prefix, nh netip.Addr, withdraw bool) item {
-		nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
-		ap := mustPath(t, nlri, withdraw, bgp.NewPathAttributeOrigin(0), bgp.NewPathAttributeNextHop(nh.String()))
-		ap.NeighborIp = addr.String()
-		return item{kind: itemWatch, ev: &api.WatchEventResponse{Event: &api.WatchEventResponse_Table{
-			Table: &api.WatchEventResponse_TableEvent{Paths: []*api.Path{ap}}}}}
+		return item{kind: itemPath, addr: addr, path: queuedPath{prefix: packed.PrefixOf(p), nextHop: packed.AddrOf(nh), withdraw: withdraw}}
 	}
 	held := func(p netip.Prefix) PathUpdate { return PathUpdate{Peer: "isp-a", Prefix: p, NextHop: nh1} }
 	mark := item{kind: itemMark, name: "isp-a", addr: addr}
@@ -73,7 +67,7 @@ func TestReplayOrder(t *testing.T) {
 			}
 			tr := &peerTrack{name: "isp-a", addr: addr, state: Established, learned: map[packed.Prefix]struct{}{}}
 			s.status[addr] = tr
-			d := &drainer{s: s, conv: &converter{}}
+			d := &drainer{s: s}
 			for _, p := range []netip.Prefix{a, b, c} {
 				d.handle(watch(p, nh1, false))
 			}

@@ -64,7 +64,7 @@ type Peer struct {
 	Password     string        // TCP MD5
 	Multihop     uint8         // eBGP TTL; 0: directly connected
 	Passive      bool          // never connect out, wait for the peer
-	MaxPrefixes  uint32        // per family; past it GoBGP tears the session down (see the package doc); 0: unlimited
+	MaxPrefixes  uint32        // per family and session; past it the session is torn down and restarted after a back-off (see the package doc); 0: unlimited
 	RestartTime  time.Duration // graceful-restart time we announce (0: no graceful restart); whole seconds, < 4096 s
 }
 
@@ -112,12 +112,15 @@ type PeerEvent struct {
 }
 
 // Handler receives the speaker's events, from one goroutine, in order.
-// Implementations must not block for long (queue and kick).
+// PeerState and EndOfRIB must not block for long (queue and kick).
 type Handler interface {
 	PeerState(PeerEvent)
 	// Paths reports paths learned from peers, per peer and before any
 	// policy of ours. A peer that leaves Established gets a withdraw for
-	// every prefix it had advertised, after its PeerState event.
+	// every prefix it had advertised, after its PeerState event. Paths
+	// may block to hold the speaker back while its consumer lags: the
+	// speaker's queue coalesces per prefix meanwhile. It must return once
+	// the consumer has stopped: Run waits for it.
 	Paths([]PathUpdate)
 	// EndOfRIB reports a peer's End-of-RIB marker for IPv4 (ipv6 false) or
 	// IPv6 unicast: it has sent its whole table. GoBGP peers send it only
@@ -189,6 +192,9 @@ type Speaker struct {
 	applied  map[string]Peer             // GoBGP's neighbors, by name
 	adverts  map[netip.Prefix]advertised // the VIPs in GoBGP's global table
 	policy   *api.SetPoliciesRequest     // the routing policy GoBGP holds
+	// held are the neighbors disabled for max-prefixes, with the timer
+	// that enables them again.
+	held map[netip.Addr]*time.Timer
 
 	q       *queue
 	reasons *reasons
@@ -227,7 +233,8 @@ func New(cfg Config, h Handler) (*Speaker, error) {
 		log:     lg,
 		applied: map[string]Peer{},
 		adverts: map[netip.Prefix]advertised{},
-		q:       newQueue(),
+		held:    map[netip.Addr]*time.Timer{},
+		q:       newQueue(lg),
 		reasons: newReasons(),
 		ready:   make(chan struct{}),
 		status:  map[netip.Addr]*peerTrack{},
@@ -295,6 +302,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
 	s.silent.Store(true)
+	for a := range s.held {
+		s.release(a)
+	}
 	werr := s.withdrawAll()
 	s.closeSessions()
 	s.q.stop()
