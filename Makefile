@@ -8,6 +8,13 @@ GO       ?= go
 # machine's own Go.
 export GOTOOLCHAIN ?= go1.27.3
 BIN      := $(CURDIR)/bin
+# GoBGP as go.mod pins it, with the fixes in speaker/gobgp-patches applied
+# (osrg/gobgp#3325: a message of unknown type crashed the daemon): every go
+# command below runs in this workspace. `go build` by hand does not.
+export GOWORK := $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) GO=$(GO) speaker/gobgp-patches/workspace.sh $(BIN)/gobgp)
+ifeq ($(GOWORK),)
+$(error GoBGP's patches (speaker/gobgp-patches) could not be applied: see above)
+endif
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
 # How long `make fuzz` (part of `make test`) runs each fuzz target beyond

@@ -85,14 +85,14 @@
 // of less than 4 octets, out of reach in v3.37.0: see
 // TestMalformedNextHop.
 //
-// One crash stays in reach, and nothing of ours can catch it: a message
-// of an unknown type (19 bytes) from a configured neighbor's address,
-// even before its OPEN is checked, makes GoBGP v3.37.0 dereference a nil
-// message in the session's goroutine (osrg/gobgp#3325, fixed in v4 by
-// PR 3327, not in v3). A TCP MD5 password (Peer.Password) narrows who can
-// send it to the peer itself; the fix is a patched GoBGP.
-// TestUnknownMessageType reproduces it (skipped unless
-// MH_GOBGP_KNOWN_CRASHES=1).
+// One crash was in reach that nothing of ours can catch: a message of an
+// unknown type (19 bytes) from a configured neighbor's address, even
+// before its OPEN is checked, made GoBGP v3.37.0 dereference a nil message
+// in the session's goroutine (osrg/gobgp#3325, fixed in v4 by PR 3327, not
+// in v3). gobgp-patches/ holds the fix as a patch to GoBGP's file; the
+// Makefile builds and tests in a Go workspace (GOWORK) where GoBGP is a
+// patched copy of the pinned module; TestUnknownMessageType checks it. A
+// binary built with `go build` by hand, outside it, has GoBGP unpatched.
 //
 // # Advertisements
 //
