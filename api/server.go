@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/unixsock"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -42,9 +44,6 @@ const (
 	// flight before it cuts them off: every call is short, streams are
 	// ended at once.
 	apiGracePeriod = 5 * time.Second
-	// staleProbeTimeout bounds the connect that tells a stale socket from a
-	// live one; a live daemon accepts at once.
-	staleProbeTimeout = time.Second
 )
 
 // Options say where and how the control API listens, and what it
@@ -278,7 +277,9 @@ func listenUnix(path string, gid int) (net.Listener, os.FileInfo, error) {
 	if err := os.MkdirAll(dir, socketDirMode); err != nil {
 		return nil, nil, err
 	}
-	if err := checkStale(path); err != nil {
+	if err := unixsock.CheckStale(path); errors.Is(err, unixsock.ErrInUse) {
+		return nil, nil, fmt.Errorf("%w: is multihomed already running?", err)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	var (
@@ -325,28 +326,4 @@ func listenUnix(path string, gid int) (net.Listener, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	return lis, fi, nil
-}
-
-// checkStale returns nil when path is free to take: absent, or a socket
-// that nothing accepts on (left by a daemon that was killed).
-func checkStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket", path)
-	}
-	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
-	if err == nil {
-		conn.Close()
-		return fmt.Errorf("%s is in use: is multihomed already running?", path)
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return nil
-	}
-	return fmt.Errorf("%s: cannot tell whether it is stale: %w", path, err)
 }

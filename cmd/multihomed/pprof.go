@@ -11,11 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-)
 
-// staleProbe bounds how long servePprof waits to learn whether a socket
-// already at the path is still served by a live process.
-const staleProbe = time.Second
+	"github.com/multihomed/multihomed/internal/unixsock"
+)
 
 // servePprof serves Go's runtime profiles (net/http/pprof) on a unix
 // socket at path, mode 0600: for finding where CPU and memory go, as
@@ -64,20 +62,8 @@ func servePprof(path string, log *slog.Logger) (stop func(), err error) {
 // on any more (left by a killed process), and refuses anything else that
 // exists there.
 func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := unixsock.CheckStale(path); err != nil {
 		return err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket (%s): not replacing it", path, fi.Mode().Type())
-	}
-	c, err := net.DialTimeout("unix", path, staleProbe)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s is in use by a running process", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
