@@ -55,9 +55,11 @@ func (p *Prober) datagram(fd, family int, src netip.Addr) (net.PacketConn, error
 	if err := p.bind(fd); err != nil {
 		return nil, err
 	}
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: src.As4()}
+	var sa unix.Sockaddr
 	if family == unix.AF_INET6 {
 		sa = &unix.SockaddrInet6{Addr: src.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Addr: src.As4()}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return nil, fmt.Errorf("icmp: bind %s: %w", src, err)
