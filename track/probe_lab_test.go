@@ -2,6 +2,7 @@ package track_test
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -93,6 +94,44 @@ func TestNeverThroughMain(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a mark steers the probes to a table of their own", func(t *testing.T) {
+		// What the daemon can do to keep probing a down uplink: a table
+		// with A's default that only marked packets look up.
+		for _, fam := range []struct{ flag, gw string }{{"-4", routerA4}, {"-6", routerA6}} {
+			for _, args := range [][]string{
+				{fam.flag, "route", "add", "default", "via", fam.gw, "dev", "a0", "table", probeTable},
+				{fam.flag, "rule", "add", "fwmark", probeMark, "lookup", probeTable, "pref", "900"},
+			} {
+				if _, err := l.host.IP(args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, m := range methods {
+			cfg := uplinkA(m.method, m.targets...)
+			if diff := cmp.Diff([]bool{false, false}, l.answered(t, cfg)); diff != "" {
+				t.Errorf("%s over A without the mark: answered (-want +got):\n%s", m.method, diff)
+			}
+			cfg.Mark = 0x65
+			if diff := cmp.Diff([]bool{true, true}, l.answered(t, cfg)); diff != "" {
+				t.Errorf("%s over A with the mark: answered (-want +got):\n%s", m.method, diff)
+			}
+		}
+	})
+}
+
+// probeTable and probeMark (0x65 = 101) are the probes' own table and its
+// mark.
+const probeTable, probeMark = "101", "0x65"
+
+// methodCase is a probe of two targets, one that answers and one that
+// does not.
+type methodCase struct {
+	name         string
+	method       track.Method
+	good, silent string
+	// wantErr is in the silent target's error.
+	wantErr string
 }
 
 // TestMethods: per method and family, a target that answers passes, one
@@ -101,13 +140,7 @@ func TestNeverThroughMain(t *testing.T) {
 // with a datagram socket.
 func TestMethods(t *testing.T) {
 	l := newLab(t)
-	tests := []struct {
-		name         string
-		method       track.Method
-		good, silent string
-		// wantErr is in the silent target's error.
-		wantErr string
-	}{
+	tests := []methodCase{
 		{"icmp v4", track.ICMP, target4, silent4, "timeout"},
 		{"icmp v6", track.ICMP, target6, silent6, "timeout"},
 		{"arp", track.ARP, routerA4, unusedA4, "timeout"},
@@ -119,6 +152,25 @@ func TestMethods(t *testing.T) {
 		{"http v6", track.HTTP, "http://" + net.JoinHostPort(target6, servicePort) + "/", "http://" + net.JoinHostPort(silent6, servicePort) + "/", "timeout"},
 		{"http v4 status 503", track.HTTP, "http://" + net.JoinHostPort(target4, servicePort) + "/", "http://" + net.JoinHostPort(target4, servicePort) + "/fail", "status 503"},
 	}
+	// Router A's link-local address: IPv6 gateways are often known by
+	// theirs alone.
+	out, err := l.ra.IP("-6", "-br", "addr", "show", "dev", "h0", "scope", "link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routerALL string
+	for _, f := range strings.Fields(out) {
+		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
+			routerALL = p.Addr().String()
+		}
+	}
+	if routerALL == "" {
+		t.Fatalf("router A has no link-local address: %q", out)
+	}
+	tests = append(tests,
+		methodCase{"icmp v6 link-local", track.ICMP, routerALL, "fe80::3", "timeout"},
+		methodCase{"ndp link-local", track.ARP, routerALL, "fe80::3", "timeout"},
+	)
 	run := func(t *testing.T, only track.Method) {
 		for _, tt := range tests {
 			if only != "" && tt.method != only {
@@ -142,13 +194,13 @@ func TestMethods(t *testing.T) {
 			})
 		}
 	}
-	t.Run("raw icmp", func(t *testing.T) { run(t, "") })
+	t.Run("all methods, icmp over raw sockets", func(t *testing.T) { run(t, "") })
 	// ping_group_range is per namespace: let root's group have datagram
 	// ICMP sockets in the host's.
 	if err := l.host.Sysctl("net.ipv4.ping_group_range", "0 0"); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("datagram icmp", func(t *testing.T) { run(t, track.ICMP) })
+	t.Run("icmp over datagram sockets", func(t *testing.T) { run(t, track.ICMP) })
 }
 
 // TestRounds: a Prober in the lab sends rounds at its interval and reports
