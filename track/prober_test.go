@@ -254,7 +254,9 @@ func TestNewRejects(t *testing.T) {
 		{"icmp target not an address", func(c *Config) { c.Targets = []string{"gateway"} }},
 		{"target of a family without a source", func(c *Config) { c.Targets = []string{"2001:db8::1"} }},
 		{"tcp target without a port", func(c *Config) { c.Method, c.Targets = TCP, []string{"192.0.2.1"} }},
-		{"http target not a URL", func(c *Config) { c.Method, c.Targets = HTTP, []string{"ftp://192.0.2.1/"} }},
+		{"http target not http", func(c *Config) { c.Method, c.Targets = HTTP, []string{"ftp://192.0.2.1/"} }},
+		{"http target not a URL", func(c *Config) { c.Method, c.Targets = HTTP, []string{"http://[2001:db8::1/"} }},
+		{"http target of a family without a source", func(c *Config) { c.Method, c.Targets = HTTP, []string{"http://[2001:db8::1]/"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,6 +264,34 @@ func TestNewRejects(t *testing.T) {
 			tt.edit(&cfg)
 			if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 				t.Errorf("New: %v, want an ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestNewAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"icmp", func(*Config) {}},
+		{"arp, IPv6 link-local", func(c *Config) {
+			c.Method, c.Source6, c.Targets = ARP, netip.MustParseAddr("2001:db8::2"), []string{"192.0.2.1", "fe80::1"}
+		}},
+		{"tcp", func(c *Config) { c.Method, c.Targets = TCP, []string{"192.0.2.1:443"} }},
+		{"http by name", func(c *Config) { c.Method, c.Targets = HTTP, []string{"https://example.net/health"} }},
+		{"failure interval defaults to interval", func(c *Config) { c.FailureInterval = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fakeConfig()
+			tt.edit(&cfg)
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if p.cfg.FailureInterval <= 0 {
+				t.Errorf("failure interval %v", p.cfg.FailureInterval)
 			}
 		})
 	}

@@ -199,11 +199,14 @@ func (p *Prober) parse() error {
 			t.addr = t.ap.Addr().Unmap()
 		case HTTP:
 			t.url, err = url.Parse(s)
-			if err == nil && t.url.Scheme != "http" && t.url.Scheme != "https" {
+			switch {
+			case err != nil:
+			case t.url.Scheme != "http" && t.url.Scheme != "https":
 				err = errors.New("not an http or https URL")
-			}
-			if a, perr := netip.ParseAddr(t.url.Hostname()); err == nil && perr == nil {
-				t.addr = a.Unmap()
+			default:
+				if a, perr := netip.ParseAddr(t.url.Hostname()); perr == nil {
+					t.addr = a.Unmap()
+				}
 			}
 		default:
 			return bad("method %q", c.Method)
