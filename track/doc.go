@@ -25,8 +25,9 @@
 // route (the daemon takes the default out of it when the uplink is down),
 // and the interface alone would miss the uplink's table and take the
 // target as on-link. With both, a missing route makes the probe fail
-// (the kernel then tries the target on the link itself), never leave
-// over another ISP. A mark (Config.Mark, SO_MARK) is set when
+// (IPv4 then tries the target on the link itself and gets no answer; IPv6
+// says the network is unreachable), never leave over another ISP (the
+// lab tests show both). A mark (Config.Mark, SO_MARK) is set when
 // configured, for the daemon to steer probes with a rule "fwmark M lookup
 // T" to a table of their own that keeps a route to the targets while the
 // uplink is down; without it, a down uplink's probes rely on the routes

@@ -215,6 +215,10 @@ func TestRounds(t *testing.T) {
 		var got []bool
 		for _, res := range r.Results {
 			got = append(got, res.OK)
+			if res.OK && (res.RTT <= 0 || res.RTT > probeTimeout) {
+				t.Errorf("round %d: %s answered with RTT %v", i+1, res.Target, res.RTT)
+			}
+			t.Logf("round %d: %s: ok %v, rtt %v %s", i+1, res.Target, res.OK, res.RTT, res.Err)
 		}
 		if diff := cmp.Diff([]bool{true, true, false}, got); diff != "" {
 			t.Errorf("round %d: answered (-want +got):\n%s", i+1, diff)
