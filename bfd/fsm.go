@@ -33,8 +33,9 @@ type vars struct {
 	Mult               uint8
 
 	// AdvMinTx and AdvMinRx are sent in every packet. TxInUse and RxInUse
-	// are what the local timers use: while Up a change waits for the end
-	// of the Poll Sequence that announces it (RFC 5880 §6.8.3).
+	// are what the local timers use: while Up, a slower TX or a shorter
+	// detection time waits for the end of the Poll Sequence that announces
+	// it (RFC 5880 §6.8.3).
 	AdvMinTx, AdvMinRx time.Duration
 	TxInUse, RxInUse   time.Duration
 	// Poll: a Poll Sequence is under way, every packet carries P.
@@ -74,6 +75,11 @@ func (v vars) retime(t timers) vars {
 	}
 	v.AdvMinTx, v.AdvMinRx = tx, t.MinRx
 	if v.State == Up {
+		// The peer times us by what we advertise as soon as it reads it:
+		// a faster TX and a longer detection time are safe at once, a
+		// slower TX and a shorter detection time wait for the Final.
+		v.TxInUse = min(v.TxInUse, tx)
+		v.RxInUse = max(v.RxInUse, t.MinRx)
 		v.Poll = true
 	} else {
 		v.TxInUse, v.RxInUse = tx, t.MinRx

@@ -104,7 +104,7 @@ func TestTimers(t *testing.T) {
 		v := withState(newVars(1, fast, false), Init)
 		v, _ = receive(v, fast, Packet{State: Up, DetectMult: 5, MyDiscr: 2, YourDiscr: 1,
 			DesiredMinTx: 50 * ms, RequiredMinRx: 20 * ms})
-		if v.State != Up || !v.Poll || v.AdvMinTx != 100*ms || v.TxInUse != time.Second {
+		if v.State != Up || !v.Poll || v.AdvMinTx != 100*ms || v.TxInUse != 100*ms {
 			t.Fatalf("after Up: state %v poll %v adv %v in use %v", v.State, v.Poll, v.AdvMinTx, v.TxInUse)
 		}
 		if got := v.packet(false); !got.Poll || got.DesiredMinTx != 100*ms {
@@ -138,7 +138,7 @@ func TestTimers(t *testing.T) {
 		v.RemoteMinRx = ms
 		slow := timers{MinTx: 500 * ms, MinRx: 400 * ms, Mult: 3}
 		v = v.retime(slow)
-		if !v.Poll || v.AdvMinTx != 500*ms || v.TxInUse != 100*ms || v.RxInUse != 100*ms {
+		if !v.Poll || v.AdvMinTx != 500*ms || v.TxInUse != 100*ms || v.RxInUse != 400*ms {
 			t.Fatalf("poll %v adv %v in use %v/%v", v.Poll, v.AdvMinTx, v.TxInUse, v.RxInUse)
 		}
 		v, _ = receive(v, slow, Packet{State: Up, Final: true, DetectMult: 3, MyDiscr: 2, YourDiscr: 1,
