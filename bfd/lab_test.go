@@ -1,0 +1,467 @@
+package bfd
+
+// Lab tests: our sessions against each other and against FRR's bfdd over a
+// veth pair between two namespaces of a topo lab. The test binary stays in
+// its own namespace; each Manager's Run goroutine is locked to a thread
+// that entered the lab host's namespace first, so every socket it opens
+// lives there. That thread is never unlocked: it dies with the goroutine.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/multihomed/multihomed/topo"
+)
+
+// Lab addresses: h is ours, r the peer (another of ours, or FRR), on the
+// link h:eth0 <-> r:eth0.
+var (
+	h4, r4 = netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	h6, r6 = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+)
+
+const (
+	labIf = "eth0"
+	// upWithin bounds session bring-up: a few 1 s slow packets each way.
+	upWithin = 20 * time.Second
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("the lab needs root")
+	}
+	t.Skip("the lab needs root")
+}
+
+// twoHosts builds h and r linked by eth0, with IPv4 and IPv6 addresses.
+func twoHosts(t *testing.T) (*topo.Lab, *topo.Host, *topo.Host) {
+	t.Helper()
+	needRoot(t)
+	lab := topo.New(t)
+	h, err := lab.Host("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := lab.Host("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Link(h, labIf, r, labIf); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []struct {
+		h    *topo.Host
+		cidr string
+	}{{h, "192.0.2.1/24"}, {r, "192.0.2.2/24"}, {h, "2001:db8::1/64"}, {r, "2001:db8::2/64"}} {
+		if err := a.h.AddAddr(labIf, a.cidr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return lab, h, r
+}
+
+// runIn runs m in h's namespace until the returned stop is called (or the
+// test ends); stop waits for Run, AdminDown included.
+func runIn(t *testing.T, h *topo.Host, m *Manager) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := netns.GetFromPath(h.NetNSPath())
+		if err != nil {
+			done <- err
+			return
+		}
+		err = netns.Set(ns)
+		ns.Close()
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- m.Run(ctx)
+	}()
+	var stopped bool
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func logger(t *testing.T, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("side", name)
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// statusOf returns the session to peer, or a zero Status.
+func statusOf(m *Manager, peer netip.Addr) Status {
+	for _, s := range m.Sessions() {
+		if s.Peer == peer {
+			return s
+		}
+	}
+	return Status{}
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	topo.Eventually(t, within, what, cond)
+}
+
+func sessionsTo(local4, peer4, local6, peer6 netip.Addr, tx, rx time.Duration, mult uint8, passive bool) []SessionConfig {
+	return []SessionConfig{
+		{Interface: labIf, Local: local4, Peer: peer4, MinTx: tx, MinRx: rx, Multiplier: mult, Passive: passive},
+		{Interface: labIf, Local: local6, Peer: peer6, MinTx: tx, MinRx: rx, Multiplier: mult, Passive: passive},
+	}
+}
+
+// TestLabOurs: two managers come Up over IPv4 and IPv6 with the negotiated
+// timers; a repeated Set leaves the sessions alone; a timer change is
+// taken up through a Poll; dropped packets are detected; a clean stop is
+// seen as the peer's AdminDown, not a failure.
+func TestLabOurs(t *testing.T) {
+	_, h, r := twoHosts(t)
+	mh, mr := New(Options{Logger: logger(t, "h")}), New(Options{Logger: logger(t, "r")})
+	hs := sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, false)
+	rs := sessionsTo(r4, h4, r6, h6, 200*ms, 150*ms, 4, true)
+	if err := mh.Set(hs); err != nil {
+		t.Fatal(err)
+	}
+	if err := mr.Set(rs); err != nil {
+		t.Fatal(err)
+	}
+	runIn(t, h, mh)
+	stopR := runIn(t, r, mr)
+	for _, peer := range []netip.Addr{r4, r6} {
+		// tx max(100, r's rx 150); detection r's mult 4 x max(100, r's tx
+		// 200), once r is Up and no longer slow.
+		eventually(t, upWithin, "h's session to "+peer.String()+" Up at 150ms, 800ms", func() bool {
+			s := statusOf(mh, peer)
+			return s.State == Up && s.TxInterval == 150*ms && s.DetectionTime == 800*ms
+		})
+	}
+	// r: tx max(200, h's rx 100); detection h's mult 3 x max(150, h's tx 100).
+	eventually(t, upWithin, "r's sessions Up at 200ms, 450ms", func() bool {
+		for _, peer := range []netip.Addr{h4, h6} {
+			if s := statusOf(mr, peer); s.State != Up || s.TxInterval != 200*ms || s.DetectionTime != 450*ms {
+				return false
+			}
+		}
+		return true
+	})
+
+	before := mh.Sessions()
+	if err := mh.Set(hs); err != nil {
+		t.Fatal(err)
+	}
+	after := mh.Sessions()
+	for i := range before {
+		if before[i].LocalDiscr != after[i].LocalDiscr || before[i].LastChange != after[i].LastChange {
+			t.Errorf("repeated Set touched %v", before[i].Key)
+		}
+	}
+
+	// r slows down: h's detection time follows once r's Poll is answered.
+	rs[0].MinTx = 300 * ms
+	if err := mr.Set(rs); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "h's detection time 4 x 300ms", func() bool {
+		return statusOf(mh, r4).DetectionTime == 1200*ms
+	})
+	if s := statusOf(mh, r4); s.State != Up {
+		t.Errorf("timer change took the session %v", s.State)
+	}
+
+	// r's packets dropped on the way out: h detects it.
+	if out, err := r.Exec(context.Background(), "nft", "add table inet bfdtest; "+
+		"add chain inet bfdtest out { type filter hook output priority 0; }; "+
+		"add rule inet bfdtest out udp dport 3784 drop"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	eventually(t, 10*time.Second, "h detects r's silence", func() bool {
+		s := statusOf(mh, r4)
+		return s.State == Down && s.Diag == DiagDetectionExpired && s.Downs == 1
+	})
+	if out, err := r.Exec(context.Background(), "nft", "delete table inet bfdtest"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	eventually(t, upWithin, "Up again", func() bool { return statusOf(mh, r4).State == Up })
+
+	stopR()
+	for _, peer := range []netip.Addr{r4, r6} {
+		eventually(t, 10*time.Second, "h sees r's AdminDown to "+peer.String(), func() bool {
+			return statusOf(mh, peer).PeerAdminDown()
+		})
+	}
+	if s := statusOf(mh, r6); s.Diag != DiagNeighborDown || s.RemoteDiag != DiagAdminDown {
+		t.Errorf("diag %v remote diag %v", s.Diag, s.RemoteDiag)
+	}
+}
+
+// TestLabTTL: a packet that arrived with a TTL below 255 is dropped.
+func TestLabTTL(t *testing.T) {
+	_, h, r := twoHosts(t)
+	mh := New(Options{Logger: logger(t, "h")})
+	if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, false)[:1]); err != nil {
+		t.Fatal(err)
+	}
+	runIn(t, h, mh)
+	mr := New(Options{Logger: logger(t, "r")})
+	if err := mr.Set(sessionsTo(r4, h4, r6, h6, 100*ms, 100*ms, 3, false)[:1]); err != nil {
+		t.Fatal(err)
+	}
+	// r's packets leave with TTL 254: h must never leave Down.
+	if out, err := r.Exec(context.Background(), "nft", "add table ip bfdtest; "+
+		"add chain ip bfdtest out { type filter hook output priority 0; }; "+
+		"add rule ip bfdtest out udp dport 3784 ip ttl set 254"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	runIn(t, r, mr)
+	// h answers r (r's state moves to Init) while h itself stays Down.
+	eventually(t, upWithin, "r hears h", func() bool { return statusOf(mr, h4).State == Init })
+	if s := statusOf(mh, r4); s.State != Down || s.RemoteDiscr != 0 {
+		t.Errorf("h took packets with TTL 254: %v, remote discriminator %d", s.State, s.RemoteDiscr)
+	}
+}
+
+// FRR bfdd (and zebra, which it takes interfaces from) in r.
+const (
+	frrDir  = "/usr/lib/frr"
+	frrRun  = "/var/run/frr"
+	frrUser = "frr"
+	// frrTmpfs: a private /var/tmp for FRR's crash logs (see topo/frr.go).
+	frrTmpfs = `mount -t tmpfs -o mode=1777,size=16m frr-tmp /var/tmp && exec "$0" "$@"`
+)
+
+type frr struct {
+	h    *topo.Host
+	bfdd *topo.Proc
+}
+
+// startFRR runs zebra and bfdd in r with one peer per family, timers in ms.
+func startFRR(t *testing.T, r *topo.Host, tx, rx int, mult int, passive bool) *frr {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(frrDir, "bfdd")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("FRR bfdd missing: apt-get install frr")
+		}
+		t.Skip("FRR bfdd missing: apt-get install frr")
+	}
+	u, err := user.Lookup(frrUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	run := filepath.Join(frrRun, r.Name())
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(run, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	var conf strings.Builder
+	conf.WriteString("bfd\n")
+	for _, p := range []struct{ peer, local netip.Addr }{{h4, r4}, {h6, r6}} {
+		fmt.Fprintf(&conf, " peer %s local-address %s interface %s\n", p.peer, p.local, labIf)
+		fmt.Fprintf(&conf, "  transmit-interval %d\n  receive-interval %d\n  detect-multiplier %d\n", tx, rx, mult)
+		if passive {
+			conf.WriteString("  passive-mode\n")
+		}
+		conf.WriteString(" exit\n")
+	}
+	conf.WriteString("exit\n")
+	// In FRR's run directory: bfdd reads it as frr, and the lab directory
+	// is private to root.
+	confPath := filepath.Join(run, "bfdd.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logArgs := []string{"--log", "stdout", "--log-level", "informational"}
+	for _, d := range []struct{ name, conf string }{{"zebra", os.DevNull}, {"bfdd", confPath}} {
+		args := append([]string{"-c", frrTmpfs, filepath.Join(frrDir, d.name), "-N", r.Name(), "-P", "0",
+			"-f", d.conf, "-i", filepath.Join(run, d.name+".pid")}, logArgs...)
+		p, err := r.Start(d.name+".log", "sh", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &frr{h: r, bfdd: p}
+		// bfdd takes the interfaces from zebra, and refuses a peer on
+		// one zebra has not told it about yet.
+		ready := []string{"show interface " + labIf}
+		if d.name == "bfdd" {
+			ready = []string{"show bfd peers"}
+		}
+		eventually(t, 15*time.Second, d.name+" answers", func() bool {
+			out, err := f.vtysh(d.name, ready...)
+			return err == nil && !strings.Contains(out, "%")
+		})
+		if d.name == "bfdd" {
+			return f
+		}
+	}
+	panic("unreachable")
+}
+
+func (f *frr) vtysh(daemon string, cmds ...string) (string, error) {
+	args := []string{"netns", "exec", f.h.Name(), "vtysh", "-N", f.h.Name(), "-d", daemon}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Env = append(os.Environ(), "VTYSH_HISTFILE=/dev/null")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("vtysh %v: %w: %s%s", cmds, err, stderr.String(), stdout.String())
+	}
+	return stdout.String(), nil
+}
+
+type frrPeer struct {
+	Peer       string `json:"peer"`
+	Status     string `json:"status"`
+	Diagnostic string `json:"diagnostic"`
+	RemoteDiag string `json:"remote-diagnostic"`
+	RemoteRx   int    `json:"remote-receive-interval"`
+	RemoteTx   int    `json:"remote-transmit-interval"`
+	RemoteMult int    `json:"remote-detect-multiplier"`
+}
+
+// peers reads `show bfd peers json`, by peer address.
+func (f *frr) peers() (map[netip.Addr]frrPeer, error) {
+	out, err := f.vtysh("bfdd", "show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var ps []frrPeer
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		return nil, fmt.Errorf("%w: %q", err, out)
+	}
+	m := map[netip.Addr]frrPeer{}
+	for _, p := range ps {
+		a, err := netip.ParseAddr(p.Peer)
+		if err != nil {
+			return nil, err
+		}
+		m[a] = p
+	}
+	return m, nil
+}
+
+func (f *frr) peer(t *testing.T, a netip.Addr) frrPeer {
+	t.Helper()
+	ps, err := f.peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps[a]
+}
+
+// TestLabFRR: our sessions against FRR bfdd, with either side passive:
+// Up with the negotiated timers on both sides, a SIGSTOPped bfdd detected
+// Down, and our clean stop shown by FRR as the neighbour's doing, not as
+// an expired detection timer.
+func TestLabFRR(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		oursPassive, frrPass bool
+	}{
+		{"ours active, frr passive", false, true},
+		{"ours passive, frr active", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, h, r := twoHosts(t)
+			f := startFRR(t, r, 200, 300, 4, tc.frrPass)
+			mh := New(Options{Logger: logger(t, "h")})
+			if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, tc.oursPassive)); err != nil {
+				t.Fatal(err)
+			}
+			stop := runIn(t, h, mh)
+			for _, a := range []struct{ ours, theirs netip.Addr }{{r4, h4}, {r6, h6}} {
+				eventually(t, upWithin, fmt.Sprintf("session with %v Up on both sides", a.ours), func() bool {
+					return statusOf(mh, a.ours).State == Up && f.peer(t, a.theirs).Status == "up"
+				})
+				// Ours: tx max(100, FRR's rx 300); detection FRR's 4 x max(100, FRR's tx 200).
+				eventually(t, 5*time.Second, "negotiated timers", func() bool {
+					s := statusOf(mh, a.ours)
+					return s.TxInterval == 300*ms && s.DetectionTime == 800*ms
+				})
+				p := f.peer(t, a.theirs)
+				if p.RemoteRx != 100 || p.RemoteTx != 100 || p.RemoteMult != 3 {
+					t.Errorf("FRR sees our timers rx %d tx %d mult %d, want 100 100 3", p.RemoteRx, p.RemoteTx, p.RemoteMult)
+				}
+			}
+
+			if err := f.bfdd.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range []netip.Addr{r4, r6} {
+				eventually(t, 10*time.Second, "silent bfdd detected", func() bool {
+					s := statusOf(mh, peer)
+					return s.State == Down && s.Diag == DiagDetectionExpired
+				})
+			}
+			if err := f.bfdd.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range []netip.Addr{r4, r6} {
+				eventually(t, upWithin, "Up again after SIGCONT", func() bool {
+					return statusOf(mh, peer).State == Up
+				})
+			}
+			eventually(t, upWithin, "FRR Up again", func() bool {
+				return f.peer(t, h4).Status == "up" && f.peer(t, h6).Status == "up"
+			})
+
+			stop()
+			for _, a := range []netip.Addr{h4, h6} {
+				eventually(t, 10*time.Second, "FRR sees our AdminDown from "+a.String(), func() bool {
+					return f.peer(t, a).Status == "down"
+				})
+				p := f.peer(t, a)
+				t.Logf("FRR after our stop: %+v", p)
+				if p.Diagnostic == "control detection time expired" || p.RemoteDiag != "administratively down" {
+					t.Errorf("FRR diag %q remote diag %q: want our administrative stop, not a failure", p.Diagnostic, p.RemoteDiag)
+				}
+			}
+		})
+	}
+}
