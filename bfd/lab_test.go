@@ -4,7 +4,7 @@ package bfd
 // veth pair between two namespaces of a topo lab. The test binary stays in
 // its own namespace; each Manager's Run goroutine is locked to a thread
 // that entered the lab host's namespace first, so every socket it opens
-// lives there. That thread is never unlocked: it dies with the goroutine.
+// lives there, and goes back before the thread is unlocked.
 
 import (
 	"context"
@@ -87,6 +87,12 @@ func runIn(t *testing.T, h *topo.Host, m *Manager) (stop func()) {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer orig.Close()
 		ns, err := netns.GetFromPath(h.NetNSPath())
 		if err != nil {
 			done <- err
@@ -98,7 +104,14 @@ func runIn(t *testing.T, h *topo.Host, m *Manager) (stop func()) {
 			done <- err
 			return
 		}
-		done <- m.Run(ctx)
+		err = m.Run(ctx)
+		// Back to the test's namespace before the thread is handed back:
+		// a thread that exits takes with it the lab processes it happened
+		// to fork earlier (they have it as parent for PR_SET_PDEATHSIG).
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	var stopped bool
 	stop = func() {
@@ -462,6 +475,148 @@ func TestLabFRR(t *testing.T) {
 					t.Errorf("FRR diag %q remote diag %q: want our administrative stop, not a failure", p.Diagnostic, p.RemoteDiag)
 				}
 			}
+		})
+	}
+}
+
+// BIRD 2 in r: one bfd protocol with a neighbor per family.
+type bird struct {
+	h    *topo.Host
+	sock string
+	proc *topo.Proc
+}
+
+func startBIRD(t *testing.T, lab *topo.Lab, r *topo.Host, tx, rx, mult int, passive bool) *bird {
+	t.Helper()
+	for _, bin := range []string{"bird", "birdc"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("BIRD missing: apt-get install bird2")
+			}
+			t.Skip("BIRD missing: apt-get install bird2")
+		}
+	}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "router id %s;\nprotocol device {}\nprotocol bfd {\n", r4)
+	fmt.Fprintf(&conf, "  interface %q {\n    min tx interval %d ms;\n    min rx interval %d ms;\n    multiplier %d;\n", labIf, tx, rx, mult)
+	if passive {
+		conf.WriteString("    passive yes;\n")
+	}
+	conf.WriteString("  };\n")
+	for _, p := range []struct{ peer, local netip.Addr }{{h4, r4}, {h6, r6}} {
+		fmt.Fprintf(&conf, "  neighbor %s dev %q local %s;\n", p.peer, labIf, p.local)
+	}
+	conf.WriteString("}\n")
+	path := filepath.Join(lab.Dir(), "bird.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &bird{h: r, sock: filepath.Join(lab.Dir(), "bird.ctl")}
+	p, err := r.Start("bird.log", "bird", "-f", "-c", path, "-s", b.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.proc = p
+	eventually(t, 15*time.Second, "bird answers", func() bool {
+		_, err := b.sessions()
+		return err == nil
+	})
+	return b
+}
+
+type birdSession struct {
+	State             string
+	Interval, Timeout string
+}
+
+// sessions parses `show bfd sessions`: address, interface, state, since,
+// interval and timeout (seconds) per line.
+func (b *bird) sessions() (map[netip.Addr]birdSession, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := b.h.Exec(ctx, "birdc", "-s", b.sock, "show", "bfd", "sessions")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	m := map[netip.Addr]birdSession{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		a, err := netip.ParseAddr(f[0])
+		if err != nil {
+			continue
+		}
+		m[a] = birdSession{State: f[2], Interval: f[len(f)-2], Timeout: f[len(f)-1]}
+	}
+	return m, nil
+}
+
+func (b *bird) session(t *testing.T, a netip.Addr) birdSession {
+	t.Helper()
+	s, err := b.sessions()
+	if err != nil {
+		code, werr := b.proc.Wait(2 * time.Second)
+		t.Fatalf("%v (bird exited %d: %v)", err, code, werr)
+	}
+	return s[a]
+}
+
+// TestLabBIRD: our sessions against BIRD 2, either side passive: Up with
+// the negotiated timers, a SIGSTOPped bird detected Down, and our clean
+// stop taking BIRD's sessions Down. (BIRD 2.0.12's CLI shows no diag, so
+// that the stop was taken for AdminDown is checked against FRR only.)
+func TestLabBIRD(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		oursPassive, birdPass bool
+	}{
+		{"ours active, bird passive", false, true},
+		{"ours passive, bird active", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab, h, r := twoHosts(t)
+			b := startBIRD(t, lab, r, 200, 300, 4, tc.birdPass)
+			mh := New(Options{Logger: logger(t, "h")})
+			if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, tc.oursPassive)); err != nil {
+				t.Fatal(err)
+			}
+			stop := runIn(t, h, mh)
+			for _, a := range []struct{ ours, theirs netip.Addr }{{r4, h4}, {r6, h6}} {
+				eventually(t, upWithin, fmt.Sprintf("session with %v Up on both sides at the negotiated timers", a.ours), func() bool {
+					s := statusOf(mh, a.ours)
+					return s.State == Up && s.TxInterval == 300*ms && s.DetectionTime == 800*ms &&
+						b.session(t, a.theirs).State == "Up"
+				})
+				// BIRD: tx max(200, our rx 100); timeout our 3 x max(300, our tx 100).
+				eventually(t, 5*time.Second, "BIRD's timers", func() bool {
+					s := b.session(t, a.theirs)
+					return s.Interval == "0.200" && s.Timeout == "0.900"
+				})
+			}
+
+			if err := b.proc.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range []netip.Addr{r4, r6} {
+				eventually(t, 10*time.Second, "silent bird detected", func() bool {
+					s := statusOf(mh, peer)
+					return s.State == Down && s.Diag == DiagDetectionExpired
+				})
+			}
+			if err := b.proc.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, upWithin, "Up again after SIGCONT", func() bool {
+				return statusOf(mh, r4).State == Up && statusOf(mh, r6).State == Up &&
+					b.session(t, h4).State == "Up" && b.session(t, h6).State == "Up"
+			})
+
+			stop()
+			eventually(t, 10*time.Second, "BIRD sees our stop", func() bool {
+				return b.session(t, h4).State == "Down" && b.session(t, h6).State == "Down"
+			})
 		})
 	}
 }
