@@ -408,77 +408,6 @@ func (f *frr) peer(t *testing.T, a netip.Addr) frrPeer {
 	return ps[a]
 }
 
-// TestLabFRR: our sessions against FRR bfdd, with either side passive:
-// Up with the negotiated timers on both sides, a SIGSTOPped bfdd detected
-// Down, and our clean stop shown by FRR as the neighbour's doing, not as
-// an expired detection timer.
-func TestLabFRR(t *testing.T) {
-	for _, tc := range []struct {
-		name                 string
-		oursPassive, frrPass bool
-	}{
-		{"ours active, frr passive", false, true},
-		{"ours passive, frr active", true, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, h, r := twoHosts(t)
-			f := startFRR(t, r, 200, 300, 4, tc.frrPass)
-			mh := New(Options{Logger: logger(t, "h")})
-			if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, tc.oursPassive)); err != nil {
-				t.Fatal(err)
-			}
-			stop := runIn(t, h, mh)
-			for _, a := range []struct{ ours, theirs netip.Addr }{{r4, h4}, {r6, h6}} {
-				eventually(t, upWithin, fmt.Sprintf("session with %v Up on both sides", a.ours), func() bool {
-					return statusOf(mh, a.ours).State == Up && f.peer(t, a.theirs).Status == "up"
-				})
-				// Ours: tx max(100, FRR's rx 300); detection FRR's 4 x max(100, FRR's tx 200).
-				eventually(t, 5*time.Second, "negotiated timers", func() bool {
-					s := statusOf(mh, a.ours)
-					return s.TxInterval == 300*ms && s.DetectionTime == 800*ms
-				})
-				p := f.peer(t, a.theirs)
-				if p.RemoteRx != 100 || p.RemoteTx != 100 || p.RemoteMult != 3 {
-					t.Errorf("FRR sees our timers rx %d tx %d mult %d, want 100 100 3", p.RemoteRx, p.RemoteTx, p.RemoteMult)
-				}
-			}
-
-			if err := f.bfdd.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			for _, peer := range []netip.Addr{r4, r6} {
-				eventually(t, 10*time.Second, "silent bfdd detected", func() bool {
-					s := statusOf(mh, peer)
-					return s.State == Down && s.Diag == DiagDetectionExpired
-				})
-			}
-			if err := f.bfdd.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-			for _, peer := range []netip.Addr{r4, r6} {
-				eventually(t, upWithin, "Up again after SIGCONT", func() bool {
-					return statusOf(mh, peer).State == Up
-				})
-			}
-			eventually(t, upWithin, "FRR Up again", func() bool {
-				return f.peer(t, h4).Status == "up" && f.peer(t, h6).Status == "up"
-			})
-
-			stop()
-			for _, a := range []netip.Addr{h4, h6} {
-				eventually(t, 10*time.Second, "FRR sees our AdminDown from "+a.String(), func() bool {
-					return f.peer(t, a).Status == "down"
-				})
-				p := f.peer(t, a)
-				t.Logf("FRR after our stop: %+v", p)
-				if p.Diagnostic == "control detection time expired" || p.RemoteDiag != "administratively down" {
-					t.Errorf("FRR diag %q remote diag %q: want our administrative stop, not a failure", p.Diagnostic, p.RemoteDiag)
-				}
-			}
-		})
-	}
-}
-
 // BIRD 2 in r: one bfd protocol with a neighbor per family.
 type bird struct {
 	h    *topo.Host
@@ -563,60 +492,120 @@ func (b *bird) session(t *testing.T, a netip.Addr) birdSession {
 	return s[a]
 }
 
-// TestLabBIRD: our sessions against BIRD 2, either side passive: Up with
-// the negotiated timers, a SIGSTOPped bird detected Down, and our clean
-// stop taking BIRD's sessions Down. (BIRD 2.0.12's CLI shows no diag, so
-// that the stop was taken for AdminDown is checked against FRR only.)
-func TestLabBIRD(t *testing.T) {
-	for _, tc := range []struct {
-		name                  string
-		oursPassive, birdPass bool
+// peerDaemon is a BFD implementation in r, seen from the test: the
+// state it shows for its session to a (lower case: "up", "down"),
+// whether it shows the timers it negotiated with us, whether it shows
+// our stop as ours (not as a failure), and its process, to silence.
+type peerDaemon interface {
+	state(t *testing.T, a netip.Addr) string
+	timersOK(t *testing.T, a netip.Addr) bool
+	stoppedByUs(t *testing.T, a netip.Addr) error
+	process() *topo.Proc
+}
+
+func (f *frr) state(t *testing.T, a netip.Addr) string { return f.peer(t, a).Status }
+
+// timersOK: FRR shows what we advertise, 100 ms each way, x3.
+func (f *frr) timersOK(t *testing.T, a netip.Addr) bool {
+	p := f.peer(t, a)
+	return p.RemoteRx == 100 && p.RemoteTx == 100 && p.RemoteMult == 3
+}
+
+func (f *frr) stoppedByUs(t *testing.T, a netip.Addr) error {
+	p := f.peer(t, a)
+	if p.Diagnostic != "neighbor signaled session down" || p.RemoteDiag != "administratively down" {
+		return fmt.Errorf("FRR diag %q, remote diag %q: want our administrative stop, not a failure", p.Diagnostic, p.RemoteDiag)
+	}
+	return nil
+}
+
+func (f *frr) process() *topo.Proc { return f.bfdd }
+
+func (b *bird) state(t *testing.T, a netip.Addr) string {
+	return strings.ToLower(b.session(t, a).State)
+}
+
+// timersOK: BIRD sends at max(its 200, our rx 100) and times out after
+// our 3 x max(its rx 300, our tx 100).
+func (b *bird) timersOK(t *testing.T, a netip.Addr) bool {
+	s := b.session(t, a)
+	return s.Interval == "0.200" && s.Timeout == "0.900"
+}
+
+// stoppedByUs: BIRD 2.0.12's CLI shows no diag; Down is all it tells.
+func (b *bird) stoppedByUs(*testing.T, netip.Addr) error { return nil }
+
+func (b *bird) process() *topo.Proc { return b.proc }
+
+// TestLabInterop: our sessions (100 ms x 3) against FRR bfdd and BIRD 2
+// (200 ms TX, 300 ms RX, x4), either side passive, IPv4 and IPv6: Up with
+// the negotiated timers on both sides, a SIGSTOPped daemon detected Down
+// and Up again after SIGCONT, and our clean stop shown as the peer's
+// AdminDown (FRR: diag "neighbor signaled session down", remote diag
+// "administratively down"), not as an expired detection timer.
+func TestLabInterop(t *testing.T) {
+	const tx, rx, mult = 200, 300, 4
+	daemons := []struct {
+		name  string
+		start func(t *testing.T, lab *topo.Lab, r *topo.Host, passive bool) peerDaemon
 	}{
-		{"ours active, bird passive", false, true},
-		{"ours passive, bird active", true, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			lab, h, r := twoHosts(t)
-			b := startBIRD(t, lab, r, 200, 300, 4, tc.birdPass)
-			mh := New(Options{Logger: logger(t, "h")})
-			if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, tc.oursPassive)); err != nil {
-				t.Fatal(err)
+		{"frr", func(t *testing.T, _ *topo.Lab, r *topo.Host, passive bool) peerDaemon {
+			return startFRR(t, r, tx, rx, mult, passive)
+		}},
+		{"bird", func(t *testing.T, lab *topo.Lab, r *topo.Host, passive bool) peerDaemon {
+			return startBIRD(t, lab, r, tx, rx, mult, passive)
+		}},
+	}
+	for _, d := range daemons {
+		for _, oursPassive := range []bool{false, true} {
+			name := d.name + "/ours active, theirs passive"
+			if oursPassive {
+				name = d.name + "/ours passive, theirs active"
 			}
-			stop := runIn(t, h, mh)
-			for _, a := range []struct{ ours, theirs netip.Addr }{{r4, h4}, {r6, h6}} {
-				eventually(t, upWithin, fmt.Sprintf("session with %v Up on both sides at the negotiated timers", a.ours), func() bool {
-					s := statusOf(mh, a.ours)
-					return s.State == Up && s.TxInterval == 300*ms && s.DetectionTime == 800*ms &&
-						b.session(t, a.theirs).State == "Up"
-				})
-				// BIRD: tx max(200, our rx 100); timeout our 3 x max(300, our tx 100).
-				eventually(t, 5*time.Second, "BIRD's timers", func() bool {
-					s := b.session(t, a.theirs)
-					return s.Interval == "0.200" && s.Timeout == "0.900"
-				})
-			}
+			t.Run(name, func(t *testing.T) {
+				lab, h, r := twoHosts(t)
+				p := d.start(t, lab, r, !oursPassive)
+				mh := New(Options{Logger: logger(t, "h")})
+				if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, oursPassive)); err != nil {
+					t.Fatal(err)
+				}
+				stop := runIn(t, h, mh)
+				for _, a := range []struct{ ours, theirs netip.Addr }{{r4, h4}, {r6, h6}} {
+					// Ours: tx max(100, their rx 300); detection their 4 x max(100, their tx 200).
+					eventually(t, upWithin, fmt.Sprintf("session with %v Up on both sides, timers negotiated", a.ours), func() bool {
+						s := statusOf(mh, a.ours)
+						return s.State == Up && s.TxInterval == 300*ms && s.DetectionTime == 800*ms &&
+							p.state(t, a.theirs) == "up" && p.timersOK(t, a.theirs)
+					})
+				}
 
-			if err := b.proc.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			for _, peer := range []netip.Addr{r4, r6} {
-				eventually(t, 10*time.Second, "silent bird detected", func() bool {
-					s := statusOf(mh, peer)
-					return s.State == Down && s.Diag == DiagDetectionExpired
+				if err := p.process().Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				for _, peer := range []netip.Addr{r4, r6} {
+					eventually(t, 10*time.Second, "silent daemon detected", func() bool {
+						s := statusOf(mh, peer)
+						return s.State == Down && s.Diag == DiagDetectionExpired && !s.PeerAdminDown()
+					})
+				}
+				if err := p.process().Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, upWithin, "Up again after SIGCONT", func() bool {
+					return statusOf(mh, r4).State == Up && statusOf(mh, r6).State == Up &&
+						p.state(t, h4) == "up" && p.state(t, h6) == "up"
 				})
-			}
-			if err := b.proc.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, upWithin, "Up again after SIGCONT", func() bool {
-				return statusOf(mh, r4).State == Up && statusOf(mh, r6).State == Up &&
-					b.session(t, h4).State == "Up" && b.session(t, h6).State == "Up"
-			})
 
-			stop()
-			eventually(t, 10*time.Second, "BIRD sees our stop", func() bool {
-				return b.session(t, h4).State == "Down" && b.session(t, h6).State == "Down"
+				stop()
+				for _, a := range []netip.Addr{h4, h6} {
+					eventually(t, 10*time.Second, "our stop seen from "+a.String(), func() bool {
+						return p.state(t, a) == "down"
+					})
+					if err := p.stoppedByUs(t, a); err != nil {
+						t.Error(err)
+					}
+				}
 			})
-		})
+		}
 	}
 }
