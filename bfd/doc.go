@@ -30,8 +30,8 @@
 // session (removing it from the set, or ending Run) sends AdminDown with
 // diag 7 for a detection time (bounded), so the peer takes it for a clean
 // stop; a received AdminDown takes a session Down with diag 3 (neighbor
-// signaled session down) and Status.PeerAdminDown tells it from a
-// failure.
+// signaled session down); Status.PeerAdminDown tells it from a failure,
+// and Status.Failures does not count it.
 //
 // Why our own: no well-kept Go BFD library was found. GoBGP v4's BFD does
 // not negotiate timers (the finding), and GoBGP v3, which we

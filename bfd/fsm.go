@@ -45,8 +45,9 @@ type vars struct {
 	RemoteMult               uint8
 	RemoteDemand             bool
 
-	// Downs counts the times the session left Up.
-	Downs uint64
+	// Failures counts the times the session left Up for a reason other
+	// than an AdminDown, ours or the peer's.
+	Failures uint64
 }
 
 // newVars is a fresh session in state Down.
@@ -159,8 +160,8 @@ func (v vars) changed(old State, t timers) vars {
 	if v.State == Up {
 		v.Diag = DiagNone
 	}
-	if old == Up {
-		v.Downs++
+	if old == Up && !(v.Diag == DiagNeighborDown && v.RemoteState == AdminDown) {
+		v.Failures++
 	}
 	if v.State != Up {
 		v.Poll = false
@@ -186,11 +187,9 @@ func expire(v vars, t timers) (vars, actions) {
 	return v, a
 }
 
-// adminDown takes the session AdminDown with diag 7, for a clean stop.
+// adminDown takes the session AdminDown with diag 7, for a clean stop
+// (not a failure).
 func adminDown(v vars) vars {
-	if v.State == Up {
-		v.Downs++
-	}
 	v.State = AdminDown
 	v.Diag = DiagAdminDown
 	v.Poll = false

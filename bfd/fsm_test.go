@@ -68,6 +68,14 @@ func TestReceive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, a := receive(tc.v, fast, tc.p)
 			got := want{v.State, v.Diag, a}
+			// Leaving Up is a failure unless the peer said AdminDown.
+			wantFailures := uint64(0)
+			if tc.v.State == Up && v.State == Down && tc.p.State != AdminDown {
+				wantFailures = 1
+			}
+			if v.Failures != wantFailures {
+				t.Errorf("failures %d, want %d", v.Failures, wantFailures)
+			}
 			if d := cmp.Diff(tc.want, got, cmp.AllowUnexported(actions{})); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}
@@ -153,8 +161,8 @@ func TestTimers(t *testing.T) {
 	t.Run("going down drops the poll and goes slow", func(t *testing.T) {
 		v := upVars().retime(timers{MinTx: 50 * ms, MinRx: 50 * ms, Mult: 3})
 		v, _ = receive(v, fast, Packet{State: Down, DetectMult: 3, MyDiscr: 2, DesiredMinTx: time.Second, RequiredMinRx: time.Second})
-		if v.Poll || v.AdvMinTx != time.Second || v.TxInUse != time.Second || v.Downs != 1 {
-			t.Errorf("poll %v adv %v in use %v downs %d", v.Poll, v.AdvMinTx, v.TxInUse, v.Downs)
+		if v.Poll || v.AdvMinTx != time.Second || v.TxInUse != time.Second || v.Failures != 1 {
+			t.Errorf("poll %v adv %v in use %v failures %d", v.Poll, v.AdvMinTx, v.TxInUse, v.Failures)
 		}
 	})
 }
@@ -210,8 +218,8 @@ func TestDemandPeer(t *testing.T) {
 func TestAdminDown(t *testing.T) {
 	v := adminDown(upVars())
 	p := v.packet(false)
-	if p.State != AdminDown || p.Diag != DiagAdminDown || p.Poll || v.Downs != 1 {
-		t.Errorf("packet %+v downs %d", p, v.Downs)
+	if p.State != AdminDown || p.Diag != DiagAdminDown || p.Poll || v.Failures != 0 {
+		t.Errorf("packet %+v failures %d", p, v.Failures)
 	}
 }
 

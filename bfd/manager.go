@@ -99,9 +99,12 @@ type Status struct {
 	// stay silent, 0 before it was heard.
 	TxInterval, DetectionTime time.Duration
 	LastChange                time.Time
-	// Downs counts the times the session left Up, so that a consumer that
-	// only saw Up before and after still learns it went down in between.
-	Downs uint64
+	// Failures counts the times the session left Up for a reason other
+	// than an AdminDown (ours, or the peer's clean stop): detection
+	// expired, or the peer saying Down. A consumer that saw Up before and
+	// after still learns of a failure in between, and one that resets
+	// BGP on BFD failure resets it when this grows.
+	Failures uint64
 	// Err is set when the session could not be started (its socket); the
 	// manager retries.
 	Err error
@@ -212,8 +215,8 @@ func (m *Manager) Sessions() []Status {
 
 // Changes receives a value after any session's status changed. It never
 // blocks the manager: changes that come while one is pending fold into
-// it, so read Sessions after each receive (the latest state wins; Downs
-// tells of a flap folded away).
+// it, so read Sessions after each receive (the latest state wins;
+// Failures tells of a flap folded away).
 func (m *Manager) Changes() <-chan struct{} { return m.changes }
 
 func (m *Manager) publish(s *session, st Status) {

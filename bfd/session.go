@@ -213,6 +213,6 @@ func status(k Key, v vars, lastChange time.Time) Status {
 		TxInterval:    v.txInterval(),
 		DetectionTime: v.detectionTime(),
 		LastChange:    lastChange,
-		Downs:         v.Downs,
+		Failures:      v.Failures,
 	}
 }

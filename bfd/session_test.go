@@ -175,8 +175,8 @@ func TestSessionDetection(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 		sb := b.status()
-		if sb.State != Down || sb.Diag != DiagDetectionExpired || sb.Downs != 1 || sb.PeerAdminDown() {
-			t.Fatalf("B %v diag %v downs %d after A fell silent", sb.State, sb.Diag, sb.Downs)
+		if sb.State != Down || sb.Diag != DiagDetectionExpired || sb.Failures != 1 || sb.PeerAdminDown() {
+			t.Fatalf("B %v diag %v failures %d after A fell silent", sb.State, sb.Diag, sb.Failures)
 		}
 		if lag := sb.LastChange.Sub(cut); lag > 300*ms {
 			t.Errorf("B went down %v after A fell silent, detection time 300ms", lag)
@@ -233,7 +233,7 @@ func TestSessionAdminDownOnStop(t *testing.T) {
 		stop(a)
 		synctest.Wait()
 		sb := b.status()
-		if !sb.PeerAdminDown() || sb.Diag != DiagNeighborDown {
+		if !sb.PeerAdminDown() || sb.Diag != DiagNeighborDown || sb.Failures != 0 {
 			t.Errorf("B %v diag %v remote %v, want Down by the peer's AdminDown", sb.State, sb.Diag, sb.RemoteState)
 		}
 		sent := a.packets()
