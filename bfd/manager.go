@@ -139,6 +139,9 @@ type Manager struct {
 	running  bool
 	desired  map[Key]SessionConfig
 	sessions map[Key]*session
+	// stopping are sessions still sending AdminDown; a session with the
+	// same key waits for its predecessor, or the peer would hear both.
+	stopping map[Key]*session
 	byDiscr  map[uint32]*session
 	status   map[Key]Status
 	ifindex  map[*session]int
@@ -157,6 +160,7 @@ func New(o Options) *Manager {
 		changes:  make(chan struct{}, 1),
 		desired:  map[Key]SessionConfig{},
 		sessions: map[Key]*session{},
+		stopping: map[Key]*session{},
 		byDiscr:  map[uint32]*session{},
 		status:   map[Key]Status{},
 		ifindex:  map[*session]int{},
@@ -188,11 +192,16 @@ func (m *Manager) Set(cfgs []SessionConfig) error {
 	m.mu.Lock()
 	m.desired = want
 	m.mu.Unlock()
+	m.reconcileSoon()
+	return nil
+}
+
+// reconcileSoon wakes Run's loop; a wake-up already pending covers this one.
+func (m *Manager) reconcileSoon() {
 	select {
 	case m.kick <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Sessions returns the status of every desired session, ordered by key.
@@ -302,6 +311,9 @@ func (m *Manager) reconcile(wg *sync.WaitGroup) {
 		if _, ok := m.sessions[k]; ok {
 			continue
 		}
+		if _, ok := m.stopping[k]; ok {
+			continue // reconciled again when it is gone
+		}
 		conn, ifindex, err := dial(c)
 		if err != nil {
 			if prev := m.status[k].Err; prev == nil || prev.Error() != err.Error() {
@@ -312,7 +324,7 @@ func (m *Manager) reconcile(wg *sync.WaitGroup) {
 		}
 		discr := m.newDiscrLocked()
 		var s *session
-		s = newSession(c, discr, conn.send, func() { conn.conn.Close() },
+		s = newSession(c, discr, conn.send, func() { m.ended(s, conn) },
 			func(st Status) { m.publish(s, st) }, rand.Float64, m.log)
 		m.sessions[k] = s
 		m.byDiscr[discr] = s
@@ -322,9 +334,22 @@ func (m *Manager) reconcile(wg *sync.WaitGroup) {
 	}
 }
 
+// ended runs when s has finished: its socket closes, and a successor
+// with the same key may start.
+func (m *Manager) ended(s *session, conn *sender) {
+	conn.conn.Close()
+	m.mu.Lock()
+	if m.stopping[s.key] == s {
+		delete(m.stopping, s.key)
+	}
+	m.mu.Unlock()
+	m.reconcileSoon()
+}
+
 // dropLocked stops s: it leaves the maps at once (received packets no
 // longer reach it) and sends AdminDown on its way out.
 func (m *Manager) dropLocked(k Key, s *session) {
+	m.stopping[k] = s
 	delete(m.sessions, k)
 	delete(m.byDiscr, s.discr)
 	delete(m.ifindex, s)

@@ -26,7 +26,8 @@ type session struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	send    func(Packet) error
+	send func(Packet) error
+	// close runs when the session has ended, AdminDown sent.
 	close   func()
 	publish func(Status)
 	rand    func() float64
