@@ -305,7 +305,15 @@ func (m *Manager) reconcile(wg *sync.WaitGroup) {
 			m.dropLocked(k, s)
 			continue
 		}
-		s.update(c)
+		if c != s.applied {
+			s.applied = c
+			s.update(c)
+		}
+	}
+	for k := range m.status {
+		if _, ok := m.desired[k]; !ok {
+			delete(m.status, k) // a session that never started
+		}
 	}
 	for k, c := range m.desired {
 		if _, ok := m.sessions[k]; ok {
@@ -326,6 +334,7 @@ func (m *Manager) reconcile(wg *sync.WaitGroup) {
 		var s *session
 		s = newSession(c, discr, conn.send, func() { m.ended(s, conn) },
 			func(st Status) { m.publish(s, st) }, rand.Float64, m.log)
+		s.applied = c
 		m.sessions[k] = s
 		m.byDiscr[discr] = s
 		m.ifindex[s] = ifindex
@@ -353,9 +362,7 @@ func (m *Manager) dropLocked(k Key, s *session) {
 	delete(m.sessions, k)
 	delete(m.byDiscr, s.discr)
 	delete(m.ifindex, s)
-	if _, ok := m.desired[k]; !ok {
-		delete(m.status, k)
-	}
+	delete(m.status, k)
 	close(s.stop)
 }
 

@@ -32,6 +32,10 @@ type session struct {
 	publish func(Status)
 	rand    func() float64
 	log     *slog.Logger
+
+	// applied is the config last handed to the session; the manager's,
+	// under its lock.
+	applied SessionConfig
 }
 
 func newSession(c SessionConfig, discr uint32, send func(Packet) error, closeFn func(),
