@@ -277,29 +277,33 @@ func TestLabOurs(t *testing.T) {
 	}
 }
 
-// TestLabTTL: a packet that arrived with a TTL below 255 is dropped.
+// TestLabTTL: a packet that arrived with a TTL (hop limit) below 255 is
+// dropped, IPv4 and IPv6.
 func TestLabTTL(t *testing.T) {
 	_, h, r := twoHosts(t)
 	mh := New(Options{Logger: logger(t, "h")})
-	if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, false)[:1]); err != nil {
+	if err := mh.Set(sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, false)); err != nil {
 		t.Fatal(err)
 	}
 	runIn(t, h, mh)
 	mr := New(Options{Logger: logger(t, "r")})
-	if err := mr.Set(sessionsTo(r4, h4, r6, h6, 100*ms, 100*ms, 3, false)[:1]); err != nil {
+	if err := mr.Set(sessionsTo(r4, h4, r6, h6, 100*ms, 100*ms, 3, false)); err != nil {
 		t.Fatal(err)
 	}
 	// r's packets leave with TTL 254: h must never leave Down.
-	if out, err := r.Exec(context.Background(), "nft", "add table ip bfdtest; "+
-		"add chain ip bfdtest out { type filter hook output priority 0; }; "+
-		"add rule ip bfdtest out udp dport 3784 ip ttl set 254"); err != nil {
+	if out, err := r.Exec(context.Background(), "nft", "add table inet bfdtest; "+
+		"add chain inet bfdtest out { type filter hook output priority 0; }; "+
+		"add rule inet bfdtest out meta nfproto ipv4 udp dport 3784 ip ttl set 254; "+
+		"add rule inet bfdtest out meta nfproto ipv6 udp dport 3784 ip6 hoplimit set 254"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	runIn(t, r, mr)
 	// h answers r (r's state moves to Init) while h itself stays Down.
-	eventually(t, upWithin, "r hears h", func() bool { return statusOf(mr, h4).State == Init })
-	if s := statusOf(mh, r4); s.State != Down || s.RemoteDiscr != 0 {
-		t.Errorf("h took packets with TTL 254: %v, remote discriminator %d", s.State, s.RemoteDiscr)
+	for _, a := range []struct{ hs, rs netip.Addr }{{h4, r4}, {h6, r6}} {
+		eventually(t, upWithin, "r hears h at "+a.hs.String(), func() bool { return statusOf(mr, a.hs).State != Down })
+		if s := statusOf(mh, a.rs); s.State != Down || s.RemoteDiscr != 0 {
+			t.Errorf("h took packets from %v with TTL 254: %v, remote discriminator %d", a.rs, s.State, s.RemoteDiscr)
+		}
 	}
 }
 
