@@ -241,9 +241,11 @@ func (m *Manager) publish(s *session, st Status) {
 }
 
 // Run opens the listeners and runs the sessions until ctx ends; then every
-// session sends AdminDown (for a bounded time) and Run returns. All
-// sockets are opened by Run's goroutine, so they belong to the network
-// namespace it runs in.
+// session sends AdminDown (for a bounded time) and Run returns nil. It
+// returns an error at once when UDP port 3784 cannot be opened for IPv4 or
+// IPv6 (another BFD daemon holds it, or IPv6 is disabled). All sockets are
+// opened by Run's goroutine, so they belong to the network namespace it
+// runs in.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.running {
