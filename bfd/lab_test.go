@@ -162,11 +162,22 @@ func sessionsTo(local4, peer4, local6, peer6 netip.Addr, tx, rx time.Duration, m
 }
 
 // TestLabOurs: two managers come Up over IPv4 and IPv6 with the negotiated
-// timers; a repeated Set leaves the sessions alone; a timer change is
-// taken up through a Poll; dropped packets are detected; a clean stop is
-// seen as the peer's AdminDown, not a failure.
+// timers, though h's routes to r point elsewhere; a repeated Set leaves
+// the sessions alone; a timer change is taken up through a Poll; dropped
+// packets are detected; removing a session sends AdminDown; a clean stop
+// is seen as the peer's AdminDown, not a failure.
 func TestLabOurs(t *testing.T) {
-	_, h, r := twoHosts(t)
+	lab, h, r := twoHosts(t)
+	// h's routes to r lead into a veth that goes nowhere: only sessions
+	// bound to eth0 (SO_BINDTODEVICE) reach r.
+	if err := lab.Link(h, "bh0", h, "bh1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []string{"192.0.2.2/32", "2001:db8::2/128"} {
+		if _, err := h.IP("route", "add", dst, "dev", "bh0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mh, mr := New(Options{Logger: logger(t, "h")}), New(Options{Logger: logger(t, "r")})
 	hs := sessionsTo(h4, r4, h6, r6, 100*ms, 100*ms, 3, false)
 	rs := sessionsTo(r4, h4, r6, h6, 200*ms, 150*ms, 4, true)
