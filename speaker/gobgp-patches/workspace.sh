@@ -15,6 +15,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:?usage: workspace.sh OUTDIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd) # go.work's paths are absolute
 go=${GO:-go}
 mod=github.com/osrg/gobgp/v3
 # GOWORK and GOFLAGS are cleared: they may name the workspace written here.
