@@ -282,7 +282,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		for _, u := range d.cfg.Uplinks {
 			v := d.views[u.Name]
 			us := control.UplinkStatus{
-				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority,
+				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority, Priority: u.Priority,
 				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Drained: d.drainedUplinks[u.Name],
 				Defaults: v.Defaults, Routes: counts[u.Table],
 			}
