@@ -1,5 +1,14 @@
 // Command multihomed is the routing daemon: per-uplink policy routing kept
 // exactly as configured on the running kernel. See the README.
+//
+// Multipath TCP is off for every listener (BGP's, the API's): Go 1.24 and
+// later make ListenConfig listeners MPTCP sockets by default, and an MPTCP
+// socket refuses IP_TTL (EOPNOTSUPP), so GoBGP's listeners could not take
+// TTL 255 (for peers with TTL security) and it warned "cannot set TTL
+// (255) for TCPListener" for each (0.0.0.0 and ::) at every start. BGP
+// gains nothing from MPTCP.
+//
+//go:debug multipathtcp=0
 package main
 
 import (
