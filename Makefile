@@ -25,8 +25,16 @@ FUZZTIME ?= 5s
 
 all: build
 
+# The version and commit --version prints: git describe and the commit of
+# the checkout (the go command stamps none in workspace mode); a build
+# without git says "devel" and "unknown" (internal/version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/multihomed/multihomed/internal/version.version=$(VERSION) \
+	-X github.com/multihomed/multihomed/internal/version.commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/multihomed ./cmd/mhctl
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/multihomed ./cmd/mhctl
 
 # Unit and lab tests, with the race detector, then every fuzz target for
 # FUZZTIME. The lab tests run the real bin/multihomed in network namespaces

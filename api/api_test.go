@@ -38,6 +38,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/internal/testpki"
+	"github.com/multihomed/multihomed/internal/version"
 	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
@@ -306,7 +307,8 @@ func TestAPIRPCs(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeController()
 	// AllowExec: AddVIP and UpdateVIP carry an exec check and a hook.
-	cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{AllowExec: true}))
+	build := version.Info{Version: "v1.2.3", Commit: "abc", Go: "go1.27.3"}
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{AllowExec: true, Build: build}))
 	ctx := testCtx(t)
 	since := timestamppb.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	vip := netip.MustParsePrefix("198.51.100.20/32")
@@ -328,11 +330,20 @@ func TestAPIRPCs(t *testing.T) {
 					Reason: "gateway-unreachable", Drained: true, Defaults: []string{},
 				},
 			},
-			Vips: []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},
-			Fib:  &pb.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
+			Vips:  []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},
+			Fib:   &pb.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
+			Build: &pb.BuildInfo{Version: "v1.2.3", Commit: "abc", GoVersion: "go1.27.3"},
 		}
 		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 			t.Errorf("GetStatus (-want +got):\n%s", diff)
+		}
+		// main's default: which uplink carries it, from table main.
+		f.mu.Lock()
+		asked := f.routesAsked
+		f.routesAsked = nil
+		f.mu.Unlock()
+		if diff := cmp.Diff([]string{`table=254 uplink=""`}, asked); diff != "" {
+			t.Errorf("routes asked (-want +got):\n%s", diff)
 		}
 	})
 

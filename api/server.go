@@ -28,6 +28,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/internal/version"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -65,6 +66,9 @@ type Options struct {
 	// exec check, a notify hook); without it they are InvalidArgument.
 	AllowExec bool
 	Logger    *slog.Logger
+	// Build is the build GetStatus reports; zero: this binary's
+	// (version.Get).
+	Build version.Info
 }
 
 // Server serves the multihomed.v1 gRPC API, with the standard health and
@@ -138,7 +142,7 @@ func NewServer(c control.Controller, opts Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(creds))
 	}
 	s.grpc = grpc.NewServer(gopts...)
-	pb.RegisterMultihomedServer(s.grpc, &apiService{c: c, stopping: s.stopping, allowExec: opts.AllowExec})
+	pb.RegisterMultihomedServer(s.grpc, &apiService{c: c, stopping: s.stopping, allowExec: opts.AllowExec, build: opts.Build})
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(pb.Multihomed_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

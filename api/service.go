@@ -18,6 +18,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/internal/version"
 	"github.com/multihomed/multihomed/policy"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
@@ -32,6 +33,7 @@ type apiService struct {
 	// allowExec is api.allow_exec: VIPs may have commands, which the
 	// daemon runs as root.
 	allowExec bool
+	build     version.Info // zero: version.Get()
 }
 
 var _ pb.MultihomedServer = (*apiService)(nil)
@@ -52,6 +54,17 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Rules:     u32(st.FIB.Rules),
 			Routes:    u32(st.FIB.Routes),
 		},
+		Build: s.buildInfo(),
+	}
+	// Which uplink carries main's default: the kernel's answer, as
+	// ListRoutes gives it. Status without it rather than no status.
+	mainDefaults := map[string][]string{}
+	if rs, err := s.c.Routes(ctx, mainTable, ""); err == nil {
+		for _, r := range rs {
+			if r.Origin == control.OriginMainDefault && r.Uplink != "" {
+				mainDefaults[r.Uplink] = append(mainDefaults[r.Uplink], r.Dst.String())
+			}
+		}
 	}
 	for i, u := range st.Uplinks {
 		pu := &pb.Uplink{
@@ -65,6 +78,8 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Drained:      u.Drained,
 			Defaults:     strs(u.Defaults),
 			Routes:       u32(u.Routes),
+			Priority:     int32(max(min(u.Priority, math.MaxInt32), math.MinInt32)),
+			MainDefaults: mainDefaults[u.Name],
 		}
 		if b := u.BGP; b != nil {
 			pu.Bgp = &pb.BGPSession{
@@ -488,4 +503,16 @@ func strs[T fmt.Stringer](xs []T) []string {
 // u32 converts a count, which the API carries as uint32.
 func u32(n int) uint32 {
 	return uint32(min(max(n, 0), math.MaxUint32))
+}
+
+// mainTable is the kernel's main table (rt_tables' 254).
+const mainTable = 254
+
+// buildInfo is this binary's build, as GetStatus returns it.
+func (s *apiService) buildInfo() *pb.BuildInfo {
+	v := s.build
+	if v == (version.Info{}) {
+		v = version.Get()
+	}
+	return &pb.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}
 }

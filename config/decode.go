@@ -408,17 +408,9 @@ func (d *decoder) table(key string, v any) (uint32, string) {
 		n, _ := d.integer(key, v, 1, math.MaxUint32)
 		return uint32(n), ""
 	}
-	n, ok := d.tables.lookup(s)
-	switch {
-	case !ok:
-		msg := fmt.Sprintf("%q is neither a table number nor a name in rt_tables", s)
-		if len(d.tables.errs) > 0 {
-			msg += " (" + strings.Join(d.tables.errs, "; ") + ")"
-		}
-		d.fail(key, "%s", msg)
-		return 0, ""
-	case n == 0:
-		d.fail(key, "%q is table 0, which is out of range 1..%d", s, uint32(math.MaxUint32))
+	n, err := d.tables.number(s)
+	if err != nil {
+		d.fail(key, "%v", err)
 		return 0, ""
 	}
 	return n, s

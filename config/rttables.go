@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -93,4 +95,41 @@ func parseRTTables(data []byte) iter.Seq2[uint32, string] {
 			}
 		}
 	}
+}
+
+// ParseTable reads a routing table as the config's table keys take it: a
+// number 1..4294967295, or a name from rt_tables (main, local, default, or
+// the administrator's) as `ip route show table NAME` takes it. Of opts only
+// WithRTTablesDirs counts.
+func ParseTable(s string, opts ...Option) (uint32, error) {
+	o := options{rtDirs: defaultRTTablesDirs}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s = strings.TrimSpace(s)
+	if isDecimal(s) {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || n == 0 {
+			return 0, fmt.Errorf("%q is out of range 1..%d", s, uint32(math.MaxUint32))
+		}
+		return uint32(n), nil
+	}
+	t := rtTables{dirs: o.rtDirs}
+	return t.number(s)
+}
+
+// number is the table called name, 1..2^32-1, or an error saying why not.
+func (t *rtTables) number(name string) (uint32, error) {
+	n, ok := t.lookup(name)
+	switch {
+	case !ok:
+		msg := fmt.Sprintf("%q is neither a table number nor a name in rt_tables", name)
+		if len(t.errs) > 0 {
+			msg += " (" + strings.Join(t.errs, "; ") + ")"
+		}
+		return 0, errors.New(msg)
+	case n == 0:
+		return 0, fmt.Errorf("%q is table 0, which is out of range 1..%d", name, uint32(math.MaxUint32))
+	}
+	return n, nil
 }

@@ -209,11 +209,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			was := ub.established()
 			ub.session, ub.since = ev, time.Now()
-			lvl := slog.LevelInfo
-			if ev.State != speaker.Established {
-				lvl = slog.LevelWarn
-			}
-			d.log.Log(context.Background(), lvl, "bgp session", "event", "session-state", "uplink", ev.Peer,
+			d.log.Log(context.Background(), sessionLogLevel(was, ev.State), "bgp session", "event", "session-state", "uplink", ev.Peer,
 				"state", ev.State, "reason", ev.Reason)
 			kind := control.EventSessionDown
 			if ev.State == speaker.Established {
@@ -674,4 +670,14 @@ func sourceFor(addrs []netip.Prefix, a netip.Addr) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// sessionLogLevel is WARN for a session going down (it was established),
+// INFO for the routine transitions (idle, connect, active, opensent,
+// openconfirm, established) of one coming up or retrying.
+func sessionLogLevel(wasEstablished bool, now speaker.SessionState) slog.Level {
+	if wasEstablished && now != speaker.Established {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }

@@ -282,7 +282,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		for _, u := range d.cfg.Uplinks {
 			v := d.views[u.Name]
 			us := control.UplinkStatus{
-				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority,
+				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority, Priority: u.Priority,
 				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Drained: d.drainedUplinks[u.Name],
 				Defaults: v.Defaults, Routes: counts[u.Table],
 			}
@@ -313,6 +313,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
 	type upInfo struct {
 		name  string
+		iface string
 		table uint32
 		learn map[netip.Prefix]bool
 		gws   []netip.Addr
@@ -328,7 +329,7 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 			table = u.Table
 		}
 		for _, u := range d.cfg.Uplinks {
-			ui := upInfo{name: u.Name, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
+			ui := upInfo{name: u.Name, iface: u.Interface, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
 			if ub := d.bgp[u.Name]; ub != nil {
 				// only whether a default was learned matters below
 				for _, p := range []netip.Prefix{default4, default6} {
@@ -370,6 +371,9 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 			ri.Origin = control.OriginConnected
 		}
 		for _, u := range ups {
+			if r.Table == fib.TableMain && ri.Dev == u.iface && ri.Dev != "" {
+				ri.Uplink = u.name // main's default: the uplink it leaves by (ECMP: its first)
+			}
 			if u.table != r.Table {
 				continue
 			}

@@ -698,6 +698,23 @@ func (k *Kernel) linkByIndex(idx int) (Link, bool) {
 	return Link{}, false
 }
 
+// maxDescribedOps is how many writes a convergence's log line lists.
+const maxDescribedOps = 8
+
+// describeOps lists the first limit of ops, as "add-route 0.0.0.0/0 table
+// 101 via 192.0.2.1 if 2 metric 0", then how many more there were.
+func describeOps(ops []Op, limit int) []string {
+	out := make([]string, 0, min(len(ops), limit+1))
+	for i, op := range ops {
+		if i == limit {
+			out = append(out, fmt.Sprintf("and %d more", len(ops)-limit))
+			break
+		}
+		out = append(out, op.String())
+	}
+	return out
+}
+
 // reconcile writes what differs and reports whether anything failed.
 func (k *Kernel) reconcile() (failed bool) {
 	full := k.isFull()
@@ -738,7 +755,12 @@ func (k *Kernel) reconcile() (failed bool) {
 		if full || done >= convergedInfoWrites {
 			lvl = slog.LevelInfo
 		}
-		k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done, "rules", len(k.actual.Rules), "routes", k.actual.Routes.len())
+		if k.log.Enabled(context.Background(), lvl) {
+			// What was written, so that a repaired drift (a route someone
+			// deleted, a rule changed behind our back) says what it was.
+			k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done,
+				"changed", describeOps(ops, maxDescribedOps), "rules", len(k.actual.Rules), "routes", k.actual.Routes.len())
+		}
 	} else {
 		for i, f := range fails {
 			if i == maxLoggedFailures {

@@ -129,3 +129,24 @@ func TestPlanOrderAddBeforeDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeOps: a convergence's log line says what it wrote (a drift
+// repair was logged as "writes=1" alone).
+func TestDescribeOps(t *testing.T) {
+	add := Op{Kind: OpAddRoute, Route: Route{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 2}}}}
+	del := Op{Kind: OpDelRule, Rule: Rule{Priority: 1000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 101}}
+	for _, tc := range []struct {
+		ops   []Op
+		limit int
+		want  []string
+	}{
+		{nil, 8, []string{}},
+		{[]Op{add}, 8, []string{"add-route 0.0.0.0/0 table 101 via 192.0.2.1 if 2 metric 0"}},
+		{[]Op{add, del}, 8, []string{"add-route 0.0.0.0/0 table 101 via 192.0.2.1 if 2 metric 0", "del-rule 1000: from 192.0.2.2/32 lookup 101"}},
+		{[]Op{del, add, add}, 1, []string{"del-rule 1000: from 192.0.2.2/32 lookup 101", "and 2 more"}},
+	} {
+		if got := describeOps(tc.ops, tc.limit); !slices.Equal(got, tc.want) {
+			t.Errorf("describeOps(%v, %d) = %q, want %q", tc.ops, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -83,8 +83,12 @@ func (a *app) dial() (*client, error) {
 // routes, ~52 bytes each) needs some 50 MiB.
 const maxResponse = 512 << 20
 
-// parseAPI splits unix:///path or tcp://host:port.
+// parseAPI splits unix:///path or tcp://host:port; an absolute path
+// alone is a unix socket.
 func parseAPI(api string) (network, address string, err error) {
+	if filepath.IsAbs(api) {
+		return "unix", api, nil
+	}
 	if path, ok := strings.CutPrefix(api, "unix://"); ok && filepath.IsAbs(path) {
 		return "unix", path, nil
 	}
@@ -93,7 +97,7 @@ func parseAPI(api string) (network, address string, err error) {
 			return "tcp", hostPort, nil
 		}
 	}
-	return "", "", fmt.Errorf("--api: %q is neither unix:///path nor tcp://host:port", api)
+	return "", "", fmt.Errorf("--api: %q is neither unix:///path (or /path) nor tcp://host:port", api)
 }
 
 // loadClientTLS reads mhctl's certificate and key, and the CA that signed

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/multihomed/multihomed/config"
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
@@ -36,16 +38,24 @@ func (a *app) statusCommand() *cobra.Command {
 
 func (a *app) routesCommand() *cobra.Command {
 	var (
-		table  uint32
-		uplink string
+		tableArg string
+		uplink   string
 	)
 	cmd := &cobra.Command{
-		Use:   "routes [--table N | --uplink NAME]",
+		Use:   "routes [--table N|NAME | --uplink NAME]",
 		Short: "List the routes the daemon owns, per table",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("table") && cmd.Flags().Changed("uplink") {
 				return usageErrorf(cmd, "--table and --uplink: give one, not both")
+			}
+			var table uint32
+			if cmd.Flags().Changed("table") {
+				n, err := config.ParseTable(tableArg)
+				if err != nil {
+					return usageErrorf(cmd, "--table: %v", err)
+				}
+				table = n
 			}
 			return a.call(cmd, func(ctx context.Context, c *client) error {
 				resp, err := c.ListRoutes(ctx, &pb.ListRoutesRequest{Table: table, Uplink: uplink})
@@ -56,7 +66,7 @@ func (a *app) routesCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().Uint32Var(&table, "table", 0, "only this table")
+	cmd.Flags().StringVar(&tableArg, "table", "", "only this table: a number, or a name from rt_tables as the config takes (main, ...)")
 	cmd.Flags().StringVar(&uplink, "uplink", "", "only this uplink's table")
 	return cmd
 }
@@ -88,13 +98,13 @@ func (a *app) vipCommand() *cobra.Command {
 		}),
 		a.simpleCommand("del PREFIX", "Withdraw a VIP and remove it", "removed", func(ctx context.Context, c *client, arg string) (proto.Message, error) {
 			return c.DeleteVIP(ctx, &pb.DeleteVIPRequest{Prefix: arg})
-		}),
+		}, nil),
 		a.simpleCommand("drain PREFIX", "Withdraw a VIP whatever its health, until undrain", "drained", func(ctx context.Context, c *client, arg string) (proto.Message, error) {
 			return c.DrainVIP(ctx, &pb.DrainVIPRequest{Prefix: arg})
-		}),
+		}, vipState),
 		a.simpleCommand("undrain PREFIX", "Return a drained VIP to health-driven announcement", "undrained", func(ctx context.Context, c *client, arg string) (proto.Message, error) {
 			return c.UndrainVIP(ctx, &pb.UndrainVIPRequest{Prefix: arg})
-		}),
+		}, vipState),
 	)
 	return vip
 }
@@ -104,17 +114,19 @@ func (a *app) uplinkCommand() *cobra.Command {
 	up.AddCommand(
 		a.simpleCommand("drain NAME", "Stop announcing VIPs over an uplink and move main's default away from it", "drained", func(ctx context.Context, c *client, arg string) (proto.Message, error) {
 			return c.DrainUplink(ctx, &pb.DrainUplinkRequest{Name: arg})
-		}),
+		}, uplinkState),
 		a.simpleCommand("undrain NAME", "Undo uplink drain", "undrained", func(ctx context.Context, c *client, arg string) (proto.Message, error) {
 			return c.UndrainUplink(ctx, &pb.UndrainUplinkRequest{Name: arg})
-		}),
+		}, uplinkState),
 	)
 	return up
 }
 
 // simpleCommand is a command of one argument that changes something and
-// answers nothing: it prints "ARG DONE", or {} with -o json.
-func (a *app) simpleCommand(use, short, done string, f func(context.Context, *client, string) (proto.Message, error)) *cobra.Command {
+// answers nothing: it prints "ARG DONE", or with -o json what state asks
+// the daemon for afterwards (the VIP's or the uplink's status), or {}
+// when state is nil.
+func (a *app) simpleCommand(use, short, done string, f func(context.Context, *client, string) (proto.Message, error), state func(context.Context, *client, string) (proto.Message, error)) *cobra.Command {
 	_, arg, _ := strings.Cut(use, " ")
 	return &cobra.Command{
 		Use:   use,
@@ -126,10 +138,51 @@ func (a *app) simpleCommand(use, short, done string, f func(context.Context, *cl
 				if err != nil {
 					return err
 				}
+				if a.output == "json" && state != nil {
+					if resp, err = state(ctx, c, args[0]); err != nil {
+						return err
+					}
+				}
 				return a.print(resp, func(w io.Writer) { fprintf(w, "%s %s %s\n", cmd.Parent().Name(), args[0], done) })
 			})
 		},
 	}
+}
+
+// vipState is a VIP's status, as vip list shows it.
+func vipState(ctx context.Context, c *client, prefix string) (proto.Message, error) {
+	resp, err := c.ListVIPs(ctx, &pb.ListVIPsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	want, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		a, aerr := netip.ParseAddr(prefix)
+		if aerr != nil {
+			return nil, err
+		}
+		want = netip.PrefixFrom(a, a.BitLen())
+	}
+	for _, v := range resp.Vips {
+		if p, err := netip.ParsePrefix(v.Prefix); err == nil && p == want {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("vip %s: not in the daemon's list any more", prefix)
+}
+
+// uplinkState is an uplink's status, as status shows it.
+func uplinkState(ctx context.Context, c *client, name string) (proto.Message, error) {
+	resp, err := c.GetStatus(ctx, &pb.GetStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range resp.Uplinks {
+		if u.Name == name {
+			return u, nil
+		}
+	}
+	return nil, fmt.Errorf("uplink %q: not in the daemon's status any more", name)
 }
 
 // vipFlags are the flags of vip add and vip update.
@@ -333,6 +386,14 @@ func (a *app) reloadCommand() *cobra.Command {
 				resp, err := c.Reload(ctx, &pb.ReloadRequest{})
 				if err != nil {
 					return err
+				}
+				if a.output == "json" {
+					// The daemon's status under the new config: what it reloaded to.
+					st, err := c.GetStatus(ctx, &pb.GetStatusRequest{})
+					if err != nil {
+						return err
+					}
+					return a.printJSON(st, true)
 				}
 				return a.print(resp, func(w io.Writer) { fprintf(w, "config reloaded\n") })
 			})

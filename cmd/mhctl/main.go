@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/internal/version"
+	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
 // Exit codes.
@@ -68,17 +70,27 @@ type app struct {
 
 // cliError is an error of a command, printed as "mhctl: COMMAND: ERR".
 type cliError struct {
-	cmd  string
-	err  error
-	code int
+	cmd   string
+	err   error
+	code  int
+	usage string // printed after the line: a bad flag's command's usage
 }
 
-func (e *cliError) Error() string { return e.cmd + ": " + e.err.Error() }
+func (e *cliError) Error() string {
+	if e.cmd == "" {
+		return e.err.Error()
+	}
+	return e.cmd + ": " + e.err.Error()
+}
 func (e *cliError) Unwrap() error { return e.err }
 
-// usageErrorf is a usage error of cmd: exit 2.
+// usageErrorf is a usage error of cmd (of mhctl itself: the root): exit 2.
 func usageErrorf(cmd *cobra.Command, format string, args ...any) error {
-	return &cliError{cmd: cmdPath(cmd), err: fmt.Errorf(format, args...), code: exitUsage}
+	ce := &cliError{err: fmt.Errorf(format, args...), code: exitUsage}
+	if cmd.HasParent() {
+		ce.cmd = cmdPath(cmd)
+	}
+	return ce
 }
 
 // cmdPath is the command without "mhctl ", as errors name it.
@@ -120,6 +132,9 @@ func (a *app) run(ctx context.Context, args []string, getenv func(string) string
 		return exitFail
 	case errors.As(err, &ce):
 		fmt.Fprintln(a.stderr, "mhctl:", oneLine(ce.Error()))
+		if ce.usage != "" {
+			fmt.Fprint(a.stderr, "\n"+ce.usage)
+		}
 		return ce.code
 	}
 	// Cobra's own: an unknown command, a bad flag, a wrong number of
@@ -153,10 +168,14 @@ Exit codes: 0 success, 1 the daemon refused or cannot be reached, 2 usage.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return usageErrorf(cmd, "%v", err)
+		ce := usageErrorf(cmd, "%v", err).(*cliError)
+		ce.usage = cmd.UsageString()
+		return ce
 	})
+	root.Version = version.Get().String()
+	root.SetVersionTemplate("mhctl {{.Version}}\n")
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.api, "api", orDefault(getenv(envAPI), config.DefaultAPIListen), "the daemon's API: unix:///path or tcp://host:port (env "+envAPI+")")
+	pf.StringVar(&a.api, "api", orDefault(getenv(envAPI), config.DefaultAPIListen), "the daemon's API: unix:///path (or /path) or tcp://host:port (env "+envAPI+")")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long a call may take (not events)")
 	pf.StringVar(&a.tlsCert, "tls-cert", getenv(envTLSCert), "client certificate (PEM) for a tcp:// API with mutual TLS (env "+envTLSCert+")")
@@ -172,9 +191,26 @@ Exit codes: 0 success, 1 the daemon refused or cannot be reached, 2 usage.`,
 		a.explainCommand(),
 		a.eventsCommand(),
 		a.reloadCommand(),
+		a.versionCommand(),
 		configCommand(),
 	)
 	return root
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print mhctl's version, commit and Go version (the daemon's: mhctl status)",
+		Args:  exactArgs(),
+		RunE: func(*cobra.Command, []string) error {
+			v := version.Get()
+			if a.output == "json" {
+				return a.printJSON(&pb.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}, true)
+			}
+			_, err := fmt.Fprintln(a.stdout, "mhctl", v)
+			return err
+		},
+	}
 }
 
 func configCommand() *cobra.Command {

@@ -23,6 +23,8 @@ import (
 	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/internal/version"
+	"github.com/multihomed/multihomed/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the output")
@@ -61,10 +63,11 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 			{
 				Name: "isp-a", Interface: "eth0",
 				Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.60.2/24"), netip.MustParsePrefix("2001:db8:60::2/64")},
-				Table: 101, RulePriority: 1000, Healthy: true, Reason: "session-established", Routes: 3,
+				Table: 101, RulePriority: 1000, Priority: 100, Healthy: true, Reason: "session-established", Routes: 3,
 				Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
 				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
+					Refused: map[policy.Reason]int{policy.ReasonNotImported: 2, policy.ReasonNextHopOffLink: 1},
 				},
 			},
 			{
@@ -72,7 +75,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 				Table: 102, RulePriority: 1100, Reason: "session-down", Routes: 1,
 				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.70.1"), PeerASN: 64501, State: "active", Since: since.Add(time.Hour),
-					LastError: "dial tcp 10.50.70.1:179: connect: connection refused",
+					LastError: "dial tcp 10.50.70.1:179: connect: connection refused\nretrying",
 				},
 			},
 			{
@@ -99,6 +102,7 @@ func (f *fake) Routes(_ context.Context, table uint32, uplink string) ([]control
 		{Table: 101, Dst: netip.MustParsePrefix("10.50.60.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.50.60.2"), Origin: "connected", Uplink: "isp-a"},
 		{Table: 101, Dst: netip.MustParsePrefix("2001:db8:60::/64"), Dev: "eth0", Src: netip.MustParseAddr("2001:db8:60::2"), Metric: 256, Origin: "connected", Uplink: "isp-a"},
 		{Table: 102, Dst: netip.MustParsePrefix("10.50.70.0/24"), Dev: "eth1", Src: netip.MustParseAddr("10.50.70.2"), Origin: "connected", Uplink: "isp-b"},
+		{Table: 254, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.50.60.1"), Dev: "eth0", Origin: "main-default", Uplink: "isp-a"},
 	}
 	if uplink == "nope" {
 		return nil, fmt.Errorf("uplink %q: %w", uplink, control.ErrNotFound)
@@ -219,6 +223,7 @@ func startDaemonWith(t *testing.T, f *fake, opts api.Options) string {
 		opts.Listen = "unix://" + filepath.Join(t.TempDir(), "mh.sock")
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Build = version.Info{Version: "v1.2.3", Commit: "0123456789abcdef", Go: "go1.27.3"}
 	s, err := api.NewServer(f, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +286,7 @@ func TestGolden(t *testing.T) {
 		{"routes", []string{"routes"}},
 		{"routes-uplink", []string{"routes", "--uplink", "isp-b"}},
 		{"routes-table-json", []string{"-o", "json", "routes", "--table", "102"}},
+		{"routes-table-main", []string{"routes", "--table", "main"}},
 		{"vip-list", []string{"vip", "list"}},
 		{"vip-list-json", []string{"vip", "list", "-o", "json"}},
 		{"vip-add", []string{"vip", "add", "198.51.100.20", "--uplink", "isp-a", "--check-tcp", "127.0.0.1:80", "--backup"}},
@@ -288,14 +294,19 @@ func TestGolden(t *testing.T) {
 		{"vip-update", []string{"vip", "update", "198.51.100.20/32", "--check-exec", "/usr/local/bin/check --port 80", "--rise", "1"}},
 		{"vip-drain", []string{"vip", "drain", "198.51.100.20/32"}},
 		{"vip-undrain", []string{"vip", "undrain", "198.51.100.20/32"}},
+		{"vip-drain-json", []string{"vip", "drain", "198.51.100.10", "-o", "json"}},
+		{"vip-undrain-json", []string{"vip", "undrain", "198.51.100.10/32", "-o", "json"}},
 		{"vip-del", []string{"vip", "del", "198.51.100.20/32"}},
 		{"vip-del-json", []string{"vip", "del", "198.51.100.21", "-o", "json"}},
 		{"uplink-drain", []string{"uplink", "drain", "isp-a"}},
 		{"uplink-undrain", []string{"uplink", "undrain", "isp-a"}},
+		{"uplink-drain-json", []string{"uplink", "drain", "isp-b", "-o", "json"}},
+		{"uplink-undrain-json", []string{"uplink", "undrain", "isp-b", "-o", "json"}},
 		{"explain", []string{"explain", "--from", "10.50.60.2", "203.0.113.7"}},
 		{"explain-main", []string{"explain", "--from", "192.0.2.10", "--iif", "eth3", "--mark", "0x10", "203.0.113.7"}},
 		{"explain-json", []string{"explain", "--from", "10.50.60.2", "203.0.113.7", "-o", "json"}},
 		{"reload", []string{"reload"}},
+		{"reload-json", []string{"reload", "-o", "json"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			var out bytes.Buffer
@@ -305,6 +316,46 @@ func TestGolden(t *testing.T) {
 			}
 			checkGolden(t, tc.golden, out.Bytes())
 		})
+	}
+}
+
+// TestAPIBarePath: --api takes a socket's absolute path without unix://.
+func TestAPIBarePath(t *testing.T) {
+	api := startDaemon(t, newFake())
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, nil, "--api", strings.TrimPrefix(api, "unix://"), "vip", "list"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	checkGolden(t, "vip-list", out.Bytes())
+}
+
+// TestVersionAndHelp: version, --version and --help print to stdout and
+// exit 0, without a daemon.
+func TestVersionAndHelp(t *testing.T) {
+	want := "mhctl " + version.Get().String() + "\n"
+	for _, tc := range []struct {
+		args []string
+		want string // the whole output, or its start for help
+	}{
+		{[]string{"version"}, want},
+		{[]string{"--version"}, want},
+		{[]string{"--help"}, "mhctl talks to a running multihomed"},
+		{[]string{"routes", "--help"}, "List the routes"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			stderr, code := mhctl(context.Background(), &out, nil, tc.args...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			if !strings.HasPrefix(out.String(), tc.want) || (tc.want == want && out.String() != want) {
+				t.Errorf("stdout %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, nil, "version", "-o", "json"); code != 0 || !strings.Contains(out.String(), `"goVersion": "`) {
+		t.Errorf("version -o json: exit %d, stderr %q, stdout %q", code, stderr, out.String())
 	}
 }
 
@@ -333,7 +384,13 @@ func TestErrors(t *testing.T) {
 		{"reload rejected", []string{"reload"}, 1, "mhctl: reload: the config file has problems; the running config stays: uplinks[0].table: 255 is reserved"},
 		{"unreachable", []string{"--api", "unix://" + dir + "/none.sock", "status"}, 1,
 			"mhctl: cannot reach multihomed at unix://" + dir + "/none.sock: dial unix " + dir + "/none.sock: connect: no such file or directory"},
-		{"bad api", []string{"--api", "http://x", "status"}, 2, `mhctl: status: --api: "http://x" is neither unix:///path nor tcp://host:port`},
+		{"bad api", []string{"--api", "http://x", "status"}, 2, `mhctl: status: --api: "http://x" is neither unix:///path (or /path) nor tcp://host:port`},
+		{"relative api path", []string{"--api", "run/mh.sock", "status"}, 2, `mhctl: status: --api: "run/mh.sock" is neither unix:///path (or /path) nor tcp://host:port`},
+		{"bare api path unreachable", []string{"--api", dir + "/none.sock", "status"}, 1,
+			"mhctl: cannot reach multihomed at " + dir + "/none.sock: dial unix " + dir + "/none.sock: connect: no such file or directory"},
+		{"bad table name", []string{"routes", "--table", "nope"}, 2, `mhctl: routes: --table: "nope" is neither a table number nor a name in rt_tables`},
+		{"table 0", []string{"routes", "--table", "0"}, 2, `mhctl: routes: --table: "0" is out of range 1..4294967295`},
+		{"unknown root flag", []string{"--bogus"}, 2, "mhctl: unknown flag: --bogus"},
 		{"bad output", []string{"-o", "yaml", "status"}, 2, `mhctl: status: -o: "yaml" is neither table nor json`},
 		{"unknown command", []string{"bogus"}, 2, `mhctl: unknown command "bogus" for "mhctl"`},
 		{"unknown flag", []string{"vip", "list", "--bogus"}, 2, "mhctl: vip list: unknown flag: --bogus"},
@@ -362,8 +419,18 @@ func TestErrors(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit %d, want %d", code, tc.code)
 			}
-			if stderr != tc.stderr+"\n" {
-				t.Errorf("stderr\n%q, want\n%q", stderr, tc.stderr+"\n")
+			// A bad flag's line is followed by the command's usage; any
+			// other error is the line alone.
+			line, rest, _ := strings.Cut(stderr, "\n")
+			if line != tc.stderr {
+				t.Errorf("stderr\n%q, want\n%q", line, tc.stderr)
+			}
+			flagErr := strings.Contains(tc.stderr, "unknown flag")
+			if flagErr && !strings.HasPrefix(rest, "\nUsage:\n  mhctl") {
+				t.Errorf("after the line: %q, want the usage", rest)
+			}
+			if !flagErr && rest != "" {
+				t.Errorf("after the line: %q, want nothing", rest)
 			}
 			if out.Len() != 0 {
 				t.Errorf("stdout %q, want nothing", out.String())

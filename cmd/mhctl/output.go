@@ -16,9 +16,11 @@ import (
 	pb "github.com/multihomed/multihomed/proto/multihomed/v1"
 )
 
-// jsonOptions print the API's field names, as the .proto and the config
-// file spell them, and every field, so that scripts need no defaults.
-var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+// jsonOptions print protojson's field names, lowerCamelCase (rulePriority,
+// announcedTo): the proto3 JSON mapping's, as grpcurl and every other
+// gRPC JSON client show the API; and every field, so that scripts need no
+// defaults.
+var jsonOptions = protojson.MarshalOptions{EmitUnpopulated: true}
 
 // print writes m as JSON with -o json, else the table that table writes.
 func (a *app) print(m proto.Message, table func(io.Writer)) error {
@@ -76,8 +78,14 @@ func logfmt(v string) string {
 	return v
 }
 
+// statusTable: RULE-PRIO is the priority of the uplink's policy rules
+// (rule_priority), PRIO its rank for main's default (priority); MAIN-DEF
+// the defaults of main it carries now; ACC the routes accepted from the
+// peer now, REF those refused since the start (by reason: -o json). Last
+// errors follow the table, one line each.
 func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
-	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tPRIO\tHEALTH\tBGP\tROUTES\tREASON\n")
+	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
+	var lastErrors []string
 	for _, u := range s.Uplinks {
 		health := "down"
 		if u.Healthy {
@@ -86,18 +94,27 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		if u.Drained {
 			health += ",drained"
 		}
-		bgp, reason := "-", dash(u.Reason)
+		bgp, acc, ref := "-", "-", "-"
 		if b := u.Bgp; b != nil {
 			bgp = b.State
 			if b.Since != nil {
 				bgp += " " + a.since(b.Since)
 			}
+			var refused uint64
+			for _, n := range b.Refused {
+				refused += uint64(n)
+			}
+			acc, ref = fmt.Sprint(b.Accepted), fmt.Sprint(refused)
 			if b.LastError != "" {
-				reason += " (last error: " + b.LastError + ")"
+				lastErrors = append(lastErrors, u.Name+": last error: "+oneLine(b.LastError))
 			}
 		}
-		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n",
-			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, health, bgp, u.Routes, reason)
+		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, list(u.MainDefaults),
+			bgp, acc, ref, u.Routes, dash(u.Reason))
+	}
+	for _, e := range lastErrors {
+		fprintf(w, "%s\n", e)
 	}
 	fprintf(w, "\n")
 	a.vipTable(w, s.Vips)
@@ -112,9 +129,12 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
 	}
 	if f.GetLastError() != "" {
-		fprintf(w, ", last error: %s", f.LastError)
+		fprintf(w, ", last error: %s", oneLine(f.LastError))
 	}
 	fprintf(w, "\n")
+	if b := s.Build; b != nil {
+		fprintf(w, "multihomed %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
+	}
 }
 
 func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {

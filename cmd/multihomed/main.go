@@ -1,5 +1,14 @@
 // Command multihomed is the routing daemon: per-uplink policy routing kept
 // exactly as configured on the running kernel. See the README.
+//
+// Multipath TCP is off for every listener (BGP's, the API's): Go 1.24 and
+// later make ListenConfig listeners MPTCP sockets by default, and an MPTCP
+// socket refuses IP_TTL (EOPNOTSUPP), so GoBGP's listeners could not take
+// TTL 255 (for peers with TTL security) and it warned "cannot set TTL
+// (255) for TCPListener" for each (0.0.0.0 and ::) at every start. BGP
+// gains nothing from MPTCP.
+//
+//go:debug multipathtcp=0
 package main
 
 import (
@@ -18,23 +27,47 @@ import (
 	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon"
+	"github.com/multihomed/multihomed/internal/version"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("multihomed", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// pflag would print the usage itself for --help, on stderr: run prints it.
+	fs.Usage = func() {}
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: multihomed [flags]\n\nThe multihomed routing daemon. Flags:\n%s", fs.FlagUsages())
+	}
 	path := fs.String("config", config.DefaultPath, "config file")
 	check := fs.Bool("check", false, "validate the config file and exit")
 	retain := fs.Bool("retain", false, "leave rules and routes in place on exit (planned restart)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	pprofSock := fs.String("pprof", "", "serve Go runtime profiles on this unix socket (debugging)")
+	showVersion := fs.Bool("version", false, "print the version, commit and Go version and exit")
+	// ContinueOnError: pflag does not print the error; --help is an answer
+	// (stdout, 0), anything else a usage error (stderr, 2).
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintln(stderr, "multihomed:", err)
+		usage(stderr)
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "multihomed: unexpected argument %q\n", fs.Arg(0))
+		usage(stderr)
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "multihomed", version.Get())
+		return 0
 	}
 	cfg, err := config.Load(*path)
 	if *check {

@@ -88,6 +88,7 @@ type UplinkStatus struct {
 	Addrs        []netip.Prefix
 	Table        uint32
 	RulePriority uint32
+	Priority     int // rank for main_default primary (config priority)
 	Healthy      bool
 	Reason       policy.Reason // why it is (un)healthy
 	Drained      bool

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,7 @@ func TestMhctlS1(t *testing.T) {
 			return err == nil && strings.Count(out, `"healthy": true`) == 2
 		})
 		out := mustMhctl(t, lab, name, "status")
+		t.Logf("mhctl status:\n%s", out)
 		for _, want := range []string{"isp-a", "isp-b", "eth0", "101", "102"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("status lacks %q:\n%s", want, out)
@@ -116,6 +118,9 @@ func TestMhctlS1(t *testing.T) {
 	t.Run("uplink drain moves main's default", func(t *testing.T) {
 		mainDef := func() string { return ipOut(t, s.Server, "-4", "route", "show", "table", "main", "default") }
 		topo.Eventually(t, 5*time.Second, "main's default via ISP A", func() bool { return strings.Contains(mainDef(), s.A.Gateway4.String()) })
+		if out := mustMhctl(t, lab, name, "status"); !regexp.MustCompile(`(?m)^isp-a .* 0\.0\.0\.0/0`).MatchString(out) {
+			t.Errorf("status does not show isp-a carrying main's default:\n%s", out)
+		}
 		mustMhctl(t, lab, name, "uplink", "drain", "isp-a")
 		topo.Eventually(t, 5*time.Second, "main's default via ISP B", func() bool { return strings.Contains(mainDef(), s.B.Gateway4.String()) })
 		mustMhctl(t, lab, name, "uplink", "undrain", "isp-a")

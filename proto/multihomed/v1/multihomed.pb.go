@@ -72,10 +72,12 @@ func (*GetStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Uplinks       []*Uplink              `protobuf:"bytes,1,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
-	Vips          []*VIPStatus           `protobuf:"bytes,2,rep,name=vips,proto3" json:"vips,omitempty"`
-	Fib           *FIBStatus             `protobuf:"bytes,3,opt,name=fib,proto3" json:"fib,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Uplinks []*Uplink              `protobuf:"bytes,1,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	Vips    []*VIPStatus           `protobuf:"bytes,2,rep,name=vips,proto3" json:"vips,omitempty"`
+	Fib     *FIBStatus             `protobuf:"bytes,3,opt,name=fib,proto3" json:"fib,omitempty"`
+	// The daemon's build.
+	Build         *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +133,77 @@ func (x *GetStatusResponse) GetFib() *FIBStatus {
 	return nil
 }
 
+func (x *GetStatusResponse) GetBuild() *BuildInfo {
+	if x != nil {
+		return x.Build
+	}
+	return nil
+}
+
+// BuildInfo is a build of multihomed, as multihomed --version prints it.
+type BuildInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From git describe at build time, or "devel".
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The VCS revision, with "-dirty" when modified; "unknown" without.
+	Commit string `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	// The Go version it was built with.
+	GoVersion     string `protobuf:"bytes,3,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildInfo) Reset() {
+	*x = BuildInfo{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildInfo) ProtoMessage() {}
+
+func (x *BuildInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
+func (*BuildInfo) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BuildInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
 // Uplink is one of the host's ways out and its routing table.
 type Uplink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -149,14 +222,20 @@ type Uplink struct {
 	// How many routes the daemon owns in its table.
 	Routes uint32 `protobuf:"varint,10,opt,name=routes,proto3" json:"routes,omitempty"`
 	// The BGP session; unset for a static uplink.
-	Bgp           *BGPSession `protobuf:"bytes,11,opt,name=bgp,proto3" json:"bgp,omitempty"`
+	Bgp *BGPSession `protobuf:"bytes,11,opt,name=bgp,proto3" json:"bgp,omitempty"`
+	// Its rank for main_default primary (the config's priority): the healthy
+	// uplink with the highest carries main's default. Not rule_priority,
+	// which orders its policy rules.
+	Priority int32 `protobuf:"varint,12,opt,name=priority,proto3" json:"priority,omitempty"`
+	// The defaults of main this uplink carries now: "0.0.0.0/0", "::/0".
+	MainDefaults  []string `protobuf:"bytes,13,rep,name=main_defaults,json=mainDefaults,proto3" json:"main_defaults,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +247,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +260,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Uplink) GetName() string {
@@ -261,6 +340,20 @@ func (x *Uplink) GetBgp() *BGPSession {
 	return nil
 }
 
+func (x *Uplink) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Uplink) GetMainDefaults() []string {
+	if x != nil {
+		return x.MainDefaults
+	}
+	return nil
+}
+
 // BGPSession is an uplink's session with its router.
 type BGPSession struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -281,7 +374,7 @@ type BGPSession struct {
 
 func (x *BGPSession) Reset() {
 	*x = BGPSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +386,7 @@ func (x *BGPSession) String() string {
 func (*BGPSession) ProtoMessage() {}
 
 func (x *BGPSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +399,7 @@ func (x *BGPSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPSession.ProtoReflect.Descriptor instead.
 func (*BGPSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BGPSession) GetPeer() string {
@@ -378,7 +471,7 @@ type VIPStatus struct {
 
 func (x *VIPStatus) Reset() {
 	*x = VIPStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +483,7 @@ func (x *VIPStatus) String() string {
 func (*VIPStatus) ProtoMessage() {}
 
 func (x *VIPStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +496,7 @@ func (x *VIPStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
 func (*VIPStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VIPStatus) GetPrefix() string {
@@ -472,7 +565,7 @@ type FIBStatus struct {
 
 func (x *FIBStatus) Reset() {
 	*x = FIBStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +577,7 @@ func (x *FIBStatus) String() string {
 func (*FIBStatus) ProtoMessage() {}
 
 func (x *FIBStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +590,7 @@ func (x *FIBStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FIBStatus.ProtoReflect.Descriptor instead.
 func (*FIBStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FIBStatus) GetSynced() bool {
@@ -554,7 +647,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +659,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +672,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRoutesRequest) GetTable() uint32 {
@@ -605,7 +698,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +710,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +723,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -659,7 +752,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +764,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +777,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Route) GetTable() uint32 {
@@ -751,7 +844,7 @@ type ListVIPsRequest struct {
 
 func (x *ListVIPsRequest) Reset() {
 	*x = ListVIPsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +856,7 @@ func (x *ListVIPsRequest) String() string {
 func (*ListVIPsRequest) ProtoMessage() {}
 
 func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +869,7 @@ func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsRequest.ProtoReflect.Descriptor instead.
 func (*ListVIPsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 type ListVIPsResponse struct {
@@ -788,7 +881,7 @@ type ListVIPsResponse struct {
 
 func (x *ListVIPsResponse) Reset() {
 	*x = ListVIPsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +893,7 @@ func (x *ListVIPsResponse) String() string {
 func (*ListVIPsResponse) ProtoMessage() {}
 
 func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +906,7 @@ func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsResponse.ProtoReflect.Descriptor instead.
 func (*ListVIPsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListVIPsResponse) GetVips() []*VIPStatus {
@@ -870,7 +963,7 @@ type VIP struct {
 
 func (x *VIP) Reset() {
 	*x = VIP{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +975,7 @@ func (x *VIP) String() string {
 func (*VIP) ProtoMessage() {}
 
 func (x *VIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +988,7 @@ func (x *VIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIP.ProtoReflect.Descriptor instead.
 func (*VIP) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *VIP) GetPrefix() string {
@@ -1020,7 +1113,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1125,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1138,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Check) GetType() string {
@@ -1147,7 +1240,7 @@ type Dampening struct {
 
 func (x *Dampening) Reset() {
 	*x = Dampening{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1252,7 @@ func (x *Dampening) String() string {
 func (*Dampening) ProtoMessage() {}
 
 func (x *Dampening) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1265,7 @@ func (x *Dampening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dampening.ProtoReflect.Descriptor instead.
 func (*Dampening) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Dampening) GetEnabled() bool {
@@ -1226,7 +1319,7 @@ type AddVIPRequest struct {
 
 func (x *AddVIPRequest) Reset() {
 	*x = AddVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1331,7 @@ func (x *AddVIPRequest) String() string {
 func (*AddVIPRequest) ProtoMessage() {}
 
 func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1344,7 @@ func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPRequest.ProtoReflect.Descriptor instead.
 func (*AddVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddVIPRequest) GetVip() *VIP {
@@ -1271,7 +1364,7 @@ type AddVIPResponse struct {
 
 func (x *AddVIPResponse) Reset() {
 	*x = AddVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1376,7 @@ func (x *AddVIPResponse) String() string {
 func (*AddVIPResponse) ProtoMessage() {}
 
 func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1389,7 @@ func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPResponse.ProtoReflect.Descriptor instead.
 func (*AddVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddVIPResponse) GetVip() *VIP {
@@ -1315,7 +1408,7 @@ type UpdateVIPRequest struct {
 
 func (x *UpdateVIPRequest) Reset() {
 	*x = UpdateVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1420,7 @@ func (x *UpdateVIPRequest) String() string {
 func (*UpdateVIPRequest) ProtoMessage() {}
 
 func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1433,7 @@ func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateVIPRequest) GetVip() *VIP {
@@ -1360,7 +1453,7 @@ type UpdateVIPResponse struct {
 
 func (x *UpdateVIPResponse) Reset() {
 	*x = UpdateVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1465,7 @@ func (x *UpdateVIPResponse) String() string {
 func (*UpdateVIPResponse) ProtoMessage() {}
 
 func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1478,7 @@ func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateVIPResponse) GetVip() *VIP {
@@ -1404,7 +1497,7 @@ type DeleteVIPRequest struct {
 
 func (x *DeleteVIPRequest) Reset() {
 	*x = DeleteVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1509,7 @@ func (x *DeleteVIPRequest) String() string {
 func (*DeleteVIPRequest) ProtoMessage() {}
 
 func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1522,7 @@ func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteVIPRequest) GetPrefix() string {
@@ -1447,7 +1540,7 @@ type DeleteVIPResponse struct {
 
 func (x *DeleteVIPResponse) Reset() {
 	*x = DeleteVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1552,7 @@ func (x *DeleteVIPResponse) String() string {
 func (*DeleteVIPResponse) ProtoMessage() {}
 
 func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1565,7 @@ func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 type DrainVIPRequest struct {
@@ -1484,7 +1577,7 @@ type DrainVIPRequest struct {
 
 func (x *DrainVIPRequest) Reset() {
 	*x = DrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1589,7 @@ func (x *DrainVIPRequest) String() string {
 func (*DrainVIPRequest) ProtoMessage() {}
 
 func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1602,7 @@ func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*DrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DrainVIPRequest) GetPrefix() string {
@@ -1527,7 +1620,7 @@ type DrainVIPResponse struct {
 
 func (x *DrainVIPResponse) Reset() {
 	*x = DrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1632,7 @@ func (x *DrainVIPResponse) String() string {
 func (*DrainVIPResponse) ProtoMessage() {}
 
 func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1645,7 @@ func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*DrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 type UndrainVIPRequest struct {
@@ -1564,7 +1657,7 @@ type UndrainVIPRequest struct {
 
 func (x *UndrainVIPRequest) Reset() {
 	*x = UndrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1669,7 @@ func (x *UndrainVIPRequest) String() string {
 func (*UndrainVIPRequest) ProtoMessage() {}
 
 func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1682,7 @@ func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*UndrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UndrainVIPRequest) GetPrefix() string {
@@ -1607,7 +1700,7 @@ type UndrainVIPResponse struct {
 
 func (x *UndrainVIPResponse) Reset() {
 	*x = UndrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1712,7 @@ func (x *UndrainVIPResponse) String() string {
 func (*UndrainVIPResponse) ProtoMessage() {}
 
 func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1725,7 @@ func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*UndrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 type DrainUplinkRequest struct {
@@ -1644,7 +1737,7 @@ type DrainUplinkRequest struct {
 
 func (x *DrainUplinkRequest) Reset() {
 	*x = DrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1749,7 @@ func (x *DrainUplinkRequest) String() string {
 func (*DrainUplinkRequest) ProtoMessage() {}
 
 func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1762,7 @@ func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*DrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DrainUplinkRequest) GetName() string {
@@ -1687,7 +1780,7 @@ type DrainUplinkResponse struct {
 
 func (x *DrainUplinkResponse) Reset() {
 	*x = DrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1792,7 @@ func (x *DrainUplinkResponse) String() string {
 func (*DrainUplinkResponse) ProtoMessage() {}
 
 func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1805,7 @@ func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*DrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 type UndrainUplinkRequest struct {
@@ -1724,7 +1817,7 @@ type UndrainUplinkRequest struct {
 
 func (x *UndrainUplinkRequest) Reset() {
 	*x = UndrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1829,7 @@ func (x *UndrainUplinkRequest) String() string {
 func (*UndrainUplinkRequest) ProtoMessage() {}
 
 func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1842,7 @@ func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UndrainUplinkRequest) GetName() string {
@@ -1767,7 +1860,7 @@ type UndrainUplinkResponse struct {
 
 func (x *UndrainUplinkResponse) Reset() {
 	*x = UndrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1872,7 @@ func (x *UndrainUplinkResponse) String() string {
 func (*UndrainUplinkResponse) ProtoMessage() {}
 
 func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1885,7 @@ func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 // ExplainRequest is a packet to explain.
@@ -1813,7 +1906,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1918,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1931,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExplainRequest) GetSrc() string {
@@ -1891,7 +1984,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +1996,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2009,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainResponse) GetRulePriority() uint32 {
@@ -1983,7 +2076,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2088,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2101,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 type WatchEventsResponse struct {
@@ -2020,7 +2113,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2125,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2138,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2073,7 +2166,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2178,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2191,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2151,7 +2244,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2256,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2269,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 type ReloadResponse struct {
@@ -2187,7 +2280,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2292,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2305,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
@@ -2220,11 +2313,17 @@ var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
 const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\n" +
 	"$proto/multihomed/v1/multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x9e\x01\n" +
+	"\x10GetStatusRequest\"\xce\x01\n" +
 	"\x11GetStatusResponse\x12/\n" +
 	"\auplinks\x18\x01 \x03(\v2\x15.multihomed.v1.UplinkR\auplinks\x12,\n" +
 	"\x04vips\x18\x02 \x03(\v2\x18.multihomed.v1.VIPStatusR\x04vips\x12*\n" +
-	"\x03fib\x18\x03 \x01(\v2\x18.multihomed.v1.FIBStatusR\x03fib\"\xc0\x02\n" +
+	"\x03fib\x18\x03 \x01(\v2\x18.multihomed.v1.FIBStatusR\x03fib\x12.\n" +
+	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\"\\\n" +
+	"\tBuildInfo\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"\x81\x03\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x1c\n" +
@@ -2237,7 +2336,9 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\bdefaults\x18\t \x03(\tR\bdefaults\x12\x16\n" +
 	"\x06routes\x18\n" +
 	" \x01(\rR\x06routes\x12+\n" +
-	"\x03bgp\x18\v \x01(\v2\x19.multihomed.v1.BGPSessionR\x03bgp\"\xbc\x02\n" +
+	"\x03bgp\x18\v \x01(\v2\x19.multihomed.v1.BGPSessionR\x03bgp\x12\x1a\n" +
+	"\bpriority\x18\f \x01(\x05R\bpriority\x12#\n" +
+	"\rmain_defaults\x18\r \x03(\tR\fmainDefaults\"\xbc\x02\n" +
 	"\n" +
 	"BGPSession\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x19\n" +
@@ -2406,101 +2507,103 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
-var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
-	(*Uplink)(nil),                // 2: multihomed.v1.Uplink
-	(*BGPSession)(nil),            // 3: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 4: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 5: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 6: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 7: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 8: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 9: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 10: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 11: multihomed.v1.VIP
-	(*Check)(nil),                 // 12: multihomed.v1.Check
-	(*Dampening)(nil),             // 13: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 14: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 15: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 16: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 17: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 18: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 19: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 20: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 21: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 22: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 23: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 24: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 25: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 26: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 27: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 28: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 29: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 30: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 31: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 32: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 33: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 34: multihomed.v1.ReloadResponse
-	nil,                           // 35: multihomed.v1.BGPSession.RefusedEntry
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 37: google.protobuf.Duration
+	(*BuildInfo)(nil),             // 2: multihomed.v1.BuildInfo
+	(*Uplink)(nil),                // 3: multihomed.v1.Uplink
+	(*BGPSession)(nil),            // 4: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 5: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 6: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 7: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 8: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 9: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 10: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 11: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 12: multihomed.v1.VIP
+	(*Check)(nil),                 // 13: multihomed.v1.Check
+	(*Dampening)(nil),             // 14: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 15: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 16: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 17: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 18: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 19: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 20: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 21: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 22: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 23: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 24: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 25: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 26: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 27: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 28: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 29: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 30: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 31: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 32: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 33: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 34: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 35: multihomed.v1.ReloadResponse
+	nil,                           // 36: multihomed.v1.BGPSession.RefusedEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 38: google.protobuf.Duration
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
-	2,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	4,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	5,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
-	3,  // 3: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	36, // 4: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	35, // 5: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	36, // 6: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	36, // 7: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	8,  // 8: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	4,  // 9: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	12, // 10: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	37, // 11: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	13, // 12: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	37, // 13: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	37, // 14: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	37, // 15: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	11, // 16: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	11, // 17: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	11, // 18: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	11, // 19: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	32, // 20: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	36, // 21: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 22: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	6,  // 23: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	9,  // 24: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	14, // 25: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	16, // 26: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	18, // 27: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	20, // 28: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	22, // 29: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	24, // 30: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	26, // 31: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	28, // 32: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	30, // 33: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	33, // 34: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 35: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	7,  // 36: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	10, // 37: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	15, // 38: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	17, // 39: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	19, // 40: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	21, // 41: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	23, // 42: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	25, // 43: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	27, // 44: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	29, // 45: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	31, // 46: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	34, // 47: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	35, // [35:48] is the sub-list for method output_type
-	22, // [22:35] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
+	5,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	6,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
+	4,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	37, // 5: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	36, // 6: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	37, // 7: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	37, // 8: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	9,  // 9: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	5,  // 10: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	13, // 11: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	38, // 12: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	14, // 13: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	38, // 14: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	38, // 15: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	38, // 16: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	12, // 17: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	12, // 18: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	12, // 19: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	12, // 20: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	33, // 21: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	37, // 22: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 23: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	7,  // 24: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	10, // 25: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	15, // 26: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	17, // 27: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	19, // 28: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	21, // 29: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	23, // 30: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	25, // 31: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	27, // 32: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	29, // 33: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	31, // 34: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	34, // 35: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 36: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	8,  // 37: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	11, // 38: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	16, // 39: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	18, // 40: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	20, // 41: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	22, // 42: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	24, // 43: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	26, // 44: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	28, // 45: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	30, // 46: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	32, // 47: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	35, // 48: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	36, // [36:49] is the sub-list for method output_type
+	23, // [23:36] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -2508,15 +2611,15 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 	if File_proto_multihomed_v1_multihomed_proto != nil {
 		return
 	}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[11].OneofWrappers = []any{}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[13].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[12].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
