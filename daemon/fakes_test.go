@@ -20,8 +20,8 @@ type fakeFIB struct {
 	adopted fib.State
 	links   fib.Links
 	kick    chan struct{}
-	// changes counts the learned routes added, changed or removed so
-	// far; flushed is set by Flush.
+	// changes counts the learned routes handed over so far, to add (even
+	// the same again) or remove; flushed is set by Flush.
 	changes int
 	flushed bool
 }
@@ -53,16 +53,11 @@ func (f *fakeFIB) Update(adds []fib.Route, dels []fib.RouteKey) {
 
 // update is fib.Kernel's: adds first, then dels, by key.
 func (f *fakeFIB) update(adds []fib.Route, dels []fib.RouteKey) {
+	f.changes += len(adds) + len(dels)
 	for _, r := range adds {
-		if old, ok := f.learned[r.Key()]; !ok || !old.Equal(r) {
-			f.changes++
-		}
 		f.learned[r.Key()] = r
 	}
 	for _, k := range dels {
-		if _, ok := f.learned[k]; ok {
-			f.changes++
-		}
 		delete(f.learned, k)
 	}
 }
@@ -171,6 +166,9 @@ type fakeSpeaker struct {
 	advs    []speaker.Advertisement
 	replays []string
 	held    map[string]map[netip.Prefix]speaker.PathUpdate // per peer, what it advertises
+	// gate, when set, holds Replay until it is closed: the test sees the
+	// loop's state before the replayed paths come back.
+	gate chan struct{}
 }
 
 var _ speaker.Interface = (*fakeSpeaker)(nil)
@@ -193,9 +191,19 @@ func (s *fakeSpeaker) SetAdvertisements(_ context.Context, advs []speaker.Advert
 
 func (s *fakeSpeaker) Peers() []speaker.PeerStatus { return nil }
 
-func (s *fakeSpeaker) Replay(_ context.Context, peer string) error {
+func (s *fakeSpeaker) Replay(ctx context.Context, peer string) error {
 	s.mu.Lock()
 	s.replays = append(s.replays, peer)
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
 	var ps []speaker.PathUpdate
 	for _, pu := range s.held[peer] {
 		ps = append(ps, pu)

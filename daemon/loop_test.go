@@ -349,8 +349,13 @@ func TestLoopAdoption(t *testing.T) {
 			name: "said again, they outlive the restart time",
 			steps: func(lt *loopTest) {
 				lt.spk.session("isp-a", speaker.Established)
+				synctest.Wait()
+				writes := lt.fib.changeCount()
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "2001:db8:100::/48", ma("2001:db8:a::1")))
 				synctest.Wait()
+				if n := lt.fib.changeCount() - writes; n != 0 {
+					lt.t.Errorf("the adopted routes, said again, were handed to the fib again: %d", n)
+				}
 				time.Sleep(restartTime + time.Second)
 			},
 			want: []string{a6, a203},
@@ -372,7 +377,7 @@ func TestLoopAdoption(t *testing.T) {
 }
 
 // TestLoopReloadImport: a reload re-judges what was learned by the new
-// import (a narrower one drops what it no longer lists), and has the
+// import at once (a narrower one drops what it no longer lists), and has the
 // speaker replay the paths held of a peer whose import changed (a wider
 // one takes what it refused before).
 func TestLoopReloadImport(t *testing.T) {
@@ -383,12 +388,14 @@ func TestLoopReloadImport(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		before, next func(*config.Config)
-		want         []string
-		wantReplayed []string
+		// wantAtOnce is learned before the replayed paths come back;
+		// want after.
+		wantAtOnce, want []string
+		wantReplayed     []string
 	}{
-		{"narrower", nil, only203, []string{a203}, []string{"isp-a"}},
-		{"wider", only203, nil, []string{a198, a203}, []string{"isp-a"}},
-		{"unchanged", only203, only203, []string{a203}, nil},
+		{"narrower", nil, only203, []string{a203}, []string{a203}, []string{"isp-a"}},
+		{"wider", only203, nil, []string{a203}, []string{a198, a203}, []string{"isp-a"}},
+		{"unchanged", only203, only203, []string{a203}, []string{a203}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -404,9 +411,18 @@ func TestLoopReloadImport(t *testing.T) {
 				if tc.next != nil {
 					tc.next(next)
 				}
+				gate := make(chan struct{})
+				lt.spk.mu.Lock()
+				lt.spk.gate = gate
+				lt.spk.mu.Unlock()
 				if err := lt.d.ReloadConfig(next); err != nil {
 					t.Fatal(err)
 				}
+				synctest.Wait()
+				if diff := cmp.Diff(tc.wantAtOnce, lt.fib.learnedRoutes()); diff != "" {
+					t.Errorf("learned routes before the replay (-want +got):\n%s", diff)
+				}
+				close(gate)
 				synctest.Wait()
 				if diff := cmp.Diff(tc.want, lt.fib.learnedRoutes()); diff != "" {
 					t.Errorf("learned routes in the fib (-want +got):\n%s", diff)
