@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -449,7 +450,10 @@ func vipConfig() *config.Config {
 	return c
 }
 
-var vip1 = mp("203.0.113.10/32")
+var (
+	vip1     = mp("203.0.113.10/32")
+	pairAddr = ma("192.0.2.3") // the other director, on isp-a's subnet
+)
 
 // TestLoopVIP: a healthy VIP is announced to the peers of its uplinks
 // whose session is up and that are not drained, and its address is put
@@ -471,45 +475,61 @@ func TestLoopVIP(t *testing.T) {
 		lt.spk.session("isp-b", speaker.Established)
 		synctest.Wait()
 	}
+	pairHeard := func(lt *loopTest) {
+		bothUp(lt)
+		lt.spk.paths(speaker.PathUpdate{Peer: pairPeer, Prefix: vip1, NextHop: pairAddr})
+	}
 	for _, tc := range []struct {
-		name   string
-		steps  func(lt *loopTest)
-		want   map[netip.Prefix][]string
-		wantOn bool // the address on eth0
+		name      string
+		exclusive bool // an exclusive backup, with a pair
+		steps     func(lt *loopTest)
+		want      map[netip.Prefix][]string
+		wantOn    bool // the address on eth0
 	}{
-		{"no session: not announced", func(*loopTest) {}, map[netip.Prefix][]string{}, false},
-		{"sessions up: announced to both", bothUp, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
-		{"one session down: still announced", func(lt *loopTest) {
+		{"no session: not announced", false, func(*loopTest) {}, map[netip.Prefix][]string{}, false},
+		{"sessions up: announced to both", false, bothUp, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
+		{"one session down: still announced", false, func(lt *loopTest) {
 			bothUp(lt)
 			lt.spk.session("isp-b", speaker.Active)
 		}, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
-		{"both sessions down: withdrawn", func(lt *loopTest) {
+		{"both sessions down: withdrawn", false, func(lt *loopTest) {
 			bothUp(lt)
 			lt.spk.session("isp-a", speaker.Idle)
 			lt.spk.session("isp-b", speaker.Idle)
 		}, map[netip.Prefix][]string{}, false},
-		{"VIP drained: withdrawn", func(lt *loopTest) {
+		{"VIP drained: withdrawn", false, func(lt *loopTest) {
 			bothUp(lt)
 			drainVIP(lt, true)
 		}, map[netip.Prefix][]string{}, false},
-		{"VIP undrained: announced again", func(lt *loopTest) {
+		{"VIP undrained: announced again", false, func(lt *loopTest) {
 			bothUp(lt)
 			drainVIP(lt, true)
 			drainVIP(lt, false)
 		}, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
-		{"uplink drained: announced to the other only", func(lt *loopTest) {
+		{"uplink drained: announced to the other only", false, func(lt *loopTest) {
 			bothUp(lt)
 			drainUplink(lt, "isp-b", true)
 		}, map[netip.Prefix][]string{vip1: {"isp-a"}}, true},
-		{"every uplink drained: withdrawn", func(lt *loopTest) {
+		{"every uplink drained: withdrawn", false, func(lt *loopTest) {
 			bothUp(lt)
 			drainUplink(lt, "isp-a", true)
 			drainUplink(lt, "isp-b", true)
 		}, map[netip.Prefix][]string{}, false},
+		{"exclusive backup, the pair announces: quiet", true, pairHeard, map[netip.Prefix][]string{}, false},
+		{"exclusive backup, the pair withdraws: announced, to the pair too", true, func(lt *loopTest) {
+			pairHeard(lt)
+			synctest.Wait()
+			lt.spk.paths(speaker.PathUpdate{Peer: pairPeer, Prefix: vip1, Withdraw: true})
+		}, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b", pairPeer}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				lt := startLoop(t, vipConfig(), fib.NewState())
+				cfg := vipConfig()
+				if tc.exclusive {
+					cfg.Pair = &config.Pair{Peer: pairAddr, ASN: cfg.ASN}
+					cfg.VIPs[0].Mode, cfg.VIPs[0].Role = config.ModeExclusive, config.RoleBackup
+				}
+				lt := startLoop(t, cfg, fib.NewState())
 				tc.steps(lt)
 				synctest.Wait()
 				if diff := cmp.Diff(tc.want, lt.spk.advertised()); diff != "" {
@@ -577,6 +597,45 @@ func TestLoopUplinkDrain(t *testing.T) {
 				}
 				if diff := cmp.Diff(tc.wantLearned, lt.fib.learnedRoutes()); diff != "" {
 					t.Errorf("learned routes (-want +got):\n%s", diff)
+				}
+				lt.reconcileTwice()
+				lt.stop()
+			})
+		})
+	}
+}
+
+// TestLoopPeers: the speaker is handed one peer per uplink with bgp that
+// has an address of the peer's family, sourced from it, and the pair; an
+// uplink whose interface goes away loses its peer.
+func TestLoopPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		links func() fib.Links
+		want  []string
+	}{
+		{"every uplink", loopLinks, []string{"isp-a 192.0.2.1 from 192.0.2.2", "isp-b 198.51.100.1 from 198.51.100.2", "(pair) 192.0.2.3 from 192.0.2.2"}},
+		{"eth1 gone", func() fib.Links {
+			l := loopLinks()
+			delete(l, "eth1")
+			return l
+		}, []string{"isp-a 192.0.2.1 from 192.0.2.2", "(pair) 192.0.2.3 from 192.0.2.2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := bgpUplinks()
+				cfg.Pair = &config.Pair{Peer: pairAddr, ASN: cfg.ASN}
+				lt := startLoop(t, cfg, fib.NewState())
+				lt.fib.setLinks(tc.links())
+				synctest.Wait()
+				lt.spk.mu.Lock()
+				var got []string
+				for _, p := range lt.spk.peers {
+					got = append(got, fmt.Sprintf("%s %s from %s", p.Name, p.Address, p.LocalAddress))
+				}
+				lt.spk.mu.Unlock()
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("peers (-want +got):\n%s", diff)
 				}
 				lt.reconcileTwice()
 				lt.stop()
