@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -642,4 +643,53 @@ func TestLoopPeers(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestLoopVIPDampening: a VIP whose check flaps is suppressed, stays
+// withdrawn while its penalty decays even though the check passes, and is
+// announced again when the penalty reaches reuse, on the loop's own timer
+// (no other event comes). Time is synctest's.
+func TestLoopVIPDampening(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := vipConfig()
+		// One pass at start, then only the results the test feeds.
+		cfg.VIPs[0].Check.Interval = 24 * time.Hour
+		cfg.VIPs[0].Dampening = policy.Dampening{Enabled: true, HalfLife: time.Minute, Penalty: 1000, Suppress: 2000, Reuse: 750, MaxPenalty: 4000}
+		// Two flaps at once: a penalty of 2000, reused after
+		// HalfLife * log2(2000/750), about 85s.
+		const reuseAfter = 84900 * time.Millisecond
+		lt := startLoop(t, cfg, fib.NewState())
+		lt.spk.session("isp-a", speaker.Established)
+		synctest.Wait()
+		probe := func(err error) {
+			lt.do(func() {
+				v := lt.d.vips[vip1]
+				lt.d.vipEv.push(probeResult{prefix: vip1, gen: v.gen, res: policy.ProbeResult{At: time.Now(), Err: err}})
+			})
+			synctest.Wait()
+		}
+		announced := map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}
+		withdrawn := map[netip.Prefix][]string{}
+		failed := errors.New("connection refused")
+		for _, step := range []struct {
+			name string
+			do   func()
+			want map[netip.Prefix][]string
+		}{
+			{"healthy", func() {}, announced},
+			{"first flap", func() { probe(failed) }, withdrawn},
+			{"passes again", func() { probe(nil) }, announced},
+			{"second flap: suppressed", func() { probe(failed) }, withdrawn},
+			{"passes, but dampened", func() { probe(nil) }, withdrawn},
+			{"just before reuse", func() { time.Sleep(reuseAfter - time.Second); synctest.Wait() }, withdrawn},
+			{"reused", func() { time.Sleep(2 * time.Second); synctest.Wait() }, announced},
+		} {
+			step.do()
+			if diff := cmp.Diff(step.want, lt.spk.advertised()); diff != "" {
+				t.Errorf("%s: advertised (-want +got):\n%s", step.name, diff)
+			}
+		}
+		lt.reconcileTwice()
+		lt.stop()
+	})
 }
