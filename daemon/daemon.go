@@ -28,13 +28,19 @@ type Options struct {
 	Retain bool
 	// ConfigPath is the file Reload reads.
 	ConfigPath string
+
+	// FIB, Addrs and NewSpeaker are the loop's sides; nil for the real
+	// ones (the kernel in NetNS, GoBGP). Tests hand in fakes.
+	FIB        FIB
+	Addrs      Addrs
+	NewSpeaker NewSpeaker
 }
 
 // Daemon runs multihomed.
 type Daemon struct {
 	opts   Options
 	log    *slog.Logger
-	kernel *fib.Kernel
+	kernel FIB
 	proto  uint8 // fib.protocol, fixed for the daemon's life
 
 	reload chan *config.Config
@@ -76,7 +82,7 @@ type Daemon struct {
 	pairHeard       map[netip.Prefix]bool
 	drainedUplinks  map[string]bool
 	nextVIPDecision time.Time // a dampened VIP's reuse time
-	addrs           *fib.Conn // VIP addresses; the kernel side has its own socket
+	addrs           Addrs     // VIP addresses; the kernel side has its own socket
 	cmds            chan func()
 }
 
@@ -85,23 +91,34 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{}
-	k, err := fib.Open(fib.Options{
-		Protocol:       cfg.FIB.Protocol,
-		NetNS:          opts.NetNS,
-		ResyncInterval: cfg.FIB.ResyncInterval,
-		Logger:         opts.Logger,
-		OnWriteError: func(err error) {
-			d.events.publish(control.Event{Kind: control.EventFIBError, Detail: err.Error()})
-		},
-	})
-	if err != nil {
-		return nil, err
+	if opts.NewSpeaker == nil {
+		opts.NewSpeaker = newRealSpeaker
 	}
-	addrs, err := fib.Dial(opts.NetNS, cfg.FIB.Protocol)
-	if err != nil {
-		k.Close()
-		return nil, err
+	d := &Daemon{}
+	k := opts.FIB
+	if k == nil {
+		fk, err := fib.Open(fib.Options{
+			Protocol:       cfg.FIB.Protocol,
+			NetNS:          opts.NetNS,
+			ResyncInterval: cfg.FIB.ResyncInterval,
+			Logger:         opts.Logger,
+			OnWriteError: func(err error) {
+				d.events.publish(control.Event{Kind: control.EventFIBError, Detail: err.Error()})
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		k = fk
+	}
+	addrs := opts.Addrs
+	if addrs == nil {
+		c, err := fib.Dial(opts.NetNS, cfg.FIB.Protocol)
+		if err != nil {
+			k.Close()
+			return nil, err
+		}
+		addrs = c
 	}
 	done := make(chan struct{})
 	*d = Daemon{
@@ -387,7 +404,7 @@ func (d *Daemon) startSpeaker() error {
 	if err != nil {
 		return err
 	}
-	spk, err := speaker.New(speaker.Config{
+	spk, err := d.opts.NewSpeaker(speaker.Config{
 		ASN:        d.cfg.ASN,
 		RouterID:   id,
 		ListenPort: d.cfg.BGP.ListenPort,

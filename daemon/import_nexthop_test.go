@@ -60,7 +60,7 @@ func TestLearnedNextHopRefused(t *testing.T) {
 		d.kernel.Close()
 		d.addrs.Close()
 	})
-	d.kernel.Set(fib.NewState())
+	d.kernel.(*fib.Kernel).Set(fib.NewState())
 	var links fib.Links
 	topo.Eventually(t, 2*time.Second, "links read", func() bool {
 		var ok bool

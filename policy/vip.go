@@ -215,8 +215,16 @@ func (v *VIPState) ReuseAt(at time.Time) time.Time {
 	}
 	// penalty * 2^(-t/halfLife) = reuse  <=>  t = halfLife * log2(penalty/reuse)
 	halfLives := math.Log2(v.penalty / float64(v.p.Dampening.Reuse))
-	return v.penaltyAt.Add(time.Duration(halfLives * float64(v.p.Dampening.HalfLife)))
+	// reuseMargin past the crossing: at the crossing itself (truncated to
+	// a nanosecond) the penalty may still be Reuse, not below it, and a
+	// caller woken then would find the VIP suppressed, with a ReuseAt that
+	// has passed, and decide again at once, spinning until the clock moves.
+	return v.penaltyAt.Add(time.Duration(halfLives*float64(v.p.Dampening.HalfLife)) + reuseMargin)
 }
+
+// reuseMargin is far above the rounding of the crossing's computation
+// (about 1e-16 of it) and far below what a VIP's decisions could notice.
+const reuseMargin = time.Microsecond
 
 // flap adds a flap's penalty at at, and suppresses the VIP when the
 // penalty reaches Suppress.

@@ -405,6 +405,11 @@ func TestVIPDampening(t *testing.T) {
 		if got, want := v.Penalty(t0.Add(suppressedAt)), peak; math.Abs(got-want) > 0.001 {
 			t.Errorf("Penalty = %v, want %v", got, want)
 		}
+		// Decided at ReuseAt, the VIP is released: a caller woken then
+		// does not find it suppressed still (and spin).
+		if at := v.ReuseAt(t0.Add(suppressedAt)); v.Decide(at, VIPConditions{UplinkEstablished: true}).Reason == VIPDampened {
+			t.Errorf("still dampened at ReuseAt (%s)", at.Sub(t0))
+		}
 		if got := v.ReuseAt(t0.Add(reuse + s)); !got.IsZero() {
 			t.Errorf("ReuseAt once released = %s, want zero", got)
 		}

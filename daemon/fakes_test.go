@@ -1,0 +1,268 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/speaker"
+)
+
+// fakeFIB is the kernel side without a kernel: it records the desired
+// state the loop hands it (the base and the learned routes apart) and
+// serves links and adopted routes the test sets.
+type fakeFIB struct {
+	mu      sync.Mutex
+	base    fib.State
+	learned map[fib.RouteKey]fib.Route
+	adopted fib.State
+	links   fib.Links
+	kick    chan struct{}
+	// changes counts the learned routes handed over so far, to add (even
+	// the same again) or remove; flushed is set by Flush.
+	changes int
+	flushed bool
+}
+
+var _ FIB = (*fakeFIB)(nil)
+
+// newFakeFIB starts with links read (the loop converges at once) and
+// adopted, what a previous run left in the kernel.
+func newFakeFIB(links fib.Links, adopted fib.State) *fakeFIB {
+	f := &fakeFIB{base: fib.NewState(), learned: map[fib.RouteKey]fib.Route{}, adopted: adopted, links: links, kick: make(chan struct{}, 1)}
+	f.kick <- struct{}{}
+	return f
+}
+
+func (f *fakeFIB) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (f *fakeFIB) SetWith(s fib.State, adds []fib.Route, dels []fib.RouteKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(adds, dels)
+	f.base = s
+}
+
+func (f *fakeFIB) Update(adds []fib.Route, dels []fib.RouteKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(adds, dels)
+}
+
+// update is fib.Kernel's: adds first, then dels, by key.
+func (f *fakeFIB) update(adds []fib.Route, dels []fib.RouteKey) {
+	f.changes += len(adds) + len(dels)
+	for _, r := range adds {
+		f.learned[r.Key()] = r
+	}
+	for _, k := range dels {
+		delete(f.learned, k)
+	}
+}
+
+func (f *fakeFIB) Adopted() fib.State { return f.adopted }
+
+func (f *fakeFIB) Links() (fib.Links, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.links.Clone(), true
+}
+
+func (f *fakeFIB) LinkChanges() <-chan struct{} { return f.kick }
+func (f *fakeFIB) Status() fib.Status           { return fib.Status{} }
+
+func (f *fakeFIB) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushed = true
+	return nil
+}
+
+func (f *fakeFIB) Close() error { return nil }
+
+// setLinks changes the links, as a netlink event would.
+func (f *fakeFIB) setLinks(l fib.Links) {
+	f.mu.Lock()
+	f.links = l
+	f.mu.Unlock()
+	poke(f.kick)
+}
+
+// learnedRoutes are the learned routes the fib holds, as strings, sorted.
+func (f *fakeFIB) learnedRoutes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.learned {
+		out = append(out, r.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// baseState is the base state's rules and routes, as strings.
+func (f *fakeFIB) baseState() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append(ruleStrings(f.base), routeStrings(f.base)...)
+}
+
+// baseRoutes are the base state's routes in table, as strings.
+func (f *fakeFIB) baseRoutes(table uint32) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.base.SortedRoutes() {
+		if r.Table == table {
+			out = append(out, r.String())
+		}
+	}
+	return out
+}
+
+func (f *fakeFIB) changeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changes
+}
+
+// fakeAddrs records the VIP addresses put on interfaces.
+type fakeAddrs struct {
+	mu sync.Mutex
+	on map[netip.Addr]int // address to ifindex
+}
+
+var _ Addrs = (*fakeAddrs)(nil)
+
+func (a *fakeAddrs) AddAddr(ifindex int, addr netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.on == nil {
+		a.on = map[netip.Addr]int{}
+	}
+	a.on[addr] = ifindex
+	return nil
+}
+
+func (a *fakeAddrs) DelAddr(ifindex int, addr netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.on, addr)
+	return nil
+}
+
+func (a *fakeAddrs) Close() error { return nil }
+
+// fakeSpeaker is BGP without GoBGP: it records the peers and the
+// advertisements it is given, and the test plays the peers through the
+// Handler the daemon gave it. Replay reports again what the test had the
+// peer advertise.
+type fakeSpeaker struct {
+	mu      sync.Mutex
+	h       speaker.Handler // set by the daemon's NewSpeaker
+	peers   []speaker.Peer
+	advs    []speaker.Advertisement
+	replays []string
+	held    map[string]map[netip.Prefix]speaker.PathUpdate // per peer, what it advertises
+	// gate, when set, holds Replay until it is closed: the test sees the
+	// loop's state before the replayed paths come back.
+	gate chan struct{}
+}
+
+var _ speaker.Interface = (*fakeSpeaker)(nil)
+
+func (s *fakeSpeaker) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (s *fakeSpeaker) SetPeers(_ context.Context, peers []speaker.Peer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peers = slices.Clone(peers)
+	return nil
+}
+
+func (s *fakeSpeaker) SetAdvertisements(_ context.Context, advs []speaker.Advertisement) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advs = slices.Clone(advs)
+	return nil
+}
+
+func (s *fakeSpeaker) Peers() []speaker.PeerStatus { return nil }
+
+func (s *fakeSpeaker) Replay(ctx context.Context, peer string) error {
+	s.mu.Lock()
+	s.replays = append(s.replays, peer)
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	var ps []speaker.PathUpdate
+	for _, pu := range s.held[peer] {
+		ps = append(ps, pu)
+	}
+	h := s.h
+	s.mu.Unlock()
+	if len(ps) > 0 {
+		h.Paths(ps)
+	}
+	return nil
+}
+
+// session has the peer's session change state.
+func (s *fakeSpeaker) session(peer string, st speaker.SessionState) {
+	s.handler().PeerState(speaker.PeerEvent{Peer: peer, State: st})
+}
+
+// paths has the peers advertise (or withdraw) paths.
+func (s *fakeSpeaker) paths(ps ...speaker.PathUpdate) {
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = map[string]map[netip.Prefix]speaker.PathUpdate{}
+	}
+	for _, pu := range ps {
+		if s.held[pu.Peer] == nil {
+			s.held[pu.Peer] = map[netip.Prefix]speaker.PathUpdate{}
+		}
+		if pu.Withdraw {
+			delete(s.held[pu.Peer], pu.Prefix)
+		} else {
+			s.held[pu.Peer][pu.Prefix] = pu
+		}
+	}
+	h := s.h
+	s.mu.Unlock()
+	h.Paths(ps)
+}
+
+func (s *fakeSpeaker) endOfRIB(peer string, ipv6 bool) { s.handler().EndOfRIB(peer, ipv6) }
+
+func (s *fakeSpeaker) handler() speaker.Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.h
+}
+
+// advertised is each advertised prefix with the peers it goes to.
+func (s *fakeSpeaker) advertised() map[netip.Prefix][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[netip.Prefix][]string{}
+	for _, a := range s.advs {
+		out[a.Prefix] = slices.Clone(a.Peers)
+	}
+	return out
+}
+
+func (s *fakeSpeaker) replayed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.replays)
+}
