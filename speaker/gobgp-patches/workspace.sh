@@ -34,7 +34,9 @@ if [ ! -f "$copy/.complete" ]; then
 	cp -r "$dir" "$copy"
 	chmod -R u+w "$copy"
 	for p in "$here"/*.patch; do
-		patch --quiet --forward --batch -p1 -d "$copy" <"$p" ||
+		# git apply, as a plain patch tool: the ceiling keeps it from
+		# taking the copy for part of the repository it sits in.
+		(cd "$copy" && GIT_CEILING_DIRECTORIES=$(dirname "$copy") git apply -p1 "$p") ||
 			{ echo "workspace.sh: $(basename "$p") does not apply to $mod@$version" >&2; rm -rf "$copy"; exit 1; }
 	done
 	touch "$copy/.complete"
