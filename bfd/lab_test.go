@@ -41,21 +41,10 @@ const (
 	upWithin = 20 * time.Second
 )
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the lab needs root")
-	}
-	t.Skip("the lab needs root")
-}
-
 // twoHosts builds h and r linked by eth0, with IPv4 and IPv6 addresses.
 func twoHosts(t *testing.T) (*topo.Lab, *topo.Host, *topo.Host) {
 	t.Helper()
-	needRoot(t)
+	topo.NeedLab(t)
 	lab := topo.New(t)
 	h, err := lab.Host("h")
 	if err != nil {

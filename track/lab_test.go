@@ -134,23 +134,10 @@ type lab struct {
 	host, ra, rb, inet *topo.Host
 }
 
-// needRoot skips a lab test without root, except in CI, where a skipped
-// lab test would hide a broken runner.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the lab needs root")
-	}
-	t.Skip("the lab needs root")
-}
-
 // newLab builds the lab and starts the HTTP service on the targets.
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	needRoot(t)
+	topo.NeedLab(t)
 	l := &lab{Lab: topo.New(t)}
 	for _, h := range []struct {
 		p    **topo.Host

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/multihomed/multihomed/topo"
 	"github.com/multihomed/multihomed/track"
 )
 
@@ -266,7 +267,7 @@ table inet track_test {
 
 func needNft(t *testing.T) {
 	t.Helper()
-	needRoot(t)
+	topo.NeedLab(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("nft (Debian's nftables) is missing; .ci/run installs it")
