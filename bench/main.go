@@ -18,7 +18,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5] [-n 100000,1000000] [-bgp 1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -75,7 +75,7 @@ var firstPrefix = netip.MustParseAddr("11.0.0.0")
 func main() {
 	var o options
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
-	flag.IntVar(&o.bgpN, "bgp", 1000000, "bgp: number of routes the feeder advertises")
+	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
 	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp or s5 (default: all)")
@@ -85,8 +85,10 @@ func main() {
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
 	flag.Parse()
 	var err error
-	if o.fibSizes, err = parseSizes(*sizes); err == nil {
-		err = o.check()
+	if o.fibSizes, err = parseSizes("-n", *sizes); err == nil {
+		if o.bgpSizes, err = parseSizes("-bgp", *bgpSizes); err == nil {
+			err = o.check()
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -102,7 +104,7 @@ func main() {
 type options struct {
 	only     string // "", "fib", "bgp" or "s5"
 	fibSizes []int
-	bgpN     int
+	bgpSizes []int
 	s5Reps   int
 	s5Hold   time.Duration
 	bin      string
@@ -117,9 +119,6 @@ func (o *options) check() error {
 	case "", "fib", "bgp", "s5":
 	default:
 		return fmt.Errorf("-only: %q is none of fib, bgp and s5", o.only)
-	}
-	if o.bgpN < 1 || o.bgpN > maxN {
-		return fmt.Errorf("-bgp: %d is not a number of routes in 1..%d", o.bgpN, maxN)
 	}
 	if o.s5Reps < 1 || o.s5Reps > 100 {
 		return fmt.Errorf("-s5: %d is not a number of repetitions in 1..100", o.s5Reps)
@@ -168,12 +167,13 @@ func (o *options) check() error {
 	return nil
 }
 
-func parseSizes(s string) ([]int, error) {
+// parseSizes reads flag's comma-separated list of route counts.
+func parseSizes(flag, s string) ([]int, error) {
 	var ns []int
 	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > maxN {
-			return nil, fmt.Errorf("-n: %q is not a number of routes in 1..%d", f, maxN)
+			return nil, fmt.Errorf("%s: %q is not a number of routes in 1..%d", flag, f, maxN)
 		}
 		ns = append(ns, n)
 	}
@@ -254,11 +254,13 @@ func run(o options, outPath string) error {
 		rows = append(rows, r...)
 	}
 	if o.runs("bgp") {
-		r, n, err := runBGP(lab, o.bgpN, o.bin, o.perfDir, strings.Fields(o.oursEnv))
-		if err != nil {
-			return fmt.Errorf("bgp N=%d: %w", o.bgpN, err)
+		for _, n := range o.bgpSizes {
+			r, nn, err := runBGP(lab, n, o.bin, o.perfDir, strings.Fields(o.oursEnv))
+			if err != nil {
+				return fmt.Errorf("bgp N=%d: %w", n, err)
+			}
+			rows, notes = append(rows, r...), append(notes, nn...)
 		}
-		rows, notes = append(rows, r...), append(notes, n...)
 	}
 	if o.runs("s5") {
 		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold)
@@ -754,8 +756,8 @@ func formatTable(rows []row) string {
 const resultsHeader = `# multihomed benchmarks
 
 Reproduce with ` + "`make bench`" + ` (or ` + "`go run ./bench`" + ` from the repository root, as
-root; ` + "`-only fib`" + `, ` + "`-only bgp`" + ` or ` + "`-only s5`" + ` runs one part, ` + "`-bgp N`" + ` sets the BGP
-part's size). Each run appends one section below.
+root; ` + "`-only fib`" + `, ` + "`-only bgp`" + ` or ` + "`-only s5`" + ` runs one part, ` + "`-bgp N,M`" + ` sets the BGP
+part's sizes, 100k and 1M by default). Each run appends one section below.
 
 **fib part.** What is measured, in one lab namespace (topo), with N
 synthetic /24s from 11.0.0.0 on, shuffled with a fixed seed, each
