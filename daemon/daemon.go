@@ -290,6 +290,11 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 	}
 }
 
+// inputs gathers what Desired decides from, besides the config and links.
+func (d *Daemon) inputs() Inputs {
+	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks}
+}
+
 // converge computes the desired state from what is known now and hands it
 // to the kernel side and the speaker.
 func (d *Daemon) converge() {
@@ -298,7 +303,7 @@ func (d *Daemon) converge() {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
 	d.reconcileBGPUplinks()
-	state, views := Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
+	state, views := Desired(d.cfg, links, d.inputs())
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true
@@ -332,7 +337,7 @@ func (d *Daemon) converge() {
 				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)
 			d.stale = time.NewTimer(d.cfg.BGP.RestartTime)
 			// The adopted defaults count as learned: recompute the base.
-			state, _ = Desired(d.cfg, links, d.learnedDefaults(), d.drainedUplinks)
+			state, _ = Desired(d.cfg, links, d.inputs())
 		}
 	}
 	// The base and the learned routes go to the fib in one step: planned

@@ -36,6 +36,18 @@ type LearnedDefaults struct {
 	V4, V6 netip.Addr
 }
 
+// Inputs are what Desired decides from besides the config and the links:
+// what the loop has learned and been told. Each kind of health signal
+// (tracking, BFD) adds its own field, so that Desired stays one pure
+// function of everything it depends on.
+type Inputs struct {
+	// Learned are the defaults each BGP uplink's peer advertises now.
+	Learned map[string]LearnedDefaults
+	// Drained are the uplinks an operator drained: they keep their table
+	// but carry neither main's default nor VIPs.
+	Drained map[string]bool
+}
+
 // Desired computes the whole base kernel state the daemon wants (all but
 // the learned routes), and how each uplink stands, from the config, the
 // host's interfaces and the defaults learned over BGP. It is pure.
@@ -46,7 +58,7 @@ type LearnedDefaults struct {
 // static default of each family it has a gateway and an address for,
 // unless the peer advertises a default of that family. Main gets a default
 // only when main_default asks for one, never through a drained uplink.
-func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefaults, drained map[string]bool) (fib.State, []UplinkView) {
+func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []UplinkView) {
 	s := fib.NewState()
 	views := make([]UplinkView, 0, len(cfg.Uplinks))
 	var cand4, cand6 []policy.Candidate
@@ -70,7 +82,7 @@ func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefa
 				s.AddRoute(fib.Route{Table: u.Table, Dst: p, Scope: fib.ScopeLink, Src: a.Addr(), Nexthops: []fib.Nexthop{{Ifindex: l.Index}}})
 			}
 		}
-		ld := learned[u.Name]
+		ld := in.Learned[u.Name]
 		for _, fam := range []struct {
 			gw, learned netip.Addr
 			dst         netip.Prefix
@@ -99,7 +111,7 @@ func Desired(cfg *config.Config, links fib.Links, learned map[string]LearnedDefa
 			} else {
 				*fam.nhs = append(*fam.nhs, fib.Nexthop{})
 			}
-			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable && !drained[u.Name]})
+			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable && !in.Drained[u.Name]})
 		}
 		views = append(views, v)
 	}

@@ -211,7 +211,7 @@ func TestDesired(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, views := Desired(tc.cfg, tc.links, tc.learned, tc.drained)
+			got, views := Desired(tc.cfg, tc.links, Inputs{Learned: tc.learned, Drained: tc.drained})
 			if tc.wantRules != nil {
 				if diff := cmp.Diff(tc.wantRules, ruleStrings(got)); diff != "" {
 					t.Errorf("rules (-want +got):\n%s", diff)
@@ -229,7 +229,7 @@ func TestDesired(t *testing.T) {
 					t.Errorf("health (-want +got):\n%s", diff)
 				}
 			}
-			again, _ := Desired(tc.cfg, tc.links, tc.learned, tc.drained)
+			again, _ := Desired(tc.cfg, tc.links, Inputs{Learned: tc.learned, Drained: tc.drained})
 			if ops := fib.Plan(got, again); len(ops) != 0 {
 				t.Errorf("Desired is not deterministic: %v", ops)
 			}

@@ -298,7 +298,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 // adoptedState is what a previous run left in the kernel: the base of
 // bgpUplinks (not adopted as learned), and learned routes of isp-a's.
 func adoptedState() fib.State {
-	s, _ := Desired(bgpUplinks(), loopLinks(), nil, nil)
+	s, _ := Desired(bgpUplinks(), loopLinks(), Inputs{})
 	for _, r := range []fib.Route{
 		{Table: 101, Dst: mp("203.0.113.0/24"), Src: ma("192.0.2.2"), Nexthops: []fib.Nexthop{{Gateway: gwA, Ifindex: 2, Weight: 1}}},
 		{Table: 101, Dst: mp("198.18.0.0/24"), Src: ma("192.0.2.2"), Nexthops: []fib.Nexthop{{Gateway: gwA, Ifindex: 2, Weight: 1}}},
