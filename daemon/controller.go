@@ -1,25 +1,18 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
-	"github.com/multihomed/multihomed/internal/packed"
 	"github.com/multihomed/multihomed/policy"
 )
 
@@ -308,18 +301,15 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 	return st, err
 }
 
-// Routes implements control.Controller: what the kernel holds of ours, read from
-// the kernel itself.
+// Routes implements control.Controller: what the kernel holds of ours, read
+// from the kernel itself; each route's origin is where the desired state
+// has it from.
 func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]control.RouteInfo, error) {
-	type upInfo struct {
-		name  string
-		iface string
-		table uint32
-		learn map[netip.Prefix]bool
-		gws   []netip.Addr
-	}
-	var ups []upInfo
-	var links fib.Links
+	var (
+		base  fib.State
+		links fib.Links
+		ups   []config.Uplink
+	)
 	err := d.do(ctx, func() error {
 		if uplink != "" {
 			u := d.uplink(uplink)
@@ -328,25 +318,13 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 			}
 			table = u.Table
 		}
-		for _, u := range d.cfg.Uplinks {
-			ui := upInfo{name: u.Name, iface: u.Interface, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
-			if ub := d.bgp[u.Name]; ub != nil {
-				// only whether a default was learned matters below
-				for _, p := range []netip.Prefix{default4, default6} {
-					if _, ok := ub.installed[packed.PrefixOf(p)]; ok {
-						ui.learn[p] = true
-					}
-				}
-			}
-			ups = append(ups, ui)
-		}
-		links = d.links
+		base, links, ups = d.base, d.links, d.cfg.Uplinks
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	owned, err := d.dumpOwned()
+	owned, err := d.kernel.Owned()
 	if err != nil {
 		return nil, err
 	}
@@ -359,27 +337,16 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 		if table != 0 && r.Table != table {
 			continue
 		}
-		ri := control.RouteInfo{Table: r.Table, Dst: r.Dst, Src: r.Src, Metric: r.Metric}
+		ri := control.RouteInfo{Table: r.Table, Dst: r.Dst, Src: r.Src, Metric: r.Metric, Origin: routeOrigin(base, r.Key())}
 		if len(r.Nexthops) > 0 {
 			ri.Gateway, ri.Dev = r.Nexthops[0].Gateway, names[r.Nexthops[0].Ifindex]
 		}
-		ri.Origin = control.OriginLearned
-		switch {
-		case r.Table == fib.TableMain:
-			ri.Origin = control.OriginMainDefault
-		case r.Scope == fib.ScopeLink || (!ri.Gateway.IsValid() && r.Dst.Addr().Is6()):
-			ri.Origin = control.OriginConnected
-		}
 		for _, u := range ups {
-			if r.Table == fib.TableMain && ri.Dev == u.iface && ri.Dev != "" {
-				ri.Uplink = u.name // main's default: the uplink it leaves by (ECMP: its first)
-			}
-			if u.table != r.Table {
-				continue
-			}
-			ri.Uplink = u.name
-			if ri.Origin == control.OriginLearned && !u.learn[r.Dst] && r.Dst.Bits() == 0 && slices.Contains(u.gws, ri.Gateway) {
-				ri.Origin = control.OriginStatic
+			switch {
+			case u.Table == r.Table:
+				ri.Uplink = u.Name
+			case r.Table == fib.TableMain && ri.Dev != "" && ri.Dev == u.Interface:
+				ri.Uplink = u.Name // main's default: the uplink it leaves by (ECMP: its first)
 			}
 		}
 		out = append(out, ri)
@@ -387,65 +354,43 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 	return out, nil
 }
 
-// dumpOwned reads every rule and route of ours from the kernel, on a
-// socket of its own (the loop's are busy).
-func (d *Daemon) dumpOwned() (fib.State, error) {
-	c, err := fib.Dial(d.opts.NetNS, d.proto)
-	if err != nil {
-		return fib.State{}, err
+// routeOrigin says why we own the route under key, from the base state
+// Desired built: main's default, an uplink's static default, or its
+// connected prefixes; every other route of ours is in the fib's dynamic
+// layer, learned (or adopted from a previous run until its peer confirms
+// it).
+func routeOrigin(base fib.State, key fib.RouteKey) control.RouteOrigin {
+	switch _, inBase := base.Routes[key]; {
+	case !inBase:
+		return control.OriginLearned
+	case key.Table == fib.TableMain:
+		return control.OriginMainDefault
+	case key.Dst.Bits() == 0:
+		return control.OriginStatic
 	}
-	defer c.Close()
-	return c.Owned()
+	return control.OriginConnected
 }
 
-// Explain implements control.Controller: the kernel's own route lookup (with
-// FIB_MATCH, so the route that matched and its table), and the rule that
-// leads there.
+// Explain implements control.Controller: the kernel's own route lookup
+// (the route that matched and its table) and the rule that leads there,
+// asked by the fib; the uplink is ours to say.
 func (d *Daemon) Explain(ctx context.Context, q control.ExplainQuery) (control.Explanation, error) {
 	if !q.Src.IsValid() || !q.Dst.IsValid() || q.Src.Is4() != q.Dst.Is4() {
 		return control.Explanation{}, fmt.Errorf("%w: src and dst must be addresses of one family", control.ErrInvalid)
 	}
-	h, err := d.netlinkHandle()
+	fx, err := d.kernel.Explain(fib.ExplainQuery{Src: q.Src, Dst: q.Dst, IIF: q.IIF, Mark: q.Mark})
+	switch {
+	case errors.Is(err, fib.ErrNoInterface):
+		return control.Explanation{}, fmt.Errorf("%w: iif: %w", control.ErrInvalid, err)
+	case errors.Is(err, fib.ErrNoRoute):
+		return control.Explanation{}, fmt.Errorf("%w: %w", control.ErrNotFound, err)
+	}
 	if err != nil {
 		return control.Explanation{}, err
 	}
-	defer h.Close()
-	opts := &netlink.RouteGetOptions{SrcAddr: net.IP(q.Src.AsSlice()), Iif: q.IIF, Mark: q.Mark, FIBMatch: true}
-	routes, err := h.RouteGetWithOptions(net.IP(q.Dst.AsSlice()), opts)
-	if err != nil {
-		return control.Explanation{}, fmt.Errorf("%w: the kernel finds no route: %w", control.ErrNotFound, err)
-	}
-	if len(routes) == 0 {
-		return control.Explanation{}, fmt.Errorf("%w: the kernel finds no route", control.ErrNotFound)
-	}
-	r := routes[0]
-	ex := control.Explanation{Table: uint32(r.Table)}
-	if r.Gw != nil {
-		ex.Gateway, _ = netip.AddrFromSlice(r.Gw)
-		ex.Gateway = ex.Gateway.Unmap()
-	}
-	if r.Src != nil {
-		ex.PrefSrc, _ = netip.AddrFromSlice(r.Src)
-		ex.PrefSrc = ex.PrefSrc.Unmap()
-	}
-	if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
-		ex.Dev = l.Attrs().Name
-	}
-	ex.Route = routeText(r, ex)
-	family := netlink.FAMILY_V4
-	if q.Dst.Is6() {
-		family = netlink.FAMILY_V6
-	}
-	rules, err := h.RuleList(family)
-	if err == nil {
-		slices.SortStableFunc(rules, func(a, b netlink.Rule) int { return cmp.Compare(a.Priority, b.Priority) })
-		for _, rl := range rules {
-			if rl.Table != r.Table || !ruleMatches(rl, q) {
-				continue
-			}
-			ex.RulePriority, ex.Rule = uint32(rl.Priority), ruleText(rl)
-			break
-		}
+	ex := control.Explanation{Table: fx.Table, Gateway: fx.Gateway, PrefSrc: fx.PrefSrc, Dev: fx.Dev, Route: fx.RouteString()}
+	if fx.Rule != nil {
+		ex.RulePriority, ex.Rule = fx.Rule.Priority, fx.Rule.String()
 	}
 	err = d.do(ctx, func() error {
 		for _, u := range d.cfg.Uplinks {
@@ -456,90 +401,6 @@ func (d *Daemon) Explain(ctx context.Context, q control.ExplainQuery) (control.E
 		return nil
 	})
 	return ex, err
-}
-
-// routeText writes the route the kernel matched as `ip route` would.
-func routeText(r netlink.Route, ex control.Explanation) string {
-	dst := "default"
-	if r.Dst != nil {
-		if p, ok := netipPrefix(r.Dst); ok && p.Bits() > 0 {
-			dst = p.String()
-		}
-	}
-	var b strings.Builder
-	b.WriteString(dst)
-	if ex.Gateway.IsValid() {
-		fmt.Fprintf(&b, " via %s", ex.Gateway)
-	}
-	if ex.Dev != "" {
-		fmt.Fprintf(&b, " dev %s", ex.Dev)
-	}
-	fmt.Fprintf(&b, " table %d proto %d", r.Table, r.Protocol)
-	if ex.PrefSrc.IsValid() {
-		fmt.Fprintf(&b, " src %s", ex.PrefSrc)
-	}
-	return b.String()
-}
-
-// ruleText writes a rule as `ip rule` would, for the selectors we use.
-func ruleText(rl netlink.Rule) string {
-	from := "all"
-	if rl.Src != nil {
-		if p, ok := netipPrefix(rl.Src); ok {
-			from = p.String()
-			if p.IsSingleIP() {
-				from = p.Addr().String()
-			}
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "from %s", from)
-	if rl.IifName != "" {
-		fmt.Fprintf(&b, " iif %s", rl.IifName)
-	}
-	if rl.Mark != 0 {
-		fmt.Fprintf(&b, " fwmark %#x", rl.Mark)
-	}
-	fmt.Fprintf(&b, " lookup %d", rl.Table)
-	return b.String()
-}
-
-func ruleMatches(rl netlink.Rule, q control.ExplainQuery) bool {
-	if rl.Src != nil {
-		p, ok := netipPrefix(rl.Src)
-		if !ok || !p.Contains(q.Src) {
-			return false
-		}
-	}
-	if rl.IifName != "" && rl.IifName != q.IIF {
-		return false
-	}
-	if rl.Mark != 0 && rl.Mark != q.Mark {
-		return false
-	}
-	return true
-}
-
-func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	bits, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), bits), true
-}
-
-// netlinkHandle is a vishvananda/netlink handle in the daemon's namespace.
-func (d *Daemon) netlinkHandle() (*netlink.Handle, error) {
-	if d.opts.NetNS == "" {
-		return netlink.NewHandle()
-	}
-	ns, err := netns.GetFromPath(d.opts.NetNS)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
-	return netlink.NewHandleAt(ns)
 }
 
 var errStopped = errors.New("daemon: stopped")

@@ -29,10 +29,9 @@ type Options struct {
 	// ConfigPath is the file Reload reads.
 	ConfigPath string
 
-	// FIB, Addrs and NewSpeaker are the loop's sides; nil for the real
-	// ones (the kernel in NetNS, GoBGP). Tests hand in fakes.
+	// FIB and NewSpeaker are the loop's sides; nil for the real ones (the
+	// kernel in NetNS, GoBGP). Tests hand in fakes.
 	FIB        FIB
-	Addrs      Addrs
 	NewSpeaker NewSpeaker
 }
 
@@ -51,7 +50,7 @@ type Daemon struct {
 	fileCfg      *config.Config
 	vipOverrides map[netip.Prefix]*config.VIP
 	events       events
-	base         fib.State     // the last base state handed to the fib
+	base         fib.State     // the last base state handed to the fib, VIP addresses included
 	done         chan struct{} // closed when the loop has stopped
 	ready        chan struct{} // closed after the first convergence
 
@@ -82,7 +81,6 @@ type Daemon struct {
 	pairHeard       map[netip.Prefix]bool
 	drainedUplinks  map[string]bool
 	nextVIPDecision time.Time // a dampened VIP's reuse time
-	addrs           Addrs     // VIP addresses; the kernel side has its own socket
 	cmds            chan func()
 }
 
@@ -111,15 +109,6 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		k = fk
 	}
-	addrs := opts.Addrs
-	if addrs == nil {
-		c, err := fib.Dial(opts.NetNS, cfg.FIB.Protocol)
-		if err != nil {
-			k.Close()
-			return nil, err
-		}
-		addrs = c
-	}
 	done := make(chan struct{})
 	*d = Daemon{
 		opts:           opts,
@@ -137,7 +126,6 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		vipEv:          newQueue[probeResult](),
 		pairHeard:      map[netip.Prefix]bool{},
 		drainedUplinks: map[string]bool{},
-		addrs:          addrs,
 		cmds:           make(chan func()),
 		fileCfg:        cfg,
 		vipOverrides:   map[netip.Prefix]*config.VIP{},
@@ -191,7 +179,7 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 
 // Run runs until ctx ends, then stops cleanly: BGP first (our
 // advertisements are withdrawn), then the kernel side; unless retaining,
-// every rule and route the daemon owns is removed.
+// every rule, route and VIP address the daemon owns is removed.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.kernel.Close()
 	kctx, kcancel := context.WithCancel(context.Background())
@@ -210,7 +198,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	close(d.replayStop)
 	d.replays.Wait()
 	d.stopSpeaker()
-	defer d.addrs.Close()
 	kcancel()
 	var kerr error
 	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
@@ -227,7 +214,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if ferr := d.kernel.Flush(); ferr != nil {
 		return errors.Join(err, fmt.Errorf("daemon: removing owned rules and routes: %w", ferr))
 	}
-	d.log.Info("removed every rule and route we owned", "event", "stop")
+	d.log.Info("removed every rule, route and address we owned", "event", "stop")
 	return err
 }
 
@@ -344,6 +331,7 @@ func (d *Daemon) converge() {
 	// apart, the base alone would delete the learned routes (after a
 	// restart, every one adopted) until their update arrived.
 	adds, dels := d.learnedChanges()
+	state.Addrs = d.vipAddrs()
 	d.kernel.SetWith(state, adds, dels)
 	d.base = state
 	d.links = links

@@ -24,6 +24,8 @@ type fakeFIB struct {
 	// the same again) or remove; flushed is set by Flush.
 	changes int
 	flushed bool
+	// sets counts the base states handed over with Set alone.
+	sets int
 }
 
 var _ FIB = (*fakeFIB)(nil)
@@ -37,6 +39,13 @@ func newFakeFIB(links fib.Links, adopted fib.State) *fakeFIB {
 }
 
 func (f *fakeFIB) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (f *fakeFIB) Set(s fib.State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.base = s
+	f.sets++
+}
 
 func (f *fakeFIB) SetWith(s fib.State, adds []fib.Route, dels []fib.RouteKey) {
 	f.mu.Lock()
@@ -81,6 +90,32 @@ func (f *fakeFIB) Flush() error {
 }
 
 func (f *fakeFIB) Close() error { return nil }
+
+// Owned is what the fake holds: the base and the learned routes.
+func (f *fakeFIB) Owned() (fib.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.base.Clone()
+	for _, r := range f.learned {
+		s.AddRoute(r)
+	}
+	return s, nil
+}
+
+func (f *fakeFIB) Explain(fib.ExplainQuery) (fib.Explanation, error) {
+	return fib.Explanation{}, fib.ErrNoRoute
+}
+
+// addresses are the VIP addresses in the base state, as strings.
+func (f *fakeFIB) addresses() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, a := range f.base.SortedAddrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
 
 // setLinks changes the links, as a netlink event would.
 func (f *fakeFIB) setLinks(l fib.Links) {
@@ -127,33 +162,6 @@ func (f *fakeFIB) changeCount() int {
 	defer f.mu.Unlock()
 	return f.changes
 }
-
-// fakeAddrs records the VIP addresses put on interfaces.
-type fakeAddrs struct {
-	mu sync.Mutex
-	on map[netip.Addr]int // address to ifindex
-}
-
-var _ Addrs = (*fakeAddrs)(nil)
-
-func (a *fakeAddrs) AddAddr(ifindex int, addr netip.Addr) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.on == nil {
-		a.on = map[netip.Addr]int{}
-	}
-	a.on[addr] = ifindex
-	return nil
-}
-
-func (a *fakeAddrs) DelAddr(ifindex int, addr netip.Addr) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.on, addr)
-	return nil
-}
-
-func (a *fakeAddrs) Close() error { return nil }
 
 // fakeSpeaker is BGP without GoBGP: it records the peers and the
 // advertisements it is given, and the test plays the peers through the

@@ -58,7 +58,6 @@ func TestLearnedNextHopRefused(t *testing.T) {
 			t.Errorf("fib Run: %v", err)
 		}
 		d.kernel.Close()
-		d.addrs.Close()
 	})
 	d.kernel.(*fib.Kernel).Set(fib.NewState())
 	var links fib.Links

@@ -62,7 +62,6 @@ type loopTest struct {
 	t      *testing.T
 	d      *Daemon
 	fib    *fakeFIB
-	addrs  *fakeAddrs
 	spk    *fakeSpeaker
 	cancel context.CancelFunc
 	done   chan error
@@ -70,10 +69,10 @@ type loopTest struct {
 
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 	t.Helper()
-	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, done: make(chan error, 1)}
+	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{}, done: make(chan error, 1)}
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		FIB:    lt.fib, Addrs: lt.addrs,
+		FIB:    lt.fib,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
 			lt.spk.mu.Lock()
 			defer lt.spk.mu.Unlock()
@@ -536,19 +535,18 @@ func TestLoopVIP(t *testing.T) {
 				if diff := cmp.Diff(tc.want, lt.spk.advertised()); diff != "" {
 					t.Errorf("advertised (-want +got):\n%s", diff)
 				}
-				lt.addrs.mu.Lock()
-				idx, on := lt.addrs.on[vip1.Addr()]
-				lt.addrs.mu.Unlock()
-				if on != tc.wantOn || (on && idx != 2) {
-					t.Errorf("address on ifindex %d: %v; want on eth0 (2): %v", idx, on, tc.wantOn)
+				var wantAddrs []string
+				if tc.wantOn {
+					wantAddrs = []string{vip1.Addr().String() + " dev eth0"}
+				}
+				if diff := cmp.Diff(wantAddrs, lt.fib.addresses()); diff != "" {
+					t.Errorf("VIP addresses in the fib's desired state (-want +got):\n%s", diff)
 				}
 				lt.reconcileTwice()
-				lt.stop()
-				lt.addrs.mu.Lock()
-				defer lt.addrs.mu.Unlock()
-				if len(lt.addrs.on) != 0 {
-					t.Errorf("addresses left after a clean stop: %v", lt.addrs.on)
+				if diff := cmp.Diff(wantAddrs, lt.fib.addresses()); diff != "" {
+					t.Errorf("VIP addresses after two more converges (-want +got):\n%s", diff)
 				}
+				lt.stop() // the flush takes them off
 			})
 		})
 	}

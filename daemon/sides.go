@@ -2,19 +2,21 @@ package daemon
 
 import (
 	"context"
-	"net/netip"
 
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/speaker"
 )
 
-// FIB is what the loop uses of the kernel side: a desired state in, the
-// links and what was adopted out. It is *fib.Kernel in the daemon, and a
-// fake in the loop's tests (which need no kernel).
+// FIB is what the loop uses of the kernel side: a desired state in (rules,
+// routes and VIP addresses), the links and what was adopted out, and the
+// kernel's answers to the API's questions. It is *fib.Kernel in the
+// daemon, and a fake in the loop's tests (which need no kernel).
 type FIB interface {
 	Run(ctx context.Context) error
-	// SetWith hands over the base state and changes the learned routes
-	// (the dynamic layer) in one step; Update changes only the latter.
+	// Set hands over the base state alone; SetWith hands it over and
+	// changes the learned routes (the dynamic layer) in one step; Update
+	// changes only the latter.
+	Set(s fib.State)
 	SetWith(s fib.State, adds []fib.Route, dels []fib.RouteKey)
 	Update(adds []fib.Route, dels []fib.RouteKey)
 	// Adopted is what we owned in the kernel at start.
@@ -22,21 +24,16 @@ type FIB interface {
 	Links() (fib.Links, bool)
 	LinkChanges() <-chan struct{}
 	Status() fib.Status
-	// Flush removes every rule and route we own (a clean stop).
+	// Owned reads what we own in the kernel now; Explain asks the kernel
+	// how it routes a packet. Both may be called off the loop.
+	Owned() (fib.State, error)
+	Explain(q fib.ExplainQuery) (fib.Explanation, error)
+	// Flush removes every rule, route and address we own (a clean stop).
 	Flush() error
 	Close() error
 }
 
 var _ FIB = (*fib.Kernel)(nil)
-
-// Addrs puts VIP addresses on interfaces and takes them off.
-type Addrs interface {
-	AddAddr(ifindex int, a netip.Addr) error
-	DelAddr(ifindex int, a netip.Addr) error
-	Close() error
-}
-
-var _ Addrs = (*fib.Conn)(nil)
 
 // NewSpeaker makes the BGP speaker once an uplink has bgp; speaker.New in
 // the daemon, a fake in the loop's tests.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
 	"github.com/multihomed/multihomed/speaker"
 )
@@ -31,10 +32,8 @@ type vip struct {
 	drained  bool
 	decision policy.VIPDecision
 	since    time.Time
-	// announced is what the speaker was last told; addrOn the interface
-	// the address was put on ("" when not).
+	// announced is what the speaker was last told.
 	announced bool
-	addrOn    string
 	gen       uint64 // of its probe runner
 }
 
@@ -145,8 +144,8 @@ func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 
 // announceVIPs decides every VIP and converges the speaker's
 // advertisements, then does what must follow a withdrawal or an
-// announcement: the address, the notify hooks. Withdrawals happen first
-// in BGP, always.
+// announcement: the addresses in the fib's desired state, the notify
+// hooks. Withdrawals happen first in BGP, always.
 func (d *Daemon) announceVIPs() {
 	now := time.Now()
 	var advs []speaker.Advertisement
@@ -183,6 +182,7 @@ func (d *Daemon) announceVIPs() {
 		if len(advs) > 0 {
 			d.log.Warn("VIPs wait for the bgp speaker", "event", "vip-wait")
 		}
+		d.syncVIPAddrs() // nothing announced: an adopted address may go
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), speakerTimeout)
@@ -194,7 +194,9 @@ func (d *Daemon) announceVIPs() {
 	}
 	for _, c := range changes {
 		c.v.announced = c.announced
-		d.vipAddress(c.v)
+	}
+	d.syncVIPAddrs()
+	for _, c := range changes {
 		d.notify(c.v)
 		kind := control.EventVIPWithdrawn
 		if c.announced {
@@ -222,37 +224,46 @@ func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
 	return a
 }
 
-// vipAddress puts the VIP on its interface while announced and takes it
-// off after the withdrawal.
-func (d *Daemon) vipAddress(v *vip) {
-	switch {
-	case v.announced && v.cfg.Address != nil && v.addrOn == "":
-		l, ok := d.links[v.cfg.Address.Interface]
-		if !ok {
-			d.log.Warn("vip address: no such interface", "vip", v.cfg.Prefix, "interface", v.cfg.Address.Interface)
+// vipAddrs are the VIP addresses the fib is to hold: those of the
+// announced VIPs with an address. One found in the kernel at start (a
+// previous run's, adopted by its mark) stays while its VIP, still
+// configured there, waits for its first decision: a restart does not take
+// a healthy service's address away for the length of a check. The fib
+// writes each when its interface exists, and puts it back if it goes.
+func (d *Daemon) vipAddrs() map[fib.Address]struct{} {
+	out := map[fib.Address]struct{}{}
+	adopted := d.kernel.Adopted().Addrs
+	keep := func(c config.VIP, announced, starting bool) {
+		if c.Address == nil {
 			return
 		}
-		if err := d.addrs.AddAddr(l.Index, v.cfg.Prefix.Addr()); err != nil {
-			d.log.Error("vip address", "vip", v.cfg.Prefix, "err", err)
-			return
+		a := fib.Address{Addr: c.Prefix.Addr(), Interface: c.Address.Interface}
+		if _, was := adopted[a]; announced || (starting && was) {
+			out[a] = struct{}{}
 		}
-		v.addrOn = v.cfg.Address.Interface
-	case !v.announced && v.addrOn != "":
-		d.removeVIPAddress(v)
 	}
+	for _, v := range d.vips {
+		keep(v.cfg, v.announced, v.decision.Reason == policy.VIPStarting)
+	}
+	for _, c := range d.cfg.VIPs {
+		if d.vips[c.Prefix] == nil {
+			keep(c, false, true) // the first converge: not started yet
+		}
+	}
+	return out
 }
 
-func (d *Daemon) removeVIPAddress(v *vip) {
-	if v.addrOn == "" {
+// syncVIPAddrs hands the fib the base state with the VIP addresses as
+// they should be now, when they changed.
+func (d *Daemon) syncVIPAddrs() {
+	addrs := d.vipAddrs()
+	if maps.Equal(addrs, d.base.Addrs) {
 		return
 	}
-	if l, ok := d.links[v.addrOn]; ok {
-		if err := d.addrs.DelAddr(l.Index, v.cfg.Prefix.Addr()); err != nil {
-			d.log.Error("vip address", "vip", v.cfg.Prefix, "err", err)
-			return
-		}
-	}
-	v.addrOn = ""
+	// A new State: the fib keeps the one it was handed.
+	s := fib.State{Rules: d.base.Rules, Routes: d.base.Routes, Addrs: addrs}
+	d.kernel.Set(s)
+	d.base = s
 }
 
 // notify runs the VIP's hook after a BGP change, in the background, with
@@ -302,8 +313,9 @@ func (d *Daemon) handleProbes(rs []probeResult) {
 	}
 }
 
-// withdrawVIPs withdraws every VIP (the first step of a clean stop) and
-// takes their addresses off.
+// withdrawVIPs withdraws every VIP (the first step of a clean stop). Their
+// addresses stay in the fib's desired state: the fib's Flush removes them
+// with everything else we own, unless the kernel state is retained.
 func (d *Daemon) withdrawVIPs() {
 	if d.spk == nil {
 		return
@@ -318,7 +330,6 @@ func (d *Daemon) withdrawVIPs() {
 		if v.announced {
 			v.announced = false
 			d.log.Info("vip withdrawn", "event", "vip-state", "vip", v.cfg.Prefix, "announce", false, "reason", "stopping")
-			d.removeVIPAddress(v)
 			d.notify(v)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
+	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
 )
 
@@ -49,7 +50,7 @@ func TestVIPConflictDecision(t *testing.T) {
 			}
 			v := &vip{cfg: vc, state: policy.NewVIPState(policy.VIPParams{Rise: 1, Fall: 1})}
 			v.state.Probe(time.Now(), nil)
-			d := &Daemon{cfg: cfg, views: views, vips: map[netip.Prefix]*vip{vc.Prefix: v}, log: discardLog}
+			d := &Daemon{cfg: cfg, views: views, vips: map[netip.Prefix]*vip{vc.Prefix: v}, log: discardLog, kernel: newFakeFIB(nil, fib.NewState())}
 			// As mhctl vip list shows it; twice: deciding again changes
 			// nothing.
 			want := []control.VIPStatus{{Prefix: vc.Prefix, Reason: tc.want, Detail: tc.detail}}

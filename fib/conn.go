@@ -31,20 +31,61 @@ func Dial(nsPath string, proto uint8) (*Conn, error) {
 func (c *Conn) Close() error { return c.c.Close() }
 
 // Exec writes ops in batches and returns one error per op (nil where it
-// succeeded). A delete of something already gone counts as success.
+// succeeded). A delete of something already gone counts as success. The
+// interfaces of address operations without an Ifindex are looked up.
 func (c *Conn) Exec(ops []Op) []error {
+	if !hasAddrOps(ops) {
+		return c.exec(ops)
+	}
+	errs := make([]error, len(ops))
+	links, err := c.Links()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	resolveAddrOps(ops, errs, links)
+	var run []Op
+	var at []int
+	for i, op := range ops {
+		if errs[i] == nil && (op.Ifindex != 0 || (op.Kind != OpAddAddr && op.Kind != OpDelAddr)) {
+			run, at = append(run, op), append(at, i)
+		}
+	}
+	for j, err := range c.exec(run) {
+		errs[at[j]] = err
+	}
+	return errs
+}
+
+func (c *Conn) exec(ops []Op) []error {
 	errs := c.c.exec(ops, c.proto)
 	for i, err := range errs {
-		if err != nil && isDelete(ops[i].Kind) && (errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT)) {
+		if err == nil {
+			continue
+		}
+		switch k := ops[i].Kind; {
+		case (k == OpDelRoute || k == OpDelRule) && (errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT)):
+			errs[i] = nil
+		case k == OpDelAddr && addrGone(err):
 			errs[i] = nil
 		}
 	}
 	return errs
 }
 
-func isDelete(k OpKind) bool { return k == OpDelRoute || k == OpDelRule }
+func hasAddrOps(ops []Op) bool {
+	for _, op := range ops {
+		if op.Kind == OpAddAddr || op.Kind == OpDelAddr {
+			return true
+		}
+	}
+	return false
+}
 
-// Owned reads every rule and route of our protocol, in every table.
+// Owned reads every rule and route of our protocol, in every table, and
+// every address that carries our mark.
 func (c *Conn) Owned() (State, error) {
 	for range 5 {
 		s, err := c.owned()
@@ -81,6 +122,11 @@ func (c *Conn) owned() (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("fib: dump rules: %w", err)
 	}
+	links, err := c.Links()
+	if err != nil {
+		return State{}, err
+	}
+	s.Addrs = ownedAddrs(links, c.proto)
 	return s, nil
 }
 
@@ -157,7 +203,8 @@ type Addr struct {
 	Prefix    netip.Prefix // the address with its prefix length
 	Scope     uint8
 	Secondary bool
-	Tentative bool // IPv6 duplicate address detection not done yet
+	Tentative bool  // IPv6 duplicate address detection not done yet
+	Proto     uint8 // who added it (IFA_PROTO, Linux 6.0); 0 when unmarked
 }
 
 // Global reports whether the address is of global scope (what gets rules).
@@ -205,6 +252,7 @@ func parseAddr(data []byte) (int, Addr, bool) {
 	}
 	flags := uint32(flags8)
 	var local, address netip.Addr
+	var proto uint8
 	forEachAttr(data[sizeofIfAddrmsg:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.IFA_LOCAL:
@@ -214,6 +262,10 @@ func parseAddr(data []byte) (int, Addr, bool) {
 		case unix.IFA_FLAGS:
 			if len(v) == 4 {
 				flags = native.Uint32(v)
+			}
+		case ifaProto:
+			if len(v) >= 1 {
+				proto = v[0]
 			}
 		}
 	})
@@ -230,5 +282,6 @@ func parseAddr(data []byte) (int, Addr, bool) {
 		Scope:     scope,
 		Secondary: flags&unix.IFA_F_SECONDARY != 0,
 		Tentative: flags&unix.IFA_F_TENTATIVE != 0,
+		Proto:     proto,
 	}, true
 }

@@ -68,8 +68,12 @@ type Status struct {
 	LastSync  time.Time // when the kernel last held the desired state
 	Rules     int       // rules we own in the kernel
 	Routes    int       // routes we own in the kernel
-	Resyncs   uint64    // full re-reads of the kernel so far
-	Writes    uint64    // successful writes so far
+	Addrs     int       // addresses we own in the kernel
+	// AddrsWaiting are wanted addresses not written: their interface
+	// does not exist yet, or holds the address without our mark.
+	AddrsWaiting int
+	Resyncs      uint64 // full re-reads of the kernel so far
+	Writes       uint64 // successful writes so far
 }
 
 // Kernel converges the kernel's rules and routes of our protocol to the
@@ -95,6 +99,7 @@ type Kernel struct {
 	dirty       []packedKey // may repeat a key
 	dirtyLimit  int         // past it (and minDirtyLimit) repeats are folded
 	rulesDirty  bool
+	addrsDirty  bool
 	full        bool
 	links       Links
 	linksLoaded bool
@@ -106,6 +111,7 @@ type Kernel struct {
 	// brings them back at once.
 	parked      map[packedKey]struct{}
 	parkedRules bool
+	parkedAddrs bool
 
 	// Owned only by the Run goroutine.
 	actual  ownedState
@@ -116,6 +122,7 @@ type Kernel struct {
 type ownedState struct {
 	Rules  map[Rule]struct{}
 	Routes routeMap
+	Addrs  map[Address]struct{}
 }
 
 func ownedStateOf(s State) ownedState {
@@ -123,7 +130,11 @@ func ownedStateOf(s State) ownedState {
 	if rules == nil {
 		rules = map[Rule]struct{}{}
 	}
-	return ownedState{Rules: rules, Routes: routeMapOf(s.Routes)}
+	addrs := maps.Clone(s.Addrs)
+	if addrs == nil {
+		addrs = map[Address]struct{}{}
+	}
+	return ownedState{Rules: rules, Routes: routeMapOf(s.Routes), Addrs: addrs}
 }
 
 // apply records the effect of op having succeeded.
@@ -133,6 +144,10 @@ func (o *ownedState) apply(op Op) {
 		o.Rules[op.Rule] = struct{}{}
 	case OpDelRule:
 		delete(o.Rules, op.Rule)
+	case OpAddAddr:
+		o.Addrs[op.Addr] = struct{}{}
+	case OpDelAddr:
+		delete(o.Addrs, op.Addr)
 	default:
 		o.Routes.apply(op)
 	}
@@ -214,6 +229,7 @@ func (k *Kernel) setLocked(s State) {
 		delete(k.parked, pk) // what is wanted changed: try it now
 	}
 	k.base, k.haveDesired, k.rulesDirty, k.parkedRules = s, true, true, false
+	k.addrsDirty, k.parkedAddrs = true, false
 }
 
 // Update changes the dynamic layer of the desired state: routes to add (or
@@ -430,7 +446,7 @@ func (k *Kernel) resync(withLinks bool) error {
 		k.adoptedAt = owned
 	}
 	k.status.Resyncs++
-	k.status.Rules, k.status.Routes = len(owned.Rules), len(owned.Routes)
+	k.status.Rules, k.status.Routes, k.status.Addrs = len(owned.Rules), len(owned.Routes), len(owned.Addrs)
 	// Links are published last: whoever reacts to them may ask for
 	// Adopted, which must be there by then.
 	if withLinks {
@@ -497,6 +513,9 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 			l.Addrs = addrs
 			k.links[l.Name] = l
 			linksChanged = true
+			if k.addrNoticeLocked(m.Header.Type, l, a) {
+				changed = true
+			}
 		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
 			if key, proto, ok := parseRouteKey(m.Data); ok && proto != k.opts.Protocol {
 				conflict, retry := k.foreignRouteLocked(m.Header, key, proto)
@@ -547,6 +566,27 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 		poke(k.linkKick)
 	}
 	return changed, resync, conflicts
+}
+
+// addrNoticeLocked takes in a notification of address a on link l; k.mu
+// is held. It reports whether the addresses are to be planned again: one
+// of ours came or went (maybe someone else's doing), or someone else's
+// took or freed an address we want.
+func (k *Kernel) addrNoticeLocked(typ uint16, l Link, a Addr) bool {
+	if oa, ok := ownedAddr(l, a, k.opts.Protocol); ok {
+		if typ == unix.RTM_NEWADDR {
+			k.actual.Addrs[oa] = struct{}{}
+		} else {
+			delete(k.actual.Addrs, oa)
+		}
+		k.addrsDirty = true
+		return true
+	}
+	if _, wanted := k.base.Addrs[Address{Addr: a.Prefix.Addr(), Interface: l.Name}]; wanted {
+		k.addrsDirty = true
+		return true
+	}
+	return false
 }
 
 // foreignRouteLocked takes in a notification of another owner's route on
@@ -727,7 +767,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		// What was there at start and is still wanted stays untouched: a
 		// restart rewrites only the difference.
 		k.adopted = true
-		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules),
+		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules), "addrs", len(k.actual.Addrs),
 			"routes", k.actual.Routes.len(), "writes", len(ops))
 	}
 	if len(ops) == 0 {
@@ -777,9 +817,12 @@ func (k *Kernel) reconcile() (failed bool) {
 	k.mu.Lock()
 	for _, f := range fails {
 		errs = append(errs, f.err)
-		if isRuleOp(f.op.Kind) {
+		switch {
+		case isRuleOp(f.op.Kind):
 			k.parkedRules = true
-		} else {
+		case isAddrOp(f.op.Kind):
+			k.parkedAddrs = true
+		default:
 			k.parked[packKey(f.op.Route.Key())] = struct{}{}
 		}
 	}
@@ -806,15 +849,15 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		k.full, k.rulesDirty = false, false
 		k.dirty, k.dirtyLimit = nil, 0
 		clear(k.parked)
-		k.parkedRules = false
-		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, k.dyn.len()+len(k.base.Routes))}
+		k.parkedRules, k.parkedAddrs, k.addrsDirty = false, false, false
+		desired = State{Rules: k.base.Rules, Routes: make(map[RouteKey]Route, k.dyn.len()+len(k.base.Routes)), Addrs: k.wantedAddrsLocked()}
 		for r := range k.dyn.all() {
 			desired.Routes[r.Key()] = r
 		}
 		for key, r := range k.base.Routes {
 			desired.Routes[key] = r
 		}
-		return desired, State{Rules: k.actual.Rules, Routes: k.actual.Routes.routes()}, true
+		return desired, State{Rules: k.actual.Rules, Routes: k.actual.Routes.routes(), Addrs: maps.Clone(k.actual.Addrs)}, true
 	}
 	desired = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
 	actual = State{Rules: map[Rule]struct{}{}, Routes: make(map[RouteKey]Route, len(k.dirty))}
@@ -838,7 +881,29 @@ func (k *Kernel) takeWork() (desired, actual State, ok bool) {
 		k.rulesDirty = false
 		desired.Rules, actual.Rules = k.base.Rules, k.actual.Rules
 	}
+	if k.addrsDirty && !k.parkedAddrs {
+		k.addrsDirty = false
+		desired.Addrs, actual.Addrs = k.wantedAddrsLocked(), maps.Clone(k.actual.Addrs)
+	}
 	return desired, actual, true
+}
+
+// wantedAddrsLocked are the wanted addresses that can be written now: on
+// an interface that exists, and not held there by someone else (that one
+// is left alone; ours is written once it goes). The rest wait for a
+// notification of the interface or of the address. k.mu is held.
+func (k *Kernel) wantedAddrsLocked() map[Address]struct{} {
+	out := make(map[Address]struct{}, len(k.base.Addrs))
+	waiting := 0
+	for a := range k.base.Addrs {
+		if _, ok := k.links[a.Interface]; !ok || foreignAddr(k.links, a, k.opts.Protocol) {
+			waiting++
+			continue
+		}
+		out[a] = struct{}{}
+	}
+	k.status.AddrsWaiting = waiting
+	return out
 }
 
 func (k *Kernel) isFull() bool {
@@ -865,15 +930,20 @@ func (k *Kernel) unpark() {
 	if k.parkedRules {
 		k.rulesDirty, k.parkedRules = true, false
 	}
+	if k.parkedAddrs {
+		k.addrsDirty, k.parkedAddrs = true, false
+	}
 }
 
 func (k *Kernel) hasParked() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.parked) > 0 || k.parkedRules
+	return len(k.parked) > 0 || k.parkedRules || k.parkedAddrs
 }
 
 func isRuleOp(kind OpKind) bool { return kind == OpAddRule || kind == OpDelRule }
+
+func isAddrOp(kind OpKind) bool { return kind == OpAddAddr || kind == OpDelAddr }
 
 type failure struct {
 	op  Op
@@ -883,6 +953,12 @@ type failure struct {
 // write executes ops, records what took in k.actual, and returns the
 // failures and whether any of them was an add that found its key taken.
 func (k *Kernel) write(ops []Op) (fails []failure, exists bool) {
+	if hasAddrOps(ops) {
+		// Known interfaces spare the request socket a dump of them.
+		k.mu.Lock()
+		resolveAddrOps(ops, make([]error, len(ops)), k.links)
+		k.mu.Unlock()
+	}
 	errs := k.req.Exec(ops)
 	for i, op := range ops {
 		err := errs[i]
@@ -906,7 +982,10 @@ func (k *Kernel) setStatus(err error) {
 	if k.parkedRules {
 		k.status.Pending++
 	}
-	k.status.Rules, k.status.Routes = len(k.actual.Rules), k.actual.Routes.len()
+	if k.parkedAddrs {
+		k.status.Pending++
+	}
+	k.status.Rules, k.status.Routes, k.status.Addrs = len(k.actual.Rules), k.actual.Routes.len(), len(k.actual.Addrs)
 	k.status.Synced = err == nil && k.status.Pending == 0
 	if k.status.Pending > 0 && err == nil {
 		return // parked writes still wait: keep their error
@@ -919,7 +998,8 @@ func (k *Kernel) setStatus(err error) {
 	k.status.LastSync = time.Now()
 }
 
-// Flush removes every rule and route we own. Call it after Run returned.
+// Flush removes every rule, route and address we own. Call it after Run
+// returned.
 func (k *Kernel) Flush() error {
 	_, err := k.req.Converge(NewState())
 	return err

@@ -3,6 +3,7 @@ package fib
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -159,15 +160,43 @@ func (r Route) Equal(o Route) bool {
 		r.Scope == o.Scope && r.Src == o.Src && slices.Equal(r.Nexthops, o.Nexthops)
 }
 
-// State is a whole set of rules and routes.
+// Address is a host address (a VIP: /32 or /128) on an interface, marked
+// with our protocol (IFA_PROTO) so that it is ours to remove, and only
+// ours. It is named by interface, not index: an address wanted on an
+// interface that does not exist yet is written when the interface appears.
+type Address struct {
+	Addr      netip.Addr
+	Interface string
+}
+
+func (a Address) String() string { return fmt.Sprintf("%s dev %s", a.Addr, a.Interface) }
+
+func compareAddresses(a, b Address) int {
+	if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+		return c
+	}
+	return a.Addr.Compare(b.Addr)
+}
+
+// State is a whole set of rules, routes and addresses.
 type State struct {
 	Rules  map[Rule]struct{}
 	Routes map[RouteKey]Route
+	Addrs  map[Address]struct{}
 }
 
 // NewState returns an empty State.
 func NewState() State {
-	return State{Rules: map[Rule]struct{}{}, Routes: map[RouteKey]Route{}}
+	return State{Rules: map[Rule]struct{}{}, Routes: map[RouteKey]Route{}, Addrs: map[Address]struct{}{}}
+}
+
+// AddAddress adds a to s.
+func (s *State) AddAddress(a Address) {
+	if s.Addrs == nil {
+		s.Addrs = map[Address]struct{}{}
+	}
+	a.Addr = a.Addr.Unmap()
+	s.Addrs[a] = struct{}{}
 }
 
 // AddRule adds r to s.
@@ -190,14 +219,25 @@ func (s *State) AddRoute(r Route) {
 
 // Clone returns a copy of s that shares nothing mutable with it.
 func (s State) Clone() State {
-	c := State{Rules: make(map[Rule]struct{}, len(s.Rules)), Routes: make(map[RouteKey]Route, len(s.Routes))}
+	c := State{Rules: make(map[Rule]struct{}, len(s.Rules)), Routes: make(map[RouteKey]Route, len(s.Routes)),
+		Addrs: make(map[Address]struct{}, len(s.Addrs))}
 	for r := range s.Rules {
 		c.Rules[r] = struct{}{}
 	}
 	for k, r := range s.Routes {
 		c.Routes[k] = r
 	}
+	for a := range s.Addrs {
+		c.Addrs[a] = struct{}{}
+	}
 	return c
+}
+
+// SortedAddrs returns the addresses ordered by interface, then address.
+func (s State) SortedAddrs() []Address {
+	out := slices.Collect(maps.Keys(s.Addrs))
+	slices.SortFunc(out, compareAddresses)
+	return out
 }
 
 // SortedRules returns the rules ordered by priority, then source.

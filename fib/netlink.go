@@ -397,6 +397,10 @@ func appendOp(b []byte, op Op, flags uint16, seq uint32, proto uint8) []byte {
 		return appendRuleMsg(b, unix.RTM_NEWRULE, flags|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, op.Rule, proto)
 	case OpDelRule:
 		return appendRuleMsg(b, unix.RTM_DELRULE, flags, seq, op.Rule, proto)
+	case OpAddAddr:
+		return appendAddrMsg(b, unix.RTM_NEWADDR, flags|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, op.Addr, op.Ifindex, proto)
+	case OpDelAddr:
+		return appendAddrMsg(b, unix.RTM_DELADDR, flags, seq, op.Addr, op.Ifindex, proto)
 	}
 	panic(fmt.Sprintf("fib: unknown op kind %d", op.Kind))
 }

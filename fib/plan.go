@@ -16,6 +16,10 @@ const (
 	OpAddRule
 	OpDelRule
 	OpDelRoute
+	// OpAddAddr puts an address on its interface, marked as ours.
+	OpAddAddr
+	// OpDelAddr removes one of our addresses.
+	OpDelAddr
 )
 
 func (k OpKind) String() string {
@@ -30,22 +34,32 @@ func (k OpKind) String() string {
 		return "del-rule"
 	case OpDelRoute:
 		return "del-route"
+	case OpAddAddr:
+		return "add-addr"
+	case OpDelAddr:
+		return "del-addr"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
 
 // Op is one kernel write. Route is set for route operations, Rule for rule
-// operations.
+// operations, Addr for address operations.
 type Op struct {
 	Kind  OpKind
 	Route Route
 	Rule  Rule
+	Addr  Address
+	// Ifindex is Addr's interface, filled in by the writer: Plan knows
+	// interfaces by name only.
+	Ifindex int
 }
 
 func (o Op) String() string {
 	switch o.Kind {
 	case OpAddRule, OpDelRule:
 		return fmt.Sprintf("%s %s", o.Kind, o.Rule)
+	case OpAddAddr, OpDelAddr:
+		return fmt.Sprintf("%s %s", o.Kind, o.Addr)
 	}
 	return fmt.Sprintf("%s %s", o.Kind, o.Route)
 }
@@ -82,6 +96,16 @@ func Plan(desired, actual State) []Op {
 	for k, have := range actual.Routes {
 		if _, ok := desired.Routes[k]; !ok {
 			n[delGroup(have)]++
+		}
+	}
+	for a := range desired.Addrs {
+		if _, ok := actual.Addrs[a]; !ok {
+			n[gAddAddr]++
+		}
+	}
+	for a := range actual.Addrs {
+		if _, ok := desired.Addrs[a]; !ok {
+			n[gDelAddr]++
 		}
 	}
 	var off [numGroups]int
@@ -122,6 +146,16 @@ func Plan(desired, actual State) []Op {
 			put(delGroup(have), Op{Kind: OpDelRoute, Route: have})
 		}
 	}
+	for a := range desired.Addrs {
+		if _, ok := actual.Addrs[a]; !ok {
+			put(gAddAddr, Op{Kind: OpAddAddr, Addr: a})
+		}
+	}
+	for a := range actual.Addrs {
+		if _, ok := desired.Addrs[a]; !ok {
+			put(gDelAddr, Op{Kind: OpDelAddr, Addr: a})
+		}
+	}
 	return ops
 }
 
@@ -132,6 +166,8 @@ const (
 	gReplLink
 	gRepl
 	gAddRule
+	gAddAddr
+	gDelAddr
 	gDelRule
 	gDelRoute
 	gDelLink
@@ -172,5 +208,9 @@ func (s *State) Apply(op Op) {
 		s.AddRule(op.Rule)
 	case OpDelRule:
 		delete(s.Rules, op.Rule)
+	case OpAddAddr:
+		s.AddAddress(op.Addr)
+	case OpDelAddr:
+		delete(s.Addrs, op.Addr)
 	}
 }
