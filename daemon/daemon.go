@@ -52,6 +52,7 @@ type Daemon struct {
 	events       events
 	base         fib.State     // the last base state handed to the fib, VIP addresses included
 	done         chan struct{} // closed when the loop has stopped
+	started      time.Time     // when Run started
 	ready        chan struct{} // closed after the first convergence
 
 	// Owned by the Run loop.
@@ -181,6 +182,7 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 // advertisements are withdrawn), then the kernel side; unless retaining,
 // every rule, route and VIP address the daemon owns is removed.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.started = time.Now()
 	defer d.kernel.Close()
 	kctx, kcancel := context.WithCancel(context.Background())
 	kdone := make(chan error, 1)

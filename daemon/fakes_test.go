@@ -24,8 +24,6 @@ type fakeFIB struct {
 	// the same again) or remove; flushed is set by Flush.
 	changes int
 	flushed bool
-	// sets counts the base states handed over with Set alone.
-	sets int
 }
 
 var _ FIB = (*fakeFIB)(nil)
@@ -44,7 +42,6 @@ func (f *fakeFIB) Set(s fib.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.base = s
-	f.sets++
 }
 
 func (f *fakeFIB) SetWith(s fib.State, adds []fib.Route, dels []fib.RouteKey) {

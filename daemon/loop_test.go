@@ -552,6 +552,58 @@ func TestLoopVIP(t *testing.T) {
 	}
 }
 
+// TestLoopVIPAddressAdopted: after a restart, a VIP address a previous
+// run left (adopted by its mark) stays in the fib's desired state while
+// its VIP, still configured there, waits for its sessions, up to the
+// restart time; one whose VIP is gone from the config is not wanted at
+// all; a check that fails takes it away at once.
+func TestLoopVIPAddressAdopted(t *testing.T) {
+	onEth0 := fib.Address{Addr: vip1.Addr(), Interface: "eth0"}
+	stale := fib.Address{Addr: ma("203.0.113.99"), Interface: "lo"}
+	adopted := fib.NewState()
+	adopted.AddAddress(onEth0)
+	adopted.AddAddress(stale)
+	kept := []string{onEth0.String()}
+	for _, tc := range []struct {
+		name  string
+		cfg   func() *config.Config
+		steps func(lt *loopTest)
+		want  []string
+	}{
+		{"still configured: kept while the sessions come", vipConfig, func(*loopTest) {}, kept},
+		{"announced: kept", vipConfig, func(lt *loopTest) {
+			lt.spk.session("isp-a", speaker.Established)
+		}, kept},
+		{"announced, then withdrawn: gone", vipConfig, func(lt *loopTest) {
+			lt.spk.session("isp-a", speaker.Established)
+			synctest.Wait()
+			lt.spk.session("isp-a", speaker.Idle)
+		}, nil},
+		{"no session for the restart time: gone", vipConfig, func(*loopTest) {
+			time.Sleep(restartTime + 2*time.Second) // the check's results decide again
+		}, nil},
+		{"VIP drained: gone", vipConfig, func(lt *loopTest) {
+			if err := lt.d.SetVIPDrained(context.Background(), vip1, true); err != nil {
+				lt.t.Fatal(err)
+			}
+		}, nil},
+		{"VIP removed from the config: never wanted", bgpUplinks, func(*loopTest) {}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lt := startLoop(t, tc.cfg(), adopted)
+				tc.steps(lt)
+				synctest.Wait()
+				if diff := cmp.Diff(tc.want, lt.fib.addresses()); diff != "" {
+					t.Errorf("VIP addresses in the fib's desired state (-want +got):\n%s", diff)
+				}
+				lt.reconcileTwice()
+				lt.stop()
+			})
+		})
+	}
+}
+
 // TestLoopUplinkDrain: a drained uplink carries main's default no more (the
 // next by priority does) and keeps its own table; undrained, it is back.
 func TestLoopUplinkDrain(t *testing.T) {

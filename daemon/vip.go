@@ -32,8 +32,11 @@ type vip struct {
 	drained  bool
 	decision policy.VIPDecision
 	since    time.Time
-	// announced is what the speaker was last told.
+	// announced is what the speaker was last told; decided that the VIP
+	// has had a verdict of its own in this run (announced, or withdrawn
+	// for a reason other than waiting for its first check or session).
 	announced bool
+	decided   bool
 	gen       uint64 // of its probe runner
 }
 
@@ -171,6 +174,9 @@ func (d *Daemon) announceVIPs() {
 			d.log.Log(context.Background(), lvl, "vip state", "event", "vip-state", "vip", p, "announce", dec.Announce, "reason", dec.String())
 			v.decision, v.since = dec, now
 		}
+		if dec.Announce || (dec.Reason != policy.VIPStarting && dec.Reason != policy.VIPNoUplink) {
+			v.decided = true
+		}
 		if dec.Announce != v.announced {
 			changes = append(changes, change{v, dec.Announce})
 		}
@@ -227,12 +233,14 @@ func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
 // vipAddrs are the VIP addresses the fib is to hold: those of the
 // announced VIPs with an address. One found in the kernel at start (a
 // previous run's, adopted by its mark) stays while its VIP, still
-// configured there, waits for its first decision: a restart does not take
-// a healthy service's address away for the length of a check. The fib
-// writes each when its interface exists, and puts it back if it goes.
+// configured there, waits for its first verdict, for at most the BGP
+// restart time (as learned routes do): a restart does not take a healthy
+// service's address away while the sessions come back. The fib writes
+// each when its interface exists, and puts it back if it goes.
 func (d *Daemon) vipAddrs() map[fib.Address]struct{} {
 	out := map[fib.Address]struct{}{}
 	adopted := d.kernel.Adopted().Addrs
+	window := time.Since(d.started) < d.cfg.BGP.RestartTime
 	keep := func(c config.VIP, announced, starting bool) {
 		if c.Address == nil {
 			return
@@ -243,11 +251,11 @@ func (d *Daemon) vipAddrs() map[fib.Address]struct{} {
 		}
 	}
 	for _, v := range d.vips {
-		keep(v.cfg, v.announced, v.decision.Reason == policy.VIPStarting)
+		keep(v.cfg, v.announced, window && !v.decided)
 	}
 	for _, c := range d.cfg.VIPs {
 		if d.vips[c.Prefix] == nil {
-			keep(c, false, true) // the first converge: not started yet
+			keep(c, false, window) // the first converge: not started yet
 		}
 	}
 	return out

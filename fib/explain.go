@@ -71,7 +71,8 @@ type RuleMatch struct {
 	Table    uint32
 }
 
-// String writes the rule as `ip rule` would, for the selectors read.
+// String writes the rule as `ip rule` would, for the selectors read,
+// without its priority.
 func (r RuleMatch) String() string {
 	var b strings.Builder
 	switch {
@@ -175,7 +176,14 @@ func (c *Conn) routeGet(q ExplainQuery, iif int) (routeGot, error) {
 	b := appendNlMsghdr(c.c.wbuf[:0], unix.RTM_GETROUTE, unix.NLM_F_REQUEST, seq)
 	bits := uint8(q.Dst.BitLen())
 	b = append(b, uint8(family(q.Dst)), bits, bits, 0, 0, 0, 0, 0)
-	b = native.AppendUint32(b, unix.RTM_F_FIB_MATCH)
+	flags := uint32(unix.RTM_F_FIB_MATCH)
+	if q.Dst.Is4() {
+		// Without it IPv4 reports the table of the cached route (main),
+		// not the one the lookup found the route in; IPv6 refuses it
+		// and reports the right table anyway.
+		flags |= unix.RTM_F_LOOKUP_TABLE
+	}
+	b = native.AppendUint32(b, flags)
 	b = appendAttrAddr(b, unix.RTA_DST, q.Dst)
 	b = appendAttrAddr(b, unix.RTA_SRC, q.Src)
 	if iif != 0 {
