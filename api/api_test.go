@@ -89,7 +89,7 @@ func newFakeController() *fakeController {
 				Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy",
 				Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"},
 			}},
-			FIB: control.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
+			FIB: control.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4, Addresses: 1},
 		},
 		routes: []control.RouteInfo{
 			{Table: 101, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.50.60.1"), Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
@@ -331,7 +331,7 @@ func TestAPIRPCs(t *testing.T) {
 				},
 			},
 			Vips:  []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},
-			Fib:   &pb.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4},
+			Fib:   &pb.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4, Addresses: 1},
 			Build: &pb.BuildInfo{Version: "v1.2.3", Commit: "abc", GoVersion: "go1.27.3"},
 		}
 		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {

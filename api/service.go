@@ -53,6 +53,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			LastSync:  timestamp(st.FIB.LastSync),
 			Rules:     u32(st.FIB.Rules),
 			Routes:    u32(st.FIB.Routes),
+			Addresses: u32(st.FIB.Addresses),
 		},
 		Build: s.buildInfo(),
 	}

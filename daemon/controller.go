@@ -295,7 +295,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		}
 		st.VIPs = d.vipStatus()
 		ks := d.kernel.Status()
-		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
+		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes, Addresses: ks.Addrs}
 		return nil
 	})
 	return st, err

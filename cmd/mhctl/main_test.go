@@ -84,7 +84,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 			},
 		},
 		VIPs: f.vipStatus(),
-		FIB:  control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6},
+		FIB:  control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6, Addresses: 1},
 	}, nil
 }
 

@@ -125,6 +125,9 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	} else {
 		fprintf(w, "fib: not synced, %d pending, %d rules, %d routes", f.GetPending(), f.GetRules(), f.GetRoutes())
 	}
+	if n := f.GetAddresses(); n > 0 {
+		fprintf(w, ", %d addresses", n)
+	}
 	if f.GetLastSync() != nil {
 		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
 	}

@@ -128,6 +128,7 @@ type FIBStatus struct {
 	LastSync  time.Time
 	Rules     int
 	Routes    int
+	Addresses int // VIP addresses we own in the kernel
 }
 
 // RouteInfo is a route the daemon owns.

@@ -554,11 +554,13 @@ type FIBStatus struct {
 	// Whether the kernel holds what the daemon wants.
 	Synced bool `protobuf:"varint,1,opt,name=synced,proto3" json:"synced,omitempty"`
 	// Changes not yet applied.
-	Pending       uint32                 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
-	LastError     string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	LastSync      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
-	Rules         uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
-	Routes        uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
+	Pending   uint32                 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	LastError string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastSync  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	Rules     uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
+	Routes    uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
+	// VIP addresses the daemon owns on interfaces.
+	Addresses     uint32 `protobuf:"varint,7,opt,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -631,6 +633,13 @@ func (x *FIBStatus) GetRules() uint32 {
 func (x *FIBStatus) GetRoutes() uint32 {
 	if x != nil {
 		return x.Routes
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetAddresses() uint32 {
+	if x != nil {
+		return x.Addresses
 	}
 	return 0
 }
@@ -2359,7 +2368,7 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x18\n" +
 	"\adrained\x18\x05 \x01(\bR\adrained\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12!\n" +
-	"\fannounced_to\x18\a \x03(\tR\vannouncedTo\"\xc3\x01\n" +
+	"\fannounced_to\x18\a \x03(\tR\vannouncedTo\"\xe1\x01\n" +
 	"\tFIBStatus\x12\x16\n" +
 	"\x06synced\x18\x01 \x01(\bR\x06synced\x12\x18\n" +
 	"\apending\x18\x02 \x01(\rR\apending\x12\x1d\n" +
@@ -2367,7 +2376,8 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"last_error\x18\x03 \x01(\tR\tlastError\x127\n" +
 	"\tlast_sync\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSync\x12\x14\n" +
 	"\x05rules\x18\x05 \x01(\rR\x05rules\x12\x16\n" +
-	"\x06routes\x18\x06 \x01(\rR\x06routes\"A\n" +
+	"\x06routes\x18\x06 \x01(\rR\x06routes\x12\x1c\n" +
+	"\taddresses\x18\a \x01(\rR\taddresses\"A\n" +
 	"\x11ListRoutesRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\rR\x05table\x12\x16\n" +
 	"\x06uplink\x18\x02 \x01(\tR\x06uplink\"B\n" +
