@@ -767,8 +767,8 @@ func (k *Kernel) reconcile() (failed bool) {
 		// What was there at start and is still wanted stays untouched: a
 		// restart rewrites only the difference.
 		k.adopted = true
-		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules), "addrs", len(k.actual.Addrs),
-			"routes", k.actual.Routes.len(), "writes", len(ops))
+		k.log.Info("adopted kernel state", "event", "adopted", "rules", len(k.actual.Rules),
+			"routes", k.actual.Routes.len(), "writes", len(ops), "addrs", len(k.actual.Addrs))
 	}
 	if len(ops) == 0 {
 		k.setStatus(nil)
