@@ -15,6 +15,9 @@
 //   - Parse or validate input itself: a VIP added at run time is a
 //     config.VIP, validated by config's rules against the whole effective
 //     config, exactly as one from the file.
+//   - Talk to the kernel: VIP addresses are part of the desired state it
+//     hands the fib, and Explain and the route listing are the fib's
+//     answers; the daemon links no netlink package and opens no socket.
 //   - Decide health or failover: policy decides, with a typed reason; the
 //     daemon passes the inputs and the times in, and logs and reports the
 //     reason.

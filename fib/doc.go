@@ -1,7 +1,10 @@
 // Package fib owns the daemon's part of the kernel's routing state: policy
 // rules and routes in any table, marked with the daemon's own protocol
-// number, converged to a whole desired State that the caller hands over with
-// Set and that is safe to hand over again and again.
+// number, and VIP host addresses on interfaces, marked with it too
+// (IFA_PROTO, Linux 6.0), converged to a whole desired State that the
+// caller hands over with Set and that is safe to hand over again and again.
+// An address is wanted on an interface by name: it is written when the
+// interface exists, and again whenever it goes missing.
 //
 // The diff between desired and actual is the pure Plan (add before delete,
 // replace in place, never a wanted route deleted and re-added). Writes go out
@@ -14,7 +17,13 @@
 // key we want is a conflict (ErrConflict): reported, left alone, and ours
 // written again as soon as it goes.
 //
+// It also answers the questions the daemon's API asks of the kernel
+// (Explain: which rule, table and route a packet takes; Owned: what we
+// hold), on a socket of their own, so that nothing else links netlink.
+//
 // It deliberately does not decide what is wanted: which uplink is healthy,
-// what goes into which table, is the daemon's business. It never changes or
-// deletes a rule or route whose protocol is not its own.
+// what goes into which table, which VIP holds its address, is the daemon's
+// business. It never changes or deletes a rule or route whose protocol is
+// not its own, nor an address without its mark (an operator's address
+// where it wants one is left alone, and its own written once that goes).
 package fib
