@@ -134,11 +134,15 @@ func (f *fakeFIB) learnedRoutes() []string {
 	return out
 }
 
-// baseState is the base state's rules and routes, as strings.
+// baseState is the base state's rules, routes and addresses, as strings.
 func (f *fakeFIB) baseState() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append(ruleStrings(f.base), routeStrings(f.base)...)
+	out := append(ruleStrings(f.base), routeStrings(f.base)...)
+	for _, a := range f.base.SortedAddrs() {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 // baseRoutes are the base state's routes in table, as strings.

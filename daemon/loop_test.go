@@ -743,3 +743,40 @@ func TestLoopVIPDampening(t *testing.T) {
 		lt.stop()
 	})
 }
+
+// TestLoopRouteOrigins: the route listing gives each route we own the
+// origin the desired state has it from: the connected prefixes and a
+// static default from the base, a learned default and prefix from the
+// dynamic layer, main's default; and the uplink each belongs to.
+func TestLoopRouteOrigins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := bgpUplinks()
+		cfg.MainDefault = config.MainDefaultPrimary
+		cfg.Uplinks[1].Gateway4 = gwB // isp-b: a static default too
+		lt := startLoop(t, cfg, fib.NewState())
+		lt.spk.session("isp-a", speaker.Established)
+		lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA), path("isp-a", "203.0.113.0/24", gwA))
+		synctest.Wait()
+		routes, err := lt.d.Routes(context.Background(), 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range routes {
+			got[fmt.Sprintf("table %d %s", r.Table, r.Dst)] = fmt.Sprintf("%s %s", r.Origin, r.Uplink)
+		}
+		want := map[string]string{
+			"table 101 192.0.2.0/29":    "connected isp-a",
+			"table 101 2001:db8:a::/64": "connected isp-a",
+			"table 101 0.0.0.0/0":       "learned isp-a",
+			"table 101 203.0.113.0/24":  "learned isp-a",
+			"table 102 198.51.100.0/29": "connected isp-b",
+			"table 102 0.0.0.0/0":       "static isp-b",
+			"table 254 0.0.0.0/0":       "main-default isp-a",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("origins (-want +got):\n%s", diff)
+		}
+		lt.stop()
+	})
+}
