@@ -34,13 +34,7 @@ func (th testHost) addrsOf(t *testing.T, c *Conn) []string {
 	return out
 }
 
-func addrState(as ...Address) State {
-	s := NewState()
-	for _, a := range as {
-		s.AddAddress(a)
-	}
-	return s
-}
+func addrState(as ...Address) State { return withAddrs(NewState(), as...) }
 
 var (
 	vip4 = Address{netip.MustParseAddr("203.0.113.10"), "lo"}

@@ -91,7 +91,12 @@ func (th testHost) states() map[string]State {
 		{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0, Weight: 1},
 		{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1, Weight: 3}}}
 	mk := state
+	withVIPs := mk([]Rule{rule0, rule06, rule1}, conn0, def0, conn06, def06, conn1, def1)
+	for _, a := range []Address{vip4, vip6, vipB} {
+		withVIPs.AddAddress(a)
+	}
 	return map[string]State{
+		"vip addresses":    withVIPs,
 		"empty":            NewState(),
 		"one uplink v4":    mk([]Rule{rule0}, conn0, def0),
 		"one uplink v4+v6": mk([]Rule{rule0, rule06}, conn0, def0, conn06, def06),
@@ -110,7 +115,7 @@ func TestStateWalk(t *testing.T) {
 	th := newTestHost(t)
 	c := dial(t, th.h)
 	states := th.states()
-	order := []string{"one uplink v4", "one uplink v4+v6", "two uplinks", "gateway moved", "rule moved", "ecmp in main", "primary in main", "empty"}
+	order := []string{"one uplink v4", "one uplink v4+v6", "two uplinks", "vip addresses", "gateway moved", "rule moved", "ecmp in main", "primary in main", "empty"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	shuffled := append([]string(nil), order...)
 	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
@@ -153,6 +158,9 @@ func stateStrings(s State) []string {
 	}
 	for _, r := range s.SortedRoutes() {
 		out = append(out, "route "+r.String())
+	}
+	for _, a := range s.SortedAddrs() {
+		out = append(out, "addr "+a.String())
 	}
 	return out
 }

@@ -31,6 +31,13 @@ func state(rules []Rule, routes ...Route) State {
 	return s
 }
 
+func withAddrs(s State, as ...Address) State {
+	for _, a := range as {
+		s.AddAddress(a)
+	}
+	return s
+}
+
 // opStrings renders ops in a stable order for comparison: by kind, then text.
 func opStrings(ops []Op) []string {
 	out := make([]string, len(ops))
@@ -98,6 +105,28 @@ func TestPlan(t *testing.T) {
 				{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: 3, Weight: 2}, {Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 2}}}),
 			actual: state(nil, Route{Table: 254, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{
 				{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 2, Weight: 1}, {Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: 3, Weight: 2}}}),
+		},
+		{
+			name:    "an address moves: added on the new interface before removed from the old",
+			desired: withAddrs(state([]Rule{ruleA}), Address{vip4.Addr, "eth1"}, vip6),
+			actual:  withAddrs(state([]Rule{ruleA}), vip4, vip6),
+			want: []Op{
+				{Kind: OpAddAddr, Addr: Address{vip4.Addr, "eth1"}},
+				{Kind: OpDelAddr, Addr: vip4},
+			},
+		},
+		{
+			name:    "addresses with routes: after the adds of routes and rules, before their deletes",
+			desired: withAddrs(state([]Rule{ruleA}, defA), vip4),
+			actual:  withAddrs(state([]Rule{ruleA6}, defA6), vip6),
+			want: []Op{
+				{Kind: OpAddRoute, Route: defA.normalize()},
+				{Kind: OpAddRule, Rule: ruleA},
+				{Kind: OpAddAddr, Addr: vip4},
+				{Kind: OpDelAddr, Addr: vip6},
+				{Kind: OpDelRule, Rule: ruleA6},
+				{Kind: OpDelRoute, Route: defA6.normalize()},
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
