@@ -69,6 +69,17 @@ func foreignAddr(links Links, a Address, proto uint8) bool {
 	return false
 }
 
+// hostAddrOn reports whether links hold a, as a host address, on its
+// interface, marked or not.
+func hostAddrOn(links Links, a Address) bool {
+	for _, x := range links[a.Interface].Addrs {
+		if x.Prefix.Addr() == a.Addr && x.Prefix.IsSingleIP() {
+			return true
+		}
+	}
+	return false
+}
+
 // resolveAddrOps fills in the interface index of the address operations
 // in ops from links. An add for a missing interface is an error (the
 // caller plans only for interfaces that exist); a delete on one counts as

@@ -116,6 +116,9 @@ type Kernel struct {
 	// Owned only by the Run goroutine.
 	actual  ownedState
 	adopted bool // the first convergence after start is done
+	// unmarked: the kernel drops our mark on addresses (older than 6.0),
+	// seen in the notification of one we wrote.
+	unmarked bool
 }
 
 // ownedState is our picture of what we own in the kernel.
@@ -440,8 +443,20 @@ func (k *Kernel) resync(withLinks bool) error {
 	if err != nil {
 		return err
 	}
-	k.actual = ownedStateOf(owned)
 	k.mu.Lock()
+	if k.unmarked {
+		// Without marks, what we wrote is ours as long as it is there.
+		cur := links
+		if !withLinks {
+			cur = k.links
+		}
+		for a := range k.actual.Addrs {
+			if hostAddrOn(cur, a) {
+				owned.Addrs[a] = struct{}{}
+			}
+		}
+	}
+	k.actual = ownedStateOf(owned)
 	if k.adoptedAt.Routes == nil {
 		k.adoptedAt = owned
 	}
@@ -582,7 +597,21 @@ func (k *Kernel) addrNoticeLocked(typ uint16, l Link, a Addr) bool {
 		k.addrsDirty = true
 		return true
 	}
-	if _, wanted := k.base.Addrs[Address{Addr: a.Prefix.Addr(), Interface: l.Name}]; wanted {
+	key := Address{Addr: a.Prefix.Addr(), Interface: l.Name}
+	if _, ours := k.actual.Addrs[key]; ours && a.Proto == 0 && a.Prefix.IsSingleIP() {
+		// One we wrote, without our mark: the kernel does not keep it.
+		if !k.unmarked {
+			k.unmarked = true
+			k.log.Warn("the kernel keeps no address marks (IFA_PROTO, Linux 6.0): VIP addresses a crashed run left are not found again",
+				"event", "no-address-marks")
+		}
+		if typ == unix.RTM_DELADDR {
+			delete(k.actual.Addrs, key)
+		}
+		k.addrsDirty = true
+		return true
+	}
+	if _, wanted := k.base.Addrs[key]; wanted {
 		k.addrsDirty = true
 		return true
 	}
@@ -896,7 +925,8 @@ func (k *Kernel) wantedAddrsLocked() map[Address]struct{} {
 	out := make(map[Address]struct{}, len(k.base.Addrs))
 	waiting := 0
 	for a := range k.base.Addrs {
-		if _, ok := k.links[a.Interface]; !ok || foreignAddr(k.links, a, k.opts.Protocol) {
+		_, ours := k.actual.Addrs[a]
+		if _, ok := k.links[a.Interface]; !ok || (!ours && foreignAddr(k.links, a, k.opts.Protocol)) {
 			waiting++
 			continue
 		}
