@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a request socket for one owner's rules and routes: what the
-// Kernel reconciler uses underneath, and what a tool that only writes (the
-// benchmark, a one-shot cleanup) uses alone.
+// Conn is a request socket for one owner's rules, routes and addresses:
+// what the Kernel reconciler uses underneath, and what a tool that only
+// writes (the benchmark, a one-shot cleanup) uses alone.
 type Conn struct {
 	c          *conn
 	proto      uint8

@@ -76,8 +76,8 @@ type Status struct {
 	Writes       uint64 // successful writes so far
 }
 
-// Kernel converges the kernel's rules and routes of our protocol to the
-// state last given to Set, and keeps them there.
+// Kernel converges the kernel's rules, routes and addresses of our
+// protocol to the state last given to Set, and keeps them there.
 type Kernel struct {
 	opts Options
 	log  *slog.Logger
