@@ -104,6 +104,19 @@ uninstall:
 		$(DESTDIR)$(FISHCOMPDIR)/mhctl.fish
 	rm -rf $(DESTDIR)$(DOCDIR)
 
+# A Debian package in bin/ (packaging/deb/build says why plain dpkg-deb):
+# make install into a staging tree with Debian's paths, then dpkg-deb.
+# deb-check unpacks it into a throwaway directory and checks its files.
+DEB_STAGE := $(BIN)/deb-root
+deb: build
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr UNITDIR=/usr/lib/systemd/system \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	packaging/deb/build $(DEB_STAGE) $(BIN) '$(VERSION)'
+
+deb-check: deb
+	packaging/deb/check $(BIN)
+
 # Unit and lab tests, with the race detector, then every fuzz target for
 # FUZZTIME. The lab tests run the real bin/multihomed in network namespaces
 # and need root.
