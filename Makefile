@@ -119,8 +119,10 @@ deb-check: deb
 
 # Unit and lab tests, with the race detector, then every fuzz target for
 # FUZZTIME. The lab tests run the real bin/multihomed in network namespaces
-# and need root.
+# and need root; as root, the Debian packages they need are installed first
+# when missing (.ci/packages).
 test: build
+	.ci/packages test
 	MH_TEST_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -179,6 +181,7 @@ proto-check: proto-tools
 	if [ $$fail = 1 ]; then echo 'proto-check: the generated code is stale: run make proto'; exit 1; fi
 
 demo: build
+	.ci/packages demo
 	$(GO) run ./topo/demo -bin $(BIN)/multihomed
 
 bench: build
