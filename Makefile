@@ -21,7 +21,8 @@ GOVULNCHECK_VERSION := v1.9.0
 # its seed corpus.
 FUZZTIME ?= 5s
 
-.PHONY: all build test fuzz vulncheck lint tools demo bench clean proto proto-check proto-tools
+.PHONY: all build test fuzz vulncheck lint tools demo bench clean proto proto-check proto-tools \
+	man completion install uninstall deb deb-check packages-test packages-demo
 
 all: build
 
@@ -36,10 +37,92 @@ LDFLAGS := -X github.com/multihomed/multihomed/internal/version.version=$(VERSIO
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/multihomed ./cmd/mhctl
 
+# Man pages and shell completion, written by the binaries themselves (and
+# multihomed.yaml(5) from its markdown source) into bin/man and
+# bin/completion. Dated by the last commit, not the build, so that a
+# rebuild of the same commit gives the same pages; the MHCTL_* variables
+# would change the defaults mhctl's pages show.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+MHCTL_CLEAN_ENV := env -u MHCTL_API -u MHCTL_TLS_CERT -u MHCTL_TLS_KEY -u MHCTL_TLS_CA -u MHCTL_TLS_SERVER_NAME
+
+man: build
+	rm -rf $(BIN)/man && mkdir -p $(BIN)/man
+	$(BIN)/multihomed --gen-man $(BIN)/man
+	$(MHCTL_CLEAN_ENV) $(BIN)/mhctl gen-man $(BIN)/man
+	$(GO) run github.com/cpuguy83/go-md2man/v2 -in docs/multihomed.yaml.5.md -out $(BIN)/man/multihomed.yaml.5
+
+completion: build
+	mkdir -p $(BIN)/completion
+	$(MHCTL_CLEAN_ENV) $(BIN)/mhctl completion bash >$(BIN)/completion/mhctl.bash
+	$(MHCTL_CLEAN_ENV) $(BIN)/mhctl completion zsh >$(BIN)/completion/_mhctl
+	$(MHCTL_CLEAN_ENV) $(BIN)/mhctl completion fish >$(BIN)/completion/mhctl.fish
+
+# make install: PREFIX (default /usr/local) and DESTDIR as usual. The
+# unit's paths follow SBINDIR; the example config goes to
+# /etc/multihomed/multihomed.yaml only when there is none, never over an
+# operator's. No user is created and no daemon is started or enabled:
+# `systemctl daemon-reload && systemctl enable --now multihomed` does that.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/multihomed
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+install: build man completion
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/multihomed
+	install -m 0755 $(BIN)/multihomed $(DESTDIR)$(SBINDIR)/multihomed
+	install -m 0755 $(BIN)/mhctl $(DESTDIR)$(BINDIR)/mhctl
+	sed 's|/usr/local/sbin/multihomed|$(SBINDIR)/multihomed|g' configs/multihomed.service >$(BIN)/multihomed.service
+	install -m 0644 $(BIN)/multihomed.service $(DESTDIR)$(UNITDIR)/multihomed.service
+	install -m 0644 $(BIN)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(BIN)/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(BIN)/completion/mhctl.bash $(DESTDIR)$(BASHCOMPDIR)/mhctl
+	install -m 0644 $(BIN)/completion/_mhctl $(DESTDIR)$(ZSHCOMPDIR)/_mhctl
+	install -m 0644 $(BIN)/completion/mhctl.fish $(DESTDIR)$(FISHCOMPDIR)/mhctl.fish
+	install -m 0644 configs/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/multihomed/multihomed.yaml ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/multihomed/multihomed.yaml exists: kept (the example is in $(DOCDIR)/examples)"; \
+	else \
+		echo "install -m 0640 configs/multihomed.yaml $(DESTDIR)$(SYSCONFDIR)/multihomed/multihomed.yaml"; \
+		install -m 0640 configs/multihomed.yaml $(DESTDIR)$(SYSCONFDIR)/multihomed/multihomed.yaml; \
+	fi
+
+# What install wrote, but the config (an operator's now).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/multihomed $(DESTDIR)$(BINDIR)/mhctl $(DESTDIR)$(UNITDIR)/multihomed.service \
+		$(DESTDIR)$(MANDIR)/man8/multihomed.8 $(DESTDIR)$(MANDIR)/man8/mhctl.8 $(DESTDIR)$(MANDIR)/man8/mhctl-*.8 \
+		$(DESTDIR)$(MANDIR)/man5/multihomed.yaml.5 $(DESTDIR)$(BASHCOMPDIR)/mhctl $(DESTDIR)$(ZSHCOMPDIR)/_mhctl \
+		$(DESTDIR)$(FISHCOMPDIR)/mhctl.fish
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# A Debian package in bin/ (packaging/deb/build says why plain dpkg-deb):
+# make install into a staging tree with Debian's paths, then dpkg-deb.
+# deb-check unpacks it into a throwaway directory and checks its files.
+DEB_STAGE := $(BIN)/deb-root
+deb: build
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr UNITDIR=/usr/lib/systemd/system \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	packaging/deb/build $(DEB_STAGE) $(BIN) '$(VERSION)'
+
+deb-check: deb
+	packaging/deb/check $(BIN)
+
 # Unit and lab tests, with the race detector, then every fuzz target for
 # FUZZTIME. The lab tests run the real bin/multihomed in network namespaces
-# and need root.
+# and need root; as root, the Debian packages they need are installed first
+# when missing (.ci/packages).
 test: build
+	.ci/packages test
 	MH_TEST_BIN=$(BIN)/multihomed $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -98,6 +181,7 @@ proto-check: proto-tools
 	if [ $$fail = 1 ]; then echo 'proto-check: the generated code is stale: run make proto'; exit 1; fi
 
 demo: build
+	.ci/packages demo
 	$(GO) run ./topo/demo -bin $(BIN)/multihomed
 
 bench: build

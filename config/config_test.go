@@ -596,12 +596,12 @@ func TestParseProblems(t *testing.T) {
 		yaml string
 		want []want // all of them, no others
 	}{
-		{"unknown top-level key", minimal + "asm: 1\n", []want{{"asm", "unknown key"}}},
+		{"unknown top-level key", minimal + "asm: 1\n", []want{{"asm", "unknown key (did you mean asn?)"}}},
 		{"unknown uplink key", minimal + `  - name: isp-b
     interface: ens19
     tabel: 102
-`, []want{{"uplinks[1].tabel", "unknown key"}, {"uplinks[1].table", "required"}}},
-		{"unknown nested key", minimal + "fib:\n  protocl: 9\n", []want{{"fib.protocl", "unknown key"}}},
+`, []want{{"uplinks[1].tabel", "unknown key (did you mean table?)"}, {"uplinks[1].table", "required"}}},
+		{"unknown nested key", minimal + "fib:\n  protocl: 9\n", []want{{"fib.protocl", "unknown key (did you mean protocol?)"}}},
 		{"dotted key is not nesting", minimal + "fib.protocol: 9\n", []want{{`"fib.protocol"`, "unknown key"}}},
 		{"asn not a number", minimal + "asn: x\n", []want{{"asn", `"x" is not a number`}}},
 		{"asn negative", minimal + "asn: -1\n", []want{{"asn", "-1 is out of range 0..4294967295"}}},
@@ -700,7 +700,7 @@ func TestParseBGPProblems(t *testing.T) {
 		{"bgp not a mapping", "asn: 1\n" + minimal + "    bgp: true\n", []want{{"uplinks[0].bgp", "true is not a mapping"}}},
 		{"bgp null", "asn: 1\n" + minimal + "    bgp: ~\n", []want{{"uplinks[0].bgp", "null is not a mapping"}}},
 		{"bgp empty", bgp(""), []want{{"uplinks[0].bgp.peer", "required"}, {"uplinks[0].bgp.peer_asn", "required: 1..4294967295"}}},
-		{"unknown key", bgp(peer + "peer_as: 1"), []want{{"uplinks[0].bgp.peer_as", "unknown key"}}},
+		{"unknown key", bgp(peer + "peer_as: 1"), []want{{"uplinks[0].bgp.peer_as", "unknown key (did you mean peer_asn?)"}}},
 		{"peer not an address", bgp("peer: rtr1, peer_asn: 1"), []want{{"uplinks[0].bgp.peer", `"rtr1" is not an IP address`}}},
 		{"peer a list", bgp("peer: [192.0.2.1], peer_asn: 1"), []want{{"uplinks[0].bgp.peer", "a list is not a string"}}},
 		{"peer loopback", bgp("peer: 127.0.0.1, peer_asn: 1"), []want{{"uplinks[0].bgp.peer", "127.0.0.1 is a loopback address"}}},
@@ -946,7 +946,7 @@ lame_duck: 2m
 		`asn: "x" is not a number`,
 		`fib.extra: unknown key`,
 		`fib.resync_interval: 5 has no unit: durations need a unit, e.g. "30s" or "5m"`,
-		`uplinks[1].tabel: unknown key`,
+		`uplinks[1].tabel: unknown key (did you mean table?)`,
 		`uplinks[1].gateways: 224.0.0.1 is a multicast address`,
 		`uplinks[1].gateways: more than one IPv4 gateway (192.0.2.1, 192.0.2.9, 224.0.0.1)`,
 		`uplinks[2].table: "nope" is neither a table number nor a name in rt_tables`,

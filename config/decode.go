@@ -487,7 +487,7 @@ func (d *decoder) mapping(key string, v any, n *node) map[string]any {
 	}
 	slices.Sort(unknown)
 	for _, k := range unknown {
-		d.fail(join(key, k), "unknown key")
+		d.fail(join(key, k), "unknown key%s", didYouMean(n.suggest(k)))
 	}
 	return m
 }

@@ -107,7 +107,7 @@ func checkRaw(data []byte) Problems {
 		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}, heights: map[*yaml.Node]int{}}
 	for _, n := range doc.Content {
-		w.walk("", n, 1)
+		w.walk("", n, 1, schema)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
@@ -142,8 +142,10 @@ type rawWalker struct {
 const inProgress = -1
 
 // walk checks n, found at key, at nesting depth (1 for the document's
-// top level).
-func (w *rawWalker) walk(key string, n *yaml.Node, depth int) {
+// top level). sch is what the schema says key holds, nil when it holds no
+// keys of ours (or is no key of ours): it names the key a wrongly spelt one
+// was meant as.
+func (w *rawWalker) walk(key string, n *yaml.Node, depth int, sch *node) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if len(n.Value) > MaxStringLen {
@@ -165,12 +167,19 @@ func (w *rawWalker) walk(key string, n *yaml.Node, depth int) {
 		return
 	}
 	if n.Kind == yaml.SequenceNode {
+		var elem *node
+		if sch != nil {
+			elem = sch.elem
+		}
 		for i, c := range n.Content {
-			w.walk(index(key, i), c, depth+1)
+			w.walk(index(key, i), c, depth+1, elem)
 		}
 		return
 	}
 	// A mapping: its keys and values alternate.
+	if sch != nil && sch.kind != mapping {
+		sch = nil // keys below a scalar: its value is wrong, decode says so
+	}
 	seen := map[string]string{} // lower-cased key -> key as written
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -185,7 +194,7 @@ func (w *rawWalker) walk(key string, n *yaml.Node, depth int) {
 		}
 		ckey := join(key, name)
 		if name == "<<" { // a merge key: what it merges is checked where it is defined
-			w.walk(ckey, v, depth+1)
+			w.walk(ckey, v, depth+1, sch)
 			continue
 		}
 		lower := strings.ToLower(name)
@@ -194,13 +203,21 @@ func (w *rawWalker) walk(key string, n *yaml.Node, depth int) {
 			w.add(ckey, "given twice in the same mapping (again at line %d)", k.Line)
 		case dup:
 			w.add(ckey, "given twice: as %s and as %s (keys are lower case)", other, name)
-		case name != lower:
+		case name != lower && sch == nil:
 			w.add(ckey, "unknown key: keys are lower case, as %s", lower)
+		case name != lower:
+			// Keys are exactly as SPEC spells them: viper would take
+			// Main_Default as main_default.
+			w.add(ckey, "unknown key%s", didYouMean(sch.suggest(name)))
 		}
 		if _, dup := seen[lower]; !dup {
 			seen[lower] = name
 		}
-		w.walk(ckey, v, depth+1)
+		var child *node
+		if sch != nil {
+			child = sch.field(lower)
+		}
+		w.walk(ckey, v, depth+1, child)
 	}
 }
 

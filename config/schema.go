@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // kind is what a key holds, as far as reading the file and the environment
@@ -123,6 +124,68 @@ func (n *node) field(name string) *node {
 		}
 	}
 	return nil
+}
+
+// suggest is the key of n that name was probably meant as: the same key in
+// another case, else the one closest to it when a typo or two away (a
+// letter wrong, missing, extra, or two swapped); "" when none is that close
+// or n has no keys.
+func (n *node) suggest(name string) string {
+	if n == nil {
+		return ""
+	}
+	lower := strings.ToLower(name)
+	best, bestDist := "", 0
+	for _, f := range n.fields {
+		if f.name == lower {
+			return f.name
+		}
+		d := editDistance(lower, f.name)
+		limit := 2
+		if len(f.name) <= 4 {
+			limit = 1
+		}
+		if d <= limit && (best == "" || d < bestDist) {
+			best, bestDist = f.name, d
+		}
+	}
+	return best
+}
+
+// didYouMean is the hint an unknown key's problem ends with.
+func didYouMean(known string) string {
+	if known == "" {
+		return ""
+	}
+	return " (did you mean " + known + "?)"
+}
+
+// editDistance is the optimal string alignment distance of a and b, in
+// bytes (keys are ASCII): insertions, deletions, substitutions and swaps
+// of neighbours cost 1. Keys are short, and a key longer than MaxStringLen
+// never gets here (checkRaw refuses it first; decode's keys are the same).
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // join and index build the key paths that problems are named by:

@@ -193,7 +193,9 @@ Exit codes: 0 success, 1 the daemon refused or cannot be reached, 2 usage.`,
 		a.reloadCommand(),
 		a.versionCommand(),
 		configCommand(),
+		genManCommand(root),
 	)
+	a.addCompletion(root)
 	return root
 }
 

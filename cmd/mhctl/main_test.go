@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -548,5 +549,73 @@ func TestRoutesFullTable(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), `"dst"`); n != f.bulk {
 		t.Fatalf("%d routes listed, want %d", n, f.bulk)
+	}
+}
+
+// TestCompletionNames: the shell completes uplink names and VIP prefixes
+// with the running daemon's, described by their reason; without a daemon
+// it completes nothing and prints no error into the command line.
+func TestCompletionNames(t *testing.T) {
+	api := startDaemon(t, newFake())
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"uplink drain", []string{"uplink", "drain", ""}, []string{"isp-a\tsession-established", "isp-b\tsession-down", "mgmt\tgateway-reachable"}},
+		{"uplink undrain prefix", []string{"uplink", "undrain", "isp"}, []string{"isp-a\tsession-established", "isp-b\tsession-down"}},
+		{"second argument", []string{"uplink", "drain", "isp-a", ""}, nil},
+		{"vip drain", []string{"vip", "drain", "2001"}, []string{"2001:db8:100::10/128\tdrained"}},
+		{"vip del", []string{"vip", "del", ""}, []string{"198.51.100.10/32\thealthy", "198.51.100.11/32\tcheck-failed: dial tcp 127.0.0.1:81: connection refused", "2001:db8:100::10/128\tdrained"}},
+		{"--uplink of routes", []string{"routes", "--uplink", "m"}, []string{"mgmt\tgateway-reachable"}},
+		{"--uplink of vip add", []string{"vip", "add", "198.51.100.30", "--uplink", "isp-b"}, []string{"isp-b\tsession-down"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"__complete", "--api", api}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if last := lines[len(lines)-1]; last != ":4" { // ShellCompDirectiveNoFileComp
+				t.Errorf("directive %q, want :4", last)
+			}
+			if got := lines[:len(lines)-1]; !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("no daemon", func(t *testing.T) {
+		var out bytes.Buffer
+		sock := "unix://" + filepath.Join(t.TempDir(), "none.sock")
+		stderr, code := mhctl(context.Background(), &out, nil, "__complete", "--api", sock, "uplink", "drain", "")
+		if code != 0 || strings.TrimSpace(out.String()) != ":4" {
+			t.Errorf("exit %d, stdout %q", code, out.String())
+		}
+		if strings.Contains(stderr, "mhctl") || strings.Contains(stderr, "rror") {
+			t.Errorf("stderr %q", stderr)
+		}
+	})
+}
+
+// TestGenMan: make man's pages, one per command, with their flags.
+func TestGenMan(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if stderr, code := mhctl(context.Background(), &out, nil, "gen-man", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for page, want := range map[string]string{
+		"mhctl.8":              `.TH "MHCTL" "8"`,
+		"mhctl-vip-add.8":      "check-tcp",
+		"mhctl-uplink-drain.8": "mhctl uplink drain NAME",
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %v, want it to hold %q", page, err, want)
+		}
+		if strings.Contains(string(b), "Auto generated") || strings.Contains(string(b), "gen-man") {
+			t.Errorf("%s: cobra's dated tag or the hidden gen-man in it", page)
+		}
 	}
 }

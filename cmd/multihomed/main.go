@@ -49,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "text", "text or json")
 	pprofSock := fs.String("pprof", "", "serve Go runtime profiles on this unix socket (debugging)")
 	showVersion := fs.Bool("version", false, "print the version, commit and Go version and exit")
+	// For make man: the page is written from these very flags.
+	genManDir := fs.String("gen-man", "", "write the man page multihomed.8 into this directory and exit")
+	_ = fs.MarkHidden("gen-man")
 	// ContinueOnError: pflag does not print the error; --help is an answer
 	// (stdout, 0), anything else a usage error (stderr, 2).
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +67,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "multihomed: unexpected argument %q\n", fs.Arg(0))
 		usage(stderr)
 		return 2
+	}
+	if *genManDir != "" {
+		if err := genMan(fs, *genManDir); err != nil {
+			fmt.Fprintln(stderr, "multihomed:", err)
+			return 1
+		}
+		return 0
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "multihomed", version.Get())
