@@ -235,6 +235,10 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 	if v, ok := m["bgp"]; ok {
 		u.BGP = d.uplinkBGP(key+".bgp", v)
 	}
+	if v, ok := m["bfd"]; ok {
+		u.BFD = d.uplinkBFD(key+".bfd", v)
+		defaultBFDPeer(&u)
+	}
 	return u, explicitPriority
 }
 
