@@ -143,3 +143,44 @@ uplinks:
 		}
 	}
 }
+
+// TestS5BFD: S5 with the router running bfdd toward both directors
+// (bgpd's `neighbor X bfd`, 300 ms x 3; BGP hold 90 s) and each director
+// a BFD session with the router. dir1's link goes down: the router moves
+// the VIP to dir2 without waiting for the hold timer; back up, it returns.
+func TestS5BFD(t *testing.T) {
+	r := newS5With(t, scenario.S5Options{BFD: true, HoldTime: 90 * time.Second})
+	const bfdKey = "      connect_retry: 1s\n"
+	for i, role := range []string{"primary", "backup"} {
+		extra := ""
+		if role == "backup" {
+			extra = "    role: backup\n"
+		}
+		body := strings.Replace(s5Config(r.s, i, r.peer(i), r.vip, extra, ""), bfdKey, bfdKey+"    bfd: {}\n", 1)
+		name := fmt.Sprintf("dir%d-bfd.yaml", i+1)
+		r.dmn[i] = startDaemon(t, r.s.Dirs[i].Host, fmt.Sprintf("dir%d-bfd", i+1), writeConfig(t, r.lab, name, body))
+	}
+	defer r.stopAll()
+	r.waitRouted(0, "the router sends the VIP to dir1")
+	for i := range r.s.Dirs {
+		name := fmt.Sprintf("dir%d-bfd.yaml", i+1)
+		topo.Eventually(t, 30*time.Second, fmt.Sprintf("dir%d's BFD session with the router up", i+1), func() bool {
+			out, _ := mhctl(t, r.lab, name, "status")
+			return strings.Contains(out, "bfd "+r.s.Router.Addr4.String()+" up")
+		})
+	}
+	d1 := r.s.Dirs[0]
+	down := time.Now()
+	if _, err := d1.Host.IP("link", "set", d1.If, "down"); err != nil {
+		t.Fatal(err)
+	}
+	// The router's carrier toward the LAN stays up (a bridge): only BFD
+	// tells it, long before the 90 s hold timer.
+	r.waitRouted(1, "the router sends the VIP to dir2")
+	t.Logf("dir1's link down to the router routing the VIP to dir2: %v (router bfdd 300ms x 3, BGP hold 90s)",
+		time.Since(down).Round(time.Millisecond))
+	if _, err := d1.Host.IP("link", "set", d1.If, "up"); err != nil {
+		t.Fatal(err)
+	}
+	topo.Eventually(t, 60*time.Second, "the VIP back at dir1", func() bool { return r.routedTo() == 0 })
+}
