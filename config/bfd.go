@@ -51,13 +51,7 @@ func (d *decoder) uplinkBFD(key string, v any) *UplinkBFD {
 	b := &UplinkBFD{MinTx: DefaultBFDInterval, MinRx: DefaultBFDInterval, Multiplier: DefaultBFDMultiplier}
 	m := d.mapping(key, v, uplinkBFDNode)
 	if v, ok := m["peer"]; ok {
-		if s, ok := d.str(key+".peer", v); ok {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				d.fail(key+".peer", "%q is not an IP address", s)
-			}
-			b.Peer = a
-		}
+		b.Peer = d.addr(key+".peer", v)
 	}
 	for _, f := range []struct {
 		name string
