@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/multihomed/multihomed/config"
@@ -75,7 +76,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Table:        u.Table,
 			RulePriority: u.RulePriority,
 			Healthy:      u.Healthy,
-			Reason:       string(u.Reason),
+			Reason:       policy.Health{Healthy: u.Healthy, Reason: u.Reason, Detail: u.Detail}.String(),
 			Drained:      u.Drained,
 			Defaults:     strs(u.Defaults),
 			Routes:       u32(u.Routes),
@@ -98,6 +99,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 				}
 			}
 		}
+		pu.Bfd = bfdToProto(u.BFD)
 		resp.Uplinks[i] = pu
 	}
 	return resp, nil
@@ -516,4 +518,22 @@ func (s *apiService) buildInfo() *pb.BuildInfo {
 		v = version.Get()
 	}
 	return &pb.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}
+}
+
+// bfdToProto is an uplink's BFD session for the API; nil without one.
+func bfdToProto(b *control.BFDStatus) *pb.BFDSession {
+	if b == nil {
+		return nil
+	}
+	out := &pb.BFDSession{
+		Peer: addrString(b.Peer), Local: addrString(b.Local), State: b.State, RemoteState: b.RemoteState,
+		Diag: b.Diag, Failures: b.Failures, Since: timestamp(b.Since), Down: b.Down, Error: b.Error,
+	}
+	if b.TxInterval > 0 {
+		out.TxInterval = durationpb.New(b.TxInterval)
+	}
+	if b.DetectionTime > 0 {
+		out.DetectionTime = durationpb.New(b.DetectionTime)
+	}
+	return out
 }

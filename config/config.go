@@ -165,6 +165,8 @@ type Uplink struct {
 	// gateways are then the fallback while the peer advertises no
 	// default.
 	BGP *UplinkBGP
+	// BFD is the uplink's BFD session with its neighbour; nil for none.
+	BFD *UplinkBFD
 }
 
 // UplinkBGP is an uplink's BGP session with its router. Its durations are

@@ -235,6 +235,10 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 	if v, ok := m["bgp"]; ok {
 		u.BGP = d.uplinkBGP(key+".bgp", v)
 	}
+	if v, ok := m["bfd"]; ok {
+		u.BFD = d.uplinkBFD(key+".bfd", v)
+		defaultBFDPeer(&u)
+	}
 	return u, explicitPriority
 }
 
@@ -249,13 +253,7 @@ func (d *decoder) uplinkBGP(key string, v any) *UplinkBGP {
 	}
 	m := d.mapping(key, v, uplinkBGPNode)
 	if v, ok := m["peer"]; ok {
-		if s, ok := d.str(key+".peer", v); ok {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				d.fail(key+".peer", "%q is not an IP address", s)
-			}
-			b.Peer = a
-		}
+		b.Peer = d.addr(key+".peer", v)
 	}
 	if v, ok := m["peer_asn"]; ok {
 		if n, ok := d.integer(key+".peer_asn", v, 1, math.MaxUint32); ok {

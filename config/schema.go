@@ -60,6 +60,7 @@ var (
 		{"weight", leaf},
 		{"gateways", leafList},
 		{"bgp", uplinkBGPNode},
+		{"bfd", uplinkBFDNode},
 	}}
 	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
 	// checkNode's command, as the other lists, is comma-separated in the

@@ -224,6 +224,11 @@ func (c *Config) problems() Problems {
 			}
 		}
 	}
+	for i, u := range c.Uplinks {
+		if u.BFD != nil {
+			bfdProblems(add, index("uplinks", i)+".bfd", u.BFD)
+		}
+	}
 	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !defaults {
 		add("main_default", "%s needs at least one uplink with gateways, or with bgp that imports a default route", c.MainDefault)
 	}

@@ -126,6 +126,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 		eff = d.effective()
 	}
 	d.setConfig(eff)
+	d.bfdFailed = false // a reload retries a BFD that could not run
 	d.log.Info("config reloaded", "event", "reload", "uplinks", len(eff.Uplinks), "vips", len(eff.VIPs))
 	d.events.publish(control.Event{Kind: control.EventReload})
 	d.converge()
@@ -276,8 +277,8 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 			v := d.views[u.Name]
 			us := control.UplinkStatus{
 				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority, Priority: u.Priority,
-				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Drained: d.drainedUplinks[u.Name],
-				Defaults: v.Defaults, Routes: counts[u.Table],
+				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Detail: v.Health.Detail, Drained: d.drainedUplinks[u.Name],
+				Defaults: v.Defaults, Routes: counts[u.Table], BFD: d.bfdStatus(u.Name),
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
 				us.Routes += len(ub.installed)

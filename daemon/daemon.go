@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
@@ -33,6 +34,9 @@ type Options struct {
 	// kernel in NetNS, GoBGP). Tests hand in fakes.
 	FIB        FIB
 	NewSpeaker NewSpeaker
+	// BFD runs the uplinks' BFD sessions; nil for a bfd.Manager in the
+	// daemon's namespace (it runs only while some uplink has bfd).
+	BFD BFD
 }
 
 // Daemon runs multihomed.
@@ -83,6 +87,15 @@ type Daemon struct {
 	drainedUplinks  map[string]bool
 	nextVIPDecision time.Time // a dampened VIP's reuse time
 	cmds            chan func()
+
+	// The BFD side (bfd.go), owned by the Run loop.
+	bfd       BFD
+	bfdTracks map[string]*bfdTrack // per uplink with a session
+	bfdDown   map[string]string    // uplinks down by BFD, with the diag
+	bfdWant   []bfd.SessionConfig  // as last handed to the manager; nil before
+	bfdStop   context.CancelFunc   // nil while not running, or stopping
+	bfdDone   chan error           // Run's result; nil while not running
+	bfdFailed bool                 // Run failed: not retried until a reload
 }
 
 // New opens the kernel side; Run starts everything.
@@ -92,6 +105,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	if opts.NewSpeaker == nil {
 		opts.NewSpeaker = newRealSpeaker
+	}
+	if opts.BFD == nil {
+		opts.BFD = bfd.New(bfd.Options{Logger: opts.Logger})
 	}
 	d := &Daemon{}
 	k := opts.FIB
@@ -133,6 +149,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		done:           done,
 		ready:          make(chan struct{}),
 		replayStop:     make(chan struct{}),
+		bfd:            opts.BFD,
+		bfdTracks:      map[string]*bfdTrack{},
+		bfdDown:        map[string]string{},
 	}
 	return d, nil
 }
@@ -200,6 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	close(d.replayStop)
 	d.replays.Wait()
 	d.stopSpeaker()
+	d.stopBFD() // AdminDown after the Cease: the neighbour counts neither as a failure
 	kcancel()
 	var kerr error
 	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
@@ -275,13 +295,17 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case err := <-spkDone:
 			d.spkDone = nil
 			return fmt.Errorf("daemon: bgp speaker stopped: %w", err)
+		case <-d.bfd.Changes():
+			d.onBFDChange()
+		case err := <-d.bfdDone:
+			d.bfdEnded(err)
 		}
 	}
 }
 
 // inputs gathers what Desired decides from, besides the config and links.
 func (d *Daemon) inputs() Inputs {
-	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks}
+	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks, BFDDown: d.bfdDown}
 }
 
 // converge computes the desired state from what is known now and hands it
@@ -292,6 +316,7 @@ func (d *Daemon) converge() {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
 	d.reconcileBGPUplinks()
+	d.syncBFD(links)
 	state, views := Desired(d.cfg, links, d.inputs())
 	seen := map[string]bool{}
 	for _, v := range views {
@@ -307,9 +332,9 @@ func (d *Daemon) converge() {
 			lvl = slog.LevelWarn
 		}
 		d.log.Log(context.Background(), lvl, "uplink health", "event", "uplink-health", "uplink", v.Name,
-			"interface", v.Interface, "healthy", v.Health.Healthy, "reason", v.Health.Reason,
+			"interface", v.Interface, "healthy", v.Health.Healthy, "reason", v.Health.String(),
 			"addrs", v.Addrs, "defaults", v.Defaults)
-		d.events.publish(control.Event{Kind: control.EventUplinkHealth, Uplink: v.Name, Reason: string(v.Health.Reason)})
+		d.events.publish(control.Event{Kind: control.EventUplinkHealth, Uplink: v.Name, Reason: v.Health.String()})
 	}
 	for name := range d.health {
 		if !seen[name] {

@@ -46,6 +46,9 @@ type Inputs struct {
 	// Drained are the uplinks an operator drained: they keep their table
 	// but carry neither main's default nor VIPs.
 	Drained map[string]bool
+	// BFDDown are the uplinks whose BFD session went down after it had
+	// been up, with its diagnostic: they are down (bfd-down).
+	BFDDown map[string]string
 }
 
 // Desired computes the whole base kernel state the daemon wants (all but
@@ -67,7 +70,7 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 		v := UplinkView{Name: u.Name, Interface: u.Interface, Table: u.Table, RulePriority: u.RulePriority}
 		l, exists := links[u.Interface]
 		addrs := globalAddrs(l)
-		v.Health = policy.UplinkHealth(policy.LinkObservation{Exists: exists, Up: l.Up, Carrier: l.Carrier, GlobalAddrs: len(addrs)})
+		v.Health = policy.UplinkHealth(policy.LinkObservation{Exists: exists, Up: l.Up, Carrier: l.Carrier, GlobalAddrs: len(addrs), BFDDown: in.BFDDown[u.Name]})
 		if exists {
 			v.Ifindex = l.Index
 			v.Addrs = addrs

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/speaker"
 )
@@ -177,12 +178,20 @@ type fakeSpeaker struct {
 	held    map[string]map[netip.Prefix]speaker.PathUpdate // per peer, what it advertises
 	// gate, when set, holds Replay until it is closed: the test sees the
 	// loop's state before the replayed paths come back.
-	gate chan struct{}
+	gate    chan struct{}
+	resets  []string // "peer: why"
+	stopped bool     // Run has returned
 }
 
 var _ speaker.Interface = (*fakeSpeaker)(nil)
 
-func (s *fakeSpeaker) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (s *fakeSpeaker) Run(ctx context.Context) error {
+	<-ctx.Done()
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	return nil
+}
 
 func (s *fakeSpeaker) SetPeers(_ context.Context, peers []speaker.Peer) error {
 	s.mu.Lock()
@@ -274,4 +283,111 @@ func (s *fakeSpeaker) replayed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.replays)
+}
+
+// ResetPeer records the reset and ends the session, as the speaker does.
+func (s *fakeSpeaker) ResetPeer(_ context.Context, peer, why string) error {
+	s.mu.Lock()
+	s.resets = append(s.resets, peer+": "+why)
+	h := s.h
+	s.mu.Unlock()
+	h.PeerState(speaker.PeerEvent{Peer: peer, State: speaker.Idle, Reason: why})
+	return nil
+}
+
+func (s *fakeSpeaker) resetsDone() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.resets)
+}
+
+// fakeBFD is BFD without sockets: the test sets each session's status and
+// the loop reads it after a change, as from the manager.
+type fakeBFD struct {
+	mu      sync.Mutex
+	want    []bfd.SessionConfig
+	status  map[bfd.Key]bfd.Status
+	running bool
+	runs    int
+	changes chan struct{}
+	// spk, when set, is asked at the end of Run whether it had stopped
+	// first; afterSpeaker says it had.
+	spk          *fakeSpeaker
+	afterSpeaker bool
+	stopped      bool
+}
+
+var _ BFD = (*fakeBFD)(nil)
+
+func newFakeBFD(spk *fakeSpeaker) *fakeBFD {
+	return &fakeBFD{status: map[bfd.Key]bfd.Status{}, changes: make(chan struct{}, 1), spk: spk}
+}
+
+func (b *fakeBFD) Run(ctx context.Context) error {
+	b.mu.Lock()
+	b.running = true
+	b.runs++
+	b.mu.Unlock()
+	<-ctx.Done()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running, b.stopped = false, true
+	if b.spk != nil {
+		b.spk.mu.Lock()
+		b.afterSpeaker = b.spk.stopped
+		b.spk.mu.Unlock()
+	}
+	return nil
+}
+
+func (b *fakeBFD) Set(cfgs []bfd.SessionConfig) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.want = slices.Clone(cfgs)
+	return nil
+}
+
+func (b *fakeBFD) Sessions() []bfd.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []bfd.Status
+	for _, c := range b.want {
+		st, ok := b.status[c.Key()]
+		if !ok {
+			st = bfd.Status{Key: c.Key(), State: bfd.Down, RemoteState: bfd.Down}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (b *fakeBFD) Changes() <-chan struct{} { return b.changes }
+
+// set changes the status of the one desired session with peer.
+func (b *fakeBFD) set(peer netip.Addr, f func(*bfd.Status)) {
+	b.mu.Lock()
+	for _, c := range b.want {
+		if c.Peer == peer {
+			st, ok := b.status[c.Key()]
+			if !ok {
+				st = bfd.Status{Key: c.Key(), State: bfd.Down, RemoteState: bfd.Down}
+			}
+			f(&st)
+			b.status[c.Key()] = st
+		}
+	}
+	b.mu.Unlock()
+	poke(b.changes)
+}
+
+func (b *fakeBFD) sessions() []bfd.SessionConfig {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.want)
+}
+
+func (b *fakeBFD) isRunning() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.running
 }

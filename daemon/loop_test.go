@@ -63,6 +63,7 @@ type loopTest struct {
 	d      *Daemon
 	fib    *fakeFIB
 	spk    *fakeSpeaker
+	bfd    *fakeBFD
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -70,9 +71,10 @@ type loopTest struct {
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 	t.Helper()
 	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{}, done: make(chan error, 1)}
+	lt.bfd = newFakeBFD(lt.spk)
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		FIB:    lt.fib,
+		FIB:    lt.fib, BFD: lt.bfd,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
 			lt.spk.mu.Lock()
 			defer lt.spk.mu.Unlock()

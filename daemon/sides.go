@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/speaker"
 )
@@ -42,3 +43,16 @@ type NewSpeaker func(speaker.Config, speaker.Handler) (speaker.Interface, error)
 func newRealSpeaker(c speaker.Config, h speaker.Handler) (speaker.Interface, error) {
 	return speaker.New(c, h)
 }
+
+// BFD runs the BFD sessions of the uplinks with bfd: *bfd.Manager in the
+// daemon, a fake in the loop's tests.
+type BFD interface {
+	Run(ctx context.Context) error
+	// Set takes the whole desired set of sessions.
+	Set([]bfd.SessionConfig) error
+	Sessions() []bfd.Status
+	// Changes receives after any session's status changed; changes fold.
+	Changes() <-chan struct{}
+}
+
+var _ BFD = (*bfd.Manager)(nil)

@@ -138,7 +138,7 @@ func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 	}
 	c.Conflict = policy.AddressConflict(v.cfg.Prefix.Addr(), onIface, uplinks)
 	for _, name := range v.cfg.Uplinks {
-		if ub := d.bgp[name]; ub != nil && ub.established() && !d.drainedUplinks[name] {
+		if ub := d.bgp[name]; ub != nil && ub.established() && d.carriesVIPs(name) {
 			c.UplinkEstablished = true
 		}
 	}
@@ -212,15 +212,24 @@ func (d *Daemon) announceVIPs() {
 	}
 }
 
+// carriesVIPs says whether VIPs may be announced over uplink name: not
+// while it is drained, nor while it is down (BFD down with a BGP session
+// that came back, say: the router would send traffic into a path that
+// fails).
+func (d *Daemon) carriesVIPs(name string) bool {
+	h, known := d.health[name]
+	return !d.drainedUplinks[name] && (!known || h.Healthy)
+}
+
 // advertisement is how VIP v is announced: to its uplinks' peers (not the
-// drained ones), and in exclusive mode to the pair too.
+// drained or down ones), and in exclusive mode to the pair too.
 func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
 	a := speaker.Advertisement{
 		Prefix: v.cfg.Prefix, Prepend: v.cfg.Prepend, MED: v.cfg.MED, HasMED: v.cfg.HasMED,
 		Communities: v.cfg.Communities, LargeCommunities: v.cfg.LargeCommunities,
 	}
 	for _, name := range v.cfg.Uplinks {
-		if !d.drainedUplinks[name] {
+		if d.carriesVIPs(name) {
 			a.Peers = append(a.Peers, name)
 		}
 	}

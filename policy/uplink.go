@@ -11,6 +11,9 @@ const (
 	ReasonAdminDown        Reason = "admin-down"
 	ReasonNoCarrier        Reason = "no-carrier"
 	ReasonNoAddress        Reason = "no-address"
+	// ReasonBFDDown: the BFD session with the uplink's neighbour went down
+	// after it had been up; Health.Detail holds its diagnostic.
+	ReasonBFDDown Reason = "bfd-down"
 )
 
 // LinkObservation is what the kernel says of an uplink's interface.
@@ -20,28 +23,48 @@ type LinkObservation struct {
 	Carrier bool // lower layer up
 	// GlobalAddrs counts the interface's global addresses.
 	GlobalAddrs int
+	// BFDDown is the diagnostic of the uplink's BFD session while it is
+	// down after having been up ("control detection time expired"); ""
+	// otherwise: without BFD, before its first Up, and after the peer
+	// stopped it cleanly (AdminDown, RFC 5882 §3.2).
+	BFDDown string
 }
 
 // Health is an uplink's health decision.
 type Health struct {
 	Healthy bool
 	Reason  Reason
+	// Detail completes some reasons (bfd-down: the session's diagnostic).
+	Detail string
+}
+
+// String renders the reason as logs and the API show it: "bfd-down:
+// control detection time expired", or the bare reason.
+func (h Health) String() string {
+	if h.Detail == "" {
+		return string(h.Reason)
+	}
+	return string(h.Reason) + ": " + h.Detail
 }
 
 // UplinkHealth decides whether an uplink can carry traffic: its interface
-// must exist, be up, have carrier and hold an address to send from.
+// must exist, be up, have carrier and hold an address to send from, and
+// its BFD session (if any) must not have gone down. The link's own reasons
+// come first: a cable pulled also takes BFD down, and no-carrier says more.
 func UplinkHealth(o LinkObservation) Health {
 	switch {
 	case !o.Exists:
-		return Health{false, ReasonInterfaceMissing}
+		return Health{Reason: ReasonInterfaceMissing}
 	case !o.Up:
-		return Health{false, ReasonAdminDown}
+		return Health{Reason: ReasonAdminDown}
 	case !o.Carrier:
-		return Health{false, ReasonNoCarrier}
+		return Health{Reason: ReasonNoCarrier}
 	case o.GlobalAddrs == 0:
-		return Health{false, ReasonNoAddress}
+		return Health{Reason: ReasonNoAddress}
+	case o.BFDDown != "":
+		return Health{Reason: ReasonBFDDown, Detail: o.BFDDown}
 	}
-	return Health{true, ReasonHealthy}
+	return Health{Healthy: true, Reason: ReasonHealthy}
 }
 
 // Candidate is an uplink offered to carry main's default route in one

@@ -12,17 +12,34 @@ func TestUplinkHealth(t *testing.T) {
 		obs  LinkObservation
 		want Health
 	}{
-		{"missing", LinkObservation{}, Health{false, ReasonInterfaceMissing}},
-		{"admin down", LinkObservation{Exists: true, Carrier: true, GlobalAddrs: 1}, Health{false, ReasonAdminDown}},
-		{"no carrier", LinkObservation{Exists: true, Up: true, GlobalAddrs: 1}, Health{false, ReasonNoCarrier}},
-		{"no address", LinkObservation{Exists: true, Up: true, Carrier: true}, Health{false, ReasonNoAddress}},
-		{"healthy", LinkObservation{Exists: true, Up: true, Carrier: true, GlobalAddrs: 2}, Health{true, ReasonHealthy}},
+		{"missing", LinkObservation{}, Health{Reason: ReasonInterfaceMissing}},
+		{"admin down", LinkObservation{Exists: true, Carrier: true, GlobalAddrs: 1}, Health{Reason: ReasonAdminDown}},
+		{"no carrier", LinkObservation{Exists: true, Up: true, GlobalAddrs: 1}, Health{Reason: ReasonNoCarrier}},
+		{"no address", LinkObservation{Exists: true, Up: true, Carrier: true}, Health{Reason: ReasonNoAddress}},
+		{"bfd down", LinkObservation{Exists: true, Up: true, Carrier: true, GlobalAddrs: 1, BFDDown: "control detection time expired"},
+			Health{Reason: ReasonBFDDown, Detail: "control detection time expired"}},
+		{"no carrier before bfd", LinkObservation{Exists: true, Up: true, GlobalAddrs: 1, BFDDown: "control detection time expired"}, Health{Reason: ReasonNoCarrier}},
+		{"healthy", LinkObservation{Exists: true, Up: true, Carrier: true, GlobalAddrs: 2}, Health{Healthy: true, Reason: ReasonHealthy}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, UplinkHealth(tc.obs)); diff != "" {
 				t.Errorf("UplinkHealth (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestHealthString(t *testing.T) {
+	for _, tc := range []struct {
+		h    Health
+		want string
+	}{
+		{Health{Healthy: true, Reason: ReasonHealthy}, "healthy"},
+		{Health{Reason: ReasonBFDDown, Detail: "neighbor signaled session down"}, "bfd-down: neighbor signaled session down"},
+	} {
+		if got := tc.h.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.h, got, tc.want)
+		}
 	}
 }
 

@@ -215,7 +215,7 @@ func TestPeerToAPI(t *testing.T) {
 	}
 	want := &api.Peer{
 		Conf:            &api.PeerConf{NeighborAddress: "2001:db8::2", PeerAsn: 64500, AuthPassword: "s3cret", Description: "isp-a"},
-		Timers:          &api.Timers{Config: &api.TimersConfig{ConnectRetry: 2, HoldTime: 9, KeepaliveInterval: 3}},
+		Timers:          &api.Timers{Config: &api.TimersConfig{ConnectRetry: 2, HoldTime: 9, KeepaliveInterval: 3, IdleHoldTimeAfterReset: 2}},
 		Transport:       &api.Transport{LocalAddress: "2001:db8::1", PassiveMode: true},
 		EbgpMultihop:    &api.EbgpMultihop{Enabled: true, MultihopTtl: 2},
 		GracefulRestart: &api.GracefulRestart{Enabled: true, RestartTime: 120},

@@ -154,7 +154,11 @@ func (r *reasons) note(addr netip.Addr, reason string) {
 	defer r.mu.Unlock()
 	// "Peer Down" repeats the notification in GoBGP's short form: keep
 	// the detailed text logged just before it.
-	if prev, ok := r.m[addr]; ok && strings.HasPrefix(prev, "notification") && strings.HasPrefix(reason, "notification-") {
+	// With graceful restart negotiated, GoBGP may report a session it
+	// ended with a NOTIFICATION (a reset) as "graceful-restart", when its
+	// reader saw the socket closed first: the notification says more.
+	if prev, ok := r.m[addr]; ok && strings.HasPrefix(prev, "notification") &&
+		(strings.HasPrefix(reason, "notification-") || reason == "graceful-restart") {
 		return
 	}
 	r.m[addr] = reason

@@ -110,6 +110,9 @@ func (p Peer) toAPI() *api.Peer {
 			ConnectRetry:      secs(p.ConnectRetry),
 			HoldTime:          secs(p.HoldTime),
 			KeepaliveInterval: secs(p.HoldTime / 3),
+			// After ResetPeer, a peer is retried as after a failed
+			// connection, not at once.
+			IdleHoldTimeAfterReset: secs(p.ConnectRetry),
 		}},
 		Transport: &api.Transport{PassiveMode: p.Passive},
 	}

@@ -171,6 +171,10 @@ type Interface interface {
 	// advertises now, from what the speaker holds of it: to run a changed
 	// import over them. The session is left alone.
 	Replay(ctx context.Context, peer string) error
+	// ResetPeer ends the peer's established session at once (a Cease,
+	// administrative reset, saying why); it connects again after its
+	// ConnectRetry.
+	ResetPeer(ctx context.Context, peer, why string) error
 }
 
 var _ Interface = (*Speaker)(nil)

@@ -70,10 +70,19 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
 					Refused: map[policy.Reason]int{policy.ReasonNotImported: 2, policy.ReasonNextHopOffLink: 1},
 				},
+				BFD: &control.BFDStatus{
+					Peer: netip.MustParseAddr("10.50.60.1"), Local: netip.MustParseAddr("10.50.60.2"), State: "up", RemoteState: "up",
+					Diag: "none", TxInterval: 100 * time.Millisecond, DetectionTime: 300 * time.Millisecond, Failures: 1, Since: since,
+				},
 			},
 			{
 				Name: "isp-b", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.70.2/24")},
-				Table: 102, RulePriority: 1100, Reason: "session-down", Routes: 1,
+				Table: 102, RulePriority: 1100, Reason: policy.ReasonBFDDown, Detail: "control detection time expired", Routes: 1,
+				BFD: &control.BFDStatus{
+					Peer: netip.MustParseAddr("10.50.70.1"), Local: netip.MustParseAddr("10.50.70.2"), State: "down", RemoteState: "up",
+					Diag: "control detection time expired", TxInterval: time.Second, DetectionTime: 900 * time.Millisecond, Failures: 2,
+					Since: now.Add(-3 * time.Second), Down: true,
+				},
 				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.70.1"), PeerASN: 64501, State: "active", Since: since.Add(time.Hour),
 					LastError: "dial tcp 10.50.70.1:179: connect: connection refused\nretrying",

@@ -85,7 +85,7 @@ func logfmt(v string) string {
 // errors follow the table, one line each.
 func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
-	var lastErrors []string
+	var lastErrors, bfdLines []string
 	for _, u := range s.Uplinks {
 		health := "down"
 		if u.Healthy {
@@ -109,12 +109,18 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 				lastErrors = append(lastErrors, u.Name+": last error: "+oneLine(b.LastError))
 			}
 		}
+		if b := u.Bfd; b != nil {
+			bfdLines = append(bfdLines, u.Name+": "+bfdLine(b, a.since))
+		}
 		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, list(u.MainDefaults),
 			bgp, acc, ref, u.Routes, dash(u.Reason))
 	}
 	for _, e := range lastErrors {
 		fprintf(w, "%s\n", e)
+	}
+	for _, l := range bfdLines {
+		fprintf(w, "%s\n", l)
 	}
 	fprintf(w, "\n")
 	a.vipTable(w, s.Vips)
@@ -138,6 +144,36 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	if b := s.Build; b != nil {
 		fprintf(w, "multihomed %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
 	}
+}
+
+// bfdLine is an uplink's BFD session on one line: "bfd 192.0.2.1 up 5m
+// (remote up), tx 100ms, detection 300ms, 1 failure", with the diag while
+// it is not up and "takes the uplink down" while it does.
+func bfdLine(b *pb.BFDSession, since func(*timestamppb.Timestamp) string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "bfd %s %s", b.Peer, b.State)
+	if b.Since != nil {
+		sb.WriteString(" " + since(b.Since))
+	}
+	fmt.Fprintf(&sb, " (remote %s)", b.RemoteState)
+	if b.State != "up" && b.Diag != "" && b.Diag != "none" {
+		fmt.Fprintf(&sb, ", diag: %s", b.Diag)
+	}
+	tx, det := "-", "-"
+	if b.TxInterval != nil {
+		tx = b.TxInterval.AsDuration().String()
+	}
+	if b.DetectionTime != nil {
+		det = b.DetectionTime.AsDuration().String()
+	}
+	fmt.Fprintf(&sb, ", tx %s, detection %s, failures %d", tx, det, b.Failures)
+	if b.Down {
+		sb.WriteString(", takes the uplink down")
+	}
+	if b.Error != "" {
+		sb.WriteString(", error: " + oneLine(b.Error))
+	}
+	return sb.String()
 }
 
 func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {

@@ -91,10 +91,33 @@ type UplinkStatus struct {
 	Priority     int // rank for main_default primary (config priority)
 	Healthy      bool
 	Reason       policy.Reason // why it is (un)healthy
+	Detail       string        // completes Reason (bfd-down: the session's diag)
 	Drained      bool
 	Defaults     []netip.Prefix // families whose default its table holds
 	Routes       int            // routes the daemon owns in its table
 	BGP          *SessionStatus // nil for a static uplink
+	BFD          *BFDStatus     // nil without bfd (or before the uplink has an address for it)
+}
+
+// BFDStatus is an uplink's BFD session.
+type BFDStatus struct {
+	Peer, Local netip.Addr
+	// State and RemoteState: admin-down, down, init, up.
+	State, RemoteState string
+	// Diag is why the session last went down ("none" while up).
+	Diag string
+	// TxInterval is the negotiated transmit interval (before jitter);
+	// DetectionTime how long the peer may stay silent: 0 before it was
+	// heard.
+	TxInterval, DetectionTime time.Duration
+	// Failures counts the times it left up for a reason other than an
+	// AdminDown.
+	Failures uint64
+	Since    time.Time // of the last state change
+	// Down: the session takes the uplink down now (down after up, not by
+	// the peer's AdminDown).
+	Down  bool
+	Error string // why the session could not be started, if so
 }
 
 // SessionStatus is an uplink's BGP session.
@@ -193,11 +216,14 @@ const (
 type EventKind string
 
 const (
-	EventSessionUp      EventKind = "session-up"
-	EventSessionDown    EventKind = "session-down"
-	EventVIPAnnounced   EventKind = "vip-announced"
-	EventVIPWithdrawn   EventKind = "vip-withdrawn"
-	EventUplinkHealth   EventKind = "uplink-health"
+	EventSessionUp    EventKind = "session-up"
+	EventSessionDown  EventKind = "session-down"
+	EventVIPAnnounced EventKind = "vip-announced"
+	EventVIPWithdrawn EventKind = "vip-withdrawn"
+	EventUplinkHealth EventKind = "uplink-health"
+	// EventBFDState: an uplink's BFD session changed state or timers;
+	// Reason is its diag, Detail its state and detection time.
+	EventBFDState       EventKind = "bfd-state"
 	EventFIBError       EventKind = "fib-error"
 	EventReload         EventKind = "reload"
 	EventReloadRejected EventKind = "reload-rejected"

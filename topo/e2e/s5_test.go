@@ -47,9 +47,11 @@ type s5Run struct {
 	peer func(i int) netip.Addr
 }
 
-func newS5(t *testing.T) *s5Run {
+func newS5(t *testing.T) *s5Run { return newS5With(t, scenario.S5Options{}) }
+
+func newS5With(t *testing.T, opts scenario.S5Options) *s5Run {
 	lab := topo.New(t)
-	s, err := scenario.BuildS5(lab, scenario.S5Options{})
+	s, err := scenario.BuildS5(lab, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,11 @@ type BGPRouterConfig struct {
 	// capability listing its families, which BIRD 2.0.12 takes as reason to
 	// keep FRR's routes for the restart time after FRR dies.
 	GracefulRestart bool
+	// BFD (FRR only): bfdd runs beside bgpd and every neighbor has
+	// `neighbor X bfd`, at bfdd's defaults (300 ms x 3, active): a
+	// session whose BFD goes down after it was up is dropped at once,
+	// without waiting for the hold timer.
+	BFD bool
 }
 
 // DefaultHoldTime is the hold time of a BGPRouterConfig that sets none:
@@ -179,9 +184,13 @@ func (cfg BGPRouterConfig) normalize(kind string) (BGPRouterConfig, error) {
 	if !cfg.RouterID.Is4() {
 		return bad("router ID %v is not an IPv4 address", cfg.RouterID)
 	}
+	if cfg.BFD && kind != KindFRR {
+		return bad("BFD is for FRR routers only")
+	}
 	if cfg.HoldTime == 0 {
 		cfg.HoldTime = DefaultHoldTime
 	}
+
 	if cfg.HoldTime < 3*time.Second || cfg.HoldTime%time.Second != 0 || cfg.HoldTime > 65535*time.Second {
 		return bad("hold time %v: want whole seconds, 3s to 65535s", cfg.HoldTime)
 	}

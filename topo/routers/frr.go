@@ -129,6 +129,27 @@ func (r *frrRouter) Start() error {
 	if err := waitReady(r.what()+" zebra", procs, r.zebraReady); err != nil {
 		return fail(err)
 	}
+	if r.cfg.BFD {
+		// Before bgpd, so that its neighbors' sessions are registered
+		// with a bfdd that is there.
+		bfdConf := filepath.Join(r.runDir, "bfdd.conf") // read as frr: the lab directory is root's
+		if err := os.WriteFile(bfdConf, []byte("bfd\nexit\n"), 0o644); err != nil {
+			return fail(fmt.Errorf("topo: %s: %w", r.what(), err))
+		}
+		bfdd, err := r.h.Start(r.h.ShortName()+"-bfdd.log", "sh", append(append([]string{"-c", frrTmpfs,
+			filepath.Join(frrDaemonDir, "bfdd")}, common...),
+			append([]string{"-f", bfdConf, "-i", filepath.Join(r.runDir, "bfdd.pid")}, logArgs...)...)...)
+		if err != nil {
+			return fail(err)
+		}
+		procs = append(procs, bfdd)
+		if err := waitReady(r.what()+" bfdd", procs, func(ctx context.Context) (bool, error) {
+			_, err := r.vtysh(ctx, "bfdd", "show bfd peers")
+			return err == nil, err
+		}); err != nil {
+			return fail(err)
+		}
+	}
 	bgpdLog := filepath.Join(r.h.Lab().Dir(), r.h.ShortName()+"-bgpd.log")
 	logStart := fileSize(bgpdLog)
 	bgpd, err := r.h.Start(r.h.ShortName()+"-bgpd.log", "sh", append(append([]string{"-c", frrTmpfs,
@@ -255,6 +276,9 @@ func (r *frrRouter) config() string {
 		}
 		if n.Multihop > 0 {
 			w(" neighbor %s ebgp-multihop %d", a, n.Multihop)
+		}
+		if r.cfg.BFD {
+			w(" neighbor %s bfd", a)
 		}
 	}
 	for _, v4 := range []bool{true, false} {

@@ -109,6 +109,9 @@ type S5Options struct {
 	// the keepalived baseline. FRR runs either way; the on-link route
 	// (metric 0) wins over a route to VIP4 it might install (metric 20).
 	VRRP bool
+	// BFD runs FRR bfdd on the router, with a session (300 ms x 3) beside
+	// each director's BGP session (see routers.BGPRouterConfig.BFD).
+	BFD bool
 }
 
 // BuildS5 builds S5 in l.
@@ -177,7 +180,7 @@ func BuildS5(l *topo.Lab, opts S5Options) (*S5, error) {
 	}
 	cfg := routers.BGPRouterConfig{
 		ASN: opts.RouterASN, RouterID: s.Router.Addr4,
-		HoldTime: opts.HoldTime, GracefulRestart: opts.GracefulRestart,
+		HoldTime: opts.HoldTime, GracefulRestart: opts.GracefulRestart, BFD: opts.BFD,
 	}
 	for _, d := range s.Dirs {
 		for _, a := range d.Addrs() {

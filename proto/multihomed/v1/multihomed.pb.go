@@ -228,7 +228,10 @@ type Uplink struct {
 	// which orders its policy rules.
 	Priority int32 `protobuf:"varint,12,opt,name=priority,proto3" json:"priority,omitempty"`
 	// The defaults of main this uplink carries now: "0.0.0.0/0", "::/0".
-	MainDefaults  []string `protobuf:"bytes,13,rep,name=main_defaults,json=mainDefaults,proto3" json:"main_defaults,omitempty"`
+	MainDefaults []string `protobuf:"bytes,13,rep,name=main_defaults,json=mainDefaults,proto3" json:"main_defaults,omitempty"`
+	// The BFD session with its neighbour; unset without bfd (or while the
+	// uplink has no address of the neighbour's family).
+	Bfd           *BFDSession `protobuf:"bytes,16,opt,name=bfd,proto3" json:"bfd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -354,6 +357,151 @@ func (x *Uplink) GetMainDefaults() []string {
 	return nil
 }
 
+func (x *Uplink) GetBfd() *BFDSession {
+	if x != nil {
+		return x.Bfd
+	}
+	return nil
+}
+
+// BFDSession is an uplink's BFD session (RFC 5880/5881, single hop).
+type BFDSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// The address its packets leave from.
+	Local string `protobuf:"bytes,2,opt,name=local,proto3" json:"local,omitempty"`
+	// admin-down, down, init or up; remote_state as the neighbour last said.
+	State       string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	RemoteState string `protobuf:"bytes,4,opt,name=remote_state,json=remoteState,proto3" json:"remote_state,omitempty"`
+	// Why it last went down, as RFC 5880 names it ("control detection time
+	// expired"); "none" while up.
+	Diag string `protobuf:"bytes,5,opt,name=diag,proto3" json:"diag,omitempty"`
+	// The negotiated transmit interval (before jitter); unset while nothing
+	// is sent periodically.
+	TxInterval *durationpb.Duration `protobuf:"bytes,6,opt,name=tx_interval,json=txInterval,proto3" json:"tx_interval,omitempty"`
+	// How long the neighbour may stay silent: its multiplier times the
+	// agreed interval; unset before it was heard.
+	DetectionTime *durationpb.Duration `protobuf:"bytes,7,opt,name=detection_time,json=detectionTime,proto3" json:"detection_time,omitempty"`
+	// Times it left up for a reason other than an AdminDown.
+	Failures uint64 `protobuf:"varint,8,opt,name=failures,proto3" json:"failures,omitempty"`
+	// When it entered its state.
+	Since *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=since,proto3" json:"since,omitempty"`
+	// Whether it takes the uplink down now (down after up, and not by the
+	// neighbour's clean stop).
+	Down bool `protobuf:"varint,10,opt,name=down,proto3" json:"down,omitempty"`
+	// Why the session could not be started (its socket), if so.
+	Error         string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BFDSession) Reset() {
+	*x = BFDSession{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BFDSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BFDSession) ProtoMessage() {}
+
+func (x *BFDSession) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BFDSession.ProtoReflect.Descriptor instead.
+func (*BFDSession) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BFDSession) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *BFDSession) GetLocal() string {
+	if x != nil {
+		return x.Local
+	}
+	return ""
+}
+
+func (x *BFDSession) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BFDSession) GetRemoteState() string {
+	if x != nil {
+		return x.RemoteState
+	}
+	return ""
+}
+
+func (x *BFDSession) GetDiag() string {
+	if x != nil {
+		return x.Diag
+	}
+	return ""
+}
+
+func (x *BFDSession) GetTxInterval() *durationpb.Duration {
+	if x != nil {
+		return x.TxInterval
+	}
+	return nil
+}
+
+func (x *BFDSession) GetDetectionTime() *durationpb.Duration {
+	if x != nil {
+		return x.DetectionTime
+	}
+	return nil
+}
+
+func (x *BFDSession) GetFailures() uint64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *BFDSession) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *BFDSession) GetDown() bool {
+	if x != nil {
+		return x.Down
+	}
+	return false
+}
+
+func (x *BFDSession) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // BGPSession is an uplink's session with its router.
 type BGPSession struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -374,7 +522,7 @@ type BGPSession struct {
 
 func (x *BGPSession) Reset() {
 	*x = BGPSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +534,7 @@ func (x *BGPSession) String() string {
 func (*BGPSession) ProtoMessage() {}
 
 func (x *BGPSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +547,7 @@ func (x *BGPSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPSession.ProtoReflect.Descriptor instead.
 func (*BGPSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BGPSession) GetPeer() string {
@@ -471,7 +619,7 @@ type VIPStatus struct {
 
 func (x *VIPStatus) Reset() {
 	*x = VIPStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +631,7 @@ func (x *VIPStatus) String() string {
 func (*VIPStatus) ProtoMessage() {}
 
 func (x *VIPStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +644,7 @@ func (x *VIPStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
 func (*VIPStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VIPStatus) GetPrefix() string {
@@ -567,7 +715,7 @@ type FIBStatus struct {
 
 func (x *FIBStatus) Reset() {
 	*x = FIBStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +727,7 @@ func (x *FIBStatus) String() string {
 func (*FIBStatus) ProtoMessage() {}
 
 func (x *FIBStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +740,7 @@ func (x *FIBStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FIBStatus.ProtoReflect.Descriptor instead.
 func (*FIBStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FIBStatus) GetSynced() bool {
@@ -656,7 +804,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +816,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +829,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRoutesRequest) GetTable() uint32 {
@@ -707,7 +855,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +867,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +880,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -761,7 +909,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +921,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +934,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Route) GetTable() uint32 {
@@ -853,7 +1001,7 @@ type ListVIPsRequest struct {
 
 func (x *ListVIPsRequest) Reset() {
 	*x = ListVIPsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1013,7 @@ func (x *ListVIPsRequest) String() string {
 func (*ListVIPsRequest) ProtoMessage() {}
 
 func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1026,7 @@ func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsRequest.ProtoReflect.Descriptor instead.
 func (*ListVIPsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 type ListVIPsResponse struct {
@@ -890,7 +1038,7 @@ type ListVIPsResponse struct {
 
 func (x *ListVIPsResponse) Reset() {
 	*x = ListVIPsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1050,7 @@ func (x *ListVIPsResponse) String() string {
 func (*ListVIPsResponse) ProtoMessage() {}
 
 func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1063,7 @@ func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsResponse.ProtoReflect.Descriptor instead.
 func (*ListVIPsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListVIPsResponse) GetVips() []*VIPStatus {
@@ -972,7 +1120,7 @@ type VIP struct {
 
 func (x *VIP) Reset() {
 	*x = VIP{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1132,7 @@ func (x *VIP) String() string {
 func (*VIP) ProtoMessage() {}
 
 func (x *VIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1145,7 @@ func (x *VIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIP.ProtoReflect.Descriptor instead.
 func (*VIP) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VIP) GetPrefix() string {
@@ -1122,7 +1270,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1282,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1295,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Check) GetType() string {
@@ -1249,7 +1397,7 @@ type Dampening struct {
 
 func (x *Dampening) Reset() {
 	*x = Dampening{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1409,7 @@ func (x *Dampening) String() string {
 func (*Dampening) ProtoMessage() {}
 
 func (x *Dampening) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1422,7 @@ func (x *Dampening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dampening.ProtoReflect.Descriptor instead.
 func (*Dampening) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Dampening) GetEnabled() bool {
@@ -1328,7 +1476,7 @@ type AddVIPRequest struct {
 
 func (x *AddVIPRequest) Reset() {
 	*x = AddVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1488,7 @@ func (x *AddVIPRequest) String() string {
 func (*AddVIPRequest) ProtoMessage() {}
 
 func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1501,7 @@ func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPRequest.ProtoReflect.Descriptor instead.
 func (*AddVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddVIPRequest) GetVip() *VIP {
@@ -1373,7 +1521,7 @@ type AddVIPResponse struct {
 
 func (x *AddVIPResponse) Reset() {
 	*x = AddVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1533,7 @@ func (x *AddVIPResponse) String() string {
 func (*AddVIPResponse) ProtoMessage() {}
 
 func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1546,7 @@ func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPResponse.ProtoReflect.Descriptor instead.
 func (*AddVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddVIPResponse) GetVip() *VIP {
@@ -1417,7 +1565,7 @@ type UpdateVIPRequest struct {
 
 func (x *UpdateVIPRequest) Reset() {
 	*x = UpdateVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1577,7 @@ func (x *UpdateVIPRequest) String() string {
 func (*UpdateVIPRequest) ProtoMessage() {}
 
 func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1590,7 @@ func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateVIPRequest) GetVip() *VIP {
@@ -1462,7 +1610,7 @@ type UpdateVIPResponse struct {
 
 func (x *UpdateVIPResponse) Reset() {
 	*x = UpdateVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1622,7 @@ func (x *UpdateVIPResponse) String() string {
 func (*UpdateVIPResponse) ProtoMessage() {}
 
 func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1635,7 @@ func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateVIPResponse) GetVip() *VIP {
@@ -1506,7 +1654,7 @@ type DeleteVIPRequest struct {
 
 func (x *DeleteVIPRequest) Reset() {
 	*x = DeleteVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1666,7 @@ func (x *DeleteVIPRequest) String() string {
 func (*DeleteVIPRequest) ProtoMessage() {}
 
 func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1679,7 @@ func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteVIPRequest) GetPrefix() string {
@@ -1549,7 +1697,7 @@ type DeleteVIPResponse struct {
 
 func (x *DeleteVIPResponse) Reset() {
 	*x = DeleteVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1709,7 @@ func (x *DeleteVIPResponse) String() string {
 func (*DeleteVIPResponse) ProtoMessage() {}
 
 func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1722,7 @@ func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 type DrainVIPRequest struct {
@@ -1586,7 +1734,7 @@ type DrainVIPRequest struct {
 
 func (x *DrainVIPRequest) Reset() {
 	*x = DrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1746,7 @@ func (x *DrainVIPRequest) String() string {
 func (*DrainVIPRequest) ProtoMessage() {}
 
 func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1759,7 @@ func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*DrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DrainVIPRequest) GetPrefix() string {
@@ -1629,7 +1777,7 @@ type DrainVIPResponse struct {
 
 func (x *DrainVIPResponse) Reset() {
 	*x = DrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1789,7 @@ func (x *DrainVIPResponse) String() string {
 func (*DrainVIPResponse) ProtoMessage() {}
 
 func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1802,7 @@ func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*DrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 type UndrainVIPRequest struct {
@@ -1666,7 +1814,7 @@ type UndrainVIPRequest struct {
 
 func (x *UndrainVIPRequest) Reset() {
 	*x = UndrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1826,7 @@ func (x *UndrainVIPRequest) String() string {
 func (*UndrainVIPRequest) ProtoMessage() {}
 
 func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1839,7 @@ func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*UndrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UndrainVIPRequest) GetPrefix() string {
@@ -1709,7 +1857,7 @@ type UndrainVIPResponse struct {
 
 func (x *UndrainVIPResponse) Reset() {
 	*x = UndrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1869,7 @@ func (x *UndrainVIPResponse) String() string {
 func (*UndrainVIPResponse) ProtoMessage() {}
 
 func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1882,7 @@ func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*UndrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 type DrainUplinkRequest struct {
@@ -1746,7 +1894,7 @@ type DrainUplinkRequest struct {
 
 func (x *DrainUplinkRequest) Reset() {
 	*x = DrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1906,7 @@ func (x *DrainUplinkRequest) String() string {
 func (*DrainUplinkRequest) ProtoMessage() {}
 
 func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1919,7 @@ func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*DrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainUplinkRequest) GetName() string {
@@ -1789,7 +1937,7 @@ type DrainUplinkResponse struct {
 
 func (x *DrainUplinkResponse) Reset() {
 	*x = DrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1949,7 @@ func (x *DrainUplinkResponse) String() string {
 func (*DrainUplinkResponse) ProtoMessage() {}
 
 func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1962,7 @@ func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*DrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 type UndrainUplinkRequest struct {
@@ -1826,7 +1974,7 @@ type UndrainUplinkRequest struct {
 
 func (x *UndrainUplinkRequest) Reset() {
 	*x = UndrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1986,7 @@ func (x *UndrainUplinkRequest) String() string {
 func (*UndrainUplinkRequest) ProtoMessage() {}
 
 func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1999,7 @@ func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UndrainUplinkRequest) GetName() string {
@@ -1869,7 +2017,7 @@ type UndrainUplinkResponse struct {
 
 func (x *UndrainUplinkResponse) Reset() {
 	*x = UndrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2029,7 @@ func (x *UndrainUplinkResponse) String() string {
 func (*UndrainUplinkResponse) ProtoMessage() {}
 
 func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2042,7 @@ func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 // ExplainRequest is a packet to explain.
@@ -1915,7 +2063,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2075,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2088,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainRequest) GetSrc() string {
@@ -1993,7 +2141,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2153,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2166,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExplainResponse) GetRulePriority() uint32 {
@@ -2085,7 +2233,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2245,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2258,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 type WatchEventsResponse struct {
@@ -2122,7 +2270,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2282,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2295,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2175,7 +2323,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2335,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2348,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2253,7 +2401,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2413,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2426,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 type ReloadResponse struct {
@@ -2289,7 +2437,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2449,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2462,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
@@ -2332,7 +2480,7 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion\"\x81\x03\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"\xae\x03\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x1c\n" +
@@ -2347,7 +2495,23 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	" \x01(\rR\x06routes\x12+\n" +
 	"\x03bgp\x18\v \x01(\v2\x19.multihomed.v1.BGPSessionR\x03bgp\x12\x1a\n" +
 	"\bpriority\x18\f \x01(\x05R\bpriority\x12#\n" +
-	"\rmain_defaults\x18\r \x03(\tR\fmainDefaults\"\xbc\x02\n" +
+	"\rmain_defaults\x18\r \x03(\tR\fmainDefaults\x12+\n" +
+	"\x03bfd\x18\x10 \x01(\v2\x19.multihomed.v1.BFDSessionR\x03bfd\"\xf9\x02\n" +
+	"\n" +
+	"BFDSession\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05local\x18\x02 \x01(\tR\x05local\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12!\n" +
+	"\fremote_state\x18\x04 \x01(\tR\vremoteState\x12\x12\n" +
+	"\x04diag\x18\x05 \x01(\tR\x04diag\x12:\n" +
+	"\vtx_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"txInterval\x12@\n" +
+	"\x0edetection_time\x18\a \x01(\v2\x19.google.protobuf.DurationR\rdetectionTime\x12\x1a\n" +
+	"\bfailures\x18\b \x01(\x04R\bfailures\x120\n" +
+	"\x05since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
+	"\x04down\x18\n" +
+	" \x01(\bR\x04down\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\"\xbc\x02\n" +
 	"\n" +
 	"BGPSession\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x19\n" +
@@ -2517,103 +2681,108 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
-var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
 	(*BuildInfo)(nil),             // 2: multihomed.v1.BuildInfo
 	(*Uplink)(nil),                // 3: multihomed.v1.Uplink
-	(*BGPSession)(nil),            // 4: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 5: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 6: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 7: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 8: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 9: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 10: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 11: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 12: multihomed.v1.VIP
-	(*Check)(nil),                 // 13: multihomed.v1.Check
-	(*Dampening)(nil),             // 14: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 15: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 16: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 17: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 18: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 19: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 20: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 21: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 22: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 23: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 24: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 25: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 26: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 27: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 28: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 29: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 30: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 31: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 32: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 33: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 34: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 35: multihomed.v1.ReloadResponse
-	nil,                           // 36: multihomed.v1.BGPSession.RefusedEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*BFDSession)(nil),            // 4: multihomed.v1.BFDSession
+	(*BGPSession)(nil),            // 5: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 6: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 7: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 8: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 9: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 10: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 11: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 12: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 13: multihomed.v1.VIP
+	(*Check)(nil),                 // 14: multihomed.v1.Check
+	(*Dampening)(nil),             // 15: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 16: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 17: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 18: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 19: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 20: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 21: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 22: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 23: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 24: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 25: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 26: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 27: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 28: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 29: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 30: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 31: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 32: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 33: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 34: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 35: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 36: multihomed.v1.ReloadResponse
+	nil,                           // 37: multihomed.v1.BGPSession.RefusedEntry
 	(*durationpb.Duration)(nil),   // 38: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
 	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	5,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	6,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	6,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	7,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
 	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	4,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	37, // 5: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	36, // 6: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	37, // 7: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	37, // 8: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	9,  // 9: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	5,  // 10: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	13, // 11: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	38, // 12: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	14, // 13: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	38, // 14: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	38, // 15: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	38, // 16: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	12, // 17: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	12, // 18: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	12, // 19: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	12, // 20: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	33, // 21: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	37, // 22: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 23: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	7,  // 24: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	10, // 25: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	15, // 26: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	17, // 27: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	19, // 28: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	21, // 29: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	23, // 30: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	25, // 31: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	27, // 32: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	29, // 33: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	31, // 34: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	34, // 35: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 36: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	8,  // 37: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	11, // 38: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	16, // 39: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	18, // 40: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	20, // 41: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	22, // 42: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	24, // 43: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	26, // 44: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	28, // 45: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	30, // 46: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	32, // 47: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	35, // 48: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	36, // [36:49] is the sub-list for method output_type
-	23, // [23:36] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	5,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	4,  // 5: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
+	38, // 6: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	38, // 7: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	39, // 8: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	39, // 9: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	37, // 10: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	39, // 11: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	39, // 12: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	10, // 13: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	6,  // 14: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	14, // 15: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	38, // 16: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	15, // 17: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	38, // 18: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	38, // 19: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	38, // 20: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	13, // 21: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	13, // 22: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	13, // 23: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	13, // 24: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	34, // 25: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	39, // 26: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 27: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	8,  // 28: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	11, // 29: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	16, // 30: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	18, // 31: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	20, // 32: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	22, // 33: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	24, // 34: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	26, // 35: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	28, // 36: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	30, // 37: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	32, // 38: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	35, // 39: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 40: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	9,  // 41: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	12, // 42: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	17, // 43: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	19, // 44: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	21, // 45: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	23, // 46: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	25, // 47: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	27, // 48: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	29, // 49: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	31, // 50: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	33, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	36, // 52: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	40, // [40:53] is the sub-list for method output_type
+	27, // [27:40] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -2621,15 +2790,15 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 	if File_proto_multihomed_v1_multihomed_proto != nil {
 		return
 	}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[12].OneofWrappers = []any{}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[14].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[13].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
