@@ -121,7 +121,7 @@ func (d *Daemon) bfdEnded(err error) {
 	if err == nil {
 		err = errors.New("stopped on its own")
 	}
-	d.bfdFailed = true
+	d.bfdFailed, d.bfdErr = true, fmt.Errorf("bfd not running: %w", err)
 	d.log.Error("bfd not running: its sessions have no effect until a reload", "event", "bfd-failed", "err", err)
 	d.events.publish(control.Event{Kind: control.EventBFDState, Reason: "failed", Detail: err.Error()})
 }
@@ -227,6 +227,12 @@ func (d *Daemon) bfdStatus(name string) *control.BFDStatus {
 		return nil
 	}
 	st := tr.last
+	if st.Key == (bfd.Key{}) { // nothing heard from the manager yet
+		st.State, st.RemoteState = bfd.Down, bfd.Down
+	}
+	if st.Err == nil && d.bfdErr != nil {
+		st.Err = d.bfdErr
+	}
 	return &control.BFDStatus{
 		Peer: tr.key.Peer, Local: tr.key.Local, State: bfdStateName(st.State), RemoteState: bfdStateName(st.RemoteState),
 		Diag: st.Diag.String(), TxInterval: st.TxInterval, DetectionTime: st.DetectionTime,

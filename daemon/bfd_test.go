@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -224,6 +226,36 @@ func TestLoopBFDStartsAndStops(t *testing.T) {
 		lt.do(func() { h = lt.d.views["isp-a"].Health })
 		if !h.Healthy {
 			t.Errorf("isp-a still %v once its bfd is gone", h)
+		}
+		lt.stop()
+	})
+}
+
+// TestLoopBFDRunFails: a manager that cannot run (UDP 3784 taken) leaves
+// the uplinks as they are, says why in the status, and is tried again at
+// the next reload.
+func TestLoopBFDRunFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoopWith(t, bfdUplinks(), fib.NewState(), func(b *fakeBFD) {
+			b.runErr = errors.New("listen udp4 :3784: address already in use")
+		})
+		st, err := lt.d.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := st.Uplinks[0]
+		if !u.Healthy || u.BFD == nil || u.BFD.State != "down" || !strings.Contains(u.BFD.Error, "address already in use") {
+			t.Errorf("isp-a healthy %v, bfd %+v: want healthy, the session down with the manager's error", u.Healthy, u.BFD)
+		}
+		lt.bfd.mu.Lock()
+		lt.bfd.runErr = nil
+		lt.bfd.mu.Unlock()
+		if err := lt.d.ReloadConfig(bfdUplinks()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if !lt.bfd.isRunning() {
+			t.Error("bfd not tried again at the reload")
 		}
 		lt.stop()
 	})

@@ -126,7 +126,7 @@ func (d *Daemon) applyFileConfig(cfg *config.Config) {
 		eff = d.effective()
 	}
 	d.setConfig(eff)
-	d.bfdFailed = false // a reload retries a BFD that could not run
+	d.bfdFailed, d.bfdErr = false, nil // a reload retries a BFD that could not run
 	d.log.Info("config reloaded", "event", "reload", "uplinks", len(eff.Uplinks), "vips", len(eff.VIPs))
 	d.events.publish(control.Event{Kind: control.EventReload})
 	d.converge()

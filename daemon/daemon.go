@@ -96,6 +96,7 @@ type Daemon struct {
 	bfdStop   context.CancelFunc   // nil while not running, or stopping
 	bfdDone   chan error           // Run's result; nil while not running
 	bfdFailed bool                 // Run failed: not retried until a reload
+	bfdErr    error                // why, for the status
 }
 
 // New opens the kernel side; Run starts everything.

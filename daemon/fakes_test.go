@@ -315,6 +315,8 @@ type fakeBFD struct {
 	spk          *fakeSpeaker
 	afterSpeaker bool
 	stopped      bool
+	// runErr, when set, is what Run returns at once (port 3784 taken).
+	runErr error
 }
 
 var _ BFD = (*fakeBFD)(nil)
@@ -327,6 +329,11 @@ func (b *fakeBFD) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.running = true
 	b.runs++
+	if err := b.runErr; err != nil {
+		b.running = false
+		b.mu.Unlock()
+		return err
+	}
 	b.mu.Unlock()
 	<-ctx.Done()
 	b.mu.Lock()

@@ -70,8 +70,17 @@ type loopTest struct {
 
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 	t.Helper()
+	return startLoopWith(t, cfg, adopted, nil)
+}
+
+// startLoopWith is startLoop with the fake BFD set up by bfdSetup first.
+func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup func(*fakeBFD)) *loopTest {
+	t.Helper()
 	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{}, done: make(chan error, 1)}
 	lt.bfd = newFakeBFD(lt.spk)
+	if bfdSetup != nil {
+		bfdSetup(lt.bfd)
+	}
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		FIB:    lt.fib, BFD: lt.bfd,

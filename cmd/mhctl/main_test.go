@@ -571,13 +571,13 @@ func TestCompletionNames(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"uplink drain", []string{"uplink", "drain", ""}, []string{"isp-a\tsession-established", "isp-b\tsession-down", "mgmt\tgateway-reachable"}},
-		{"uplink undrain prefix", []string{"uplink", "undrain", "isp"}, []string{"isp-a\tsession-established", "isp-b\tsession-down"}},
+		{"uplink drain", []string{"uplink", "drain", ""}, []string{"isp-a\tsession-established", "isp-b\tbfd-down: control detection time expired", "mgmt\tgateway-reachable"}},
+		{"uplink undrain prefix", []string{"uplink", "undrain", "isp"}, []string{"isp-a\tsession-established", "isp-b\tbfd-down: control detection time expired"}},
 		{"second argument", []string{"uplink", "drain", "isp-a", ""}, nil},
 		{"vip drain", []string{"vip", "drain", "2001"}, []string{"2001:db8:100::10/128\tdrained"}},
 		{"vip del", []string{"vip", "del", ""}, []string{"198.51.100.10/32\thealthy", "198.51.100.11/32\tcheck-failed: dial tcp 127.0.0.1:81: connection refused", "2001:db8:100::10/128\tdrained"}},
 		{"--uplink of routes", []string{"routes", "--uplink", "m"}, []string{"mgmt\tgateway-reachable"}},
-		{"--uplink of vip add", []string{"vip", "add", "198.51.100.30", "--uplink", "isp-b"}, []string{"isp-b\tsession-down"}},
+		{"--uplink of vip add", []string{"vip", "add", "198.51.100.30", "--uplink", "isp-b"}, []string{"isp-b\tbfd-down: control detection time expired"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
