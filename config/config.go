@@ -165,6 +165,9 @@ type Uplink struct {
 	// gateways are then the fallback while the peer advertises no
 	// default.
 	BGP *UplinkBGP
+	// Track is how the uplink's health is tracked with probes; nil for
+	// carrier, addresses and the BGP session only.
+	Track *Track
 }
 
 // UplinkBGP is an uplink's BGP session with its router. Its durations are

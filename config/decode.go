@@ -235,6 +235,11 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 	if v, ok := m["bgp"]; ok {
 		u.BGP = d.uplinkBGP(key+".bgp", v)
 	}
+	if v, ok := m["track"]; ok {
+		var targets, mark, table bool
+		u.Track, targets, mark, table = d.track(key+".track", v)
+		trackDefaults(&u, targets, mark, table)
+	}
 	return u, explicitPriority
 }
 

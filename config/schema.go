@@ -59,6 +59,7 @@ var (
 		{"weight", leaf},
 		{"gateways", leafList},
 		{"bgp", uplinkBGPNode},
+		{"track", trackNode},
 	}}
 	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
 	// checkNode's command, as the other lists, is comma-separated in the
