@@ -19,8 +19,8 @@ const (
 
 // Reasons of an uplink's state besides the link's own (ReasonNoCarrier...).
 const (
-	ReasonGatewayUnreachable = Reason(TrackGatewayUnreachable)
-	ReasonDegraded           = Reason(TrackQuality)
+	ReasonGatewayUnreachable        = Reason(TrackGatewayUnreachable)
+	ReasonDegraded                  = Reason(TrackQuality)
 	ReasonDrained            Reason = "drained"
 )
 
