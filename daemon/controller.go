@@ -284,7 +284,8 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 			us := control.UplinkStatus{
 				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority, Priority: u.Priority,
 				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Drained: d.drainedUplinks[u.Name],
-				Defaults: v.Defaults, Routes: counts[u.Table],
+				State: v.State.State, StateReason: v.State.String(),
+				Defaults: v.Defaults, Routes: counts[u.Table], Track: d.trackStatus(&u),
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
 				us.Routes += len(ub.installed)

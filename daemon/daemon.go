@@ -34,6 +34,8 @@ type Options struct {
 	FIB        FIB
 	Addrs      Addrs
 	NewSpeaker NewSpeaker
+	// NewProber makes the tracked uplinks' probers; nil for track.New.
+	NewProber NewProber
 }
 
 // Daemon runs multihomed.
@@ -84,6 +86,11 @@ type Daemon struct {
 	nextVIPDecision time.Time // a dampened VIP's reuse time
 	addrs           Addrs     // VIP addresses; the kernel side has its own socket
 	cmds            chan func()
+
+	tracks   map[string]*uplinkTrack
+	trackEv  *queue[trackedRound]
+	trackGen uint64
+	trackWG  sync.WaitGroup // probers and their forwarders
 }
 
 // New opens the kernel side; Run starts everything.
@@ -93,6 +100,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	if opts.NewSpeaker == nil {
 		opts.NewSpeaker = newRealSpeaker
+	}
+	if opts.NewProber == nil {
+		opts.NewProber = newRealProber
 	}
 	d := &Daemon{}
 	k := opts.FIB
@@ -144,6 +154,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		done:           done,
 		ready:          make(chan struct{}),
 		replayStop:     make(chan struct{}),
+		tracks:         map[string]*uplinkTrack{},
+		trackEv:        newQueue[trackedRound](),
 	}
 	return d, nil
 }
@@ -207,6 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		time.Sleep(d.cfg.LameDuck)
 	}
 	d.stopVIPs()
+	d.stopTracks()
 	close(d.replayStop)
 	d.replays.Wait()
 	d.stopSpeaker()
@@ -271,6 +284,10 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case <-d.vipEv.kick:
 			d.handleProbes(d.vipEv.drain())
 			d.announceVIPs()
+		case <-d.trackEv.kick:
+			if d.handleRounds(d.trackEv.drain()) {
+				d.converge()
+			}
 		case <-vipTimer.C:
 			vipAt = time.Time{}
 			d.announceVIPs()
@@ -292,7 +309,7 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 
 // inputs gathers what Desired decides from, besides the config and links.
 func (d *Daemon) inputs() Inputs {
-	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks}
+	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks, Track: d.trackVerdicts()}
 }
 
 // converge computes the desired state from what is known now and hands it
@@ -303,11 +320,16 @@ func (d *Daemon) converge() {
 		return // the kernel has not been read yet: wanting nothing would delete everything
 	}
 	d.reconcileBGPUplinks()
+	d.reconcileTracks(links)
 	state, views := Desired(d.cfg, links, d.inputs())
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true
+		prev, hadView := d.views[v.Name]
 		d.views[v.Name] = v
+		if !hadView || prev.State.State != v.State.State || prev.State.Reason != v.State.Reason {
+			d.logUplinkState(v)
+		}
 		old, had := d.health[v.Name]
 		if had && old == v.Health {
 			continue

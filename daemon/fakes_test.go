@@ -5,9 +5,12 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/track"
 )
 
 // fakeFIB is the kernel side without a kernel: it records the desired
@@ -265,4 +268,56 @@ func (s *fakeSpeaker) replayed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.replays)
+}
+
+// fakeProber is a tracked uplink's prober whose rounds the test plays.
+type fakeProber struct {
+	cfg     track.Config
+	results chan track.Round
+	down    atomic.Bool
+	seq     uint64
+}
+
+var _ Prober = (*fakeProber)(nil)
+
+func (p *fakeProber) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (p *fakeProber) Results() <-chan track.Round  { return p.results }
+func (p *fakeProber) Trigger()                     {}
+func (p *fakeProber) SetDown(down bool)            { p.down.Store(down) }
+
+// round plays a round in which the targets answer as ok says, each in
+// rtt.
+func (p *fakeProber) round(rtt time.Duration, ok ...bool) {
+	p.seq++
+	r := track.Round{Uplink: p.cfg.Uplink, Seq: p.seq}
+	for i, t := range p.cfg.Targets {
+		res := track.Result{Target: t}
+		if i < len(ok) && ok[i] {
+			res.OK, res.RTT = true, rtt
+		} else {
+			res.Err = "timeout after 100ms"
+		}
+		r.Results = append(r.Results, res)
+	}
+	p.results <- r
+}
+
+// fakeProbers makes fakeProbers and keeps the latest of each uplink.
+type fakeProbers struct {
+	mu sync.Mutex
+	m  map[string]*fakeProber
+}
+
+func (f *fakeProbers) new(c track.Config) (Prober, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &fakeProber{cfg: c, results: make(chan track.Round)}
+	f.m[c.Uplink] = p
+	return p, nil
+}
+
+func (f *fakeProbers) get(name string) *fakeProber {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[name]
 }

@@ -64,13 +64,15 @@ type loopTest struct {
 	fib    *fakeFIB
 	addrs  *fakeAddrs
 	spk    *fakeSpeaker
+	probes *fakeProbers
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 	t.Helper()
-	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, done: make(chan error, 1)}
+	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{},
+		probes: &fakeProbers{m: map[string]*fakeProber{}}, done: make(chan error, 1)}
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		FIB:    lt.fib, Addrs: lt.addrs,
@@ -80,6 +82,7 @@ func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 			lt.spk.h = h
 			return lt.spk, nil
 		},
+		NewProber: lt.probes.new,
 	})
 	if err != nil {
 		t.Fatal(err)

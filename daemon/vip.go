@@ -136,7 +136,7 @@ func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 	}
 	c.Conflict = policy.AddressConflict(v.cfg.Prefix.Addr(), onIface, uplinks)
 	for _, name := range v.cfg.Uplinks {
-		if ub := d.bgp[name]; ub != nil && ub.established() && !d.drainedUplinks[name] {
+		if ub := d.bgp[name]; ub != nil && ub.established() && d.vipsOver(name) {
 			c.UplinkEstablished = true
 		}
 	}
@@ -204,6 +204,17 @@ func (d *Daemon) announceVIPs() {
 	}
 }
 
+// vipsOver says whether VIPs are announced over the uplink: not while it
+// is drained or down (SPEC §10). An uplink not yet seen by a convergence
+// counts as its drain alone says.
+func (d *Daemon) vipsOver(name string) bool {
+	if d.drainedUplinks[name] {
+		return false
+	}
+	v, ok := d.views[name]
+	return !ok || v.State.VIPs
+}
+
 // advertisement is how VIP v is announced: to its uplinks' peers (not the
 // drained ones), and in exclusive mode to the pair too.
 func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
@@ -212,7 +223,7 @@ func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
 		Communities: v.cfg.Communities, LargeCommunities: v.cfg.LargeCommunities,
 	}
 	for _, name := range v.cfg.Uplinks {
-		if !d.drainedUplinks[name] {
+		if d.vipsOver(name) {
 			a.Peers = append(a.Peers, name)
 		}
 	}

@@ -91,10 +91,41 @@ type UplinkStatus struct {
 	Priority     int // rank for main_default primary (config priority)
 	Healthy      bool
 	Reason       policy.Reason // why it is (un)healthy
-	Drained      bool
-	Defaults     []netip.Prefix // families whose default its table holds
-	Routes       int            // routes the daemon owns in its table
-	BGP          *SessionStatus // nil for a static uplink
+	// State is up, degraded or down (SPEC §10), StateReason why:
+	// "gateway-unreachable: 0 of 2 targets answered".
+	State       policy.UplinkState
+	StateReason string
+	Drained     bool
+	Defaults    []netip.Prefix // families whose default its table holds
+	Routes      int            // routes the daemon owns in its table
+	BGP         *SessionStatus // nil for a static uplink
+	Track       *TrackStatus   // nil for an untracked uplink
+}
+
+// TrackStatus is a tracked uplink's probing.
+type TrackStatus struct {
+	Method string
+	// State and Reason are the probes' verdict alone (the uplink's State
+	// also weighs its link and drain).
+	State  string
+	Reason string
+	// Probing is false while no prober can run; Waiting says why.
+	Probing   bool
+	Waiting   string
+	Rounds    uint64 // rounds finished by the current prober
+	LastRound time.Time
+	Targets   []TrackTargetStatus
+}
+
+// TrackTargetStatus is one target over the quality window.
+type TrackTargetStatus struct {
+	Target   string
+	Answered bool // in the last round
+	// LastRTT is its last answer's round-trip time in the window, 0 if
+	// none; Loss the percentage of the window's rounds it missed.
+	LastRTT   time.Duration
+	Loss      float64
+	LastError string // why it failed the last round
 }
 
 // SessionStatus is an uplink's BGP session.
@@ -192,11 +223,14 @@ const (
 type EventKind string
 
 const (
-	EventSessionUp      EventKind = "session-up"
-	EventSessionDown    EventKind = "session-down"
-	EventVIPAnnounced   EventKind = "vip-announced"
-	EventVIPWithdrawn   EventKind = "vip-withdrawn"
-	EventUplinkHealth   EventKind = "uplink-health"
+	EventSessionUp    EventKind = "session-up"
+	EventSessionDown  EventKind = "session-down"
+	EventVIPAnnounced EventKind = "vip-announced"
+	EventVIPWithdrawn EventKind = "vip-withdrawn"
+	EventUplinkHealth EventKind = "uplink-health"
+	// EventUplinkState: an uplink's state (Detail: up, degraded, down)
+	// or its reason changed.
+	EventUplinkState    EventKind = "uplink-state"
 	EventFIBError       EventKind = "fib-error"
 	EventReload         EventKind = "reload"
 	EventReloadRejected EventKind = "reload-rejected"
