@@ -281,9 +281,9 @@ type fakeProber struct {
 var _ Prober = (*fakeProber)(nil)
 
 func (p *fakeProber) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (p *fakeProber) Results() <-chan track.Round  { return p.results }
-func (p *fakeProber) Trigger()                     {}
-func (p *fakeProber) SetDown(down bool)            { p.down.Store(down) }
+func (p *fakeProber) Results() <-chan track.Round   { return p.results }
+func (p *fakeProber) Trigger()                      {}
+func (p *fakeProber) SetDown(down bool)             { p.down.Store(down) }
 
 // round plays a round in which the targets answer as ok says, each in
 // rtt.
