@@ -2360,6 +2360,7 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
+	// uplink-state (detail: up, degraded or down; reason: why),
 	// fib-error, reload, reload-rejected, or events-lost (this client did not
 	// keep up; detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
