@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -13,6 +14,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
+	"github.com/multihomed/multihomed/speaker"
 )
 
 // trackedUplinks are twoUplinks with main_default primary and isp-a
@@ -155,6 +157,53 @@ func TestLoopTrackDegraded(t *testing.T) {
 		synctest.Wait()
 		if diff := cmp.Diff([]string{mainViaA, mainViaA6}, lt.fib.baseRoutes(fib.TableMain)); diff != "" {
 			t.Errorf("degraded, the other without carrier: main (-want +got):\n%s", diff)
+		}
+		lt.reconcileTwice()
+		lt.stop()
+	})
+}
+
+// TestLoopTrackDownBGP: a BGP uplink whose probes fail loses its learned
+// routes and stops carrying VIPs; they are back once it is up again.
+func TestLoopTrackDownBGP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := vipConfig()
+		cfg.Uplinks[0].Track = &config.Track{Method: config.TrackICMP, Targets: []string{"192.0.2.1"},
+			Interval: time.Second, FailureInterval: time.Second, Timeout: 100 * time.Millisecond,
+			Reliability: 1, Down: 1, Up: 1, Mark: 0x6d680065, ProbeTable: 1101}
+		lt := startLoop(t, cfg, fib.NewState())
+		lt.spk.session("isp-a", speaker.Established)
+		lt.spk.session("isp-b", speaker.Established)
+		lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA))
+		synctest.Wait()
+		both := map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}
+		if diff := cmp.Diff([]string{aDef}, lt.fib.learnedRoutes()); diff != "" {
+			t.Errorf("learned before (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(both, lt.spk.advertised()); diff != "" {
+			t.Errorf("advertised before (-want +got):\n%s", diff)
+		}
+		// The probe table's gateway is the learned default's next hop
+		// (the uplink has no static gateway).
+		if !slices.Contains(lt.fib.baseRoutes(1101), probeDef) {
+			t.Errorf("probe table: %v", lt.fib.baseRoutes(1101))
+		}
+		p := lt.probes.get("isp-a")
+		p.round(0)
+		synctest.Wait()
+		if got := lt.fib.learnedRoutes(); len(got) != 0 {
+			t.Errorf("learned routes left while down: %v", got)
+		}
+		if diff := cmp.Diff(map[netip.Prefix][]string{vip1: {"isp-b"}}, lt.spk.advertised()); diff != "" {
+			t.Errorf("advertised while isp-a is down (-want +got):\n%s", diff)
+		}
+		p.round(time.Millisecond, true)
+		synctest.Wait()
+		if diff := cmp.Diff([]string{aDef}, lt.fib.learnedRoutes()); diff != "" {
+			t.Errorf("learned after (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(both, lt.spk.advertised()); diff != "" {
+			t.Errorf("advertised after (-want +got):\n%s", diff)
 		}
 		lt.reconcileTwice()
 		lt.stop()
