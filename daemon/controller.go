@@ -318,6 +318,7 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 		table uint32
 		learn map[netip.Prefix]bool
 		gws   []netip.Addr
+		probe uint32 // the probe table, 0 for none
 	}
 	var ups []upInfo
 	var links fib.Links
@@ -331,6 +332,9 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 		}
 		for _, u := range d.cfg.Uplinks {
 			ui := upInfo{name: u.Name, iface: u.Interface, table: u.Table, gws: u.Gateways(), learn: map[netip.Prefix]bool{}}
+			if u.Track != nil && u.Track.Mark != 0 {
+				ui.probe = u.Track.ProbeTable
+			}
 			if ub := d.bgp[u.Name]; ub != nil {
 				// only whether a default was learned matters below
 				for _, p := range []netip.Prefix{default4, default6} {
@@ -374,6 +378,9 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 		for _, u := range ups {
 			if r.Table == fib.TableMain && ri.Dev == u.iface && ri.Dev != "" {
 				ri.Uplink = u.name // main's default: the uplink it leaves by (ECMP: its first)
+			}
+			if u.probe != 0 && u.probe == r.Table {
+				ri.Uplink, ri.Origin = u.name, control.OriginProbe
 			}
 			if u.table != r.Table {
 				continue

@@ -216,6 +216,8 @@ const (
 	OriginLearned RouteOrigin = "learned"
 	// OriginMainDefault: main's default, as main_default asks.
 	OriginMainDefault RouteOrigin = "main-default"
+	// OriginProbe: in a tracked uplink's probe table, for its probes.
+	OriginProbe RouteOrigin = "probe"
 )
 
 // EventKind says what an Event is about. The values are stable: they

@@ -124,6 +124,9 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 	if !hasLine(rules, `^\d+:\s+from all fwmark 0x6d680065 lookup 1101 proto 77`) {
 		t.Errorf("no probe rule:\n%s", rules)
 	}
+	if out := mustMhctl(t, lab, cfg, "routes", "--table", "1101"); !strings.Contains(out, "probe") || !strings.Contains(out, "isp-a") {
+		t.Errorf("mhctl routes --table 1101 does not show isp-a's probe routes:\n%s", out)
+	}
 	// ISP A's upstream dies: its router forwards nothing to or from its
 	// upstream port. (Setting the port down would do, but would also take
 	// its routes and IPv6 addresses, which the test would then rebuild.)

@@ -950,7 +950,8 @@ type Route struct {
 	Dev     string `protobuf:"bytes,4,opt,name=dev,proto3" json:"dev,omitempty"`
 	Src     string `protobuf:"bytes,5,opt,name=src,proto3" json:"src,omitempty"`
 	Metric  uint32 `protobuf:"varint,6,opt,name=metric,proto3" json:"metric,omitempty"`
-	// connected, static, learned (from the uplink's peer) or main-default.
+	// connected, static, learned (from the uplink's peer), main-default, or
+	// probe (in a tracked uplink's probe table).
 	Origin        string `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
 	Uplink        string `protobuf:"bytes,8,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	unknownFields protoimpl.UnknownFields
