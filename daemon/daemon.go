@@ -273,6 +273,8 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 			return nil
 		case <-d.kernel.LinkChanges():
 			d.converge()
+		case nf := <-d.kernel.NeighbourFailures():
+			d.neighbourFailed(nf)
 		case cfg := <-d.reload:
 			d.applyFileConfig(cfg)
 		case <-d.bgpEv.kick:

@@ -23,6 +23,7 @@ type fakeFIB struct {
 	adopted fib.State
 	links   fib.Links
 	kick    chan struct{}
+	neigh   chan fib.NeighbourFailure
 	// changes counts the learned routes handed over so far, to add (even
 	// the same again) or remove; flushed is set by Flush.
 	changes int
@@ -34,7 +35,8 @@ var _ FIB = (*fakeFIB)(nil)
 // newFakeFIB starts with links read (the loop converges at once) and
 // adopted, what a previous run left in the kernel.
 func newFakeFIB(links fib.Links, adopted fib.State) *fakeFIB {
-	f := &fakeFIB{base: fib.NewState(), learned: map[fib.RouteKey]fib.Route{}, adopted: adopted, links: links, kick: make(chan struct{}, 1)}
+	f := &fakeFIB{base: fib.NewState(), learned: map[fib.RouteKey]fib.Route{}, adopted: adopted, links: links, kick: make(chan struct{}, 1),
+		neigh: make(chan fib.NeighbourFailure, 1)}
 	f.kick <- struct{}{}
 	return f
 }
@@ -73,8 +75,9 @@ func (f *fakeFIB) Links() (fib.Links, bool) {
 	return f.links.Clone(), true
 }
 
-func (f *fakeFIB) LinkChanges() <-chan struct{} { return f.kick }
-func (f *fakeFIB) Status() fib.Status           { return fib.Status{} }
+func (f *fakeFIB) LinkChanges() <-chan struct{}                   { return f.kick }
+func (f *fakeFIB) NeighbourFailures() <-chan fib.NeighbourFailure { return f.neigh }
+func (f *fakeFIB) Status() fib.Status                             { return fib.Status{} }
 
 func (f *fakeFIB) Flush() error {
 	f.mu.Lock()
@@ -272,17 +275,18 @@ func (s *fakeSpeaker) replayed() []string {
 
 // fakeProber is a tracked uplink's prober whose rounds the test plays.
 type fakeProber struct {
-	cfg     track.Config
-	results chan track.Round
-	down    atomic.Bool
-	seq     uint64
+	cfg      track.Config
+	results  chan track.Round
+	down     atomic.Bool
+	triggers atomic.Int32
+	seq      uint64
 }
 
 var _ Prober = (*fakeProber)(nil)
 
 func (p *fakeProber) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (p *fakeProber) Results() <-chan track.Round   { return p.results }
-func (p *fakeProber) Trigger()                      {}
+func (p *fakeProber) Trigger()                      { p.triggers.Add(1) }
 func (p *fakeProber) SetDown(down bool)             { p.down.Store(down) }
 
 // round plays a round in which the targets answer as ok says, each in

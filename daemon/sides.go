@@ -21,6 +21,9 @@ type FIB interface {
 	Adopted() fib.State
 	Links() (fib.Links, bool)
 	LinkChanges() <-chan struct{}
+	// NeighbourFailures are neighbour entries turning FAILED: a tracked
+	// uplink's gateway among them starts a round at once.
+	NeighbourFailures() <-chan fib.NeighbourFailure
 	Status() fib.Status
 	// Flush removes every rule and route we own (a clean stop).
 	Flush() error

@@ -188,6 +188,36 @@ func (d *Daemon) handleRounds(rs []trackedRound) bool {
 	return changed
 }
 
+// neighbourFailed starts a round of every tracked uplink on nf's interface
+// that nf's address is a gateway, the BGP peer or a target of (SPEC §10: a
+// gateway's entry turning FAILED starts a round at once).
+func (d *Daemon) neighbourFailed(nf fib.NeighbourFailure) {
+	for i := range d.cfg.Uplinks {
+		u := &d.cfg.Uplinks[i]
+		ut := d.tracks[u.Name]
+		if ut == nil || ut.prober == nil || d.views[u.Name].Ifindex != nf.Ifindex || !watched(u, nf.Addr) {
+			continue
+		}
+		d.log.Debug("neighbour failed: probing now", "event", "track-trigger", "uplink", u.Name, "neighbour", nf.Addr)
+		ut.prober.Trigger()
+	}
+}
+
+// watched says whether a is one of u's gateways, its BGP peer or an
+// address among its track's targets.
+func watched(u *config.Uplink, a netip.Addr) bool {
+	a = a.Unmap()
+	if slices.Contains(u.Gateways(), a) || (u.BGP != nil && u.BGP.Peer == a) {
+		return true
+	}
+	for _, t := range u.Track.Targets {
+		if ta, err := netip.ParseAddr(t); err == nil && ta == a {
+			return true
+		}
+	}
+	return false
+}
+
 // trackVerdicts are the verdicts Desired decides from.
 func (d *Daemon) trackVerdicts() map[string]policy.TrackVerdict {
 	out := make(map[string]policy.TrackVerdict, len(d.tracks))

@@ -209,3 +209,30 @@ func TestLoopTrackDownBGP(t *testing.T) {
 		lt.stop()
 	})
 }
+
+// TestLoopTrackNeighbourFailed: a tracked uplink's gateway (or target)
+// whose neighbour entry turns FAILED on its interface starts a round; any
+// other neighbour, or the gateway's address on another interface, does not.
+func TestLoopTrackNeighbourFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, trackedUplinks(nil), fib.NewState())
+		p := lt.probes.get("isp-a")
+		for _, tc := range []struct {
+			nf   fib.NeighbourFailure
+			want int32
+		}{
+			{fib.NeighbourFailure{Ifindex: 2, Addr: gwA}, 1},
+			{fib.NeighbourFailure{Ifindex: 2, Addr: ma("2001:db8:a::1")}, 2},
+			{fib.NeighbourFailure{Ifindex: 2, Addr: ma("192.0.2.5")}, 2},
+			{fib.NeighbourFailure{Ifindex: 3, Addr: gwA}, 2},
+			{fib.NeighbourFailure{Ifindex: 3, Addr: gwB}, 2}, // isp-b is not tracked
+		} {
+			lt.fib.neigh <- tc.nf
+			synctest.Wait()
+			if got := p.triggers.Load(); got != tc.want {
+				t.Errorf("after %+v: %d rounds triggered, want %d", tc.nf, got, tc.want)
+			}
+		}
+		lt.stop()
+	})
+}
