@@ -114,3 +114,27 @@ func TestTrackProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvTrack: the track keys, nested ones included, come from the
+// environment too.
+func TestEnvTrack(t *testing.T) {
+	const yaml = "uplinks:\n  - name: isp-a\n    interface: eth0\n    table: 101\n    gateways: [192.0.2.1]\n"
+	c, err := parse(t, yaml, config.WithEnv([]string{
+		"MULTIHOMED_UPLINKS_0_TRACK_TARGETS=203.0.113.1,203.0.113.2",
+		"MULTIHOMED_UPLINKS_0_TRACK_FAILURE_INTERVAL=200ms",
+		"MULTIHOMED_UPLINKS_0_TRACK_QUALITY_MAX_LOSS=20%",
+	}))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	tr := c.Uplinks[0].Track
+	if tr == nil {
+		t.Fatal("no track from the environment")
+	}
+	if diff := cmp.Diff([]string{"203.0.113.1", "203.0.113.2"}, tr.Targets); diff != "" {
+		t.Errorf("targets (-want +got):\n%s", diff)
+	}
+	if tr.FailureInterval != 200*time.Millisecond || tr.Quality == nil || tr.Quality.MaxLoss != 20 || tr.Quality.Window != config.DefaultTrackWindow {
+		t.Errorf("track: %+v quality %+v", tr, tr.Quality)
+	}
+}
