@@ -163,27 +163,48 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 	}
 }
 
-// TestS6TrackARP: the arp method asks ISP A's gateway itself; once it stops
-// answering ARP (arp off on its port: IP still flows to a cached
-// neighbour), isp-a is down and main's default moves to ISP B, and back
+// TestS6TrackARP: the arp method asks ISP A's gateway itself, by ARP
+// (IPv4) or NDP (IPv6); once it stops answering (ARP off on its port, or
+// its neighbour solicitations dropped: IP still flows to a cached
+// neighbour), isp-a is down and main's defaults move to ISP B, and back
 // once it answers again.
 func TestS6TrackARP(t *testing.T) {
-	lab, s, d, cfg := trackedS1(t, "track-arp", func(s *scenario.S1) string {
-		return fmt.Sprintf("      method: arp\n      targets: [%s]\n      interval: 200ms\n      failure_interval: 100ms\n      timeout: 100ms\n", s.A.Gateway4)
-	})
-	viaA, viaB := viaDefaults(s.A, false), viaDefaults(s.B, false)
-	waitMain(t, s, 5*time.Second, time.Now(), "main's defaults via ISP A", viaA)
-	start := time.Now()
-	ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "off")
-	took := waitMain(t, s, 5*time.Second, start, "main's defaults moved to ISP B", viaB)
-	t.Logf("gateway silent to main's defaults via ISP B: %v (arp 200ms/100ms x3)", took)
-	if got := uplinkState(t, lab, cfg, "isp-a"); got != "down: gateway-unreachable: 0 of 1 targets answered" {
-		t.Errorf("isp-a state %q", got)
-	}
-	ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "on")
-	waitMain(t, s, 10*time.Second, time.Now(), "main's defaults back via ISP A", viaA)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("exit %d", code)
+	for _, tc := range []struct {
+		name         string
+		target       func(*scenario.S1) string
+		silence, ans func(t *testing.T, s *scenario.S1)
+	}{
+		{"ipv4", func(s *scenario.S1) string { return s.A.Gateway4.String() },
+			func(t *testing.T, s *scenario.S1) { ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "off") },
+			func(t *testing.T, s *scenario.S1) { ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "on") }},
+		{"ipv6", func(s *scenario.S1) string { return fmt.Sprintf("%q", s.A.Gateway6) },
+			func(t *testing.T, s *scenario.S1) {
+				nft := nftOn(t, s.A.Router)
+				nft("add", "table", "inet", "mhnd")
+				nft("add", "chain", "inet", "mhnd", "in", "{ type filter hook input priority 0; }")
+				nft("add", "rule", "inet", "mhnd", "in", "icmpv6", "type", "nd-neighbor-solicit", "drop")
+			},
+			func(t *testing.T, s *scenario.S1) { nftOn(t, s.A.Router)("delete", "table", "inet", "mhnd") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab, s, d, cfg := trackedS1(t, "track-arp", func(s *scenario.S1) string {
+				return fmt.Sprintf("      method: arp\n      targets: [%s]\n      interval: 200ms\n      failure_interval: 100ms\n      timeout: 100ms\n", tc.target(s))
+			})
+			viaA, viaB := viaDefaults(s.A, false), viaDefaults(s.B, false)
+			waitMain(t, s, 5*time.Second, time.Now(), "main's defaults via ISP A", viaA)
+			start := time.Now()
+			tc.silence(t, s)
+			took := waitMain(t, s, 5*time.Second, start, "main's defaults moved to ISP B", viaB)
+			t.Logf("gateway silent to main's defaults via ISP B: %v (arp 200ms/100ms x3)", took)
+			if got := uplinkState(t, lab, cfg, "isp-a"); got != "down: gateway-unreachable: 0 of 1 targets answered" {
+				t.Errorf("isp-a state %q", got)
+			}
+			tc.ans(t, s)
+			waitMain(t, s, 10*time.Second, time.Now(), "main's defaults back via ISP A", viaA)
+			if code := d.stop(syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+		})
 	}
 }
 
