@@ -175,8 +175,12 @@ func TestS6TrackARP(t *testing.T) {
 		silence, ans func(t *testing.T, s *scenario.S1)
 	}{
 		{"ipv4", func(s *scenario.S1) string { return s.A.Gateway4.String() },
-			func(t *testing.T, s *scenario.S1) { ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "off") },
-			func(t *testing.T, s *scenario.S1) { ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "on") }},
+			func(t *testing.T, s *scenario.S1) {
+				ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "off")
+			},
+			func(t *testing.T, s *scenario.S1) {
+				ipOut(t, s.A.Router, "link", "set", "dev", s.A.RouterIf, "arp", "on")
+			}},
 		{"ipv6", func(s *scenario.S1) string { return fmt.Sprintf("%q", s.A.Gateway6) },
 			func(t *testing.T, s *scenario.S1) {
 				nft := nftOn(t, s.A.Router)
