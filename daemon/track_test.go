@@ -236,3 +236,49 @@ func TestLoopTrackNeighbourFailed(t *testing.T) {
 		lt.stop()
 	})
 }
+
+// TestLoopTrackReload: a reload that changes what isp-a probes restarts
+// its prober with the new targets, and keeps its verdict while the
+// decision settings stay; one that drops track stops the prober, and
+// isp-a is up on its link's word alone.
+func TestLoopTrackReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, trackedUplinks(nil), fib.NewState())
+		old := lt.probes.get("isp-a")
+		old.round(0)
+		old.round(0)
+		synctest.Wait()
+		if diff := cmp.Diff([]string{mainViaB}, lt.fib.baseRoutes(fib.TableMain)); diff != "" {
+			t.Fatalf("down: main (-want +got):\n%s", diff)
+		}
+		next := trackedUplinks(nil)
+		next.Uplinks[0].Track.Targets = []string{"203.0.113.54", "2001:db8:ff::54"}
+		if err := lt.d.ReloadConfig(next); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		p := lt.probes.get("isp-a")
+		if p == old || p.cfg.Targets[0] != "203.0.113.54" {
+			t.Fatalf("prober not restarted with the new targets: %v", p.cfg.Targets)
+		}
+		if !p.down.Load() {
+			t.Error("the new prober was not told the uplink is down")
+		}
+		if diff := cmp.Diff([]string{mainViaB}, lt.fib.baseRoutes(fib.TableMain)); diff != "" {
+			t.Errorf("after the reload: main (-want +got):\n%s", diff)
+		}
+		untracked := trackedUplinks(nil)
+		untracked.Uplinks[0].Track = nil
+		if err := lt.d.ReloadConfig(untracked); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if diff := cmp.Diff([]string{mainViaA, mainViaA6}, lt.fib.baseRoutes(fib.TableMain)); diff != "" {
+			t.Errorf("untracked: main (-want +got):\n%s", diff)
+		}
+		if got := lt.fib.baseRoutes(1101); len(got) != 0 {
+			t.Errorf("probe table left: %v", got)
+		}
+		lt.stop()
+	})
+}
