@@ -148,7 +148,15 @@ func (d *decoder) track(key string, v any) (t *Track, targets, mark, table bool)
 	}
 	if v, ok := m["mark"]; ok {
 		mark = true
-		if n, ok := d.integer(key+".mark", v, 0, math.MaxUint32); ok {
+		// A string may be hex, as marks are written ("0x6d680065"): the
+		// environment's values are all strings.
+		if s, isStr := v.(string); isStr {
+			n, err := strconv.ParseUint(strings.TrimSpace(s), 0, 32)
+			if err != nil {
+				d.fail(key+".mark", "%q is not a mark: a number 0..4294967295, 0x... in hex", s)
+			}
+			t.Mark = uint32(n)
+		} else if n, ok := d.integer(key+".mark", v, 0, math.MaxUint32); ok {
 			t.Mark = uint32(n)
 		}
 	}

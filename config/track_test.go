@@ -51,7 +51,7 @@ uplinks:
       down: 2
       up: 5
       quality: {max_loss: 20%, max_rtt: 300ms, window: 5}
-      mark: 0x100
+      mark: "0x100"
       probe_table: 7
 `, &config.Track{Method: config.TrackTCP, Targets: []string{"203.0.113.1:443", "[2001:db8::1]:443"}, Interval: 200 * time.Millisecond,
 			FailureInterval: 100 * time.Millisecond, Timeout: 150 * time.Millisecond, Reliability: 2, Down: 2, Up: 5,
@@ -100,6 +100,7 @@ func TestTrackProblems(t *testing.T) {
 		{"same mark twice", "uplinks:\n  - {name: a, interface: e, table: 1, gateways: [192.0.2.1], track: {mark: 5}}\n" +
 			"  - {name: b, interface: f, table: 2, gateways: [198.51.100.1], track: {mark: 5}}\n",
 			[]want{{"uplinks[1].track.mark", "0x5 is already used by uplinks[0]"}}},
+		{"mark not a number", up + "      mark: \"0xzz\"\n", []want{{"uplinks[0].track.mark", `"0xzz" is not a mark`}}},
 		{"mark 0 needs no probe table", up + "      mark: 0\n      probe_table: 254\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
