@@ -132,11 +132,12 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 	// its routes and IPv6 addresses, which the test would then rebuild.)
 	nft := nftOn(t, s.A.Router)
 	for round := range 2 {
-		start := time.Now()
+		// The chain is made first and the drops added in one step, so
+		// that the time measured starts with the failure.
 		nft("add", "table", "inet", "mhdead")
 		nft("add", "chain", "inet", "mhdead", "drops", "{ type filter hook forward priority 0; }")
-		nft("add", "rule", "inet", "mhdead", "drops", "oifname", "up", "drop")
-		nft("add", "rule", "inet", "mhdead", "drops", "iifname", "up", "drop")
+		start := time.Now()
+		nft("add rule inet mhdead drops oifname up drop; add rule inet mhdead drops iifname up drop")
 		took := waitMain(t, s, 5*time.Second, start, "main's defaults moved to ISP B", viaB)
 		t.Logf("round %d: dead upstream to main's defaults via ISP B: %v (icmp 200ms/100ms x3, poll %v)", round, took, topo.PollInterval)
 		if got := uplinkState(t, lab, cfg, "isp-a"); got != "down: gateway-unreachable: 0 of 2 targets answered" {
