@@ -143,6 +143,15 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 		if got := uplinkState(t, lab, cfg, "isp-a"); got != "down: gateway-unreachable: 0 of 2 targets answered" {
 			t.Errorf("isp-a state %q", got)
 		}
+		if round == 0 {
+			out := mustMhctl(t, lab, cfg, "status")
+			t.Logf("mhctl status while isp-a is down:\n%s", out)
+			for _, want := range []string{"gateway-unreachable: 0 of 2 targets answered", "isp-a: icmp " + s.Client4.String() + ": no answer"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("mhctl status does not show %q", want)
+				}
+			}
+		}
 		// Its table lost its defaults; the probe table kept its gateway.
 		if out := ipOut(t, s.Server, "-4", "route", "show", "table", "101"); strings.Contains(out, "default") {
 			t.Errorf("isp-a's table still has a default while down:\n%s", out)
