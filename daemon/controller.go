@@ -457,7 +457,8 @@ func (d *Daemon) Explain(ctx context.Context, q control.ExplainQuery) (control.E
 	}
 	err = d.do(ctx, func() error {
 		for _, u := range d.cfg.Uplinks {
-			if u.Table == ex.Table || (ex.Uplink == "" && u.Interface == ex.Dev) {
+			probe := u.Track != nil && u.Track.Mark != 0 && u.Track.ProbeTable == ex.Table
+			if u.Table == ex.Table || probe || (ex.Uplink == "" && u.Interface == ex.Dev) {
 				ex.Uplink = u.Name
 			}
 		}

@@ -127,6 +127,12 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 	if out := mustMhctl(t, lab, cfg, "routes", "--table", "1101"); !strings.Contains(out, "probe") || !strings.Contains(out, "isp-a") {
 		t.Errorf("mhctl routes --table 1101 does not show isp-a's probe routes:\n%s", out)
 	}
+	// A probe (its mark) takes the probe table; the same packet unmarked,
+	// isp-a's table.
+	probe := mustMhctl(t, lab, cfg, "explain", "--from", s.A.Addr4.String(), "--mark", "0x6d680065", s.Client4.String())
+	if !hasLine(probe, `^table\s+1101$`) || !hasLine(probe, `^uplink\s+isp-a$`) {
+		t.Errorf("mhctl explain of a probe:\n%s", probe)
+	}
 	// ISP A's upstream dies: its router forwards nothing to or from its
 	// upstream port. (Setting the port down would do, but would also take
 	// its routes and IPv6 addresses, which the test would then rebuild.)
