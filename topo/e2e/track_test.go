@@ -1,9 +1,12 @@
 package e2e_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,6 +94,41 @@ func uplinkState(t *testing.T, lab *topo.Lab, cfg, name string) string {
 	return ""
 }
 
+// syncBuffer is a bytes.Buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// followEvents runs mhctl events against the daemon of cfg until the test
+// ends, and returns what it printed so far at any time.
+func followEvents(t *testing.T, lab *topo.Lab, cfg string) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(mhctlBin(t), "--api", apiSocket(lab, cfg), "events")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return out
+}
+
 // nftOn returns a function that runs nft in h (a router of the lab, whose
 // namespace goes with the lab, tables and all).
 func nftOn(t *testing.T, h *topo.Host) func(args ...string) {
@@ -133,6 +171,14 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 	if !hasLine(probe, `^table\s+1101$`) || !hasLine(probe, `^uplink\s+isp-a$`) {
 		t.Errorf("mhctl explain of a probe:\n%s", probe)
 	}
+	events := followEvents(t, lab, cfg)
+	// Once a drain of isp-b (which carries nothing here) shows, mhctl
+	// follows the stream.
+	topo.Eventually(t, 10*time.Second, "mhctl events follows", func() bool {
+		mustMhctl(t, lab, cfg, "uplink", "drain", "isp-b")
+		mustMhctl(t, lab, cfg, "uplink", "undrain", "isp-b")
+		return strings.Contains(events.String(), "uplink-state uplink=isp-b reason=drained detail=down")
+	})
 	// ISP A's upstream dies: its router forwards nothing to or from its
 	// upstream port. (Setting the port down would do, but would also take
 	// its routes and IPv6 addresses, which the test would then rebuild.)
@@ -150,6 +196,12 @@ func TestS6DeadUpstreamICMP(t *testing.T) {
 			t.Errorf("isp-a state %q", got)
 		}
 		if round == 0 {
+			topo.EventuallyExplain(t, 5*time.Second, "mhctl events shows isp-a down", func() string {
+				if out := events.String(); !strings.Contains(out, `uplink-state uplink=isp-a reason="gateway-unreachable: 0 of 2 targets answered" detail=down`) {
+					return out
+				}
+				return ""
+			})
 			out := mustMhctl(t, lab, cfg, "status")
 			t.Logf("mhctl status while isp-a is down:\n%s", out)
 			for _, want := range []string{"gateway-unreachable: 0 of 2 targets answered", "isp-a: icmp " + s.Client4.String() + ": no answer"} {
