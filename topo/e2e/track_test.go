@@ -294,11 +294,13 @@ func TestS6TrackQuality(t *testing.T) {
 	nft := nftOn(t, s.A.Router)
 	nft("add", "table", "inet", "mhloss")
 	nft("add", "chain", "inet", "mhloss", "drops", "{ type filter hook forward priority 0; }")
+	start := time.Now()
 	nft("add", "rule", "inet", "mhloss", "drops", "ip", "daddr", s.Client4.String(), "icmp", "type", "echo-request",
 		"numgen", "inc", "mod", "2", "==", "0", "drop")
 	// IPv6 has no quality limit here: only the IPv4 target is probed,
 	// and main's defaults of both families follow isp-a's state.
-	waitMain(t, s, 10*time.Second, time.Now(), "main's defaults moved to ISP B", viaB)
+	took := waitMain(t, s, 10*time.Second, start, "main's defaults moved to ISP B", viaB)
+	t.Logf("50%% loss to main's defaults via ISP B: %v (icmp 100ms, max_loss 20%% over 10 rounds)", took)
 	if got := uplinkState(t, lab, cfg, "isp-a"); !strings.HasPrefix(got, "degraded: degraded: loss ") {
 		t.Errorf("isp-a state %q", got)
 	}
