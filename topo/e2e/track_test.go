@@ -310,3 +310,55 @@ func TestS6TrackQuality(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestS6TrackBGP: ISP A peers with FRR, and its upstream dies behind a live
+// session (the session and its hold timer see nothing): the probes beyond
+// it fail, and the learned default and specific leave isp-a's table while
+// the session stays established; they return once the upstream does.
+func TestS6TrackBGP(t *testing.T) {
+	lab := topo.New(t)
+	s, err := scenario.BuildS1BGP(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.ISPs[0]
+	body := fmt.Sprintf("asn: %d\nuplinks:\n", s.ServerASN) +
+		bgpUplinkYAML("isp-a", a, 101, a.Uplink.Gateway4, fmt.Sprintf("      import: [\"0.0.0.0/0\", %q]\n", a.Specific)) +
+		fmt.Sprintf("    track:\n      targets: [%s]\n      interval: 200ms\n      failure_interval: 100ms\n      timeout: 100ms\n", s.Client4)
+	cfg := "track-bgp.yaml"
+	d := startDaemon(t, s.Server, "multihomed-track-bgp", writeConfig(t, lab, cfg, body))
+	defA := fmt.Sprintf("default via %s dev %s proto 77", a.Uplink.Gateway4, a.Uplink.If)
+	specA := fmt.Sprintf("%s via %s dev %s proto 77", a.Specific, a.Uplink.Gateway4, a.Uplink.If)
+	learned := func() bool {
+		return tableHas(t, s.Server, "-4", "101", defA) && tableHas(t, s.Server, "-4", "101", specA)
+	}
+	topo.Eventually(t, 30*time.Second, "the default and specific learned from FRR", learned)
+
+	nft := nftOn(t, a.Router.Host())
+	nft("add", "table", "inet", "mhdead")
+	nft("add", "chain", "inet", "mhdead", "drops", "{ type filter hook forward priority 0; }")
+	start := time.Now()
+	nft("add rule inet mhdead drops oifname up drop; add rule inet mhdead drops iifname up drop")
+	topo.Eventually(t, 5*time.Second, "the learned routes out of isp-a's table", func() bool {
+		out := ipOut(t, s.Server, "-4", "route", "show", "table", "101")
+		return !strings.Contains(out, "default") && !strings.Contains(out, a.Specific.String())
+	})
+	t.Logf("dead upstream behind a live session to the learned routes out: %v", time.Since(start))
+	var st struct {
+		Uplinks []struct {
+			State string
+			Bgp   struct{ State string }
+		}
+	}
+	if err := json.Unmarshal([]byte(mustMhctl(t, lab, cfg, "status", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Uplinks) != 1 || st.Uplinks[0].State != "down" || st.Uplinks[0].Bgp.State != "established" {
+		t.Errorf("status: %+v, want isp-a down with its session established", st.Uplinks)
+	}
+	nft("delete", "table", "inet", "mhdead")
+	topo.Eventually(t, 10*time.Second, "the learned routes back", learned)
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
