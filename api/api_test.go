@@ -82,7 +82,12 @@ func newFakeController() *fakeController {
 				},
 				{
 					Name: "mgmt", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
-					Table: 102, RulePriority: 1100, Reason: "gateway-unreachable", Drained: true,
+					Table: 102, RulePriority: 1100, Reason: "gateway-unreachable", Drained: true, State: policy.UplinkDown,
+					Track: &control.TrackStatus{Method: "icmp", State: "down", Reason: "gateway-unreachable: 0 of 2 targets answered",
+						Probing: true, Rounds: 7, LastRound: since, Targets: []control.TrackTargetStatus{
+							{Target: "192.0.2.1", LastRTT: 3 * time.Millisecond, Loss: 50, LastError: "timeout after 500ms"},
+							{Target: "203.0.113.53", Loss: 100, LastError: "timeout after 500ms"},
+						}},
 				},
 			},
 			VIPs: []control.VIPStatus{{
@@ -327,7 +332,12 @@ func TestAPIRPCs(t *testing.T) {
 				},
 				{
 					Name: "mgmt", Interface: "eth1", Addresses: []string{"192.0.2.10/24"}, Table: 102, RulePriority: 1100,
-					Reason: "gateway-unreachable", Drained: true, Defaults: []string{},
+					Reason: "gateway-unreachable", Drained: true, Defaults: []string{}, State: "down",
+					Track: &pb.Track{Method: "icmp", State: "down", Reason: "gateway-unreachable: 0 of 2 targets answered",
+						Probing: true, Rounds: 7, LastRound: since, Targets: []*pb.TrackTarget{
+							{Target: "192.0.2.1", LastRtt: durationpb.New(3 * time.Millisecond), Loss: 50, LastError: "timeout after 500ms"},
+							{Target: "203.0.113.53", Loss: 100, LastError: "timeout after 500ms"},
+						}},
 				},
 			},
 			Vips:  []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},

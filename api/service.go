@@ -82,6 +82,8 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Routes:       u32(u.Routes),
 			Priority:     int32(max(min(u.Priority, math.MaxInt32), math.MinInt32)),
 			MainDefaults: mainDefaults[u.Name],
+			State:        string(u.State),
+			Track:        trackToProto(u.Track),
 		}
 		if b := u.BGP; b != nil {
 			pu.Bgp = &pb.BGPSession{
@@ -472,6 +474,22 @@ func eventToProto(ev control.Event) *pb.Event {
 		Reason: ev.Reason,
 		Detail: ev.Detail,
 	}
+}
+
+func trackToProto(t *control.TrackStatus) *pb.Track {
+	if t == nil {
+		return nil
+	}
+	pt := &pb.Track{Method: t.Method, State: t.State, Reason: t.Reason, Probing: t.Probing, Waiting: t.Waiting,
+		Rounds: t.Rounds, LastRound: timestamp(t.LastRound)}
+	for _, tt := range t.Targets {
+		pe := &pb.TrackTarget{Target: tt.Target, Answered: tt.Answered, Loss: tt.Loss, LastError: tt.LastError}
+		if tt.LastRTT > 0 {
+			pe.LastRtt = durationpb.New(tt.LastRTT)
+		}
+		pt.Targets = append(pt.Targets, pe)
+	}
+	return pt
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp {

@@ -167,6 +167,9 @@ type Uplink struct {
 	BGP *UplinkBGP
 	// BFD is the uplink's BFD session with its neighbour; nil for none.
 	BFD *UplinkBFD
+	// Track is how the uplink's health is tracked with probes; nil for
+	// carrier, addresses and the BGP session only.
+	Track *Track
 }
 
 // UplinkBGP is an uplink's BGP session with its router. Its durations are

@@ -239,6 +239,11 @@ func (d *decoder) uplink(key string, v any) (u Uplink, explicitPriority bool) {
 		u.BFD = d.uplinkBFD(key+".bfd", v)
 		defaultBFDPeer(&u)
 	}
+	if v, ok := m["track"]; ok {
+		var targets, mark, table bool
+		u.Track, targets, mark, table = d.track(key+".track", v)
+		trackDefaults(&u, targets, mark, table)
+	}
 	return u, explicitPriority
 }
 

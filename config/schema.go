@@ -61,6 +61,7 @@ var (
 		{"gateways", leafList},
 		{"bgp", uplinkBGPNode},
 		{"bfd", uplinkBFDNode},
+		{"track", trackNode},
 	}}
 	uplinksNode = &node{kind: mappingList, elem: uplinkNode}
 	// checkNode's command, as the other lists, is comma-separated in the

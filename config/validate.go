@@ -232,6 +232,7 @@ func (c *Config) problems() Problems {
 	if (c.MainDefault == MainDefaultPrimary || c.MainDefault == MainDefaultECMP) && len(c.Uplinks) > 0 && !defaults {
 		add("main_default", "%s needs at least one uplink with gateways, or with bgp that imports a default route", c.MainDefault)
 	}
+	c.trackProblems(add)
 	c.vipProblems(add)
 	return ps
 }

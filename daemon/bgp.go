@@ -432,7 +432,8 @@ func (d *Daemon) logRefusals() {
 
 // syncLearned hands the fib what uplink name's learned routes should be for
 // the given prefixes (every known one when ps is nil): a learned route is
-// in the uplink's table while the uplink is healthy and its session is up
+// in the uplink's table while the uplink's state keeps its routes (it is
+// healthy, and its probes do not say it is down) and its session is up
 // (or the route is stale, kept over our own restart).
 func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
 	ub := d.bgp[name]
@@ -441,7 +442,7 @@ func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route,
 	}
 	u := d.uplink(name)
 	v := d.views[name]
-	usable := u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0
+	usable := u != nil && u.BGP != nil && v.State.Routes && v.Ifindex != 0
 	cur := installParams{}
 	if usable {
 		cur = installParams{table: u.Table, ifindex: v.Ifindex,

@@ -278,7 +278,8 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 			us := control.UplinkStatus{
 				Name: u.Name, Interface: u.Interface, Addrs: v.Addrs, Table: u.Table, RulePriority: u.RulePriority, Priority: u.Priority,
 				Healthy: v.Health.Healthy, Reason: v.Health.Reason, Detail: v.Health.Detail, Drained: d.drainedUplinks[u.Name],
-				Defaults: v.Defaults, Routes: counts[u.Table], BFD: d.bfdStatus(u.Name),
+				State: v.State.State, StateReason: v.State.String(),
+				Defaults: v.Defaults, Routes: counts[u.Table], BFD: d.bfdStatus(u.Name), Track: d.trackStatus(&u),
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
 				us.Routes += len(ub.installed)
@@ -346,6 +347,9 @@ func (d *Daemon) Routes(ctx context.Context, table uint32, uplink string) ([]con
 			switch {
 			case u.Table == r.Table:
 				ri.Uplink = u.Name
+			case u.Track != nil && u.Track.Mark != 0 && u.Track.ProbeTable == r.Table:
+				// the probe table keeps the gateway while the uplink is down
+				ri.Uplink, ri.Origin = u.Name, control.OriginProbe
 			case r.Table == fib.TableMain && ri.Dev != "" && ri.Dev == u.Interface:
 				ri.Uplink = u.Name // main's default: the uplink it leaves by (ECMP: its first)
 			}
@@ -395,7 +399,8 @@ func (d *Daemon) Explain(ctx context.Context, q control.ExplainQuery) (control.E
 	}
 	err = d.do(ctx, func() error {
 		for _, u := range d.cfg.Uplinks {
-			if u.Table == ex.Table || (ex.Uplink == "" && u.Interface == ex.Dev) {
+			probe := u.Track != nil && u.Track.Mark != 0 && u.Track.ProbeTable == ex.Table
+			if u.Table == ex.Table || probe || (ex.Uplink == "" && u.Interface == ex.Dev) {
 				ex.Uplink = u.Name
 			}
 		}

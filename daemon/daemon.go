@@ -37,6 +37,8 @@ type Options struct {
 	// BFD runs the uplinks' BFD sessions; nil for a bfd.Manager in the
 	// daemon's namespace (it runs only while some uplink has bfd).
 	BFD BFD
+	// NewProber makes the tracked uplinks' probers; nil for track.New.
+	NewProber NewProber
 }
 
 // Daemon runs multihomed.
@@ -97,6 +99,10 @@ type Daemon struct {
 	bfdDone   chan error           // Run's result; nil while not running
 	bfdFailed bool                 // Run failed: not retried until a reload
 	bfdErr    error                // why, for the status
+	tracks   map[string]*uplinkTrack
+	trackEv  *queue[trackedRound]
+	trackGen uint64
+	trackWG  sync.WaitGroup // probers and their forwarders
 }
 
 // New opens the kernel side; Run starts everything.
@@ -109,6 +115,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	if opts.BFD == nil {
 		opts.BFD = bfd.New(bfd.Options{Logger: opts.Logger})
+	}
+	if opts.NewProber == nil {
+		opts.NewProber = newRealProber
 	}
 	d := &Daemon{}
 	k := opts.FIB
@@ -153,6 +162,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		bfd:            opts.BFD,
 		bfdTracks:      map[string]*bfdTrack{},
 		bfdDown:        map[string]string{},
+		tracks:         map[string]*uplinkTrack{},
+		trackEv:        newQueue[trackedRound](),
 	}
 	return d, nil
 }
@@ -217,6 +228,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		time.Sleep(d.cfg.LameDuck)
 	}
 	d.stopVIPs()
+	d.stopTracks()
 	close(d.replayStop)
 	d.replays.Wait()
 	d.stopSpeaker()
@@ -270,6 +282,8 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 			return nil
 		case <-d.kernel.LinkChanges():
 			d.converge()
+		case nf := <-d.kernel.NeighbourFailures():
+			d.neighbourFailed(nf)
 		case cfg := <-d.reload:
 			d.applyFileConfig(cfg)
 		case <-d.bgpEv.kick:
@@ -281,6 +295,10 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		case <-d.vipEv.kick:
 			d.handleProbes(d.vipEv.drain())
 			d.announceVIPs()
+		case <-d.trackEv.kick:
+			if d.handleRounds(d.trackEv.drain()) {
+				d.converge()
+			}
 		case <-vipTimer.C:
 			vipAt = time.Time{}
 			d.announceVIPs()
@@ -306,7 +324,7 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 
 // inputs gathers what Desired decides from, besides the config and links.
 func (d *Daemon) inputs() Inputs {
-	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks, BFDDown: d.bfdDown}
+	return Inputs{Learned: d.learnedDefaults(), Drained: d.drainedUplinks, BFDDown: d.bfdDown, Track: d.trackVerdicts()}
 }
 
 // converge computes the desired state from what is known now and hands it
@@ -318,11 +336,16 @@ func (d *Daemon) converge() {
 	}
 	d.reconcileBGPUplinks()
 	d.syncBFD(links)
+	d.reconcileTracks(links)
 	state, views := Desired(d.cfg, links, d.inputs())
 	seen := map[string]bool{}
 	for _, v := range views {
 		seen[v.Name] = true
+		prev, hadView := d.views[v.Name]
 		d.views[v.Name] = v
+		if !hadView || prev.State.State != v.State.State || prev.State.Reason != v.State.Reason {
+			d.logUplinkState(v)
+		}
 		old, had := d.health[v.Name]
 		if had && old == v.Health {
 			continue

@@ -18,6 +18,9 @@ type UplinkView struct {
 	RulePriority uint32
 	Addrs        []netip.Prefix // global addresses, primary first
 	Health       policy.Health
+	// State is the uplink's state, from its health, its probes and the
+	// operator's drain: what its table, main's default and VIPs do.
+	State policy.UplinkDecision
 	// Defaults are the families whose default route the uplink's table
 	// holds now.
 	Defaults []netip.Prefix
@@ -49,6 +52,9 @@ type Inputs struct {
 	// BFDDown are the uplinks whose BFD session went down after it had
 	// been up, with its diagnostic: they are down (bfd-down).
 	BFDDown map[string]string
+	// Track are the verdicts of the tracked uplinks' probes; an uplink
+	// without one is untracked (or has had no round yet).
+	Track map[string]policy.TrackVerdict
 }
 
 // Desired computes the whole base kernel state the daemon wants (all but
@@ -59,8 +65,12 @@ type Inputs struct {
 // <table>" per global address; while the interface is up, its connected
 // prefixes (dev, src) in the table; while the uplink is healthy, the
 // static default of each family it has a gateway and an address for,
-// unless the peer advertises a default of that family. Main gets a default
-// only when main_default asks for one, never through a drained uplink.
+// unless the peer advertises a default of that family, and unless its
+// probes say it is down. Main gets a default only when main_default asks
+// for one, never through a drained or down uplink, and through a degraded
+// one only while no uplink is up. A tracked uplink's probes get a rule
+// "fwmark M lookup T" and T its connected prefixes and gateways whatever
+// its state, so that its recovery is seen.
 func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []UplinkView) {
 	s := fib.NewState()
 	views := make([]UplinkView, 0, len(cfg.Uplinks))
@@ -71,6 +81,11 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 		l, exists := links[u.Interface]
 		addrs := globalAddrs(l)
 		v.Health = policy.UplinkHealth(policy.LinkObservation{Exists: exists, Up: l.Up, Carrier: l.Carrier, GlobalAddrs: len(addrs), BFDDown: in.BFDDown[u.Name]})
+		var tv *policy.TrackVerdict
+		if t, ok := in.Track[u.Name]; ok && u.Track != nil {
+			tv = &t
+		}
+		v.State = policy.DecideUplink(policy.UplinkInputs{Link: v.Health, Track: tv, Drained: in.Drained[u.Name]})
 		if exists {
 			v.Ifindex = l.Index
 			v.Addrs = addrs
@@ -84,6 +99,7 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 				connected[p] = true
 				s.AddRoute(fib.Route{Table: u.Table, Dst: p, Scope: fib.ScopeLink, Src: a.Addr(), Nexthops: []fib.Nexthop{{Ifindex: l.Index}}})
 			}
+			addProbeTable(&s, &u, l, addrs, in.Learned[u.Name], v.Health.Healthy)
 		}
 		ld := in.Learned[u.Name]
 		for _, fam := range []struct {
@@ -102,7 +118,7 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 			if !gw.IsValid() {
 				continue
 			}
-			usable := v.Health.Healthy && hasFamily(addrs, gw)
+			usable := v.State.Routes && hasFamily(addrs, gw)
 			if usable {
 				nh := fib.Nexthop{Gateway: gw, Ifindex: l.Index}
 				if static {
@@ -114,13 +130,59 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 			} else {
 				*fam.nhs = append(*fam.nhs, fib.Nexthop{})
 			}
-			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight, Healthy: usable && !in.Drained[u.Name]})
+			*fam.cands = append(*fam.cands, policy.Candidate{Name: u.Name, Priority: u.Priority, Weight: u.Weight,
+				Healthy: usable && v.State.Main != policy.MainNever, Degraded: v.State.Main == policy.MainFallback})
 		}
 		views = append(views, v)
 	}
 	addMainDefault(&s, cfg.MainDefault, default4, cand4, gw4)
 	addMainDefault(&s, cfg.MainDefault, default6, cand6, gw6)
 	return s, views
+}
+
+// addProbeTable gives a tracked uplink with a probe mark its probe rule,
+// per family it has an address of, and its probe table: the uplink's
+// connected prefixes and, while the link is healthy, a default through its
+// gateway (the static one, else the learned one's next hop, else the BGP
+// peer), whatever the probes say, so that they keep a way out while the
+// uplink is down.
+func addProbeTable(s *fib.State, u *config.Uplink, l fib.Link, addrs []netip.Prefix, ld LearnedDefaults, healthy bool) {
+	t := u.Track
+	if t == nil || t.Mark == 0 || !l.Up {
+		return
+	}
+	var peer netip.Addr
+	if u.BGP != nil {
+		peer = u.BGP.Peer
+	}
+	for _, fam := range []struct {
+		all         netip.Prefix
+		gw, learned netip.Addr
+		is4         bool
+	}{{default4, u.Gateway4, ld.V4, true}, {default6, u.Gateway6, ld.V6, false}} {
+		if !hasFamily(addrs, fam.all.Addr()) {
+			continue
+		}
+		s.AddRule(fib.Rule{Priority: u.ProbeRulePriority(), Src: fam.all, Table: t.ProbeTable, Mark: t.Mark})
+		connected := map[netip.Prefix]bool{}
+		for _, a := range addrs {
+			p := a.Masked()
+			if a.Addr().Is4() != fam.is4 || p.Bits() == a.Addr().BitLen() || connected[p] {
+				continue
+			}
+			connected[p] = true
+			s.AddRoute(fib.Route{Table: t.ProbeTable, Dst: p, Scope: fib.ScopeLink, Src: a.Addr(), Nexthops: []fib.Nexthop{{Ifindex: l.Index}}})
+		}
+		gw := fam.gw
+		for _, alt := range []netip.Addr{fam.learned, peer} {
+			if !gw.IsValid() && alt.IsValid() && alt.Is4() == fam.is4 {
+				gw = alt
+			}
+		}
+		if healthy && gw.IsValid() {
+			s.AddRoute(fib.Route{Table: t.ProbeTable, Dst: fam.all, Nexthops: []fib.Nexthop{{Gateway: gw, Ifindex: l.Index}}})
+		}
+	}
 }
 
 func addMainDefault(s *fib.State, mode config.MainDefault, dst netip.Prefix, cands []policy.Candidate, nhs []fib.Nexthop) {

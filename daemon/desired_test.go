@@ -28,6 +28,13 @@ func twoUplinks(mode config.MainDefault) *config.Config {
 	}
 }
 
+// tracked is twoUplinks with isp-a tracked, its probes marked.
+func tracked(mode config.MainDefault) *config.Config {
+	c := twoUplinks(mode)
+	c.Uplinks[0].Track = &config.Track{Method: config.TrackICMP, Targets: []string{"203.0.113.53"}, Mark: 0x6d680065, ProbeTable: 1101}
+	return c
+}
+
 func link(idx int, name string, up, carrier bool, addrs ...fib.Addr) fib.Link {
 	return fib.Link{Index: idx, Name: name, Up: up, Carrier: carrier, Addrs: addrs}
 }
@@ -62,6 +69,7 @@ func TestDesired(t *testing.T) {
 		links      fib.Links
 		learned    map[string]LearnedDefaults
 		drained    map[string]bool
+		track      map[string]policy.TrackVerdict
 		wantRules  []string
 		wantRoutes []string
 		wantHealth []policy.Health
@@ -198,6 +206,50 @@ func TestDesired(t *testing.T) {
 			},
 		},
 		{
+			name:  "tracked and down: its defaults leave, its probe table keeps them",
+			cfg:   tracked(config.MainDefaultPrimary),
+			links: healthyLinks,
+			track: map[string]policy.TrackVerdict{"isp-a": {State: policy.TrackDown, Reason: policy.TrackGatewayUnreachable}},
+			wantRules: []string{
+				"999: from 0.0.0.0/0 fwmark 0x6d680065 lookup 1101",
+				"999: from ::/0 fwmark 0x6d680065 lookup 1101",
+				"1000: from 192.0.2.2/32 lookup 101",
+				"1000: from 2001:db8:a::2/128 lookup 101",
+				"1100: from 198.51.100.2/32 lookup 102",
+				"1100: from 198.51.100.3/32 lookup 102",
+			},
+			wantRoutes: []string{
+				"192.0.2.0/29 table 101 if 2 src 192.0.2.2 scope link metric 0",
+				"2001:db8:a::/64 table 101 if 2 src 2001:db8:a::2 metric 1024",
+				"0.0.0.0/0 table 102 via 198.51.100.1 if 3 metric 0",
+				"198.51.100.0/29 table 102 if 3 src 198.51.100.2 scope link metric 0",
+				"0.0.0.0/0 table 254 via 198.51.100.1 if 3 metric 0",
+				"0.0.0.0/0 table 1101 via 192.0.2.1 if 2 metric 0",
+				"192.0.2.0/29 table 1101 if 2 src 192.0.2.2 scope link metric 0",
+				"::/0 table 1101 via 2001:db8:a::1 if 2 metric 1024",
+				"2001:db8:a::/64 table 1101 if 2 src 2001:db8:a::2 metric 1024",
+			},
+		},
+		{
+			name:  "tracked and degraded: main's default only while none is up",
+			cfg:   tracked(config.MainDefaultPrimary),
+			links: fib.Links{"eth0": healthyLinks["eth0"], "eth1": link(3, "eth1", true, false, global("198.51.100.2/29"))},
+			track: map[string]policy.TrackVerdict{"isp-a": {State: policy.TrackDegraded, Reason: policy.TrackQuality}},
+			wantRoutes: []string{
+				"0.0.0.0/0 table 101 via 192.0.2.1 if 2 metric 0",
+				"192.0.2.0/29 table 101 if 2 src 192.0.2.2 scope link metric 0",
+				"::/0 table 101 via 2001:db8:a::1 if 2 metric 1024",
+				"2001:db8:a::/64 table 101 if 2 src 2001:db8:a::2 metric 1024",
+				"198.51.100.0/29 table 102 if 3 src 198.51.100.2 scope link metric 0",
+				"0.0.0.0/0 table 254 via 192.0.2.1 if 2 metric 0",
+				"::/0 table 254 via 2001:db8:a::1 if 2 metric 1024",
+				"0.0.0.0/0 table 1101 via 192.0.2.1 if 2 metric 0",
+				"192.0.2.0/29 table 1101 if 2 src 192.0.2.2 scope link metric 0",
+				"::/0 table 1101 via 2001:db8:a::1 if 2 metric 1024",
+				"2001:db8:a::/64 table 1101 if 2 src 2001:db8:a::2 metric 1024",
+			},
+		},
+		{
 			name: "no IPv6 address: no IPv6 default even with a gateway",
 			cfg:  twoUplinks(config.MainDefaultNone),
 			links: fib.Links{
@@ -211,7 +263,8 @@ func TestDesired(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, views := Desired(tc.cfg, tc.links, Inputs{Learned: tc.learned, Drained: tc.drained})
+			in := Inputs{Learned: tc.learned, Drained: tc.drained, Track: tc.track}
+			got, views := Desired(tc.cfg, tc.links, in)
 			if tc.wantRules != nil {
 				if diff := cmp.Diff(tc.wantRules, ruleStrings(got)); diff != "" {
 					t.Errorf("rules (-want +got):\n%s", diff)
@@ -229,7 +282,7 @@ func TestDesired(t *testing.T) {
 					t.Errorf("health (-want +got):\n%s", diff)
 				}
 			}
-			again, _ := Desired(tc.cfg, tc.links, Inputs{Learned: tc.learned, Drained: tc.drained})
+			again, _ := Desired(tc.cfg, tc.links, in)
 			if ops := fib.Plan(got, again); len(ops) != 0 {
 				t.Errorf("Desired is not deterministic: %v", ops)
 			}

@@ -1,8 +1,8 @@
 // Package daemon wires multihomed's parts together: it turns the config and
 // what the kernel says of the host's interfaces into the whole desired
 // kernel state, hands it to fib and the speaker, runs the VIPs' checks
-// (policy), and implements control.Controller, the contract the control
-// API (package api) drives.
+// (policy) and the tracked uplinks' probers (track), and implements
+// control.Controller, the contract the control API (package api) drives.
 //
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the
@@ -20,7 +20,13 @@
 //     answers; the daemon links no netlink package and opens no socket.
 //   - Decide health or failover: policy decides, with a typed reason; the
 //     daemon passes the inputs and the times in, and logs and reports the
-//     reason.
+//     reason. A tracked uplink's rounds go to its policy.Tracker, and
+//     policy.DecideUplink makes its state of that verdict, the link's
+//     health and the drain.
+//   - Probe: package track sends the probes; the daemon only starts and
+//     stops one prober per tracked uplink and tells it when the uplink is
+//     down (probe faster) or its gateway's neighbour entry failed (probe
+//     now).
 //   - Persist what the API changed: VIPs added, changed or deleted at run
 //     time last until the daemon stops; orchestration re-applies them.
 package daemon

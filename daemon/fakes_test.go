@@ -5,10 +5,13 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/track"
 )
 
 // fakeFIB is the kernel side without a kernel: it records the desired
@@ -21,6 +24,7 @@ type fakeFIB struct {
 	adopted fib.State
 	links   fib.Links
 	kick    chan struct{}
+	neigh   chan fib.NeighbourFailure
 	// changes counts the learned routes handed over so far, to add (even
 	// the same again) or remove; flushed is set by Flush.
 	changes int
@@ -32,7 +36,8 @@ var _ FIB = (*fakeFIB)(nil)
 // newFakeFIB starts with links read (the loop converges at once) and
 // adopted, what a previous run left in the kernel.
 func newFakeFIB(links fib.Links, adopted fib.State) *fakeFIB {
-	f := &fakeFIB{base: fib.NewState(), learned: map[fib.RouteKey]fib.Route{}, adopted: adopted, links: links, kick: make(chan struct{}, 1)}
+	f := &fakeFIB{base: fib.NewState(), learned: map[fib.RouteKey]fib.Route{}, adopted: adopted, links: links, kick: make(chan struct{}, 1),
+		neigh: make(chan fib.NeighbourFailure, 1)}
 	f.kick <- struct{}{}
 	return f
 }
@@ -77,8 +82,9 @@ func (f *fakeFIB) Links() (fib.Links, bool) {
 	return f.links.Clone(), true
 }
 
-func (f *fakeFIB) LinkChanges() <-chan struct{} { return f.kick }
-func (f *fakeFIB) Status() fib.Status           { return fib.Status{} }
+func (f *fakeFIB) LinkChanges() <-chan struct{}                   { return f.kick }
+func (f *fakeFIB) NeighbourFailures() <-chan fib.NeighbourFailure { return f.neigh }
+func (f *fakeFIB) Status() fib.Status                             { return fib.Status{} }
 
 func (f *fakeFIB) Flush() error {
 	f.mu.Lock()
@@ -397,4 +403,57 @@ func (b *fakeBFD) isRunning() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.running
+}
+
+// fakeProber is a tracked uplink's prober whose rounds the test plays.
+type fakeProber struct {
+	cfg      track.Config
+	results  chan track.Round
+	down     atomic.Bool
+	triggers atomic.Int32
+	seq      uint64
+}
+
+var _ Prober = (*fakeProber)(nil)
+
+func (p *fakeProber) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (p *fakeProber) Results() <-chan track.Round   { return p.results }
+func (p *fakeProber) Trigger()                      { p.triggers.Add(1) }
+func (p *fakeProber) SetDown(down bool)             { p.down.Store(down) }
+
+// round plays a round in which the targets answer as ok says, each in
+// rtt.
+func (p *fakeProber) round(rtt time.Duration, ok ...bool) {
+	p.seq++
+	r := track.Round{Uplink: p.cfg.Uplink, Seq: p.seq}
+	for i, t := range p.cfg.Targets {
+		res := track.Result{Target: t}
+		if i < len(ok) && ok[i] {
+			res.OK, res.RTT = true, rtt
+		} else {
+			res.Err = "timeout after 100ms"
+		}
+		r.Results = append(r.Results, res)
+	}
+	p.results <- r
+}
+
+// fakeProbers makes fakeProbers and keeps the latest of each uplink.
+type fakeProbers struct {
+	mu sync.Mutex
+	m  map[string]*fakeProber
+}
+
+func (f *fakeProbers) new(c track.Config) (Prober, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &fakeProber{cfg: c, results: make(chan track.Round)}
+	f.m[c.Uplink] = p
+	return p, nil
+}
+
+func (f *fakeProbers) get(name string) *fakeProber {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[name]
 }

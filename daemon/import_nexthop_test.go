@@ -71,7 +71,7 @@ func TestLearnedNextHopRefused(t *testing.T) {
 	ub.session = speaker.PeerEvent{Peer: "isp-a", State: speaker.Established}
 	d.bgp["isp-a"] = ub
 	d.views["isp-a"] = UplinkView{Name: "isp-a", Interface: "eth0", Ifindex: eth0, Table: 101, RulePriority: 1000,
-		Addrs: addrs, Health: policy.Health{Healthy: true}}
+		Addrs: addrs, Health: policy.Health{Healthy: true}, State: policy.DecideUplink(policy.UplinkInputs{Link: policy.Health{Healthy: true}})}
 
 	path := func(prefix, nh string) speaker.PathUpdate {
 		return speaker.PathUpdate{Peer: "isp-a", Prefix: mp(prefix), NextHop: ma(nh)}

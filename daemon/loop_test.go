@@ -64,6 +64,7 @@ type loopTest struct {
 	fib    *fakeFIB
 	spk    *fakeSpeaker
 	bfd    *fakeBFD
+	probes *fakeProbers
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -76,7 +77,8 @@ func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 // startLoopWith is startLoop with the fake BFD set up by bfdSetup first.
 func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup func(*fakeBFD)) *loopTest {
 	t.Helper()
-	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{}, done: make(chan error, 1)}
+	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{},
+		probes: &fakeProbers{m: map[string]*fakeProber{}}, done: make(chan error, 1)}
 	lt.bfd = newFakeBFD(lt.spk)
 	if bfdSetup != nil {
 		bfdSetup(lt.bfd)
@@ -90,6 +92,7 @@ func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup
 			lt.spk.h = h
 			return lt.spk, nil
 		},
+		NewProber: lt.probes.new,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,9 @@ type FIB interface {
 	Adopted() fib.State
 	Links() (fib.Links, bool)
 	LinkChanges() <-chan struct{}
+	// NeighbourFailures are neighbour entries turning FAILED: a tracked
+	// uplink's gateway among them starts a round at once.
+	NeighbourFailures() <-chan fib.NeighbourFailure
 	Status() fib.Status
 	// Owned reads what we own in the kernel now; Explain asks the kernel
 	// how it routes a packet. Both may be called off the loop.

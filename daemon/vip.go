@@ -138,7 +138,7 @@ func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 	}
 	c.Conflict = policy.AddressConflict(v.cfg.Prefix.Addr(), onIface, uplinks)
 	for _, name := range v.cfg.Uplinks {
-		if ub := d.bgp[name]; ub != nil && ub.established() && d.carriesVIPs(name) {
+		if ub := d.bgp[name]; ub != nil && ub.established() && d.vipsOver(name) {
 			c.UplinkEstablished = true
 		}
 	}
@@ -212,13 +212,15 @@ func (d *Daemon) announceVIPs() {
 	}
 }
 
-// carriesVIPs says whether VIPs may be announced over uplink name: not
-// while it is drained, nor while it is down (BFD down with a BGP session
-// that came back, say: the router would send traffic into a path that
-// fails).
-func (d *Daemon) carriesVIPs(name string) bool {
-	h, known := d.health[name]
-	return !d.drainedUplinks[name] && (!known || h.Healthy)
+// vipsOver says whether VIPs are announced over the uplink: not while it
+// is drained or down (SPEC §10). An uplink not yet seen by a convergence
+// counts as its drain alone says.
+func (d *Daemon) vipsOver(name string) bool {
+	if d.drainedUplinks[name] {
+		return false
+	}
+	v, ok := d.views[name]
+	return !ok || v.State.VIPs
 }
 
 // advertisement is how VIP v is announced: to its uplinks' peers (not the
@@ -229,7 +231,7 @@ func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
 		Communities: v.cfg.Communities, LargeCommunities: v.cfg.LargeCommunities,
 	}
 	for _, name := range v.cfg.Uplinks {
-		if d.carriesVIPs(name) {
+		if d.vipsOver(name) {
 			a.Peers = append(a.Peers, name)
 		}
 	}

@@ -84,8 +84,9 @@ type Kernel struct {
 	req  *Conn
 	ev   *conn
 
-	kick     chan struct{}
-	linkKick chan struct{}
+	kick        chan struct{}
+	linkKick    chan struct{}
+	neighFailed chan NeighbourFailure
 
 	mu sync.Mutex
 	// The desired state is two layers: base, replaced whole by Set, and
@@ -174,7 +175,8 @@ func Open(opts Options) (*Kernel, error) {
 	}
 	ev, err := openConn(opts.NetNS, evBuf,
 		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
-		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE)
+		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+		unix.RTNLGRP_NEIGH)
 	if err != nil {
 		req.Close()
 		return nil, err
@@ -184,17 +186,18 @@ func Open(opts Options) (*Kernel, error) {
 		opts.Logger.Warn("cannot filter our own route notifications", "component", "fib", "err", err)
 	}
 	return &Kernel{
-		opts:     opts,
-		log:      opts.Logger.With("component", "fib"),
-		req:      req,
-		ev:       ev,
-		kick:     make(chan struct{}, 1),
-		linkKick: make(chan struct{}, 1),
-		base:     NewState(),
-		dyn:      newRouteMap(0),
-		full:     true,
-		actual:   ownedStateOf(NewState()),
-		parked:   map[packedKey]struct{}{},
+		opts:        opts,
+		log:         opts.Logger.With("component", "fib"),
+		req:         req,
+		ev:          ev,
+		kick:        make(chan struct{}, 1),
+		linkKick:    make(chan struct{}, 1),
+		neighFailed: make(chan NeighbourFailure, neighFailuresBuf),
+		base:        NewState(),
+		dyn:         newRouteMap(0),
+		full:        true,
+		actual:      ownedStateOf(NewState()),
+		parked:      map[packedKey]struct{}{},
 	}, nil
 }
 
@@ -562,6 +565,8 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 			}
 			k.markDirty(packKey(key))
 			changed = true
+		case unix.RTM_NEWNEIGH:
+			k.neighbourFailed(m.Data)
 		case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 			r, proto, ok := parseRule(m.Data)
 			if !ok || proto != k.opts.Protocol {

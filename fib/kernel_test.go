@@ -90,6 +90,11 @@ func (th testHost) states() map[string]State {
 	ecmp := Route{Table: TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Nexthops: []Nexthop{
 		{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: th.eth0, Weight: 1},
 		{Gateway: netip.MustParseAddr("198.51.100.1"), Ifindex: th.eth1, Weight: 3}}}
+	// A tracked uplink's probes: marked, steered to a table of their own.
+	probe := Rule{Priority: 999, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 1101, Mark: 0x6d680065}
+	probe6 := Rule{Priority: 999, Src: netip.MustParsePrefix("::/0"), Table: 1101, Mark: 0x6d680065}
+	probeConn, probeDef := conn0, def0
+	probeConn.Table, probeDef.Table = 1101, 1101
 	mk := state
 	withVIPs := mk([]Rule{rule0, rule06, rule1}, conn0, def0, conn06, def06, conn1, def1)
 	for _, a := range []Address{vip4, vip6, vipB} {
@@ -97,6 +102,7 @@ func (th testHost) states() map[string]State {
 	}
 	return map[string]State{
 		"vip addresses":    withVIPs,
+		"probe table":      mk([]Rule{rule0, probe, probe6}, conn0, probeConn, probeDef),
 		"empty":            NewState(),
 		"one uplink v4":    mk([]Rule{rule0}, conn0, def0),
 		"one uplink v4+v6": mk([]Rule{rule0, rule06}, conn0, def0, conn06, def06),
@@ -115,7 +121,7 @@ func TestStateWalk(t *testing.T) {
 	th := newTestHost(t)
 	c := dial(t, th.h)
 	states := th.states()
-	order := []string{"one uplink v4", "one uplink v4+v6", "two uplinks", "vip addresses", "gateway moved", "rule moved", "ecmp in main", "primary in main", "empty"}
+	order := []string{"one uplink v4", "probe table", "one uplink v4+v6", "two uplinks", "vip addresses", "gateway moved", "rule moved", "ecmp in main", "primary in main", "empty"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	shuffled := append([]string(nil), order...)
 	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })

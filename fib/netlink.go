@@ -479,6 +479,10 @@ func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8)
 	if r.Src.Bits() > 0 {
 		b = appendAttrAddr(b, unix.FRA_SRC, r.Src.Addr())
 	}
+	if r.Mark != 0 {
+		b = appendAttrU32(b, unix.FRA_FWMARK, r.Mark)
+		b = appendAttrU32(b, unix.FRA_FWMASK, fullMask)
+	}
 	b = appendAttrU32(b, unix.FRA_TABLE, r.Table)
 	b = appendAttr(b, unix.FRA_PROTOCOL, []byte{proto})
 	return finishMsg(b, off)
@@ -645,9 +649,12 @@ func parseMultipath(b []byte) []Nexthop {
 	return nhs
 }
 
+// fullMask is the only fwmark mask we write: the whole mark.
+const fullMask = 0xffffffff
+
 // parseRule decodes an RTM_NEWRULE/RTM_DELRULE payload. ok is false for
-// rules that are not of the one shape we write ("from P lookup T" and
-// nothing else).
+// rules that are not of the shapes we write ("from P lookup T", "from P
+// fwmark M lookup T" with the full mask, and nothing else).
 func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	if len(data) < sizeofFibRuleHdr {
 		return r, 0, false
@@ -659,6 +666,7 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	r.Table = uint32(tbl)
 	var src netip.Addr
 	other := false
+	mask := uint32(fullMask) // the kernel's default with a mark
 	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.FRA_PRIORITY:
@@ -671,12 +679,16 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 			if len(v) >= 1 {
 				proto = v[0]
 			}
-		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_FWMARK, unix.FRA_FWMASK, unix.FRA_GOTO,
+		case unix.FRA_FWMARK:
+			setU32(&r.Mark, v)
+		case unix.FRA_FWMASK:
+			setU32(&mask, v)
+		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_GOTO,
 			unix.FRA_UID_RANGE, unix.FRA_IP_PROTO, unix.FRA_SPORT_RANGE, unix.FRA_DPORT_RANGE, unix.FRA_L3MDEV:
 			other = true
 		}
 	})
-	if other {
+	if other || (r.Mark != 0 && mask != fullMask) {
 		return r, proto, false
 	}
 	if !src.IsValid() {

@@ -2,7 +2,9 @@
 // in, a decision plus a typed reason out, which the daemon logs and
 // reports. It decides which learned paths an uplink's table takes
 // (Import), which uplinks are healthy and carry main's default
-// (UplinkHealth, Primary, ECMP), and whether each VIP is announced
+// (UplinkHealth, Primary, ECMP), what a tracked uplink's probe rounds say
+// (Tracker) and what state an uplink is in, up, degraded or down, from its
+// link, its probes and its drain (DecideUplink), and whether each VIP is announced
 // (VIPState: rise and fall, flap dampening, drain, pair).
 //
 // The decisions are pure: no clock is read (times are passed in) and

@@ -74,26 +74,52 @@ type Candidate struct {
 	Priority int
 	Weight   int
 	Healthy  bool
+	// Degraded candidates are taken only while no healthy one that is
+	// not degraded is offered.
+	Degraded bool
 }
 
-// Primary picks the healthy candidate with the highest priority; on a tie
-// the one listed first wins, so the choice is stable. It returns -1 when no
-// candidate is healthy.
+// rank orders candidates: not healthy, degraded, healthy.
+func (c Candidate) rank() MainRank {
+	switch {
+	case !c.Healthy:
+		return MainNever
+	case c.Degraded:
+		return MainFallback
+	}
+	return MainPreferred
+}
+
+// bestRank is the highest rank among cands.
+func bestRank(cands []Candidate) MainRank {
+	best := MainNever
+	for _, c := range cands {
+		best = max(best, c.rank())
+	}
+	return best
+}
+
+// Primary picks, among the healthy candidates of the best rank (degraded
+// ones only when no other is healthy), the one with the highest priority;
+// on a tie the one listed first wins, so the choice is stable. It returns
+// -1 when no candidate is healthy.
 func Primary(cands []Candidate) int {
-	best := -1
+	best, rank := -1, bestRank(cands)
 	for i, c := range cands {
-		if c.Healthy && (best < 0 || c.Priority > cands[best].Priority) {
+		if rank != MainNever && c.rank() == rank && (best < 0 || c.Priority > cands[best].Priority) {
 			best = i
 		}
 	}
 	return best
 }
 
-// ECMP returns the indexes of every healthy candidate, in order.
+// ECMP returns the indexes of every healthy candidate of the best rank
+// (the degraded ones only when no other is healthy), in order.
 func ECMP(cands []Candidate) []int {
 	var out []int
+	rank := bestRank(cands)
 	for i, c := range cands {
-		if c.Healthy {
+		if rank != MainNever && c.rank() == rank {
 			out = append(out, i)
 		}
 	}

@@ -55,6 +55,9 @@ func TestPrimaryAndECMP(t *testing.T) {
 		{"highest priority wins", []Candidate{{Name: "a", Priority: 1, Healthy: true}, {Name: "b", Priority: 5, Healthy: true}}, 1, []int{0, 1}},
 		{"tie goes to the first", []Candidate{{Name: "a", Priority: 5, Healthy: true}, {Name: "b", Priority: 5, Healthy: true}}, 0, []int{0, 1}},
 		{"unhealthy skipped", []Candidate{{Name: "a", Priority: 9}, {Name: "b", Priority: 1, Healthy: true}}, 1, []int{1}},
+		{"degraded yields to up", []Candidate{{Name: "a", Priority: 9, Healthy: true, Degraded: true}, {Name: "b", Priority: 1, Healthy: true}}, 1, []int{1}},
+		{"degraded while none is up", []Candidate{{Name: "a", Priority: 9, Healthy: true, Degraded: true}, {Name: "b", Priority: 1},
+			{Name: "c", Priority: 10, Healthy: true, Degraded: true}}, 2, []int{0, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Primary(tc.cands); got != tc.wantPrimary {

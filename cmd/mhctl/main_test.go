@@ -65,7 +65,13 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 				Name: "isp-a", Interface: "eth0",
 				Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.60.2/24"), netip.MustParsePrefix("2001:db8:60::2/64")},
 				Table: 101, RulePriority: 1000, Priority: 100, Healthy: true, Reason: "session-established", Routes: 3,
+				State: policy.UplinkDegraded, StateReason: "degraded: loss 33.3% > 20%",
 				Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+				Track: &control.TrackStatus{Method: "icmp", State: "degraded", Reason: "degraded: loss 33.3% > 20%", Probing: true,
+					Rounds: 42, LastRound: now.Add(-time.Second), Targets: []control.TrackTargetStatus{
+						{Target: "203.0.113.53", Answered: true, LastRTT: 1234567 * time.Nanosecond},
+						{Target: "2001:db8:ff::53", LastRTT: 2 * time.Millisecond, Loss: 100.0 * 2 / 3, LastError: "timeout after 500ms"},
+					}},
 				BGP: &control.SessionStatus{
 					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
 					Refused: map[policy.Reason]int{policy.ReasonNotImported: 2, policy.ReasonNextHopOffLink: 1},
@@ -78,6 +84,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 			{
 				Name: "isp-b", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.50.70.2/24")},
 				Table: 102, RulePriority: 1100, Reason: policy.ReasonBFDDown, Detail: "control detection time expired", Routes: 1,
+				State: policy.UplinkDown, StateReason: "bfd-down: control detection time expired",
 				BFD: &control.BFDStatus{
 					Peer: netip.MustParseAddr("10.50.70.1"), Local: netip.MustParseAddr("10.50.70.2"), State: "down", RemoteState: "up",
 					Diag: "control detection time expired", TxInterval: time.Second, DetectionTime: 900 * time.Millisecond, Failures: 2,
@@ -91,6 +98,8 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 			{
 				Name: "mgmt", Interface: "eth2", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
 				Table: 103, RulePriority: 1200, Healthy: true, Drained: true, Reason: "gateway-reachable", Routes: 2,
+				State: policy.UplinkDown, StateReason: "drained",
+				Track: &control.TrackStatus{Method: "arp", State: "up", Reason: "starting", Waiting: "no address"},
 			},
 		},
 		VIPs: f.vipStatus(),

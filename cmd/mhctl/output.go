@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,14 +81,17 @@ func logfmt(v string) string {
 }
 
 // statusTable: RULE-PRIO is the priority of the uplink's policy rules
-// (rule_priority), PRIO its rank for main's default (priority); MAIN-DEF
-// the defaults of main it carries now; ACC the routes accepted from the
-// peer now, REF those refused since the start (by reason: -o json). Last
+// (rule_priority), PRIO its rank for main's default (priority); HEALTH the
+// link's, STATE the uplink's (up, degraded, down: the link, its probes and
+// the drain) and REASON why; MAIN-DEF the defaults of main it carries now;
+// ACC the routes accepted from the peer now, REF those refused since the
+// start (by reason: -o json). Each tracked uplink's targets and the last
 // errors follow the table, one line each.
 func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
-	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
+	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tSTATE\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
 	var lastErrors, bfdLines []string
 	for _, u := range s.Uplinks {
+		lastErrors = append(lastErrors, a.trackLines(u)...)
 		health := "down"
 		if u.Healthy {
 			health = "up"
@@ -112,9 +117,9 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		if b := u.Bfd; b != nil {
 			bfdLines = append(bfdLines, u.Name+": "+bfdLine(b, a.since))
 		}
-		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
-			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, list(u.MainDefaults),
-			bgp, acc, ref, u.Routes, dash(u.Reason))
+		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, dash(u.State), list(u.MainDefaults),
+			bgp, acc, ref, u.Routes, dash(stateReason(u)))
 	}
 	for _, e := range lastErrors {
 		fprintf(w, "%s\n", e)
@@ -174,6 +179,48 @@ func bfdLine(b *pb.BFDSession, since func(*timestamppb.Timestamp) string) string
 		sb.WriteString(", error: " + oneLine(b.Error))
 	}
 	return sb.String()
+}
+
+// stateReason is why the uplink is in its state, the most serious cause
+// first, as the daemon decides: the link, then the probes, then the drain.
+func stateReason(u *pb.Uplink) string {
+	switch t := u.Track; {
+	case !u.Healthy:
+		return u.Reason
+	case t != nil && t.State == "down":
+		return t.Reason
+	case u.Drained:
+		return "drained"
+	case t != nil && t.State == "degraded":
+		return t.Reason
+	}
+	return u.Reason
+}
+
+// trackLines are a tracked uplink's lines under the table: one per target,
+// "isp-a: icmp 203.0.113.53: rtt 1.2ms, loss 0%", or why it is not probed.
+func (a *app) trackLines(u *pb.Uplink) []string {
+	t := u.Track
+	if t == nil {
+		return nil
+	}
+	if !t.Probing {
+		return []string{fmt.Sprintf("%s: %s: not probing: %s", u.Name, t.Method, oneLine(t.Waiting))}
+	}
+	var out []string
+	for _, tt := range t.Targets {
+		line := fmt.Sprintf("%s: %s %s: ", u.Name, t.Method, tt.Target)
+		if tt.Answered {
+			line += "rtt " + tt.LastRtt.AsDuration().Round(time.Microsecond).String()
+		} else {
+			line += "no answer"
+			if tt.LastError != "" {
+				line += " (" + oneLine(tt.LastError) + ")"
+			}
+		}
+		out = append(out, line+", loss "+strconv.FormatFloat(math.Round(tt.Loss*10)/10, 'f', -1, 64)+"%")
+	}
+	return out
 }
 
 func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {

@@ -92,11 +92,16 @@ type UplinkStatus struct {
 	Healthy      bool
 	Reason       policy.Reason // why it is (un)healthy
 	Detail       string        // completes Reason (bfd-down: the session's diag)
-	Drained      bool
-	Defaults     []netip.Prefix // families whose default its table holds
-	Routes       int            // routes the daemon owns in its table
-	BGP          *SessionStatus // nil for a static uplink
-	BFD          *BFDStatus     // nil without bfd (or before the uplink has an address for it)
+	// State is up, degraded or down (SPEC §10), StateReason why:
+	// "gateway-unreachable: 0 of 2 targets answered".
+	State       policy.UplinkState
+	StateReason string
+	Drained     bool
+	Defaults    []netip.Prefix // families whose default its table holds
+	Routes      int            // routes the daemon owns in its table
+	BGP         *SessionStatus // nil for a static uplink
+	BFD         *BFDStatus     // nil without bfd (or before the uplink has an address for it)
+	Track       *TrackStatus   // nil for an untracked uplink
 }
 
 // BFDStatus is an uplink's BFD session.
@@ -118,6 +123,32 @@ type BFDStatus struct {
 	// the peer's AdminDown).
 	Down  bool
 	Error string // why the session could not be started, if so
+}
+
+// TrackStatus is a tracked uplink's probing.
+type TrackStatus struct {
+	Method string
+	// State and Reason are the probes' verdict alone (the uplink's State
+	// also weighs its link and drain).
+	State  string
+	Reason string
+	// Probing is false while no prober can run; Waiting says why.
+	Probing   bool
+	Waiting   string
+	Rounds    uint64 // rounds finished by the current prober
+	LastRound time.Time
+	Targets   []TrackTargetStatus
+}
+
+// TrackTargetStatus is one target over the quality window.
+type TrackTargetStatus struct {
+	Target   string
+	Answered bool // in the last round
+	// LastRTT is its last answer's round-trip time in the window, 0 if
+	// none; Loss the percentage of the window's rounds it missed.
+	LastRTT   time.Duration
+	Loss      float64
+	LastError string // why it failed the last round
 }
 
 // SessionStatus is an uplink's BGP session.
@@ -209,6 +240,8 @@ const (
 	OriginLearned RouteOrigin = "learned"
 	// OriginMainDefault: main's default, as main_default asks.
 	OriginMainDefault RouteOrigin = "main-default"
+	// OriginProbe: in a tracked uplink's probe table, for its probes.
+	OriginProbe RouteOrigin = "probe"
 )
 
 // EventKind says what an Event is about. The values are stable: they
@@ -224,6 +257,9 @@ const (
 	// EventBFDState: an uplink's BFD session changed state or timers;
 	// Reason is its diag, Detail its state and detection time.
 	EventBFDState       EventKind = "bfd-state"
+	// EventUplinkState: an uplink's state (Detail: up, degraded, down)
+	// or its reason changed.
+	EventUplinkState    EventKind = "uplink-state"
 	EventFIBError       EventKind = "fib-error"
 	EventReload         EventKind = "reload"
 	EventReloadRejected EventKind = "reload-rejected"

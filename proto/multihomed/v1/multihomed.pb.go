@@ -229,6 +229,11 @@ type Uplink struct {
 	Priority int32 `protobuf:"varint,12,opt,name=priority,proto3" json:"priority,omitempty"`
 	// The defaults of main this uplink carries now: "0.0.0.0/0", "::/0".
 	MainDefaults []string `protobuf:"bytes,13,rep,name=main_defaults,json=mainDefaults,proto3" json:"main_defaults,omitempty"`
+	// up, degraded or down (SPEC §10): the link's health (reason), the
+	// probes' verdict (track.reason) and the drain, the most serious first.
+	State string `protobuf:"bytes,14,opt,name=state,proto3" json:"state,omitempty"`
+	// The uplink's probes; unset for an untracked uplink.
+	Track *Track `protobuf:"bytes,15,opt,name=track,proto3" json:"track,omitempty"`
 	// The BFD session with its neighbour; unset without bfd (or while the
 	// uplink has no address of the neighbour's family).
 	Bfd           *BFDSession `protobuf:"bytes,16,opt,name=bfd,proto3" json:"bfd,omitempty"`
@@ -353,6 +358,20 @@ func (x *Uplink) GetPriority() int32 {
 func (x *Uplink) GetMainDefaults() []string {
 	if x != nil {
 		return x.MainDefaults
+	}
+	return nil
+}
+
+func (x *Uplink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Uplink) GetTrack() *Track {
+	if x != nil {
+		return x.Track
 	}
 	return nil
 }
@@ -502,6 +521,194 @@ func (x *BFDSession) GetError() string {
 	return ""
 }
 
+// Track is a tracked uplink's probing.
+type Track struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// icmp, arp, tcp or http.
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// The probes' verdict alone: up, degraded or down, and why, as
+	// "gateway-unreachable: 0 of 2 targets answered" or "degraded: loss 35% > 20%".
+	State  string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// False while no prober can run (no interface, no address); waiting says why.
+	Probing bool   `protobuf:"varint,4,opt,name=probing,proto3" json:"probing,omitempty"`
+	Waiting string `protobuf:"bytes,5,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// Rounds finished by the current prober, and when the last one started.
+	Rounds        uint64                 `protobuf:"varint,6,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	LastRound     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_round,json=lastRound,proto3" json:"last_round,omitempty"`
+	Targets       []*TrackTarget         `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Track) Reset() {
+	*x = Track{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Track) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Track) ProtoMessage() {}
+
+func (x *Track) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Track.ProtoReflect.Descriptor instead.
+func (*Track) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Track) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Track) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Track) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Track) GetProbing() bool {
+	if x != nil {
+		return x.Probing
+	}
+	return false
+}
+
+func (x *Track) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
+	}
+	return ""
+}
+
+func (x *Track) GetRounds() uint64 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *Track) GetLastRound() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRound
+	}
+	return nil
+}
+
+func (x *Track) GetTargets() []*TrackTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// TrackTarget is one target of an uplink's probes, over the quality window
+// (the last round when no quality is configured).
+type TrackTarget struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// Whether it answered the last round.
+	Answered bool `protobuf:"varint,2,opt,name=answered,proto3" json:"answered,omitempty"`
+	// Its last answer's round-trip time in the window; unset if none.
+	LastRtt *durationpb.Duration `protobuf:"bytes,3,opt,name=last_rtt,json=lastRtt,proto3" json:"last_rtt,omitempty"`
+	// The percentage of the window's rounds it did not answer.
+	Loss float64 `protobuf:"fixed64,4,opt,name=loss,proto3" json:"loss,omitempty"`
+	// Why it failed the last round, as "timeout after 500ms".
+	LastError     string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackTarget) Reset() {
+	*x = TrackTarget{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackTarget) ProtoMessage() {}
+
+func (x *TrackTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackTarget.ProtoReflect.Descriptor instead.
+func (*TrackTarget) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TrackTarget) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TrackTarget) GetAnswered() bool {
+	if x != nil {
+		return x.Answered
+	}
+	return false
+}
+
+func (x *TrackTarget) GetLastRtt() *durationpb.Duration {
+	if x != nil {
+		return x.LastRtt
+	}
+	return nil
+}
+
+func (x *TrackTarget) GetLoss() float64 {
+	if x != nil {
+		return x.Loss
+	}
+	return 0
+}
+
+func (x *TrackTarget) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 // BGPSession is an uplink's session with its router.
 type BGPSession struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -522,7 +729,7 @@ type BGPSession struct {
 
 func (x *BGPSession) Reset() {
 	*x = BGPSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +741,7 @@ func (x *BGPSession) String() string {
 func (*BGPSession) ProtoMessage() {}
 
 func (x *BGPSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +754,7 @@ func (x *BGPSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPSession.ProtoReflect.Descriptor instead.
 func (*BGPSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BGPSession) GetPeer() string {
@@ -619,7 +826,7 @@ type VIPStatus struct {
 
 func (x *VIPStatus) Reset() {
 	*x = VIPStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +838,7 @@ func (x *VIPStatus) String() string {
 func (*VIPStatus) ProtoMessage() {}
 
 func (x *VIPStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +851,7 @@ func (x *VIPStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
 func (*VIPStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VIPStatus) GetPrefix() string {
@@ -715,7 +922,7 @@ type FIBStatus struct {
 
 func (x *FIBStatus) Reset() {
 	*x = FIBStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +934,7 @@ func (x *FIBStatus) String() string {
 func (*FIBStatus) ProtoMessage() {}
 
 func (x *FIBStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +947,7 @@ func (x *FIBStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FIBStatus.ProtoReflect.Descriptor instead.
 func (*FIBStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FIBStatus) GetSynced() bool {
@@ -804,7 +1011,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1023,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1036,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRoutesRequest) GetTable() uint32 {
@@ -855,7 +1062,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1074,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1087,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -900,7 +1107,8 @@ type Route struct {
 	Dev     string `protobuf:"bytes,4,opt,name=dev,proto3" json:"dev,omitempty"`
 	Src     string `protobuf:"bytes,5,opt,name=src,proto3" json:"src,omitempty"`
 	Metric  uint32 `protobuf:"varint,6,opt,name=metric,proto3" json:"metric,omitempty"`
-	// connected, static, learned (from the uplink's peer) or main-default.
+	// connected, static, learned (from the uplink's peer), main-default, or
+	// probe (in a tracked uplink's probe table).
 	Origin        string `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
 	Uplink        string `protobuf:"bytes,8,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -909,7 +1117,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1129,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1142,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Route) GetTable() uint32 {
@@ -1001,7 +1209,7 @@ type ListVIPsRequest struct {
 
 func (x *ListVIPsRequest) Reset() {
 	*x = ListVIPsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1221,7 @@ func (x *ListVIPsRequest) String() string {
 func (*ListVIPsRequest) ProtoMessage() {}
 
 func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1234,7 @@ func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsRequest.ProtoReflect.Descriptor instead.
 func (*ListVIPsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 type ListVIPsResponse struct {
@@ -1038,7 +1246,7 @@ type ListVIPsResponse struct {
 
 func (x *ListVIPsResponse) Reset() {
 	*x = ListVIPsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1258,7 @@ func (x *ListVIPsResponse) String() string {
 func (*ListVIPsResponse) ProtoMessage() {}
 
 func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1271,7 @@ func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsResponse.ProtoReflect.Descriptor instead.
 func (*ListVIPsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListVIPsResponse) GetVips() []*VIPStatus {
@@ -1120,7 +1328,7 @@ type VIP struct {
 
 func (x *VIP) Reset() {
 	*x = VIP{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1340,7 @@ func (x *VIP) String() string {
 func (*VIP) ProtoMessage() {}
 
 func (x *VIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1353,7 @@ func (x *VIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIP.ProtoReflect.Descriptor instead.
 func (*VIP) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VIP) GetPrefix() string {
@@ -1270,7 +1478,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1490,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1503,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Check) GetType() string {
@@ -1397,7 +1605,7 @@ type Dampening struct {
 
 func (x *Dampening) Reset() {
 	*x = Dampening{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1617,7 @@ func (x *Dampening) String() string {
 func (*Dampening) ProtoMessage() {}
 
 func (x *Dampening) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1630,7 @@ func (x *Dampening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dampening.ProtoReflect.Descriptor instead.
 func (*Dampening) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Dampening) GetEnabled() bool {
@@ -1476,7 +1684,7 @@ type AddVIPRequest struct {
 
 func (x *AddVIPRequest) Reset() {
 	*x = AddVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1696,7 @@ func (x *AddVIPRequest) String() string {
 func (*AddVIPRequest) ProtoMessage() {}
 
 func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1709,7 @@ func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPRequest.ProtoReflect.Descriptor instead.
 func (*AddVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddVIPRequest) GetVip() *VIP {
@@ -1521,7 +1729,7 @@ type AddVIPResponse struct {
 
 func (x *AddVIPResponse) Reset() {
 	*x = AddVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1741,7 @@ func (x *AddVIPResponse) String() string {
 func (*AddVIPResponse) ProtoMessage() {}
 
 func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1754,7 @@ func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPResponse.ProtoReflect.Descriptor instead.
 func (*AddVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AddVIPResponse) GetVip() *VIP {
@@ -1565,7 +1773,7 @@ type UpdateVIPRequest struct {
 
 func (x *UpdateVIPRequest) Reset() {
 	*x = UpdateVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1785,7 @@ func (x *UpdateVIPRequest) String() string {
 func (*UpdateVIPRequest) ProtoMessage() {}
 
 func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1798,7 @@ func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateVIPRequest) GetVip() *VIP {
@@ -1610,7 +1818,7 @@ type UpdateVIPResponse struct {
 
 func (x *UpdateVIPResponse) Reset() {
 	*x = UpdateVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1830,7 @@ func (x *UpdateVIPResponse) String() string {
 func (*UpdateVIPResponse) ProtoMessage() {}
 
 func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1843,7 @@ func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateVIPResponse) GetVip() *VIP {
@@ -1654,7 +1862,7 @@ type DeleteVIPRequest struct {
 
 func (x *DeleteVIPRequest) Reset() {
 	*x = DeleteVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1874,7 @@ func (x *DeleteVIPRequest) String() string {
 func (*DeleteVIPRequest) ProtoMessage() {}
 
 func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1887,7 @@ func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteVIPRequest) GetPrefix() string {
@@ -1697,7 +1905,7 @@ type DeleteVIPResponse struct {
 
 func (x *DeleteVIPResponse) Reset() {
 	*x = DeleteVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1917,7 @@ func (x *DeleteVIPResponse) String() string {
 func (*DeleteVIPResponse) ProtoMessage() {}
 
 func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1930,7 @@ func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 type DrainVIPRequest struct {
@@ -1734,7 +1942,7 @@ type DrainVIPRequest struct {
 
 func (x *DrainVIPRequest) Reset() {
 	*x = DrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1954,7 @@ func (x *DrainVIPRequest) String() string {
 func (*DrainVIPRequest) ProtoMessage() {}
 
 func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1967,7 @@ func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*DrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DrainVIPRequest) GetPrefix() string {
@@ -1777,7 +1985,7 @@ type DrainVIPResponse struct {
 
 func (x *DrainVIPResponse) Reset() {
 	*x = DrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1997,7 @@ func (x *DrainVIPResponse) String() string {
 func (*DrainVIPResponse) ProtoMessage() {}
 
 func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2010,7 @@ func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*DrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 type UndrainVIPRequest struct {
@@ -1814,7 +2022,7 @@ type UndrainVIPRequest struct {
 
 func (x *UndrainVIPRequest) Reset() {
 	*x = UndrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +2034,7 @@ func (x *UndrainVIPRequest) String() string {
 func (*UndrainVIPRequest) ProtoMessage() {}
 
 func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2047,7 @@ func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*UndrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UndrainVIPRequest) GetPrefix() string {
@@ -1857,7 +2065,7 @@ type UndrainVIPResponse struct {
 
 func (x *UndrainVIPResponse) Reset() {
 	*x = UndrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2077,7 @@ func (x *UndrainVIPResponse) String() string {
 func (*UndrainVIPResponse) ProtoMessage() {}
 
 func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2090,7 @@ func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*UndrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 type DrainUplinkRequest struct {
@@ -1894,7 +2102,7 @@ type DrainUplinkRequest struct {
 
 func (x *DrainUplinkRequest) Reset() {
 	*x = DrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2114,7 @@ func (x *DrainUplinkRequest) String() string {
 func (*DrainUplinkRequest) ProtoMessage() {}
 
 func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2127,7 @@ func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*DrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DrainUplinkRequest) GetName() string {
@@ -1937,7 +2145,7 @@ type DrainUplinkResponse struct {
 
 func (x *DrainUplinkResponse) Reset() {
 	*x = DrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2157,7 @@ func (x *DrainUplinkResponse) String() string {
 func (*DrainUplinkResponse) ProtoMessage() {}
 
 func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2170,7 @@ func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*DrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 type UndrainUplinkRequest struct {
@@ -1974,7 +2182,7 @@ type UndrainUplinkRequest struct {
 
 func (x *UndrainUplinkRequest) Reset() {
 	*x = UndrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2194,7 @@ func (x *UndrainUplinkRequest) String() string {
 func (*UndrainUplinkRequest) ProtoMessage() {}
 
 func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2207,7 @@ func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UndrainUplinkRequest) GetName() string {
@@ -2017,7 +2225,7 @@ type UndrainUplinkResponse struct {
 
 func (x *UndrainUplinkResponse) Reset() {
 	*x = UndrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2237,7 @@ func (x *UndrainUplinkResponse) String() string {
 func (*UndrainUplinkResponse) ProtoMessage() {}
 
 func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2250,7 @@ func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 // ExplainRequest is a packet to explain.
@@ -2063,7 +2271,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2283,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2296,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExplainRequest) GetSrc() string {
@@ -2141,7 +2349,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2361,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2374,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExplainResponse) GetRulePriority() uint32 {
@@ -2233,7 +2441,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2453,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2466,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 type WatchEventsResponse struct {
@@ -2270,7 +2478,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2490,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2503,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2310,6 +2518,7 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
+	// uplink-state (detail: up, degraded or down; reason: why),
 	// fib-error, reload, reload-rejected, or events-lost (this client did not
 	// keep up; detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -2323,7 +2532,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2544,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2557,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2401,7 +2610,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2622,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2635,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 type ReloadResponse struct {
@@ -2437,7 +2646,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2658,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2671,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{38}
 }
 
 var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
@@ -2480,7 +2689,7 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion\"\xae\x03\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"\xf0\x03\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x1c\n" +
@@ -2495,7 +2704,9 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	" \x01(\rR\x06routes\x12+\n" +
 	"\x03bgp\x18\v \x01(\v2\x19.multihomed.v1.BGPSessionR\x03bgp\x12\x1a\n" +
 	"\bpriority\x18\f \x01(\x05R\bpriority\x12#\n" +
-	"\rmain_defaults\x18\r \x03(\tR\fmainDefaults\x12+\n" +
+	"\rmain_defaults\x18\r \x03(\tR\fmainDefaults\x12\x14\n" +
+	"\x05state\x18\x0e \x01(\tR\x05state\x12*\n" +
+	"\x05track\x18\x0f \x01(\v2\x14.multihomed.v1.TrackR\x05track\x12+\n" +
 	"\x03bfd\x18\x10 \x01(\v2\x19.multihomed.v1.BFDSessionR\x03bfd\"\xf9\x02\n" +
 	"\n" +
 	"BFDSession\x12\x12\n" +
@@ -2511,7 +2722,24 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
 	"\x04down\x18\n" +
 	" \x01(\bR\x04down\x12\x14\n" +
-	"\x05error\x18\v \x01(\tR\x05error\"\xbc\x02\n" +
+	"\x05error\x18\v \x01(\tR\x05error\"\x8a\x02\n" +
+	"\x05Track\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\aprobing\x18\x04 \x01(\bR\aprobing\x12\x18\n" +
+	"\awaiting\x18\x05 \x01(\tR\awaiting\x12\x16\n" +
+	"\x06rounds\x18\x06 \x01(\x04R\x06rounds\x129\n" +
+	"\n" +
+	"last_round\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tlastRound\x124\n" +
+	"\atargets\x18\b \x03(\v2\x1a.multihomed.v1.TrackTargetR\atargets\"\xaa\x01\n" +
+	"\vTrackTarget\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
+	"\banswered\x18\x02 \x01(\bR\banswered\x124\n" +
+	"\blast_rtt\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\alastRtt\x12\x12\n" +
+	"\x04loss\x18\x04 \x01(\x01R\x04loss\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"\xbc\x02\n" +
 	"\n" +
 	"BGPSession\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x19\n" +
@@ -2681,108 +2909,114 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
-var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
 	(*BuildInfo)(nil),             // 2: multihomed.v1.BuildInfo
 	(*Uplink)(nil),                // 3: multihomed.v1.Uplink
 	(*BFDSession)(nil),            // 4: multihomed.v1.BFDSession
-	(*BGPSession)(nil),            // 5: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 6: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 7: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 8: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 9: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 10: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 11: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 12: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 13: multihomed.v1.VIP
-	(*Check)(nil),                 // 14: multihomed.v1.Check
-	(*Dampening)(nil),             // 15: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 16: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 17: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 18: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 19: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 20: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 21: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 22: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 23: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 24: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 25: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 26: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 27: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 28: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 29: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 30: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 31: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 32: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 33: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 34: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 35: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 36: multihomed.v1.ReloadResponse
-	nil,                           // 37: multihomed.v1.BGPSession.RefusedEntry
-	(*durationpb.Duration)(nil),   // 38: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*Track)(nil),                 // 5: multihomed.v1.Track
+	(*TrackTarget)(nil),           // 6: multihomed.v1.TrackTarget
+	(*BGPSession)(nil),            // 7: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 8: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 9: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 10: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 11: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 12: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 13: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 14: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 15: multihomed.v1.VIP
+	(*Check)(nil),                 // 16: multihomed.v1.Check
+	(*Dampening)(nil),             // 17: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 18: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 19: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 20: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 21: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 22: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 23: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 24: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 25: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 26: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 27: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 28: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 29: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 30: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 31: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 32: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 33: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 34: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 35: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 36: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 37: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 38: multihomed.v1.ReloadResponse
+	nil,                           // 39: multihomed.v1.BGPSession.RefusedEntry
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
 	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	6,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	7,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	8,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	9,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
 	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	5,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	4,  // 5: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
-	38, // 6: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	38, // 7: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	39, // 8: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	39, // 9: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	37, // 10: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	39, // 11: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	39, // 12: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	10, // 13: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	6,  // 14: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	14, // 15: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	38, // 16: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	15, // 17: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	38, // 18: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	38, // 19: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	38, // 20: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	13, // 21: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	13, // 22: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	13, // 23: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	13, // 24: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	34, // 25: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	39, // 26: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 27: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	8,  // 28: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	11, // 29: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	16, // 30: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	18, // 31: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	20, // 32: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	22, // 33: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	24, // 34: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	26, // 35: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	28, // 36: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	30, // 37: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	32, // 38: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	35, // 39: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 40: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	9,  // 41: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	12, // 42: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	17, // 43: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	19, // 44: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	21, // 45: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	23, // 46: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	25, // 47: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	27, // 48: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	29, // 49: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	31, // 50: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	33, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	36, // 52: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	40, // [40:53] is the sub-list for method output_type
-	27, // [27:40] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	7,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	5,  // 5: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
+	4,  // 6: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
+	40, // 7: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	40, // 8: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	41, // 9: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	41, // 10: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
+	6,  // 11: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
+	40, // 12: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
+	41, // 13: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	39, // 14: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	41, // 15: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	41, // 16: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	12, // 17: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	8,  // 18: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	16, // 19: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	40, // 20: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	17, // 21: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	40, // 22: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	40, // 23: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	40, // 24: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	15, // 25: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	15, // 26: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	15, // 27: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	15, // 28: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	36, // 29: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	41, // 30: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 31: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	10, // 32: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	13, // 33: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	18, // 34: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	20, // 35: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	22, // 36: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	24, // 37: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	26, // 38: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	28, // 39: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	30, // 40: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	32, // 41: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	34, // 42: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	37, // 43: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 44: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	11, // 45: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	14, // 46: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	19, // 47: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	21, // 48: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	23, // 49: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	25, // 50: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	27, // 51: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	29, // 52: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	31, // 53: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	33, // 54: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	35, // 55: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	38, // 56: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	44, // [44:57] is the sub-list for method output_type
+	31, // [31:44] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -2790,15 +3024,15 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 	if File_proto_multihomed_v1_multihomed_proto != nil {
 		return
 	}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[13].OneofWrappers = []any{}
 	file_proto_multihomed_v1_multihomed_proto_msgTypes[15].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
