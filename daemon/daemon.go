@@ -99,10 +99,10 @@ type Daemon struct {
 	bfdDone   chan error           // Run's result; nil while not running
 	bfdFailed bool                 // Run failed: not retried until a reload
 	bfdErr    error                // why, for the status
-	tracks   map[string]*uplinkTrack
-	trackEv  *queue[trackedRound]
-	trackGen uint64
-	trackWG  sync.WaitGroup // probers and their forwarders
+	tracks    map[string]*uplinkTrack
+	trackEv   *queue[trackedRound]
+	trackGen  uint64
+	trackWG   sync.WaitGroup // probers and their forwarders
 }
 
 // New opens the kernel side; Run starts everything.

@@ -256,7 +256,7 @@ const (
 	EventUplinkHealth EventKind = "uplink-health"
 	// EventBFDState: an uplink's BFD session changed state or timers;
 	// Reason is its diag, Detail its state and detection time.
-	EventBFDState       EventKind = "bfd-state"
+	EventBFDState EventKind = "bfd-state"
 	// EventUplinkState: an uplink's state (Detail: up, degraded, down)
 	// or its reason changed.
 	EventUplinkState    EventKind = "uplink-state"
