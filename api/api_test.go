@@ -230,6 +230,8 @@ func (f *fakeController) closeSubs() {
 	}
 }
 
+func (f *fakeController) LoopAt() time.Time { return time.Time{} }
+
 func (f *fakeController) Reload(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

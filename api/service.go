@@ -47,14 +47,19 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 		Uplinks: make([]*pb.Uplink, len(st.Uplinks)),
 		Vips:    vipStatusesToProto(st.VIPs),
 		Fib: &pb.FIBStatus{
-			Synced:    st.FIB.Synced,
-			Pending:   u32(st.FIB.Pending),
-			LastError: st.FIB.LastError,
-			LastSync:  timestamp(st.FIB.LastSync),
-			Rules:     u32(st.FIB.Rules),
-			Routes:    u32(st.FIB.Routes),
+			Synced:      st.FIB.Synced,
+			Pending:     u32(st.FIB.Pending),
+			LastError:   st.FIB.LastError,
+			LastSync:    timestamp(st.FIB.LastSync),
+			Rules:       u32(st.FIB.Rules),
+			Routes:      u32(st.FIB.Routes),
+			Writes:      st.FIB.Writes,
+			WriteErrors: st.FIB.WriteErrors,
+			Conflicts:   st.FIB.Conflicts,
+			Resyncs:     st.FIB.Resyncs,
 		},
-		Build: s.buildInfo(),
+		Build:  s.buildInfo(),
+		LoopAt: timestamp(st.LoopAt),
 	}
 	// Which uplink carries main's default: the kernel's answer, as
 	// ListRoutes gives it. Status without it rather than no status.
@@ -89,6 +94,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 				Since:     timestamp(b.Since),
 				LastError: b.LastError,
 				Accepted:  u32(b.Accepted),
+				Received:  b.Received,
 			}
 			if len(b.Refused) > 0 {
 				pu.Bgp.Refused = make(map[string]uint32, len(b.Refused))
@@ -455,6 +461,9 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 			Drained:     v.Drained,
 			Role:        v.Role,
 			AnnouncedTo: v.AnnouncedTo,
+			Check:       v.Check,
+			LastProbe:   string(v.LastProbe),
+			Penalty:     v.Penalty,
 		}
 	}
 	return out

@@ -100,8 +100,9 @@ var (
 		{"notify_timeout", leaf},
 		{"dampening", dampeningNode},
 	}}
-	pairNode = &node{kind: mapping, fields: []field{{"peer", leaf}, {"asn", leaf}, {"password", leaf}}}
-	schema   = &node{kind: mapping, fields: []field{
+	metricsNode = &node{kind: mapping, fields: []field{{"listen", leaf}}}
+	pairNode    = &node{kind: mapping, fields: []field{{"peer", leaf}, {"asn", leaf}, {"password", leaf}}}
+	schema      = &node{kind: mapping, fields: []field{
 		{"asn", leaf},
 		{"router_id", leaf},
 		{"api", apiNode},
@@ -112,6 +113,7 @@ var (
 		{"vips", &node{kind: mappingList, elem: vipNode}},
 		{"lame_duck", leaf},
 		{"pair", pairNode},
+		{"metrics", metricsNode},
 	}}
 )
 

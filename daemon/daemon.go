@@ -8,7 +8,10 @@ import (
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
@@ -34,6 +37,20 @@ type Options struct {
 	FIB        FIB
 	Addrs      Addrs
 	NewSpeaker NewSpeaker
+
+	// Notifier, when set, is told of the daemon's life as systemd's
+	// sd_notify is: READY=1 after the first convergence, RELOADING=1 and
+	// READY=1 around a reload, STOPPING=1 when it stops, and WATCHDOG=1
+	// from the event loop itself every Watchdog/2 (when Watchdog > 0), so
+	// that a stuck loop stops the pings and gets restarted.
+	Notifier Notifier
+	Watchdog time.Duration
+}
+
+// Notifier sends sd_notify states ("READY=1", "WATCHDOG=1", ...); one
+// call may carry several, newline-separated.
+type Notifier interface {
+	Notify(state string) error
 }
 
 // Daemon runs multihomed.
@@ -54,6 +71,7 @@ type Daemon struct {
 	base         fib.State     // the last base state handed to the fib
 	done         chan struct{} // closed when the loop has stopped
 	ready        chan struct{} // closed after the first convergence
+	loopAt       atomic.Int64  // unix nanoseconds of the loop's last round
 
 	// Owned by the Run loop.
 	health    map[string]policy.Health
@@ -186,6 +204,9 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.API, cur.API) {
 		return control.ErrAPIChange
 	}
+	if cfg.Metrics != cur.Metrics {
+		return control.ErrMetricsChange
+	}
 	return nil
 }
 
@@ -199,6 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { kdone <- d.kernel.Run(kctx) }()
 	loopErr := d.loop(ctx, kdone)
 	close(d.done)
+	d.sdNotify("STOPPING=1")
 	// Withdraw first, give routers a moment to reroute (the lame duck),
 	// then stop BGP and the checks, then clean the kernel.
 	d.withdrawVIPs()
@@ -233,13 +255,58 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 var errKernelStopped = errors.New("daemon: kernel side stopped")
 
+// heartbeat is how often the loop wakes itself: every LoopHeartbeat, or
+// at half the watchdog timeout when systemd watches (as sd_watchdog_enabled
+// advises), and whether those wakes ping the watchdog.
+func heartbeat(timeout time.Duration, n Notifier) (time.Duration, bool) {
+	if timeout <= 0 || n == nil {
+		return control.LoopHeartbeat, false
+	}
+	return min(max(timeout/2, time.Millisecond), control.LoopHeartbeat), true
+}
+
+// sdNotify tells the Notifier of state, if there is one.
+func (d *Daemon) sdNotify(state string) {
+	if d.opts.Notifier == nil {
+		return
+	}
+	if err := d.opts.Notifier.Notify(state); err != nil {
+		d.log.Debug("sd_notify failed", "state", state, "err", err)
+	}
+}
+
+// reloading is the sd_notify state that starts a reload.
+func reloading() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return "RELOADING=1"
+	}
+	return fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000)
+}
+
+// LoopAt implements control.Controller.
+func (d *Daemon) LoopAt() time.Time {
+	ns := d.loopAt.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 	// vipTimer wakes the loop when a dampened VIP may be reused.
 	vipTimer := time.NewTimer(time.Hour)
 	vipTimer.Stop()
 	defer vipTimer.Stop()
 	var vipAt time.Time // what vipTimer is set for; zero when stopped
+	// heartbeat makes the loop go round when nothing happens: LoopAt
+	// stays fresh, and the watchdog pings come from here, so that only a
+	// loop that goes round keeps systemd from restarting the daemon.
+	beat, watchdog := heartbeat(d.opts.Watchdog, d.opts.Notifier)
+	ticker := time.NewTicker(beat)
+	defer ticker.Stop()
 	for {
+		d.loopAt.Store(time.Now().UnixNano())
 		var staleC <-chan time.Time
 		if d.stale != nil {
 			staleC = d.stale.C
@@ -258,6 +325,10 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-ticker.C:
+			if watchdog {
+				d.sdNotify("WATCHDOG=1")
+			}
 		case <-d.kernel.LinkChanges():
 			d.converge()
 		case cfg := <-d.reload:
@@ -331,7 +402,10 @@ func (d *Daemon) converge() {
 	clear(d.policies) // rebuilt on first use from the new views and config
 	if !d.adopted {
 		d.adopted = true
-		defer close(d.ready)
+		defer func() {
+			close(d.ready)
+			d.sdNotify("READY=1")
+		}()
 		if n := d.adoptStale(state); n > 0 {
 			d.log.Info("keeping routes learned before the restart until the peers confirm them",
 				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)

@@ -70,6 +70,11 @@ type Status struct {
 	Routes    int       // routes we own in the kernel
 	Resyncs   uint64    // full re-reads of the kernel so far
 	Writes    uint64    // successful writes so far
+	// WriteErrors are failed writes so far (each retry that fails again
+	// counts again); Conflicts the routes of other owners seen taking a
+	// key we want, so far.
+	WriteErrors uint64
+	Conflicts   uint64
 }
 
 // Kernel converges the kernel's rules and routes of our protocol to the
@@ -638,6 +643,9 @@ func (k *Kernel) reportConflicts(c conflicts) {
 	if c.n == 0 {
 		return
 	}
+	k.mu.Lock()
+	k.status.Conflicts += uint64(c.n)
+	k.mu.Unlock()
 	for _, err := range c.first {
 		k.log.Warn("route taken by another owner", "event", "conflict", "err", err)
 	}
@@ -770,11 +778,10 @@ func (k *Kernel) reconcile() (failed bool) {
 			k.log.Warn("kernel write failed; will retry", "event", "write-failed", "err", f.err)
 		}
 	}
-	k.mu.Lock()
-	k.status.Writes += uint64(done)
-	k.mu.Unlock()
 	var errs []error
 	k.mu.Lock()
+	k.status.Writes += uint64(done)
+	k.status.WriteErrors += uint64(len(fails))
 	for _, f := range fails {
 		errs = append(errs, f.err)
 		if isRuleOp(f.op.Kind) {

@@ -196,6 +196,26 @@ func (v *VIPState) Decide(at time.Time, c VIPConditions) VIPDecision {
 	return VIPDecision{Announce: true, Reason: VIPHealthy}
 }
 
+// ProbeOutcome is how the last probe ended.
+type ProbeOutcome int
+
+const (
+	ProbeNone   ProbeOutcome = iota // not probed yet
+	ProbePassed                     // the last probe passed
+	ProbeFailed                     // the last probe failed (LastError says why)
+)
+
+// LastProbe says how the last probe ended.
+func (v *VIPState) LastProbe() ProbeOutcome {
+	switch {
+	case v.passes > 0:
+		return ProbePassed
+	case v.fails > 0:
+		return ProbeFailed
+	}
+	return ProbeNone
+}
+
 // Healthy says whether the check's verdict, after rise and fall, is
 // healthy, whatever else Decide weighs.
 func (v *VIPState) Healthy() bool { return v.health == healthUp }

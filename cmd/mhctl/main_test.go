@@ -202,6 +202,8 @@ func (f *fake) publish(evs ...control.Event) {
 	}
 }
 
+func (f *fake) LoopAt() time.Time { return time.Time{} }
+
 func (f *fake) Reload(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
