@@ -68,10 +68,10 @@ type loopTest struct {
 	done   chan error
 }
 
-func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
+func startLoop(t *testing.T, cfg *config.Config, adopted fib.State, opts ...func(*Options)) *loopTest {
 	t.Helper()
 	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, done: make(chan error, 1)}
-	d, err := New(cfg, Options{
+	o := Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		FIB:    lt.fib, Addrs: lt.addrs,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
@@ -80,7 +80,11 @@ func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 			lt.spk.h = h
 			return lt.spk, nil
 		},
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	d, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
