@@ -247,6 +247,11 @@ func (d *Daemon) SetUplinkDrained(ctx context.Context, name string, drained bool
 			delete(d.drainedUplinks, name)
 		}
 		d.log.Info("uplink drain", "event", "uplink-drain", "uplink", name, "drained", drained)
+		kind := control.EventUplinkUndrained
+		if drained {
+			kind = control.EventUplinkDrained
+		}
+		d.events.publish(control.Event{Kind: kind, Uplink: name})
 		d.converge()
 		return nil
 	})

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +86,9 @@ type Daemon struct {
 	spkDone   chan error
 	lastPeers []speaker.Peer
 	adopted   bool // stale learned routes have been adopted
+	// mainHolders are the uplinks main's default of each family leaves by,
+	// as of the last converge (for the main-default event).
+	mainHolders map[netip.Prefix]string
 	stale     *time.Timer
 	links     fib.Links // as of the last converge
 
@@ -94,6 +99,7 @@ type Daemon struct {
 	replayStop chan struct{}
 
 	vips            map[netip.Prefix]*vip
+	retired         []*vip // deleted while announced: withdrawn at the next announce
 	vipEv           *queue[probeResult]
 	vipGen          uint64
 	vipWG           sync.WaitGroup // probe runners and notify hooks
@@ -420,10 +426,45 @@ func (d *Daemon) converge() {
 	adds, dels := d.learnedChanges()
 	d.kernel.SetWith(state, adds, dels)
 	d.base = state
+	d.noteMainDefault(mainDefaultHolders(state, views))
 	d.links = links
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()
+}
+
+// mainDefaultHolders returns, per family whose default main holds in s,
+// the uplinks its next hops leave by (comma-separated, in views' order).
+func mainDefaultHolders(s fib.State, views []UplinkView) map[netip.Prefix]string {
+	out := map[netip.Prefix]string{}
+	for k, r := range s.Routes {
+		if k.Table != fib.TableMain || k.Dst.Bits() != 0 {
+			continue
+		}
+		var names []string
+		for _, v := range views {
+			if v.Ifindex != 0 && slices.ContainsFunc(r.Nexthops, func(n fib.Nexthop) bool { return n.Ifindex == v.Ifindex }) {
+				names = append(names, v.Name)
+			}
+		}
+		out[k.Dst] = strings.Join(names, ",")
+	}
+	return out
+}
+
+// noteMainDefault logs and tells of main's default moving between uplinks.
+func (d *Daemon) noteMainDefault(now map[netip.Prefix]string) {
+	for _, p := range []netip.Prefix{default4, default6} {
+		was, had := d.mainHolders[p]
+		is, has := now[p]
+		if had == has && was == is {
+			continue
+		}
+		d.log.Info("main's default moved", "event", "main-default", "family", p, "uplink", is, "from", was)
+		d.events.publish(control.Event{Kind: control.EventMainDefault, Uplink: is, Reason: p.String(),
+			Detail: fmt.Sprintf("from %q to %q", was, is)})
+	}
+	d.mainHolders = now
 }
 
 // reconcileBGPUplinks keeps one uplinkBGP per uplink with bgp; an uplink

@@ -58,11 +58,20 @@ func (d *Daemon) reconcileVIPs() {
 		}
 		v.stop()
 		if _, keep := want[p]; !keep {
-			delete(d.vips, p) // its withdrawal follows from the next announce
+			delete(d.vips, p)
+			if v.announced {
+				// Its withdrawal follows from the next announce, which
+				// also takes its address off and tells of it.
+				d.retired = append(d.retired, v)
+			}
 		} else {
-			drained := v.drained
-			d.vips[p] = d.newVIP(want[p])
-			d.vips[p].drained = drained
+			nv := d.newVIP(want[p])
+			// The new VIP starts over, but what the old one announced and
+			// put on an interface is the new one's: its first decision
+			// (starting) withdraws it as any other change does, with the
+			// address taken off, the hook run and vip-withdrawn sent.
+			nv.drained, nv.announced, nv.addrOn = v.drained, v.announced, v.addrOn
+			d.vips[p] = nv
 		}
 	}
 	for p, c := range want {
@@ -192,6 +201,11 @@ func (d *Daemon) announceVIPs() {
 		d.log.Error("announcing VIPs", "event", "vip-announce-failed", "err", err)
 		return
 	}
+	for _, v := range d.retired {
+		changes = append(changes, change{v, false})
+		v.decision = policy.VIPDecision{Reason: policy.VIPDeleted}
+	}
+	d.retired = nil
 	for _, c := range changes {
 		c.v.announced = c.announced
 		d.vipAddress(c.v)
@@ -314,7 +328,7 @@ func (d *Daemon) withdrawVIPs() {
 	if err != nil {
 		d.log.Error("withdrawing VIPs", "err", err)
 	}
-	for _, v := range d.vips {
+	for _, v := range append(slices.Collect(maps.Values(d.vips)), d.retired...) {
 		if v.announced {
 			v.announced = false
 			d.log.Info("vip withdrawn", "event", "vip-state", "vip", v.cfg.Prefix, "announce", false, "reason", "stopping")

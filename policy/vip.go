@@ -33,6 +33,10 @@ const (
 	VIPPairActive VIPReason = "pair-active"
 	// VIPHealthy: announced.
 	VIPHealthy VIPReason = "healthy"
+	// VIPDeleted: the VIP was deleted (through the API, or gone from the
+	// file at a reload). Decide never returns it: it is the reason of the
+	// daemon's last withdrawal of a VIP it no longer has.
+	VIPDeleted VIPReason = "deleted"
 )
 
 // VIPDecision is whether a VIP is announced, and why.

@@ -240,6 +240,14 @@ const (
 	EventFIBError       EventKind = "fib-error"
 	EventReload         EventKind = "reload"
 	EventReloadRejected EventKind = "reload-rejected"
+	// EventUplinkDrained and EventUplinkUndrained: an operator drained an
+	// uplink (mhctl uplink drain) or undid it.
+	EventUplinkDrained   EventKind = "uplink-drained"
+	EventUplinkUndrained EventKind = "uplink-undrained"
+	// EventMainDefault: main's default of a family (Reason: "0.0.0.0/0"
+	// or "::/0") moved; Uplink is the one that carries it now (several,
+	// comma-separated, for ECMP; "" for none), Detail says from where.
+	EventMainDefault EventKind = "main-default"
 	// EventsLost: the subscriber fell behind; Detail says by how many.
 	EventsLost EventKind = "events-lost"
 )

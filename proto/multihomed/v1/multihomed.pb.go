@@ -2234,8 +2234,10 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
-	// fib-error, reload, reload-rejected, or events-lost (this client did not
-	// keep up; detail says how many were lost).
+	// uplink-drained, uplink-undrained, main-default (reason: the family's
+	// default, uplink: who carries it now, detail: from where), fib-error,
+	// reload, reload-rejected, or events-lost (this client did not keep up;
+	// detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	Vip           string `protobuf:"bytes,4,opt,name=vip,proto3" json:"vip,omitempty"`
