@@ -89,8 +89,8 @@ type Daemon struct {
 	// mainHolders are the uplinks main's default of each family leaves by,
 	// as of the last converge (for the main-default event).
 	mainHolders map[netip.Prefix]string
-	stale     *time.Timer
-	links     fib.Links // as of the last converge
+	stale       *time.Timer
+	links       fib.Links // as of the last converge
 
 	// replays are Replay calls into the speaker, off the loop: reading a
 	// full table back from GoBGP takes seconds. replayStop ends them at
