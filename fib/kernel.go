@@ -568,6 +568,10 @@ func (k *Kernel) foreignRouteLocked(h syscall.NlMsghdr, key RouteKey, proto uint
 		if !wanted || ours {
 			return nil, false
 		}
+		if _, parked := k.parked[pk]; parked {
+			k.log.Info("conflict ended: the other owner's route is gone; writing ours at once",
+				"event", "conflict-ended", "route", key.String(), "protocol", proto)
+		}
 		delete(k.parked, pk)
 		k.markDirty(pk)
 		return nil, true
