@@ -747,6 +747,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		return false
 	}
 	fails, exists := k.write(ops)
+	done := len(ops) - len(fails)
 	// Something we meant to add is there already: our picture was stale
 	// (a notification still in flight) or it is someone else's. Re-read
 	// and try once more; what still fails is a real conflict.
@@ -756,10 +757,10 @@ func (k *Kernel) reconcile() (failed bool) {
 			if desired, actual, ok = k.takeWork(); ok {
 				ops = Plan(desired, actual)
 				fails, _ = k.write(ops)
+				done += len(ops) - len(fails)
 			}
 		}
 	}
-	done := len(ops) - len(fails)
 	if len(fails) == 0 {
 		// Learned routes arrive in many small batches: each is worth a
 		// debug line, not an info one.

@@ -84,7 +84,7 @@ func logfmt(v string) string {
 // peer now, REF those refused since the start (by reason: -o json). Last
 // errors follow the table, one line each.
 func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
-	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
+	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tMAIN-DEF\tBGP\tRCV\tACC\tREF\tROUTES\tREASON\n")
 	var lastErrors []string
 	for _, u := range s.Uplinks {
 		health := "down"
@@ -94,7 +94,7 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		if u.Drained {
 			health += ",drained"
 		}
-		bgp, acc, ref := "-", "-", "-"
+		bgp, rcv, acc, ref := "-", "-", "-", "-"
 		if b := u.Bgp; b != nil {
 			bgp = b.State
 			if b.Since != nil {
@@ -104,14 +104,14 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 			for _, n := range b.Refused {
 				refused += uint64(n)
 			}
-			acc, ref = fmt.Sprint(b.Accepted), fmt.Sprint(refused)
+			rcv, acc, ref = fmt.Sprint(b.Received), fmt.Sprint(b.Accepted), fmt.Sprint(refused)
 			if b.LastError != "" {
 				lastErrors = append(lastErrors, u.Name+": last error: "+oneLine(b.LastError))
 			}
 		}
-		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, list(u.MainDefaults),
-			bgp, acc, ref, u.Routes, dash(u.Reason))
+			bgp, rcv, acc, ref, u.Routes, dash(u.Reason))
 	}
 	for _, e := range lastErrors {
 		fprintf(w, "%s\n", e)
@@ -124,6 +124,15 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		fprintf(w, "fib: synced, %d rules, %d routes", f.GetRules(), f.GetRoutes())
 	} else {
 		fprintf(w, "fib: not synced, %d pending, %d rules, %d routes", f.GetPending(), f.GetRules(), f.GetRoutes())
+	}
+	fprintf(w, ", %d writes", f.GetWrites())
+	if n := f.GetWriteErrors(); n > 0 {
+		fprintf(w, ", %d failed", n)
+	}
+	if n := f.GetConflicts(); n == 1 {
+		fprintf(w, ", 1 conflict")
+	} else if n > 1 {
+		fprintf(w, ", %d conflicts", n)
 	}
 	if f.GetLastSync() != nil {
 		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
@@ -138,7 +147,7 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 }
 
 func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {
-	fprintf(w, "VIP\tSTATE\tROLE\tANNOUNCED-TO\tFOR\tREASON\n")
+	fprintf(w, "VIP\tSTATE\tROLE\tANNOUNCED-TO\tFOR\tCHECK\tLAST-PROBE\tPENALTY\tREASON\n")
 	for _, v := range vips {
 		state := "withdrawn"
 		switch {
@@ -151,7 +160,8 @@ func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {
 		if v.Since != nil {
 			since = a.since(v.Since)
 		}
-		fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Prefix, state, dash(v.Role), list(v.AnnouncedTo), since, dash(v.Reason))
+		fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", v.Prefix, state, dash(v.Role), list(v.AnnouncedTo), since,
+			dash(v.Check), dash(v.LastProbe), v.Penalty, dash(v.Reason))
 	}
 }
 
