@@ -7,10 +7,12 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -108,7 +110,12 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 	return resp, nil
 }
 
-func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) (*pb.ListRoutesResponse, error) {
+// routesPerMessage is how many routes one ListRoutes message carries: some
+// 60 KiB, far below any client's limit (gRPC's default is 4 MiB), and big
+// enough that a million routes take a thousand messages, not a million.
+const routesPerMessage = 1000
+
+func (s *apiService) ListRoutes(req *pb.ListRoutesRequest, stream grpc.ServerStreamingServer[pb.ListRoutesResponse]) error {
 	var fe fieldErrors
 	if req.Uplink != "" {
 		checkUplinkName(&fe, "uplink", req.Uplink)
@@ -117,15 +124,24 @@ func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) 
 		}
 	}
 	if err := fe.err(); err != nil {
-		return nil, err
+		return err
 	}
-	routes, err := s.c.Routes(ctx, req.Table, req.Uplink)
+	routes, err := s.c.Routes(stream.Context(), req.Table, req.Uplink)
 	if err != nil {
-		return nil, apiError(err)
+		return apiError(err)
 	}
-	resp := &pb.ListRoutesResponse{Routes: make([]*pb.Route, len(routes))}
+	for chunk := range slices.Chunk(routes, routesPerMessage) {
+		if err := stream.Send(&pb.ListRoutesResponse{Routes: routesToProto(chunk)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func routesToProto(routes []control.RouteInfo) []*pb.Route {
+	out := make([]*pb.Route, len(routes))
 	for i, r := range routes {
-		resp.Routes[i] = &pb.Route{
+		out[i] = &pb.Route{
 			Table:   r.Table,
 			Dst:     prefixString(r.Dst),
 			Gateway: addrString(r.Gateway),
@@ -136,7 +152,7 @@ func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) 
 			Uplink:  r.Uplink,
 		}
 	}
-	return resp, nil
+	return out
 }
 
 func (s *apiService) ListVIPs(ctx context.Context, _ *pb.ListVIPsRequest) (*pb.ListVIPsResponse, error) {

@@ -770,6 +770,7 @@ func (x *ListRoutesRequest) GetUplink() string {
 	return ""
 }
 
+// ListRoutesResponse is one chunk of the routes: at most 1000.
 type ListRoutesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Routes        []*Route               `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
@@ -2570,12 +2571,12 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x0f\n" +
 	"\rReloadRequest\"\x10\n" +
-	"\x0eReloadResponse2\x9e\b\n" +
+	"\x0eReloadResponse2\xa0\b\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
-	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12Q\n" +
+	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12S\n" +
 	"\n" +
-	"ListRoutes\x12 .multihomed.v1.ListRoutesRequest\x1a!.multihomed.v1.ListRoutesResponse\x12K\n" +
+	"ListRoutes\x12 .multihomed.v1.ListRoutesRequest\x1a!.multihomed.v1.ListRoutesResponse0\x01\x12K\n" +
 	"\bListVIPs\x12\x1e.multihomed.v1.ListVIPsRequest\x1a\x1f.multihomed.v1.ListVIPsResponse\x12E\n" +
 	"\x06AddVIP\x12\x1c.multihomed.v1.AddVIPRequest\x1a\x1d.multihomed.v1.AddVIPResponse\x12N\n" +
 	"\tUpdateVIP\x12\x1f.multihomed.v1.UpdateVIPRequest\x1a .multihomed.v1.UpdateVIPResponse\x12N\n" +
