@@ -71,7 +71,7 @@ type loopTest struct {
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State, opts ...func(*Options)) *loopTest {
 	t.Helper()
 	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, done: make(chan error, 1)}
-	o := Options{
+	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		FIB:    lt.fib, Addrs: lt.addrs,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
@@ -80,15 +80,14 @@ func startLoop(t *testing.T, cfg *config.Config, adopted fib.State, opts ...func
 			lt.spk.h = h
 			return lt.spk, nil
 		},
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	d, err := New(cfg, o)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lt.d = d
+	for _, f := range opts {
+		f(&d.opts) // what New does not read: it is read once Run starts
+	}
 	var ctx context.Context
 	ctx, lt.cancel = context.WithCancel(context.Background())
 	go func() { lt.done <- d.Run(ctx) }()

@@ -66,11 +66,11 @@ func (d *Daemon) reconcileVIPs() {
 			}
 		} else {
 			nv := d.newVIP(want[p])
-			// The new VIP starts over, but what the old one announced and
-			// put on an interface is the new one's: its first decision
-			// (starting) withdraws it as any other change does, with the
-			// address taken off, the hook run and vip-withdrawn sent.
-			nv.drained, nv.announced, nv.addrOn = v.drained, v.announced, v.addrOn
+			// The new VIP starts over, but what the old one announced is
+			// the new one's: its first decision (starting) withdraws it
+			// as any other change does, with the hook run and
+			// vip-withdrawn sent.
+			nv.drained, nv.announced = v.drained, v.announced
 			d.vips[p] = nv
 		}
 	}
@@ -328,7 +328,7 @@ func (d *Daemon) withdrawVIPs() {
 	if err != nil {
 		d.log.Error("withdrawing VIPs", "err", err)
 	}
-	for _, v := range append(slices.Collect(maps.Values(d.vips)), d.retired...) {
+	for _, v := range d.vips {
 		if v.announced {
 			v.announced = false
 			d.log.Info("vip withdrawn", "event", "vip-state", "vip", v.cfg.Prefix, "announce", false, "reason", "stopping")
