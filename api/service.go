@@ -49,20 +49,18 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 		Uplinks: make([]*pb.Uplink, len(st.Uplinks)),
 		Vips:    vipStatusesToProto(st.VIPs),
 		Fib: &pb.FIBStatus{
-			Synced:      st.FIB.Synced,
-			Pending:     u32(st.FIB.Pending),
-			LastError:   st.FIB.LastError,
-			LastSync:    timestamp(st.FIB.LastSync),
-			Rules:       u32(st.FIB.Rules),
-			Routes:      u32(st.FIB.Routes),
-			Writes:      st.FIB.Writes,
-			WriteErrors: st.FIB.WriteErrors,
-			Conflicts:   st.FIB.Conflicts,
-			Resyncs:     st.FIB.Resyncs,
+			Synced:    st.FIB.Synced,
+			Pending:   u32(st.FIB.Pending),
+			LastError: st.FIB.LastError,
+			LastSync:  timestamp(st.FIB.LastSync),
+			Rules:     u32(st.FIB.Rules),
+			Routes:    u32(st.FIB.Routes),
 		},
-		Build:  s.buildInfo(),
-		LoopAt: timestamp(st.LoopAt),
+		Build: s.buildInfo(),
 	}
+	f := resp.Fib
+	f.Writes, f.WriteErrors, f.Conflicts, f.Resyncs = st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs
+	resp.LoopAt = timestamp(st.LoopAt)
 	// Which uplink carries main's default: the kernel's answer, as
 	// ListRoutes gives it. Status without it rather than no status.
 	mainDefaults := map[string][]string{}

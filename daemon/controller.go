@@ -337,11 +337,14 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		}
 		st.VIPs = d.vipStatus()
 		ks := d.kernel.Status()
-		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync,
-			Rules: ks.Rules, Routes: ks.Routes, Writes: ks.Writes, WriteErrors: ks.WriteErrors, Conflicts: ks.Conflicts, Resyncs: ks.Resyncs}
-		st.LoopAt = d.LoopAt()
+		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
 		return nil
 	})
+	// The fib's counters and the loop's last round are safe to read off
+	// the loop.
+	ks := d.kernel.Status()
+	st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs = ks.Writes, ks.WriteErrors, ks.Conflicts, ks.Resyncs
+	st.LoopAt = d.LoopAt()
 	return st, err
 }
 

@@ -62,19 +62,21 @@ type Options struct {
 
 // Status is the reconciler's account of itself.
 type Status struct {
-	Synced    bool      // the kernel holds the desired state
-	Pending   int       // writes that failed and wait for a retry
+	Synced  bool // the kernel holds the desired state
+	Pending int  // writes that failed and wait for a retry
+
+	// WriteErrors are failed writes so far (each retry that fails again
+	// counts again); Conflicts the routes of other owners seen taking a
+	// key we want, so far.
+	WriteErrors uint64
+	Conflicts   uint64
+
 	LastError string    // the last failure, "" after a clean convergence
 	LastSync  time.Time // when the kernel last held the desired state
 	Rules     int       // rules we own in the kernel
 	Routes    int       // routes we own in the kernel
 	Resyncs   uint64    // full re-reads of the kernel so far
 	Writes    uint64    // successful writes so far
-	// WriteErrors are failed writes so far (each retry that fails again
-	// counts again); Conflicts the routes of other owners seen taking a
-	// key we want, so far.
-	WriteErrors uint64
-	Conflicts   uint64
 }
 
 // Kernel converges the kernel's rules and routes of our protocol to the

@@ -125,6 +125,21 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	} else {
 		fprintf(w, "fib: not synced, %d pending, %d rules, %d routes", f.GetPending(), f.GetRules(), f.GetRoutes())
 	}
+	if f.GetLastSync() != nil {
+		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
+	}
+	fibCounters(w, f)
+	if f.GetLastError() != "" {
+		fprintf(w, ", last error: %s", oneLine(f.LastError))
+	}
+	fprintf(w, "\n")
+	if b := s.Build; b != nil {
+		fprintf(w, "multihomed %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
+	}
+}
+
+// fibCounters writes the fib's counters since the daemon started.
+func fibCounters(w io.Writer, f *pb.FIBStatus) {
 	fprintf(w, ", %d writes", f.GetWrites())
 	if n := f.GetWriteErrors(); n > 0 {
 		fprintf(w, ", %d failed", n)
@@ -133,16 +148,6 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		fprintf(w, ", 1 conflict")
 	} else if n > 1 {
 		fprintf(w, ", %d conflicts", n)
-	}
-	if f.GetLastSync() != nil {
-		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
-	}
-	if f.GetLastError() != "" {
-		fprintf(w, ", last error: %s", oneLine(f.LastError))
-	}
-	fprintf(w, "\n")
-	if b := s.Build; b != nil {
-		fprintf(w, "multihomed %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
 	}
 }
 

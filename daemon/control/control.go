@@ -155,12 +155,9 @@ const (
 
 // FIBStatus is the kernel side.
 type FIBStatus struct {
-	Synced    bool
-	Pending   int
-	LastError string
-	LastSync  time.Time
-	Rules     int
-	Routes    int
+	Synced  bool
+	Pending int
+
 	// Counters since start: successful writes, failed writes (a retry
 	// that fails again counts again), routes of other owners seen taking
 	// a key we want, full re-reads of the kernel.
@@ -168,6 +165,11 @@ type FIBStatus struct {
 	WriteErrors uint64
 	Conflicts   uint64
 	Resyncs     uint64
+
+	LastError string
+	LastSync  time.Time
+	Rules     int
+	Routes    int
 }
 
 // RouteInfo is a route the daemon owns.

@@ -600,18 +600,18 @@ type FIBStatus struct {
 	// Whether the kernel holds what the daemon wants.
 	Synced bool `protobuf:"varint,1,opt,name=synced,proto3" json:"synced,omitempty"`
 	// Changes not yet applied.
-	Pending   uint32                 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
-	LastError string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	LastSync  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
-	Rules     uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
-	Routes    uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
+	Pending uint32 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
 	// Counters since the daemon started: successful kernel writes, failed
 	// ones (a retry that fails again counts again), routes of other owners
 	// seen taking a key the daemon wants, full re-reads of the kernel.
-	Writes        uint64 `protobuf:"varint,20,opt,name=writes,proto3" json:"writes,omitempty"`
-	WriteErrors   uint64 `protobuf:"varint,21,opt,name=write_errors,json=writeErrors,proto3" json:"write_errors,omitempty"`
-	Conflicts     uint64 `protobuf:"varint,22,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
-	Resyncs       uint64 `protobuf:"varint,23,opt,name=resyncs,proto3" json:"resyncs,omitempty"`
+	Writes        uint64                 `protobuf:"varint,20,opt,name=writes,proto3" json:"writes,omitempty"`
+	WriteErrors   uint64                 `protobuf:"varint,21,opt,name=write_errors,json=writeErrors,proto3" json:"write_errors,omitempty"`
+	Conflicts     uint64                 `protobuf:"varint,22,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Resyncs       uint64                 `protobuf:"varint,23,opt,name=resyncs,proto3" json:"resyncs,omitempty"`
+	LastError     string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastSync      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	Rules         uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
+	Routes        uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,34 +660,6 @@ func (x *FIBStatus) GetPending() uint32 {
 	return 0
 }
 
-func (x *FIBStatus) GetLastError() string {
-	if x != nil {
-		return x.LastError
-	}
-	return ""
-}
-
-func (x *FIBStatus) GetLastSync() *timestamppb.Timestamp {
-	if x != nil {
-		return x.LastSync
-	}
-	return nil
-}
-
-func (x *FIBStatus) GetRules() uint32 {
-	if x != nil {
-		return x.Rules
-	}
-	return 0
-}
-
-func (x *FIBStatus) GetRoutes() uint32 {
-	if x != nil {
-		return x.Routes
-	}
-	return 0
-}
-
 func (x *FIBStatus) GetWrites() uint64 {
 	if x != nil {
 		return x.Writes
@@ -712,6 +684,34 @@ func (x *FIBStatus) GetConflicts() uint64 {
 func (x *FIBStatus) GetResyncs() uint64 {
 	if x != nil {
 		return x.Resyncs
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *FIBStatus) GetLastSync() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSync
+	}
+	return nil
+}
+
+func (x *FIBStatus) GetRules() uint32 {
+	if x != nil {
+		return x.Rules
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetRoutes() uint32 {
+	if x != nil {
+		return x.Routes
 	}
 	return 0
 }
@@ -2453,16 +2453,16 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\apenalty\x18\x16 \x01(\x01R\apenalty\"\xb6\x02\n" +
 	"\tFIBStatus\x12\x16\n" +
 	"\x06synced\x18\x01 \x01(\bR\x06synced\x12\x18\n" +
-	"\apending\x18\x02 \x01(\rR\apending\x12\x1d\n" +
+	"\apending\x18\x02 \x01(\rR\apending\x12\x16\n" +
+	"\x06writes\x18\x14 \x01(\x04R\x06writes\x12!\n" +
+	"\fwrite_errors\x18\x15 \x01(\x04R\vwriteErrors\x12\x1c\n" +
+	"\tconflicts\x18\x16 \x01(\x04R\tconflicts\x12\x18\n" +
+	"\aresyncs\x18\x17 \x01(\x04R\aresyncs\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x03 \x01(\tR\tlastError\x127\n" +
 	"\tlast_sync\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSync\x12\x14\n" +
 	"\x05rules\x18\x05 \x01(\rR\x05rules\x12\x16\n" +
-	"\x06routes\x18\x06 \x01(\rR\x06routes\x12\x16\n" +
-	"\x06writes\x18\x14 \x01(\x04R\x06writes\x12!\n" +
-	"\fwrite_errors\x18\x15 \x01(\x04R\vwriteErrors\x12\x1c\n" +
-	"\tconflicts\x18\x16 \x01(\x04R\tconflicts\x12\x18\n" +
-	"\aresyncs\x18\x17 \x01(\x04R\aresyncs\"A\n" +
+	"\x06routes\x18\x06 \x01(\rR\x06routes\"A\n" +
 	"\x11ListRoutesRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\rR\x05table\x12\x16\n" +
 	"\x06uplink\x18\x02 \x01(\tR\x06uplink\"B\n" +
