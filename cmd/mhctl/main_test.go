@@ -543,13 +543,14 @@ func TestCompletion(t *testing.T) {
 }
 
 // TestRoutesFullTable: a table far past gRPC's default 4 MiB response
-// (150k routes, some 8 MiB) still lists whole.
+// (150k routes, some 8 MiB) still lists whole. The timeout is generous:
+// this asserts completeness, and -race on a loaded machine is slow.
 func TestRoutesFullTable(t *testing.T) {
 	f := newFake()
 	f.bulk = 150000
 	api := startDaemon(t, f)
 	var out bytes.Buffer
-	if stderr, code := mhctl(context.Background(), &out, nil, "--api", api, "routes", "--table", "100", "-o", "json"); code != 0 {
+	if stderr, code := mhctl(context.Background(), &out, nil, "--api", api, "--timeout", "2m", "routes", "--table", "100", "-o", "json"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if n := strings.Count(out.String(), `"dst"`); n != f.bulk {
