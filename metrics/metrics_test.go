@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,11 +99,42 @@ multihomed_vip_dampening_penalty{vip="203.0.113.10/32"} 500
 		t.Error(err)
 	}
 	// Every metric passes the registry's pedantic checks (help, names,
-	// label consistency), and every one the README lists is there.
+	// label consistency).
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
+	}
+}
+
+// TestREADMEListsEveryMetric: the README's table of metrics and the
+// collector's metrics are the same set.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| (`multihomed_[a-z_]+`(?:, `multihomed_[a-z_]+`)*) \\|").FindAllStringSubmatch(string(readme), -1) {
+		for _, name := range strings.Split(m[1], ", ") {
+			documented[strings.Trim(name, "`")] = true
+		}
+	}
+	descs := make(chan *prometheus.Desc, 100)
+	newCollector(&fakeController{}, version.Info{}).Describe(descs)
+	close(descs)
+	collected := map[string]bool{}
+	for d := range descs {
+		name := regexp.MustCompile(`fqName: "([a-z_]+)"`).FindStringSubmatch(d.String())[1]
+		collected[name] = true
+		if !documented[name] {
+			t.Errorf("%s is not in the README's table", name)
+		}
+	}
+	for name := range documented {
+		if !collected[name] {
+			t.Errorf("the README lists %s, which is not collected", name)
+		}
 	}
 }
 
