@@ -235,6 +235,8 @@ func (f *fakeController) closeSubs() {
 	}
 }
 
+func (f *fakeController) LoopAt() time.Time { return time.Time{} }
+
 func (f *fakeController) Reload(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -302,6 +304,62 @@ func serve(t *testing.T, s *Server) (stop func()) {
 	}
 }
 
+// listRoutes gathers what ListRoutes streams, and how many routes each
+// message carried.
+func listRoutes(ctx context.Context, cl pb.MultihomedClient, req *pb.ListRoutesRequest) ([]*pb.Route, []int, error) {
+	stream, err := cl.ListRoutes(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var routes []*pb.Route
+	var sizes []int
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return routes, sizes, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		routes = append(routes, resp.Routes...)
+		sizes = append(sizes, len(resp.Routes))
+	}
+}
+
+// TestListRoutesFullTable: 100k routes (some 7 MiB as one message)
+// reach a client with gRPC's default limits (4 MiB a message), in
+// messages of routesPerMessage, in order.
+func TestListRoutesFullTable(t *testing.T) {
+	checkLeaks(t)
+	const n = 100_000
+	f := newFakeController()
+	f.routes = make([]control.RouteInfo, n)
+	gw := netip.MustParseAddr("2001:db8:a::1")
+	for i := range f.routes {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		f.routes[i] = control.RouteInfo{Table: 101, Dst: netip.PrefixFrom(a, 128), Gateway: gw, Dev: "eth0", Origin: control.OriginLearned, Uplink: "isp-a"}
+	}
+	cl := pb.NewMultihomedClient(startAPIWith(t, f, Options{}))
+	// A generous deadline: under -race on a busy machine this takes seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, sizes, err := listRoutes(ctx, cl, &pb.ListRoutesRequest{Uplink: "isp-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d routes, want %d", len(got), n)
+	}
+	for _, i := range []int{0, routesPerMessage, n - 1} {
+		if want := f.routes[i].Dst.String(); got[i].Dst != want {
+			t.Errorf("route %d is %s, want %s", i, got[i].Dst, want)
+		}
+	}
+	if len(sizes) != n/routesPerMessage || slices.Max(sizes) != routesPerMessage {
+		t.Errorf("%d messages of at most %d routes, want %d of %d", len(sizes), slices.Max(sizes), n/routesPerMessage, routesPerMessage)
+	}
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -359,7 +417,7 @@ func TestAPIRPCs(t *testing.T) {
 
 	t.Run("ListRoutes", func(t *testing.T) {
 		for _, req := range []*pb.ListRoutesRequest{{}, {Table: 101}, {Uplink: "isp-a"}} {
-			got, err := cl.ListRoutes(ctx, req)
+			got, _, err := listRoutes(ctx, cl, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -367,7 +425,7 @@ func TestAPIRPCs(t *testing.T) {
 				{Table: 101, Dst: "0.0.0.0/0", Gateway: "10.50.60.1", Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
 				{Table: 101, Dst: "10.50.60.0/24", Dev: "eth0", Src: "10.50.60.2", Origin: "connected", Uplink: "isp-a"},
 			}
-			if diff := cmp.Diff(want, got.Routes, protocmp.Transform()); diff != "" {
+			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("ListRoutes(%v) (-want +got):\n%s", req, diff)
 			}
 		}
@@ -618,8 +676,11 @@ func TestAPIInvalidArgument(t *testing.T) {
 		{"undrain bad prefix", func() error { _, err := cl.UndrainVIP(ctx, &pb.UndrainVIPRequest{Prefix: "fe80::1%eth0"}); return err }, []string{"prefix"}, "has a zone"},
 		{"drain uplink no name", func() error { _, err := cl.DrainUplink(ctx, &pb.DrainUplinkRequest{}); return err }, []string{"name"}, "name: required"},
 		{"undrain uplink bad name", func() error { _, err := cl.UndrainUplink(ctx, &pb.UndrainUplinkRequest{Name: "ISP A"}); return err }, []string{"name"}, `must match ^[a-z0-9-]+$`},
-		{"routes bad uplink", func() error { _, err := cl.ListRoutes(ctx, &pb.ListRoutesRequest{Uplink: "A"}); return err }, []string{"uplink"}, `must match ^[a-z0-9-]+$`},
-		{"routes table and uplink", func() error { _, err := cl.ListRoutes(ctx, &pb.ListRoutesRequest{Table: 1, Uplink: "a"}); return err }, []string{"uplink"}, "not both"},
+		{"routes bad uplink", func() error { _, _, err := listRoutes(ctx, cl, &pb.ListRoutesRequest{Uplink: "A"}); return err }, []string{"uplink"}, `must match ^[a-z0-9-]+$`},
+		{"routes table and uplink", func() error {
+			_, _, err := listRoutes(ctx, cl, &pb.ListRoutesRequest{Table: 1, Uplink: "a"})
+			return err
+		}, []string{"uplink"}, "not both"},
 		{"explain nothing", func() error { _, err := cl.Explain(ctx, &pb.ExplainRequest{}); return err }, []string{"src", "dst"}, "src: required"},
 		{"explain bad src", func() error { _, err := cl.Explain(ctx, &pb.ExplainRequest{Src: "a", Dst: "192.0.2.1"}); return err }, []string{"src"}, `src: "a" is not an IP address`},
 		{"explain families", func() error {
@@ -721,7 +782,7 @@ func TestAPIErrorCodes(t *testing.T) {
 		{"undrain missing", nil, func() error { _, err := cl.UndrainVIP(ctx, &pb.UndrainVIPRequest{Prefix: "198.51.100.41"}); return err }, codes.NotFound, "not found"},
 		{"drain uplink missing", nil, func() error { _, err := cl.DrainUplink(ctx, &pb.DrainUplinkRequest{Name: "isp-z"}); return err }, codes.NotFound, `uplink "isp-z": not found`},
 		{"undrain uplink missing", nil, func() error { _, err := cl.UndrainUplink(ctx, &pb.UndrainUplinkRequest{Name: "isp-z"}); return err }, codes.NotFound, "not found"},
-		{"routes uplink missing", nil, func() error { _, err := cl.ListRoutes(ctx, &pb.ListRoutesRequest{Uplink: "nope"}); return err }, codes.NotFound, "not found"},
+		{"routes uplink missing", nil, func() error { _, _, err := listRoutes(ctx, cl, &pb.ListRoutesRequest{Uplink: "nope"}); return err }, codes.NotFound, "not found"},
 		{"controller invalid", func() {
 			f.addErr = fmt.Errorf("%w: %w", control.ErrInvalid, config.Problems{{Key: "vips[3].mode", Msg: "exclusive needs pair"}})
 		}, func() error {

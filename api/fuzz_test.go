@@ -53,7 +53,9 @@ var fuzzRPCs = []fuzzRPC{
 	{
 		name: "ListRoutes", fields: []string{"table", "uplink"}, req: func() proto.Message { return &pb.ListRoutesRequest{} },
 		call: func(ctx context.Context, s *apiService, r proto.Message) (proto.Message, error) {
-			return s.ListRoutes(ctx, r.(*pb.ListRoutesRequest))
+			out := &pb.ListRoutesResponse{}
+			err := s.ListRoutes(r.(*pb.ListRoutesRequest), routesStream{ctx: ctx, out: out})
+			return out, err
 		},
 		seeds: []proto.Message{
 			&pb.ListRoutesRequest{}, &pb.ListRoutesRequest{Table: 101}, &pb.ListRoutesRequest{Uplink: "isp-a"},
@@ -184,6 +186,21 @@ func (fuzzStream) SendHeader(metadata.MD) error       { return nil }
 func (fuzzStream) Send(*pb.WatchEventsResponse) error { return nil }
 
 var _ pb.Multihomed_WatchEventsServer = fuzzStream{}
+
+// routesStream is the server side of ListRoutes: it gathers the routes.
+type routesStream struct {
+	grpc.ServerStream
+	ctx context.Context
+	out *pb.ListRoutesResponse
+}
+
+func (s routesStream) Context() context.Context { return s.ctx }
+func (s routesStream) Send(r *pb.ListRoutesResponse) error {
+	s.out.Routes = append(s.out.Routes, r.Routes...)
+	return nil
+}
+
+var _ pb.Multihomed_ListRoutesServer = routesStream{}
 
 // recordingController is the fake that records every argument the service
 // hands over, before the fake decides anything.

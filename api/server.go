@@ -137,6 +137,7 @@ func NewServer(c control.Controller, opts Options) (*Server, error) {
 
 	gopts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.logCall),
+		grpc.ChainStreamInterceptor(s.logStream),
 	}
 	if creds != nil {
 		gopts = append(gopts, grpc.Creds(creds))
@@ -240,7 +241,22 @@ func (s *Server) removeSocket() {
 // logCall logs the calls that change something, and every failed call.
 func (s *Server) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
-	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	s.logResult(info.FullMethod, err)
+	return resp, err
+}
+
+// logStream is logCall for the streaming calls, but for their usual ends:
+// the client went away (Canceled), or the daemon stops (Unavailable).
+func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	err := handler(srv, ss)
+	if c := status.Code(err); c != codes.Canceled && c != codes.Unavailable {
+		s.logResult(info.FullMethod, err)
+	}
+	return err
+}
+
+func (s *Server) logResult(fullMethod string, err error) {
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 	code := status.Code(err)
 	switch {
 	case code == codes.Internal || code == codes.Unknown:
@@ -250,12 +266,11 @@ func (s *Server) logCall(ctx context.Context, req any, info *grpc.UnaryServerInf
 	case !readOnly[method]:
 		s.log.Info("call", "event", "api-call", "method", method)
 	}
-	return resp, err
 }
 
 // readOnly are the methods that change nothing, not worth an info line.
 var readOnly = map[string]bool{
-	"GetStatus": true, "ListRoutes": true, "ListVIPs": true, "Explain": true,
+	"GetStatus": true, "ListRoutes": true, "ListVIPs": true, "Explain": true, "WatchEvents": true,
 }
 
 func lookupGroup(name string) (int, error) {

@@ -7,10 +7,12 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -58,6 +60,9 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 		},
 		Build: s.buildInfo(),
 	}
+	f := resp.Fib
+	f.Writes, f.WriteErrors, f.Conflicts, f.Resyncs = st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs
+	resp.LoopAt = timestamp(st.LoopAt)
 	// Which uplink carries main's default: the kernel's answer, as
 	// ListRoutes gives it. Status without it rather than no status.
 	mainDefaults := map[string][]string{}
@@ -93,6 +98,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 				Since:     timestamp(b.Since),
 				LastError: b.LastError,
 				Accepted:  u32(b.Accepted),
+				Received:  b.Received,
 			}
 			if len(b.Refused) > 0 {
 				pu.Bgp.Refused = make(map[string]uint32, len(b.Refused))
@@ -107,7 +113,12 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 	return resp, nil
 }
 
-func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) (*pb.ListRoutesResponse, error) {
+// routesPerMessage is how many routes one ListRoutes message carries: some
+// 60 KiB, far below any client's limit (gRPC's default is 4 MiB), and big
+// enough that a million routes take a thousand messages, not a million.
+const routesPerMessage = 1000
+
+func (s *apiService) ListRoutes(req *pb.ListRoutesRequest, stream grpc.ServerStreamingServer[pb.ListRoutesResponse]) error {
 	var fe fieldErrors
 	if req.Uplink != "" {
 		checkUplinkName(&fe, "uplink", req.Uplink)
@@ -116,15 +127,24 @@ func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) 
 		}
 	}
 	if err := fe.err(); err != nil {
-		return nil, err
+		return err
 	}
-	routes, err := s.c.Routes(ctx, req.Table, req.Uplink)
+	routes, err := s.c.Routes(stream.Context(), req.Table, req.Uplink)
 	if err != nil {
-		return nil, apiError(err)
+		return apiError(err)
 	}
-	resp := &pb.ListRoutesResponse{Routes: make([]*pb.Route, len(routes))}
+	for chunk := range slices.Chunk(routes, routesPerMessage) {
+		if err := stream.Send(&pb.ListRoutesResponse{Routes: routesToProto(chunk)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func routesToProto(routes []control.RouteInfo) []*pb.Route {
+	out := make([]*pb.Route, len(routes))
 	for i, r := range routes {
-		resp.Routes[i] = &pb.Route{
+		out[i] = &pb.Route{
 			Table:   r.Table,
 			Dst:     prefixString(r.Dst),
 			Gateway: addrString(r.Gateway),
@@ -135,7 +155,7 @@ func (s *apiService) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) 
 			Uplink:  r.Uplink,
 		}
 	}
-	return resp, nil
+	return out
 }
 
 func (s *apiService) ListVIPs(ctx context.Context, _ *pb.ListVIPsRequest) (*pb.ListVIPsResponse, error) {
@@ -460,6 +480,9 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 			Drained:     v.Drained,
 			Role:        v.Role,
 			AnnouncedTo: v.AnnouncedTo,
+			Check:       v.Check,
+			LastProbe:   string(v.LastProbe),
+			Penalty:     v.Penalty,
 		}
 	}
 	return out

@@ -67,6 +67,13 @@ var diagNames = [...]string{
 	"concatenated path down", "administratively down", "reverse concatenated path down",
 }
 
+// MarshalText writes the state's name, so that a JSON log says
+// "to":"Up", not a number.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalText writes the diagnostic's words, as String.
+func (d Diag) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
 func (d Diag) String() string {
 	if int(d) < len(diagNames) {
 		return diagNames[d]

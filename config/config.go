@@ -92,6 +92,16 @@ type Config struct {
 	// Pair is the other director, for VIPs in mode exclusive; nil when
 	// there is none.
 	Pair *Pair
+	// Metrics is where Prometheus metrics are served.
+	Metrics Metrics
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the address and port /metrics is served on over plain
+	// HTTP (an IP address: "127.0.0.1:9469", "[::1]:9469"); the zero
+	// value, when metrics.listen is absent or empty, serves nothing.
+	Listen netip.AddrPort
 }
 
 // API is where the control API listens, and who may use it. Whoever can

@@ -132,6 +132,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 			c.LameDuck = dur
 		}
 	}
+	if v, ok := m["metrics"]; ok {
+		d.metrics(v, &c.Metrics)
+	}
 	pairASN := false
 	if v, ok := m["pair"]; ok {
 		c.Pair, pairASN = d.pair("pair", v)
@@ -147,6 +150,23 @@ func (d *decoder) config(raw map[string]any) *Config {
 		}
 	}
 	return c
+}
+
+func (d *decoder) metrics(v any, m *Metrics) {
+	mm := d.mapping("metrics", v, metricsNode)
+	if v, ok := mm["listen"]; ok {
+		if s, ok := d.str("metrics.listen", v); ok && s != "" {
+			ap, err := netip.ParseAddrPort(s)
+			switch {
+			case err != nil:
+				d.fail("metrics.listen", "%q is not an IP address and port, as 127.0.0.1:9469 or [::1]:9469", s)
+			case ap.Port() == 0:
+				d.fail("metrics.listen", "%q: the port must be 1..65535", s)
+			default:
+				m.Listen = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			}
+		}
+	}
 }
 
 func (d *decoder) fib(v any, f *FIB) {

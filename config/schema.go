@@ -103,8 +103,9 @@ var (
 		{"notify_timeout", leaf},
 		{"dampening", dampeningNode},
 	}}
-	pairNode = &node{kind: mapping, fields: []field{{"peer", leaf}, {"asn", leaf}, {"password", leaf}}}
-	schema   = &node{kind: mapping, fields: []field{
+	metricsNode = &node{kind: mapping, fields: []field{{"listen", leaf}}}
+	pairNode    = &node{kind: mapping, fields: []field{{"peer", leaf}, {"asn", leaf}, {"password", leaf}}}
+	schema      = &node{kind: mapping, fields: []field{
 		{"asn", leaf},
 		{"router_id", leaf},
 		{"api", apiNode},
@@ -115,6 +116,7 @@ var (
 		{"vips", &node{kind: mappingList, elem: vipNode}},
 		{"lame_duck", leaf},
 		{"pair", pairNode},
+		{"metrics", metricsNode},
 	}}
 )
 

@@ -130,7 +130,9 @@ type uplinkBGP struct {
 	nhCache map[packed.Addr][]fib.Nexthop
 	nhFor   installParams
 	refused map[policy.Reason]uint64
-	logged  int // refusals logged one by one
+	// received counts the paths the peer announced, accepted or not.
+	received uint64
+	logged   int // refusals logged one by one
 	// summarized refusals were last summed up in the log at summaryAt.
 	summarized uint64
 	summaryAt  time.Time
@@ -287,6 +289,7 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 		delete(ub.routes, key)
 		return had
 	}
+	ub.received++
 	accepted := len(ub.routes)
 	if had {
 		accepted--

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,6 +98,11 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if d.opts.ConfigPath == "" {
 		return fmt.Errorf("%w: the daemon was started without a config file", control.ErrInvalid)
 	}
+	// systemd holds `systemctl reload` until READY=1 follows RELOADING=1,
+	// and the reload's start is stamped on CLOCK_MONOTONIC, as
+	// Type=notify-reload wants. A rejected file ends the reload too.
+	d.sdNotify(reloading())
+	defer d.sdNotify("READY=1")
 	cfg, err := config.Load(d.opts.ConfigPath)
 	if err == nil {
 		err = d.checkReload(cfg)
@@ -236,6 +242,11 @@ func (d *Daemon) SetUplinkDrained(ctx context.Context, name string, drained bool
 			delete(d.drainedUplinks, name)
 		}
 		d.log.Info("uplink drain", "event", "uplink-drain", "uplink", name, "drained", drained)
+		kind := control.EventUplinkUndrained
+		if drained {
+			kind = control.EventUplinkDrained
+		}
+		d.events.publish(control.Event{Kind: kind, Uplink: name})
 		d.converge()
 		return nil
 	})
@@ -253,9 +264,11 @@ func (d *Daemon) VIPs(ctx context.Context) ([]control.VIPStatus, error) {
 
 func (d *Daemon) vipStatus() []control.VIPStatus {
 	out := make([]control.VIPStatus, 0, len(d.vips))
+	now := time.Now()
 	for _, v := range d.vips {
 		s := control.VIPStatus{Prefix: v.cfg.Prefix, Announced: v.announced, Reason: v.decision.Reason,
-			Detail: v.decision.Detail, Since: v.since, Drained: v.drained, Role: string(v.cfg.Role)}
+			Detail: v.decision.Detail, Since: v.since, Drained: v.drained, Role: string(v.cfg.Role),
+			Check: checkText(v.cfg.Check), LastProbe: lastProbe(v.state), Penalty: v.state.Penalty(now)}
 		if v.announced {
 			s.AnnouncedTo = d.advertisement(v).Peers
 		}
@@ -263,6 +276,29 @@ func (d *Daemon) vipStatus() []control.VIPStatus {
 	}
 	slices.SortFunc(out, func(a, b control.VIPStatus) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out
+}
+
+// checkText is a VIP's check on one line, as mhctl vip list shows it.
+func checkText(c config.Check) string {
+	switch c.Type {
+	case policy.CheckTCP:
+		return fmt.Sprintf("tcp %s", c.Target)
+	case policy.CheckHTTP:
+		return fmt.Sprintf("http %s%s", c.Target, c.Path)
+	case policy.CheckExec:
+		return "exec " + strings.Join(c.Command, " ")
+	}
+	return string(policy.CheckNone)
+}
+
+func lastProbe(s *policy.VIPState) control.ProbeOutcome {
+	switch s.LastProbe() {
+	case policy.ProbePassed:
+		return control.ProbePassed
+	case policy.ProbeFailed:
+		return control.ProbeFailed
+	}
+	return control.ProbeNone
 }
 
 // Status implements control.Controller.
@@ -288,7 +324,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 					refused[r] = int(n)
 				}
 				us.BGP = &control.SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
-					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused}
+					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused, Received: ub.received}
 				if us.BGP.State == "" {
 					us.BGP.State = "idle"
 				}
@@ -300,6 +336,11 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes, Addresses: ks.Addrs}
 		return nil
 	})
+	// The fib's counters and the loop's last round are safe to read off
+	// the loop.
+	ks := d.kernel.Status()
+	st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs = ks.Writes, ks.WriteErrors, ks.Conflicts, ks.Resyncs
+	st.LoopAt = d.LoopAt()
 	return st, err
 }
 

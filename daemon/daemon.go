@@ -7,10 +7,15 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/multihomed/multihomed/bfd"
+	"golang.org/x/sys/unix"
+
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
@@ -39,6 +44,20 @@ type Options struct {
 	BFD BFD
 	// NewProber makes the tracked uplinks' probers; nil for track.New.
 	NewProber NewProber
+
+	// Notifier, when set, is told of the daemon's life as systemd's
+	// sd_notify is: READY=1 after the first convergence, RELOADING=1 and
+	// READY=1 around a reload, STOPPING=1 when it stops, and WATCHDOG=1
+	// from the event loop itself every Watchdog/2 (when Watchdog > 0), so
+	// that a stuck loop stops the pings and gets restarted.
+	Notifier Notifier
+	Watchdog time.Duration
+}
+
+// Notifier sends sd_notify states ("READY=1", "WATCHDOG=1", ...); one
+// call may carry several, newline-separated.
+type Notifier interface {
+	Notify(state string) error
 }
 
 // Daemon runs multihomed.
@@ -60,6 +79,7 @@ type Daemon struct {
 	done         chan struct{} // closed when the loop has stopped
 	started      time.Time     // when Run started
 	ready        chan struct{} // closed after the first convergence
+	loopAt       atomic.Int64  // unix nanoseconds of the loop's last round
 
 	// Owned by the Run loop.
 	health    map[string]policy.Health
@@ -72,8 +92,11 @@ type Daemon struct {
 	spkDone   chan error
 	lastPeers []speaker.Peer
 	adopted   bool // stale learned routes have been adopted
-	stale     *time.Timer
-	links     fib.Links // as of the last converge
+	// mainHolders are the uplinks main's default of each family leaves by,
+	// as of the last converge (for the main-default event).
+	mainHolders map[netip.Prefix]string
+	stale       *time.Timer
+	links       fib.Links // as of the last converge
 
 	// replays are Replay calls into the speaker, off the loop: reading a
 	// full table back from GoBGP takes seconds. replayStop ends them at
@@ -82,6 +105,7 @@ type Daemon struct {
 	replayStop chan struct{}
 
 	vips            map[netip.Prefix]*vip
+	retired         []*vip // deleted while announced: withdrawn at the next announce
 	vipEv           *queue[probeResult]
 	vipGen          uint64
 	vipWG           sync.WaitGroup // probe runners and notify hooks
@@ -206,6 +230,9 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.API, cur.API) {
 		return control.ErrAPIChange
 	}
+	if cfg.Metrics != cur.Metrics {
+		return control.ErrMetricsChange
+	}
 	return nil
 }
 
@@ -220,6 +247,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { kdone <- d.kernel.Run(kctx) }()
 	loopErr := d.loop(ctx, kdone)
 	close(d.done)
+	d.sdNotify("STOPPING=1")
 	// Withdraw first, give routers a moment to reroute (the lame duck),
 	// then stop BGP and the checks, then clean the kernel.
 	d.withdrawVIPs()
@@ -255,13 +283,58 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 var errKernelStopped = errors.New("daemon: kernel side stopped")
 
+// heartbeat is how often the loop wakes itself: every LoopHeartbeat, or
+// at half the watchdog timeout when systemd watches (as sd_watchdog_enabled
+// advises), and whether those wakes ping the watchdog.
+func heartbeat(timeout time.Duration, n Notifier) (time.Duration, bool) {
+	if timeout <= 0 || n == nil {
+		return control.LoopHeartbeat, false
+	}
+	return min(max(timeout/2, time.Millisecond), control.LoopHeartbeat), true
+}
+
+// sdNotify tells the Notifier of state, if there is one.
+func (d *Daemon) sdNotify(state string) {
+	if d.opts.Notifier == nil {
+		return
+	}
+	if err := d.opts.Notifier.Notify(state); err != nil {
+		d.log.Debug("sd_notify failed", "state", state, "err", err)
+	}
+}
+
+// reloading is the sd_notify state that starts a reload.
+func reloading() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return "RELOADING=1"
+	}
+	return fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000)
+}
+
+// LoopAt implements control.Controller.
+func (d *Daemon) LoopAt() time.Time {
+	ns := d.loopAt.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 	// vipTimer wakes the loop when a dampened VIP may be reused.
 	vipTimer := time.NewTimer(time.Hour)
 	vipTimer.Stop()
 	defer vipTimer.Stop()
 	var vipAt time.Time // what vipTimer is set for; zero when stopped
+	// heartbeat makes the loop go round when nothing happens: LoopAt
+	// stays fresh, and the watchdog pings come from here, so that only a
+	// loop that goes round keeps systemd from restarting the daemon.
+	beat, watchdog := heartbeat(d.opts.Watchdog, d.opts.Notifier)
+	ticker := time.NewTicker(beat)
+	defer ticker.Stop()
 	for {
+		d.loopAt.Store(time.Now().UnixNano())
 		var staleC <-chan time.Time
 		if d.stale != nil {
 			staleC = d.stale.C
@@ -280,6 +353,10 @@ func (d *Daemon) loop(ctx context.Context, kdone <-chan error) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-ticker.C:
+			if watchdog {
+				d.sdNotify("WATCHDOG=1")
+			}
 		case <-d.kernel.LinkChanges():
 			d.converge()
 		case nf := <-d.kernel.NeighbourFailures():
@@ -369,7 +446,10 @@ func (d *Daemon) converge() {
 	clear(d.policies) // rebuilt on first use from the new views and config
 	if !d.adopted {
 		d.adopted = true
-		defer close(d.ready)
+		defer func() {
+			close(d.ready)
+			d.sdNotify("READY=1")
+		}()
 		if n := d.adoptStale(state); n > 0 {
 			d.log.Info("keeping routes learned before the restart until the peers confirm them",
 				"event", "stale-adopted", "routes", n, "restart_time", d.cfg.BGP.RestartTime)
@@ -385,10 +465,45 @@ func (d *Daemon) converge() {
 	state.Addrs = d.vipAddrs()
 	d.kernel.SetWith(state, adds, dels)
 	d.base = state
+	d.noteMainDefault(mainDefaultHolders(state, views))
 	d.links = links
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()
+}
+
+// mainDefaultHolders returns, per family whose default main holds in s,
+// the uplinks its next hops leave by (comma-separated, in views' order).
+func mainDefaultHolders(s fib.State, views []UplinkView) map[netip.Prefix]string {
+	out := map[netip.Prefix]string{}
+	for k, r := range s.Routes {
+		if k.Table != fib.TableMain || k.Dst.Bits() != 0 {
+			continue
+		}
+		var names []string
+		for _, v := range views {
+			if v.Ifindex != 0 && slices.ContainsFunc(r.Nexthops, func(n fib.Nexthop) bool { return n.Ifindex == v.Ifindex }) {
+				names = append(names, v.Name)
+			}
+		}
+		out[k.Dst] = strings.Join(names, ",")
+	}
+	return out
+}
+
+// noteMainDefault logs and tells of main's default moving between uplinks.
+func (d *Daemon) noteMainDefault(now map[netip.Prefix]string) {
+	for _, p := range []netip.Prefix{default4, default6} {
+		was, had := d.mainHolders[p]
+		is, has := now[p]
+		if had == has && was == is {
+			continue
+		}
+		d.log.Info("main's default moved", "event", "main-default", "family", p, "uplink", is, "from", was)
+		d.events.publish(control.Event{Kind: control.EventMainDefault, Uplink: is, Reason: p.String(),
+			Detail: fmt.Sprintf("from %q to %q", was, is)})
+	}
+	d.mainHolders = now
 }
 
 // reconcileBGPUplinks keeps one uplinkBGP per uplink with bgp; an uplink

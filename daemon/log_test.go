@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/policy"
 	"github.com/multihomed/multihomed/speaker"
@@ -23,6 +24,8 @@ func TestJSONLogShowsNames(t *testing.T) {
 		"vip_reason", policy.VIPCheckFailed,
 		"kind", control.EventSessionUp,
 		"origin", control.OriginLearned,
+		"bfd_state", bfd.Up,
+		"bfd_diag", bfd.DiagPathDown,
 	)
 	var got map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
@@ -30,7 +33,7 @@ func TestJSONLogShowsNames(t *testing.T) {
 	}
 	want := map[string]any{
 		"state": "established", "reason": "no-carrier", "vip_reason": "check-failed",
-		"kind": "session-up", "origin": "learned",
+		"kind": "session-up", "origin": "learned", "bfd_state": "Up", "bfd_diag": "path down",
 	}
 	for k := range got {
 		if _, ok := want[k]; !ok {

@@ -69,13 +69,13 @@ type loopTest struct {
 	done   chan error
 }
 
-func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
+func startLoop(t *testing.T, cfg *config.Config, adopted fib.State, opts ...func(*Options)) *loopTest {
 	t.Helper()
-	return startLoopWith(t, cfg, adopted, nil)
+	return startLoopWith(t, cfg, adopted, nil, opts...)
 }
 
 // startLoopWith is startLoop with the fake BFD set up by bfdSetup first.
-func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup func(*fakeBFD)) *loopTest {
+func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup func(*fakeBFD), opts ...func(*Options)) *loopTest {
 	t.Helper()
 	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{},
 		probes: &fakeProbers{m: map[string]*fakeProber{}}, done: make(chan error, 1)}
@@ -98,6 +98,9 @@ func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup
 		t.Fatal(err)
 	}
 	lt.d = d
+	for _, f := range opts {
+		f(&d.opts) // what New does not read: it is read once Run starts
+	}
 	var ctx context.Context
 	ctx, lt.cancel = context.WithCancel(context.Background())
 	go func() { lt.done <- d.Run(ctx) }()

@@ -60,11 +60,20 @@ func (d *Daemon) reconcileVIPs() {
 		}
 		v.stop()
 		if _, keep := want[p]; !keep {
-			delete(d.vips, p) // its withdrawal follows from the next announce
+			delete(d.vips, p)
+			if v.announced {
+				// Its withdrawal follows from the next announce, which
+				// also takes its address off and tells of it.
+				d.retired = append(d.retired, v)
+			}
 		} else {
-			drained := v.drained
-			d.vips[p] = d.newVIP(want[p])
-			d.vips[p].drained = drained
+			nv := d.newVIP(want[p])
+			// The new VIP starts over, but what the old one announced is
+			// the new one's: its first decision (starting) withdraws it
+			// as any other change does, with the hook run and
+			// vip-withdrawn sent.
+			nv.drained, nv.announced = v.drained, v.announced
+			d.vips[p] = nv
 		}
 	}
 	for p, c := range want {
@@ -198,6 +207,11 @@ func (d *Daemon) announceVIPs() {
 		d.log.Error("announcing VIPs", "event", "vip-announce-failed", "err", err)
 		return
 	}
+	for _, v := range d.retired {
+		changes = append(changes, change{v, false})
+		v.decision = policy.VIPDecision{Reason: policy.VIPDeleted}
+	}
+	d.retired = nil
 	for _, c := range changes {
 		c.v.announced = c.announced
 	}

@@ -53,7 +53,7 @@ func TestVIPConflictDecision(t *testing.T) {
 			d := &Daemon{cfg: cfg, views: views, vips: map[netip.Prefix]*vip{vc.Prefix: v}, log: discardLog, kernel: newFakeFIB(nil, fib.NewState())}
 			// As mhctl vip list shows it; twice: deciding again changes
 			// nothing.
-			want := []control.VIPStatus{{Prefix: vc.Prefix, Reason: tc.want, Detail: tc.detail}}
+			want := []control.VIPStatus{{Prefix: vc.Prefix, Reason: tc.want, Detail: tc.detail, Check: "none", LastProbe: control.ProbePassed}}
 			for range 2 {
 				d.announceVIPs()
 				if diff := cmp.Diff(want, d.vipStatus(), cmpopts.IgnoreFields(control.VIPStatus{}, "Since"), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {

@@ -62,8 +62,15 @@ type Options struct {
 
 // Status is the reconciler's account of itself.
 type Status struct {
-	Synced    bool      // the kernel holds the desired state
-	Pending   int       // writes that failed and wait for a retry
+	Synced  bool // the kernel holds the desired state
+	Pending int  // writes that failed and wait for a retry
+
+	// WriteErrors are failed writes so far (each retry that fails again
+	// counts again); Conflicts the routes of other owners seen taking a
+	// key we want, so far.
+	WriteErrors uint64
+	Conflicts   uint64
+
 	LastError string    // the last failure, "" after a clean convergence
 	LastSync  time.Time // when the kernel last held the desired state
 	Rules     int       // rules we own in the kernel
@@ -637,6 +644,10 @@ func (k *Kernel) foreignRouteLocked(h syscall.NlMsghdr, key RouteKey, proto uint
 		if !wanted || ours {
 			return nil, false
 		}
+		if _, parked := k.parked[pk]; parked {
+			k.log.Info("conflict ended: the other owner's route is gone; writing ours at once",
+				"event", "conflict-ended", "route", key.String(), "protocol", proto)
+		}
 		delete(k.parked, pk)
 		k.markDirty(pk)
 		return nil, true
@@ -712,6 +723,9 @@ func (k *Kernel) reportConflicts(c conflicts) {
 	if c.n == 0 {
 		return
 	}
+	k.mu.Lock()
+	k.status.Conflicts += uint64(c.n)
+	k.mu.Unlock()
 	for _, err := range c.first {
 		k.log.Warn("route taken by another owner", "event", "conflict", "err", err)
 	}
@@ -809,6 +823,7 @@ func (k *Kernel) reconcile() (failed bool) {
 		return false
 	}
 	fails, exists := k.write(ops)
+	done := len(ops) - len(fails)
 	// Something we meant to add is there already: our picture was stale
 	// (a notification still in flight) or it is someone else's. Re-read
 	// and try once more; what still fails is a real conflict.
@@ -818,10 +833,10 @@ func (k *Kernel) reconcile() (failed bool) {
 			if desired, actual, ok = k.takeWork(); ok {
 				ops = Plan(desired, actual)
 				fails, _ = k.write(ops)
+				done += len(ops) - len(fails)
 			}
 		}
 	}
-	done := len(ops) - len(fails)
 	if len(fails) == 0 {
 		// Learned routes arrive in many small batches: each is worth a
 		// debug line, not an info one.
@@ -844,11 +859,10 @@ func (k *Kernel) reconcile() (failed bool) {
 			k.log.Warn("kernel write failed; will retry", "event", "write-failed", "err", f.err)
 		}
 	}
-	k.mu.Lock()
-	k.status.Writes += uint64(done)
-	k.mu.Unlock()
 	var errs []error
 	k.mu.Lock()
+	k.status.Writes += uint64(done)
+	k.status.WriteErrors += uint64(len(fails))
 	for _, f := range fails {
 		errs = append(errs, f.err)
 		switch {

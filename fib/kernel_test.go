@@ -1,14 +1,17 @@
 package fib
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,7 +204,9 @@ func TestForeignStateUntouched(t *testing.T) {
 func runKernel(t *testing.T, opts Options) *Kernel {
 	t.Helper()
 	opts.Protocol = testProto
-	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
 	k, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +225,31 @@ func runKernel(t *testing.T, opts Options) *Kernel {
 		k.Close()
 	})
 	return k
+}
+
+// lockedBuffer is a bytes.Buffer the kernel's goroutine writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }
 
 type testWriter struct{ t *testing.T }
@@ -457,7 +487,9 @@ func TestForeignReplacement(t *testing.T) {
 		th.ip(t, "route", "add", "198.18.0.0/15", "via", "192.0.2.1", "table", "101", "proto", "77")
 		topo.Eventually(t, 2*time.Second, "the stray route removed", th.holds(t, c, want))
 	}
-	k := runKernel(t, Options{NetNS: th.h.NetNSPath(), retryMin: time.Hour, OnWriteError: func(err error) {
+	var logged lockedBuffer
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &logged), nil))
+	k := runKernel(t, Options{NetNS: th.h.NetNSPath(), retryMin: time.Hour, Logger: log, OnWriteError: func(err error) {
 		select {
 		case reported <- err:
 		default:
@@ -500,14 +532,18 @@ func TestForeignReplacement(t *testing.T) {
 			drain()
 			th.ip(t, tc.replace...)
 			topo.Eventually(t, 2*time.Second, "the conflict reported to OnWriteError", conflictReported)
-			if st := k.Status(); st.Synced || st.Pending != 1 || !strings.Contains(st.LastError, "another owner") {
-				t.Errorf("status during the conflict: %+v; want not synced, 1 pending, the conflict as last error", st)
+			if st := k.Status(); st.Synced || st.Pending != 1 || !strings.Contains(st.LastError, "another owner") || st.Conflicts == 0 {
+				t.Errorf("status during the conflict: %+v; want not synced, 1 pending, the conflict as last error and counted", st)
 			}
 			if got := th.ip(t, tc.show...); !strings.Contains(got, tc.foreign) {
 				t.Errorf("the foreign route was touched; %v shows:\n%s", tc.show, got)
 			}
 			th.ip(t, tc.del...)
 			topo.Eventually(t, 2*time.Second, "ours restored once the foreign route went", th.holds(t, c, want))
+			if !strings.Contains(logged.String(), "event=conflict-ended") {
+				t.Error("the end of the conflict was not logged")
+			}
+			logged.Reset()
 			topo.Eventually(t, time.Second, "status synced again", func() bool {
 				st := k.Status()
 				return st.Synced && st.Pending == 0 && st.LastError == ""

@@ -33,6 +33,10 @@ const (
 	VIPPairActive VIPReason = "pair-active"
 	// VIPHealthy: announced.
 	VIPHealthy VIPReason = "healthy"
+	// VIPDeleted: the VIP was deleted (through the API, or gone from the
+	// file at a reload). Decide never returns it: it is the reason of the
+	// daemon's last withdrawal of a VIP it no longer has.
+	VIPDeleted VIPReason = "deleted"
 )
 
 // VIPDecision is whether a VIP is announced, and why.
@@ -194,6 +198,26 @@ func (v *VIPState) Decide(at time.Time, c VIPConditions) VIPDecision {
 		return VIPDecision{Reason: VIPPairActive}
 	}
 	return VIPDecision{Announce: true, Reason: VIPHealthy}
+}
+
+// ProbeOutcome is how the last probe ended.
+type ProbeOutcome int
+
+const (
+	ProbeNone   ProbeOutcome = iota // not probed yet
+	ProbePassed                     // the last probe passed
+	ProbeFailed                     // the last probe failed (LastError says why)
+)
+
+// LastProbe says how the last probe ended.
+func (v *VIPState) LastProbe() ProbeOutcome {
+	switch {
+	case v.passes > 0:
+		return ProbePassed
+	case v.fails > 0:
+		return ProbeFailed
+	}
+	return ProbeNone
 }
 
 // Healthy says whether the check's verdict, after rise and fall, is

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -69,8 +70,7 @@ func (a *app) dial() (*client, error) {
 	}
 	c.conn, err = grpc.NewClient("passthrough:///"+address,
 		grpc.WithContextDialer(dialer),
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponse)))
+		grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +78,25 @@ func (a *app) dial() (*client, error) {
 	return c, nil
 }
 
-// maxResponse bounds a response mhctl accepts. gRPC's default, 4 MiB,
-// holds about 80k routes; ListRoutes of a full table (a million learned
-// routes, ~52 bytes each) needs some 50 MiB.
-const maxResponse = 512 << 20
+// listRoutes gathers the routes ListRoutes streams (in messages of at
+// most 1000, each far below gRPC's default 4 MiB limit) into one response.
+func (c *client) listRoutes(ctx context.Context, req *pb.ListRoutesRequest) (*pb.ListRoutesResponse, error) {
+	stream, err := c.ListRoutes(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	all := &pb.ListRoutesResponse{}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return all, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		all.Routes = append(all.Routes, resp.Routes...)
+	}
+}
 
 // parseAPI splits unix:///path or tcp://host:port; an absolute path
 // alone is a unix socket.

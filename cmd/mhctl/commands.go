@@ -58,7 +58,7 @@ func (a *app) routesCommand() *cobra.Command {
 				table = n
 			}
 			return a.call(cmd, func(ctx context.Context, c *client) error {
-				resp, err := c.ListRoutes(ctx, &pb.ListRoutesRequest{Table: table, Uplink: uplink})
+				resp, err := c.listRoutes(ctx, &pb.ListRoutesRequest{Table: table, Uplink: uplink})
 				if err != nil {
 					return err
 				}

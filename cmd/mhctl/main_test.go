@@ -73,7 +73,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 						{Target: "2001:db8:ff::53", LastRTT: 2 * time.Millisecond, Loss: 100.0 * 2 / 3, LastError: "timeout after 500ms"},
 					}},
 				BGP: &control.SessionStatus{
-					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1,
+					Peer: netip.MustParseAddr("10.50.60.1"), PeerASN: 64500, State: "established", Since: since, Accepted: 1, Received: 4,
 					Refused: map[policy.Reason]int{policy.ReasonNotImported: 2, policy.ReasonNextHopOffLink: 1},
 				},
 				BFD: &control.BFDStatus{
@@ -103,15 +103,20 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 			},
 		},
 		VIPs: f.vipStatus(),
-		FIB:  control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6, Addresses: 1},
+		FIB: control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6, Addresses: 1,
+			Writes: 42, WriteErrors: 1, Conflicts: 1},
+		LoopAt: now,
 	}, nil
 }
 
 func (f *fake) vipStatus() []control.VIPStatus {
 	return []control.VIPStatus{
-		{Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}},
-		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed", Detail: "dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup"},
-		{Prefix: netip.MustParsePrefix("2001:db8:100::10/128"), Reason: "drained", Since: now.Add(-90 * time.Second), Drained: true, Role: "primary"},
+		{Prefix: netip.MustParsePrefix("198.51.100.10/32"), Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"},
+			Check: "http 198.51.100.10:80/healthz", LastProbe: control.ProbePassed},
+		{Prefix: netip.MustParsePrefix("198.51.100.11/32"), Reason: "check-failed", Detail: "dial tcp 127.0.0.1:81: connection refused", Since: since.Add(time.Minute), Role: "backup",
+			Check: "tcp 127.0.0.1:81", LastProbe: control.ProbeFailed, Penalty: 1480.6},
+		{Prefix: netip.MustParsePrefix("2001:db8:100::10/128"), Reason: "drained", Since: now.Add(-90 * time.Second), Drained: true, Role: "primary",
+			Check: "none", LastProbe: control.ProbeNone},
 	}
 }
 
@@ -220,6 +225,8 @@ func (f *fake) publish(evs ...control.Event) {
 		}
 	}
 }
+
+func (f *fake) LoopAt() time.Time { return time.Time{} }
 
 func (f *fake) Reload(context.Context) error {
 	f.mu.Lock()

@@ -88,7 +88,7 @@ func logfmt(v string) string {
 // start (by reason: -o json). Each tracked uplink's targets and the last
 // errors follow the table, one line each.
 func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
-	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tSTATE\tMAIN-DEF\tBGP\tACC\tREF\tROUTES\tREASON\n")
+	fprintf(w, "UPLINK\tINTERFACE\tADDRESSES\tTABLE\tRULE-PRIO\tPRIO\tHEALTH\tSTATE\tMAIN-DEF\tBGP\tRCV\tACC\tREF\tROUTES\tREASON\n")
 	var lastErrors, bfdLines []string
 	for _, u := range s.Uplinks {
 		lastErrors = append(lastErrors, a.trackLines(u)...)
@@ -99,7 +99,7 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		if u.Drained {
 			health += ",drained"
 		}
-		bgp, acc, ref := "-", "-", "-"
+		bgp, rcv, acc, ref := "-", "-", "-", "-"
 		if b := u.Bgp; b != nil {
 			bgp = b.State
 			if b.Since != nil {
@@ -109,7 +109,7 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 			for _, n := range b.Refused {
 				refused += uint64(n)
 			}
-			acc, ref = fmt.Sprint(b.Accepted), fmt.Sprint(refused)
+			rcv, acc, ref = fmt.Sprint(b.Received), fmt.Sprint(b.Accepted), fmt.Sprint(refused)
 			if b.LastError != "" {
 				lastErrors = append(lastErrors, u.Name+": last error: "+oneLine(b.LastError))
 			}
@@ -117,9 +117,9 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 		if b := u.Bfd; b != nil {
 			bfdLines = append(bfdLines, u.Name+": "+bfdLine(b, a.since))
 		}
-		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			u.Name, u.Interface, list(u.Addresses), u.Table, u.RulePriority, u.Priority, health, dash(u.State), list(u.MainDefaults),
-			bgp, acc, ref, u.Routes, dash(stateReason(u)))
+			bgp, rcv, acc, ref, u.Routes, dash(stateReason(u)))
 	}
 	for _, e := range lastErrors {
 		fprintf(w, "%s\n", e)
@@ -142,6 +142,7 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	if f.GetLastSync() != nil {
 		fprintf(w, ", last sync %s ago", a.since(f.LastSync))
 	}
+	fibCounters(w, f)
 	if f.GetLastError() != "" {
 		fprintf(w, ", last error: %s", oneLine(f.LastError))
 	}
@@ -223,8 +224,21 @@ func (a *app) trackLines(u *pb.Uplink) []string {
 	return out
 }
 
+// fibCounters writes the fib's counters since the daemon started.
+func fibCounters(w io.Writer, f *pb.FIBStatus) {
+	fprintf(w, ", %d writes", f.GetWrites())
+	if n := f.GetWriteErrors(); n > 0 {
+		fprintf(w, ", %d failed", n)
+	}
+	if n := f.GetConflicts(); n == 1 {
+		fprintf(w, ", 1 conflict")
+	} else if n > 1 {
+		fprintf(w, ", %d conflicts", n)
+	}
+}
+
 func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {
-	fprintf(w, "VIP\tSTATE\tROLE\tANNOUNCED-TO\tFOR\tREASON\n")
+	fprintf(w, "VIP\tSTATE\tROLE\tANNOUNCED-TO\tFOR\tCHECK\tLAST-PROBE\tPENALTY\tREASON\n")
 	for _, v := range vips {
 		state := "withdrawn"
 		switch {
@@ -237,7 +251,8 @@ func (a *app) vipTable(w io.Writer, vips []*pb.VIPStatus) {
 		if v.Since != nil {
 			since = a.since(v.Since)
 		}
-		fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Prefix, state, dash(v.Role), list(v.AnnouncedTo), since, dash(v.Reason))
+		fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", v.Prefix, state, dash(v.Role), list(v.AnnouncedTo), since,
+			dash(v.Check), dash(v.LastProbe), v.Penalty, dash(v.Reason))
 	}
 }
 

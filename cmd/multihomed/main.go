@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
@@ -28,6 +29,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon"
 	"github.com/multihomed/multihomed/internal/version"
+	"github.com/multihomed/multihomed/metrics"
 )
 
 func main() {
@@ -104,7 +106,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path})
+	notifier, watchdog := systemdNotifier()
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path, Notifier: notifier, Watchdog: watchdog})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -118,6 +121,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot start the API", "err", err)
 		return 1
+	}
+	metricsDone := make(chan error, 1)
+	if cfg.Metrics.Listen.IsValid() {
+		ms, err := metrics.Listen(cfg.Metrics.Listen, d, log)
+		if err != nil {
+			log.Error("cannot serve metrics", "err", err)
+			return 1
+		}
+		go func() { metricsDone <- ms.Serve(ctx) }()
+	} else {
+		metricsDone <- nil
 	}
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- srv.Serve(ctx) }()
@@ -136,26 +150,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	log.Info("started", "event", "start", "config", *path, "uplinks", len(cfg.Uplinks), "protocol", cfg.FIB.Protocol)
-	go func() {
-		// Under systemd (Type=notify): ready once the kernel has been read
-		// and the first desired state handed over. Without systemd a no-op.
-		select {
-		case <-d.Ready():
-			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
-		case <-ctx.Done():
-		}
-	}()
 	err = d.Run(ctx)
-	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	stop() // the API stops with the daemon, also when the daemon stopped on its own
 	if aerr := <-apiDone; aerr != nil {
 		log.Error("API stopped with an error", "err", aerr)
+	}
+	if merr := <-metricsDone; merr != nil {
+		log.Error("metrics stopped with an error", "err", merr)
 	}
 	if err != nil {
 		log.Error("stopped with errors", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// sdNotifier sends sd_notify states to systemd (NOTIFY_SOCKET); without
+// systemd each is a no-op.
+type sdNotifier struct{}
+
+func (sdNotifier) Notify(state string) error {
+	_, err := sddaemon.SdNotify(false, state)
+	return err
+}
+
+// systemdNotifier is the daemon's Notifier under systemd, and the
+// watchdog timeout when WatchdogSec= asks for pings (0 when not).
+func systemdNotifier() (daemon.Notifier, time.Duration) {
+	wd, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil {
+		wd = 0
+	}
+	return sdNotifier{}, wd
 }
 
 // printProblems writes one line per config problem and returns the exit

@@ -50,7 +50,15 @@ type Controller interface {
 	Subscribe(ctx context.Context) (events <-chan Event, cancel func())
 	// Reload re-reads the config file, as SIGHUP does.
 	Reload(ctx context.Context) error
+	// LoopAt is Status.LoopAt read without the loop, so that it answers
+	// while the loop is stuck.
+	LoopAt() time.Time
 }
+
+// LoopHeartbeat is the longest the event loop stays without going round:
+// it wakes itself this often when nothing happens, so that LoopAt older
+// than a few heartbeats means a stuck loop.
+const LoopHeartbeat = 5 * time.Second
 
 // Sentinel errors of the Controller.
 var (
@@ -72,6 +80,8 @@ var (
 	// that would leave them as they were while the file says otherwise is
 	// refused rather than half-applied.
 	ErrAPIChange = errors.New("api cannot change while running; restart the daemon")
+	// ErrMetricsChange: the metrics listener is opened once, at start.
+	ErrMetricsChange = errors.New("metrics cannot change while running; restart the daemon")
 )
 
 // Status is the daemon's state as the API reports it.
@@ -79,6 +89,10 @@ type Status struct {
 	Uplinks []UplinkStatus
 	VIPs    []VIPStatus
 	FIB     FIBStatus
+	// LoopAt is when the event loop last went round (it does at least
+	// every LoopHeartbeat, with nothing to do): far behind, the loop is
+	// stuck.
+	LoopAt time.Time
 }
 
 // UplinkStatus is one uplink.
@@ -160,6 +174,9 @@ type SessionStatus struct {
 	LastError string
 	Accepted  int                   // routes accepted from the peer now
 	Refused   map[policy.Reason]int // refusals so far, by reason
+	// Received is how many paths the peer announced so far, accepted or
+	// not (a path announced again counts again).
+	Received uint64
 }
 
 // VIPStatus is one VIP.
@@ -172,12 +189,37 @@ type VIPStatus struct {
 	Drained     bool
 	Role        string
 	AnnouncedTo []string // uplink names
+	// Check is the health check as one line ("tcp 192.0.2.10:80", "none").
+	Check string
+	// LastProbe is the outcome of the check's last probe.
+	LastProbe ProbeOutcome
+	// Penalty is the dampening penalty now (0 without dampening).
+	Penalty float64
 }
+
+// ProbeOutcome is how a VIP's last probe ended. The values are stable:
+// they appear in the API and in mhctl vip list.
+type ProbeOutcome string
+
+const (
+	ProbeNone   ProbeOutcome = "none" // not probed yet, or no check
+	ProbePassed ProbeOutcome = "passed"
+	ProbeFailed ProbeOutcome = "failed"
+)
 
 // FIBStatus is the kernel side.
 type FIBStatus struct {
-	Synced    bool
-	Pending   int
+	Synced  bool
+	Pending int
+
+	// Counters since start: successful writes, failed writes (a retry
+	// that fails again counts again), routes of other owners seen taking
+	// a key we want, full re-reads of the kernel.
+	Writes      uint64
+	WriteErrors uint64
+	Conflicts   uint64
+	Resyncs     uint64
+
 	LastError string
 	LastSync  time.Time
 	Rules     int
@@ -263,6 +305,14 @@ const (
 	EventFIBError       EventKind = "fib-error"
 	EventReload         EventKind = "reload"
 	EventReloadRejected EventKind = "reload-rejected"
+	// EventUplinkDrained and EventUplinkUndrained: an operator drained an
+	// uplink (mhctl uplink drain) or undid it.
+	EventUplinkDrained   EventKind = "uplink-drained"
+	EventUplinkUndrained EventKind = "uplink-undrained"
+	// EventMainDefault: main's default of a family (Reason: "0.0.0.0/0"
+	// or "::/0") moved; Uplink is the one that carries it now (several,
+	// comma-separated, for ECMP; "" for none), Detail says from where.
+	EventMainDefault EventKind = "main-default"
 	// EventsLost: the subscriber fell behind; Detail says by how many.
 	EventsLost EventKind = "events-lost"
 )

@@ -624,7 +624,9 @@ func TestFailedWriteRetried(t *testing.T) {
 }
 
 // TestSdNotify: under systemd (Type=notify) the daemon says READY=1 once
-// it has read the kernel and set its first state, and STOPPING=1 on stop.
+// it has read the kernel and set its first state, pings the watchdog
+// (WATCHDOG_USEC) from its loop, says RELOADING=1 with MONOTONIC_USEC and
+// then READY=1 around a reload (SIGHUP), and STOPPING=1 on stop.
 func TestSdNotify(t *testing.T) {
 	lab := topo.New(t)
 	s, err := scenario.BuildS1(lab)
@@ -638,8 +640,9 @@ func TestSdNotify(t *testing.T) {
 	}
 	defer conn.Close()
 	t.Setenv("NOTIFY_SOCKET", sock) // the daemon started below inherits it
+	t.Setenv("WATCHDOG_USEC", "2000000")
 	d := startDaemon(t, s.Server, "multihomed", writeConfig(t, lab, "notify.yaml", "uplinks:\n"+uplinkYAML("isp-a", s.A, 101)))
-	read := func(want string) {
+	read := func(want string) string {
 		t.Helper()
 		buf := make([]byte, 256)
 		for {
@@ -651,7 +654,7 @@ func TestSdNotify(t *testing.T) {
 				t.Fatalf("waiting for %s: %v", want, err)
 			}
 			if strings.Contains(string(buf[:n]), want) {
-				return
+				return string(buf[:n])
 			}
 		}
 	}
@@ -659,6 +662,15 @@ func TestSdNotify(t *testing.T) {
 	if !hasLine(ipOut(t, s.Server, "rule"), ruleRE(s.A.Addr4, 101)) {
 		t.Error("READY=1 before the rules were written")
 	}
+	read("WATCHDOG=1")
+	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if msg := read("RELOADING=1"); !regexp.MustCompile(`(?m)^MONOTONIC_USEC=[0-9]+$`).MatchString(msg) {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", msg)
+	}
+	read("READY=1")
+	d.waitLog("event=reload")
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

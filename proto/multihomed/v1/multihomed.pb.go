@@ -77,7 +77,10 @@ type GetStatusResponse struct {
 	Vips    []*VIPStatus           `protobuf:"bytes,2,rep,name=vips,proto3" json:"vips,omitempty"`
 	Fib     *FIBStatus             `protobuf:"bytes,3,opt,name=fib,proto3" json:"fib,omitempty"`
 	// The daemon's build.
-	Build         *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
+	Build *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
+	// When the event loop last went round: it does at least every 5 s, so
+	// an older time means a stuck loop.
+	LoopAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=loop_at,json=loopAt,proto3" json:"loop_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +139,13 @@ func (x *GetStatusResponse) GetFib() *FIBStatus {
 func (x *GetStatusResponse) GetBuild() *BuildInfo {
 	if x != nil {
 		return x.Build
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetLoopAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoopAt
 	}
 	return nil
 }
@@ -722,7 +732,9 @@ type BGPSession struct {
 	// Routes accepted from the peer now.
 	Accepted uint32 `protobuf:"varint,6,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// Routes refused so far, by reason.
-	Refused       map[string]uint32 `protobuf:"bytes,7,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Refused map[string]uint32 `protobuf:"bytes,7,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Paths the peer announced so far, accepted or not.
+	Received      uint64 `protobuf:"varint,20,opt,name=received,proto3" json:"received,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -806,6 +818,13 @@ func (x *BGPSession) GetRefused() map[string]uint32 {
 	return nil
 }
 
+func (x *BGPSession) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
 // VIPStatus is the state of one VIP.
 type VIPStatus struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -819,7 +838,13 @@ type VIPStatus struct {
 	// primary or backup.
 	Role string `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`
 	// The uplinks whose peers it is announced to.
-	AnnouncedTo   []string `protobuf:"bytes,7,rep,name=announced_to,json=announcedTo,proto3" json:"announced_to,omitempty"`
+	AnnouncedTo []string `protobuf:"bytes,7,rep,name=announced_to,json=announcedTo,proto3" json:"announced_to,omitempty"`
+	// The health check on one line: "tcp 192.0.2.10:80", "none".
+	Check string `protobuf:"bytes,20,opt,name=check,proto3" json:"check,omitempty"`
+	// How the check's last probe ended: none, passed or failed.
+	LastProbe string `protobuf:"bytes,21,opt,name=last_probe,json=lastProbe,proto3" json:"last_probe,omitempty"`
+	// The dampening penalty now (0 without dampening).
+	Penalty       float64 `protobuf:"fixed64,22,opt,name=penalty,proto3" json:"penalty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -903,17 +928,45 @@ func (x *VIPStatus) GetAnnouncedTo() []string {
 	return nil
 }
 
+func (x *VIPStatus) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *VIPStatus) GetLastProbe() string {
+	if x != nil {
+		return x.LastProbe
+	}
+	return ""
+}
+
+func (x *VIPStatus) GetPenalty() float64 {
+	if x != nil {
+		return x.Penalty
+	}
+	return 0
+}
+
 // FIBStatus is the kernel side: the rules and routes the daemon owns.
 type FIBStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whether the kernel holds what the daemon wants.
 	Synced bool `protobuf:"varint,1,opt,name=synced,proto3" json:"synced,omitempty"`
 	// Changes not yet applied.
-	Pending   uint32                 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
-	LastError string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	LastSync  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
-	Rules     uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
-	Routes    uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
+	Pending uint32 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Counters since the daemon started: successful kernel writes, failed
+	// ones (a retry that fails again counts again), routes of other owners
+	// seen taking a key the daemon wants, full re-reads of the kernel.
+	Writes      uint64                 `protobuf:"varint,20,opt,name=writes,proto3" json:"writes,omitempty"`
+	WriteErrors uint64                 `protobuf:"varint,21,opt,name=write_errors,json=writeErrors,proto3" json:"write_errors,omitempty"`
+	Conflicts   uint64                 `protobuf:"varint,22,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Resyncs     uint64                 `protobuf:"varint,23,opt,name=resyncs,proto3" json:"resyncs,omitempty"`
+	LastError   string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastSync    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	Rules       uint32                 `protobuf:"varint,5,opt,name=rules,proto3" json:"rules,omitempty"`
+	Routes      uint32                 `protobuf:"varint,6,opt,name=routes,proto3" json:"routes,omitempty"`
 	// VIP addresses the daemon owns on interfaces.
 	Addresses     uint32 `protobuf:"varint,7,opt,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -960,6 +1013,34 @@ func (x *FIBStatus) GetSynced() bool {
 func (x *FIBStatus) GetPending() uint32 {
 	if x != nil {
 		return x.Pending
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetWrites() uint64 {
+	if x != nil {
+		return x.Writes
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetWriteErrors() uint64 {
+	if x != nil {
+		return x.WriteErrors
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetConflicts() uint64 {
+	if x != nil {
+		return x.Conflicts
+	}
+	return 0
+}
+
+func (x *FIBStatus) GetResyncs() uint64 {
+	if x != nil {
+		return x.Resyncs
 	}
 	return 0
 }
@@ -1053,6 +1134,7 @@ func (x *ListRoutesRequest) GetUplink() string {
 	return ""
 }
 
+// ListRoutesResponse is one chunk of the routes: at most 1000.
 type ListRoutesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Routes        []*Route               `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
@@ -2518,9 +2600,11 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
-	// uplink-state (detail: up, degraded or down; reason: why),
-	// fib-error, reload, reload-rejected, or events-lost (this client did not
-	// keep up; detail says how many were lost).
+	// uplink-state (detail: up, degraded or down; reason: why), bfd-state,
+	// uplink-drained, uplink-undrained, main-default (reason: the family's
+	// default, uplink: who carries it now, detail: from where), fib-error,
+	// reload, reload-rejected, or events-lost (this client did not keep up;
+	// detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	Vip           string `protobuf:"bytes,4,opt,name=vip,proto3" json:"vip,omitempty"`
@@ -2679,12 +2763,14 @@ var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
 const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\n" +
 	"$proto/multihomed/v1/multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xce\x01\n" +
+	"\x10GetStatusRequest\"\x83\x02\n" +
 	"\x11GetStatusResponse\x12/\n" +
 	"\auplinks\x18\x01 \x03(\v2\x15.multihomed.v1.UplinkR\auplinks\x12,\n" +
 	"\x04vips\x18\x02 \x03(\v2\x18.multihomed.v1.VIPStatusR\x04vips\x12*\n" +
 	"\x03fib\x18\x03 \x01(\v2\x18.multihomed.v1.FIBStatusR\x03fib\x12.\n" +
-	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\"\\\n" +
+	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\x123\n" +
+	"\aloop_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06loopAt\"\\\n" +
 	"\tBuildInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
@@ -2739,7 +2825,7 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\blast_rtt\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\alastRtt\x12\x12\n" +
 	"\x04loss\x18\x04 \x01(\x01R\x04loss\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x05 \x01(\tR\tlastError\"\xbc\x02\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"\xd8\x02\n" +
 	"\n" +
 	"BGPSession\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x19\n" +
@@ -2749,10 +2835,11 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1a\n" +
 	"\baccepted\x18\x06 \x01(\rR\baccepted\x12@\n" +
-	"\arefused\x18\a \x03(\v2&.multihomed.v1.BGPSession.RefusedEntryR\arefused\x1a:\n" +
+	"\arefused\x18\a \x03(\v2&.multihomed.v1.BGPSession.RefusedEntryR\arefused\x12\x1a\n" +
+	"\breceived\x18\x14 \x01(\x04R\breceived\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xdc\x01\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xab\x02\n" +
 	"\tVIPStatus\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\bR\tannounced\x12\x16\n" +
@@ -2760,10 +2847,18 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x18\n" +
 	"\adrained\x18\x05 \x01(\bR\adrained\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12!\n" +
-	"\fannounced_to\x18\a \x03(\tR\vannouncedTo\"\xe1\x01\n" +
+	"\fannounced_to\x18\a \x03(\tR\vannouncedTo\x12\x14\n" +
+	"\x05check\x18\x14 \x01(\tR\x05check\x12\x1d\n" +
+	"\n" +
+	"last_probe\x18\x15 \x01(\tR\tlastProbe\x12\x18\n" +
+	"\apenalty\x18\x16 \x01(\x01R\apenalty\"\xd4\x02\n" +
 	"\tFIBStatus\x12\x16\n" +
 	"\x06synced\x18\x01 \x01(\bR\x06synced\x12\x18\n" +
-	"\apending\x18\x02 \x01(\rR\apending\x12\x1d\n" +
+	"\apending\x18\x02 \x01(\rR\apending\x12\x16\n" +
+	"\x06writes\x18\x14 \x01(\x04R\x06writes\x12!\n" +
+	"\fwrite_errors\x18\x15 \x01(\x04R\vwriteErrors\x12\x1c\n" +
+	"\tconflicts\x18\x16 \x01(\x04R\tconflicts\x12\x18\n" +
+	"\aresyncs\x18\x17 \x01(\x04R\aresyncs\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x03 \x01(\tR\tlastError\x127\n" +
 	"\tlast_sync\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSync\x12\x14\n" +
@@ -2878,12 +2973,12 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x0f\n" +
 	"\rReloadRequest\"\x10\n" +
-	"\x0eReloadResponse2\x9e\b\n" +
+	"\x0eReloadResponse2\xa0\b\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
-	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12Q\n" +
+	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12S\n" +
 	"\n" +
-	"ListRoutes\x12 .multihomed.v1.ListRoutesRequest\x1a!.multihomed.v1.ListRoutesResponse\x12K\n" +
+	"ListRoutes\x12 .multihomed.v1.ListRoutesRequest\x1a!.multihomed.v1.ListRoutesResponse0\x01\x12K\n" +
 	"\bListVIPs\x12\x1e.multihomed.v1.ListVIPsRequest\x1a\x1f.multihomed.v1.ListVIPsResponse\x12E\n" +
 	"\x06AddVIP\x12\x1c.multihomed.v1.AddVIPRequest\x1a\x1d.multihomed.v1.AddVIPResponse\x12N\n" +
 	"\tUpdateVIP\x12\x1f.multihomed.v1.UpdateVIPRequest\x1a .multihomed.v1.UpdateVIPResponse\x12N\n" +
@@ -2951,72 +3046,73 @@ var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*ReloadRequest)(nil),         // 37: multihomed.v1.ReloadRequest
 	(*ReloadResponse)(nil),        // 38: multihomed.v1.ReloadResponse
 	nil,                           // 39: multihomed.v1.BGPSession.RefusedEntry
-	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
 	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
 	8,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
 	9,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
 	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	7,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	5,  // 5: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
-	4,  // 6: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
-	40, // 7: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	40, // 8: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	41, // 9: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	41, // 10: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
-	6,  // 11: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
-	40, // 12: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
-	41, // 13: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	39, // 14: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	41, // 15: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	41, // 16: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	12, // 17: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	8,  // 18: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	16, // 19: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	40, // 20: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	17, // 21: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	40, // 22: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	40, // 23: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	40, // 24: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	15, // 25: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	15, // 26: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	15, // 27: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	15, // 28: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	36, // 29: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	41, // 30: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 31: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	10, // 32: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	13, // 33: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	18, // 34: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	20, // 35: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	22, // 36: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	24, // 37: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	26, // 38: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	28, // 39: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	30, // 40: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	32, // 41: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	34, // 42: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	37, // 43: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 44: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	11, // 45: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	14, // 46: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	19, // 47: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	21, // 48: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	23, // 49: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	25, // 50: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	27, // 51: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	29, // 52: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	31, // 53: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	33, // 54: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	35, // 55: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	38, // 56: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	44, // [44:57] is the sub-list for method output_type
-	31, // [31:44] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	40, // 4: multihomed.v1.GetStatusResponse.loop_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	5,  // 6: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
+	4,  // 7: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
+	41, // 8: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	41, // 9: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	40, // 10: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	40, // 11: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
+	6,  // 12: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
+	41, // 13: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
+	40, // 14: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	39, // 15: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	40, // 16: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	40, // 17: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	12, // 18: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	8,  // 19: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	16, // 20: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	41, // 21: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	17, // 22: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	41, // 23: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	41, // 24: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	41, // 25: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	15, // 26: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	15, // 27: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	15, // 28: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	15, // 29: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	36, // 30: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	40, // 31: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 32: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	10, // 33: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	13, // 34: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	18, // 35: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	20, // 36: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	22, // 37: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	24, // 38: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	26, // 39: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	28, // 40: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	30, // 41: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	32, // 42: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	34, // 43: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	37, // 44: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 45: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	11, // 46: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	14, // 47: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	19, // 48: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	21, // 49: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	23, // 50: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	25, // 51: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	27, // 52: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	29, // 53: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	31, // 54: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	33, // 55: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	35, // 56: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	38, // 57: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	45, // [45:58] is the sub-list for method output_type
+	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }

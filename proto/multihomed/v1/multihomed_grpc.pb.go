@@ -56,8 +56,11 @@ type MultihomedClient interface {
 	// and the kernel side.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
 	// ListRoutes lists the routes the daemon owns: in one table, in one
-	// uplink's table, or everywhere.
-	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error)
+	// uplink's table, or everywhere. They come in messages of at most 1000
+	// routes each, in order (by table, then destination), so that a full
+	// table (a million routes) fits any client's message size limit; no
+	// message when there is no route.
+	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListRoutesResponse], error)
 	// ListVIPs lists the VIPs with their state.
 	ListVIPs(ctx context.Context, in *ListVIPsRequest, opts ...grpc.CallOption) (*ListVIPsResponse, error)
 	// AddVIP adds a VIP at run time. Unset fields get the defaults of the
@@ -107,15 +110,24 @@ func (c *multihomedClient) GetStatus(ctx context.Context, in *GetStatusRequest, 
 	return out, nil
 }
 
-func (c *multihomedClient) ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error) {
+func (c *multihomedClient) ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListRoutesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListRoutesResponse)
-	err := c.cc.Invoke(ctx, Multihomed_ListRoutes_FullMethodName, in, out, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Multihomed_ServiceDesc.Streams[0], Multihomed_ListRoutes_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	x := &grpc.GenericClientStream[ListRoutesRequest, ListRoutesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Multihomed_ListRoutesClient = grpc.ServerStreamingClient[ListRoutesResponse]
 
 func (c *multihomedClient) ListVIPs(ctx context.Context, in *ListVIPsRequest, opts ...grpc.CallOption) (*ListVIPsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -209,7 +221,7 @@ func (c *multihomedClient) Explain(ctx context.Context, in *ExplainRequest, opts
 
 func (c *multihomedClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Multihomed_ServiceDesc.Streams[0], Multihomed_WatchEvents_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Multihomed_ServiceDesc.Streams[1], Multihomed_WatchEvents_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +258,11 @@ type MultihomedServer interface {
 	// and the kernel side.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
 	// ListRoutes lists the routes the daemon owns: in one table, in one
-	// uplink's table, or everywhere.
-	ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error)
+	// uplink's table, or everywhere. They come in messages of at most 1000
+	// routes each, in order (by table, then destination), so that a full
+	// table (a million routes) fits any client's message size limit; no
+	// message when there is no route.
+	ListRoutes(*ListRoutesRequest, grpc.ServerStreamingServer[ListRoutesResponse]) error
 	// ListVIPs lists the VIPs with their state.
 	ListVIPs(context.Context, *ListVIPsRequest) (*ListVIPsResponse, error)
 	// AddVIP adds a VIP at run time. Unset fields get the defaults of the
@@ -290,8 +305,8 @@ type UnimplementedMultihomedServer struct{}
 func (UnimplementedMultihomedServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
 }
-func (UnimplementedMultihomedServer) ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListRoutes not implemented")
+func (UnimplementedMultihomedServer) ListRoutes(*ListRoutesRequest, grpc.ServerStreamingServer[ListRoutesResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListRoutes not implemented")
 }
 func (UnimplementedMultihomedServer) ListVIPs(context.Context, *ListVIPsRequest) (*ListVIPsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListVIPs not implemented")
@@ -365,23 +380,16 @@ func _Multihomed_GetStatus_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Multihomed_ListRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListRoutesRequest)
-	if err := dec(in); err != nil {
-		return nil, err
+func _Multihomed_ListRoutes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListRoutesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
 	}
-	if interceptor == nil {
-		return srv.(MultihomedServer).ListRoutes(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Multihomed_ListRoutes_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MultihomedServer).ListRoutes(ctx, req.(*ListRoutesRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return srv.(MultihomedServer).ListRoutes(m, &grpc.GenericServerStream[ListRoutesRequest, ListRoutesResponse]{ServerStream: stream})
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Multihomed_ListRoutesServer = grpc.ServerStreamingServer[ListRoutesResponse]
 
 func _Multihomed_ListVIPs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListVIPsRequest)
@@ -586,10 +594,6 @@ var Multihomed_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Multihomed_GetStatus_Handler,
 		},
 		{
-			MethodName: "ListRoutes",
-			Handler:    _Multihomed_ListRoutes_Handler,
-		},
-		{
 			MethodName: "ListVIPs",
 			Handler:    _Multihomed_ListVIPs_Handler,
 		},
@@ -631,6 +635,11 @@ var Multihomed_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ListRoutes",
+			Handler:       _Multihomed_ListRoutes_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "WatchEvents",
 			Handler:       _Multihomed_WatchEvents_Handler,
