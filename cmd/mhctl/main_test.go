@@ -571,7 +571,9 @@ func TestCompletionNames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"__complete", "--api", api}, tc.args...)...)
+			// --timeout: completion's own limit, 2 s, is short for a loaded
+			// machine running the race detector.
+			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"__complete", "--api", api, "--timeout", "1m"}, tc.args...)...)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
