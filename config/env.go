@@ -99,7 +99,7 @@ func resolveEnv(name string) ([]step, string) {
 			for ; j > i && n.field(strings.Join(words[i:j], "_")) == nil; j-- {
 			}
 			if j == i {
-				return nil, unknown
+				return nil, unknown + envHint(n, words, i)
 			}
 			k := strings.Join(words[i:j], "_")
 			path = append(path, step{key: k})
@@ -124,6 +124,22 @@ func resolveEnv(name string) ([]step, string) {
 		return nil, fmt.Sprintf("%s is a list: set its elements' keys by index, as %s%s_0_<KEY>", render(path), EnvPrefix, name)
 	}
 	return path, ""
+}
+
+// envHint names the variable a misspelt one was probably meant as, when
+// a run of words from i is a typo or two away from a key of n:
+// MULTIHOMED_UPLINKS_0_TABEL: unknown key (did you mean
+// MULTIHOMED_UPLINKS_0_TABLE?). The longest such run wins, as in
+// resolveEnv.
+func envHint(n *node, words []string, i int) string {
+	// No key of ours has more than 4 words (retain_on_exit has 3).
+	for j := min(len(words), i+4); j > i; j-- {
+		if k := n.suggest(strings.Join(words[i:j], "_")); k != "" {
+			fixed := append(append(slices.Clip(words[:i]), k), words[j:]...)
+			return didYouMean(EnvPrefix + strings.ToUpper(strings.Join(fixed, "_")))
+		}
+	}
+	return ""
 }
 
 // set returns cur with the value at path set, creating mappings, lists and

@@ -11,7 +11,8 @@ import (
 )
 
 // completeTimeout bounds the question a shell's completion asks the
-// daemon: a person is waiting at the prompt.
+// daemon, unless --timeout is on the command line: a person is waiting at
+// the prompt.
 const completeTimeout = 2 * time.Second
 
 // addCompletion makes the shell complete uplink names and VIP prefixes
@@ -59,7 +60,11 @@ func (a *app) names(names func(context.Context, *client) []cobra.Completion) cob
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
+		timeout := completeTimeout
+		if cmd.Flags().Changed("timeout") {
+			timeout = a.timeout
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 		defer cancel()
 		var out []cobra.Completion
 		for _, n := range names(ctx, c) {

@@ -597,7 +597,9 @@ func TestCompletionNames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"__complete", "--api", api}, tc.args...)...)
+			// --timeout: completion's own limit, 2 s, is short for a loaded
+			// machine running the race detector.
+			stderr, code := mhctl(context.Background(), &out, nil, append([]string{"__complete", "--api", api, "--timeout", "1m"}, tc.args...)...)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
@@ -630,14 +632,16 @@ func TestGenMan(t *testing.T) {
 	if stderr, code := mhctl(context.Background(), &out, nil, "gen-man", dir); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for page, want := range map[string]string{
-		"mhctl.8":              `.TH "MHCTL" "8"`,
-		"mhctl-vip-add.8":      "check-tcp",
-		"mhctl-uplink-drain.8": "mhctl uplink drain NAME",
+	for _, tc := range []struct{ page, want string }{
+		{"mhctl.8", `.TH "MHCTL" "8"`},
+		{"mhctl.8", "multihomed.yaml(5)"},
+		{"mhctl-vip-add.8", "check-tcp"},
+		{"mhctl-uplink-drain.8", "mhctl uplink drain NAME"},
 	} {
+		page := tc.page
 		b, err := os.ReadFile(filepath.Join(dir, page))
-		if err != nil || !strings.Contains(string(b), want) {
-			t.Errorf("%s: %v, want it to hold %q", page, err, want)
+		if err != nil || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %v, want it to hold %q", page, err, tc.want)
 		}
 		if strings.Contains(string(b), "Auto generated") || strings.Contains(string(b), "gen-man") {
 			t.Errorf("%s: cobra's dated tag or the hidden gen-man in it", page)

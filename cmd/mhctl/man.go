@@ -31,6 +31,8 @@ func genManCommand(root *cobra.Command) *cobra.Command {
 			// The date from SOURCE_DATE_EPOCH (make sets it from the
 			// commit) keeps the pages the same from build to build.
 			noAutoGenTag(root)
+			// cobra's SEE ALSO lists only mhctl's own commands.
+			root.Long += "\n\nSee also multihomed(8), the daemon, and multihomed.yaml(5), its configuration."
 			if err := doc.GenManTree(root, header, args[0]); err != nil {
 				return &cliError{cmd: cmdPath(cmd), err: err, code: exitFail}
 			}
