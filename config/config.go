@@ -92,6 +92,8 @@ type Config struct {
 	// Pair is the other director, for VIPs in mode exclusive; nil when
 	// there is none.
 	Pair *Pair
+	// Balance is gateway mode; nil when the key is absent.
+	Balance *Balance
 }
 
 // API is where the control API listens, and who may use it. Whoever can

@@ -112,6 +112,7 @@ var (
 		{"vips", &node{kind: mappingList, elem: vipNode}},
 		{"lame_duck", leaf},
 		{"pair", pairNode},
+		{"balance", balanceNode},
 	}}
 )
 

@@ -228,6 +228,7 @@ func (c *Config) problems() Problems {
 		add("main_default", "%s needs at least one uplink with gateways, or with bgp that imports a default route", c.MainDefault)
 	}
 	c.vipProblems(add)
+	c.balanceProblems(add)
 	return ps
 }
 
