@@ -25,14 +25,20 @@ const (
 // metric; we always send one, so a route we read back compares equal.
 const defaultMetric6 = 1024
 
-// Rule is a policy rule "from Src lookup Table" at Priority.
+// Rule is a policy rule "from Src lookup Table" at Priority, or, with a
+// Mark, "from Src fwmark Mark lookup Table" (the mask is always all ones:
+// a mark is one uplink's, never a bit field shared with others).
 type Rule struct {
 	Priority uint32
 	Src      netip.Prefix
 	Table    uint32
+	Mark     uint32
 }
 
 func (r Rule) String() string {
+	if r.Mark != 0 {
+		return fmt.Sprintf("%d: from %s fwmark %#x lookup %d", r.Priority, r.Src, r.Mark, r.Table)
+	}
 	return fmt.Sprintf("%d: from %s lookup %d", r.Priority, r.Src, r.Table)
 }
 
@@ -229,6 +235,9 @@ func compareRules(a, b Rule) int {
 	}
 	if a.Src.Bits() != b.Src.Bits() {
 		return a.Src.Bits() - b.Src.Bits()
+	}
+	if a.Mark != b.Mark {
+		return cmpUint(a.Mark, b.Mark)
 	}
 	return cmpUint(a.Table, b.Table)
 }

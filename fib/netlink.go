@@ -462,6 +462,9 @@ func appendRouteMsg(b []byte, typ, flags uint16, seq uint32, r Route, proto uint
 	return finishMsg(b, off)
 }
 
+// fullMask is the only fwmark mask our rules use: a mark names one uplink.
+const fullMask = 0xffffffff
+
 func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8) []byte {
 	off := len(b)
 	b = appendNlMsghdr(b, typ, flags, seq)
@@ -474,6 +477,10 @@ func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8)
 	b = appendAttrU32(b, unix.FRA_PRIORITY, r.Priority)
 	if r.Src.Bits() > 0 {
 		b = appendAttrAddr(b, unix.FRA_SRC, r.Src.Addr())
+	}
+	if r.Mark != 0 {
+		b = appendAttrU32(b, unix.FRA_FWMARK, r.Mark)
+		b = appendAttrU32(b, unix.FRA_FWMASK, fullMask)
 	}
 	b = appendAttrU32(b, unix.FRA_TABLE, r.Table)
 	b = appendAttr(b, unix.FRA_PROTOCOL, []byte{proto})
@@ -655,6 +662,7 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	r.Table = uint32(tbl)
 	var src netip.Addr
 	other := false
+	mask := uint32(fullMask)
 	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.FRA_PRIORITY:
@@ -667,12 +675,16 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 			if len(v) >= 1 {
 				proto = v[0]
 			}
-		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_FWMARK, unix.FRA_FWMASK, unix.FRA_GOTO,
+		case unix.FRA_FWMARK:
+			setU32(&r.Mark, v)
+		case unix.FRA_FWMASK:
+			setU32(&mask, v)
+		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_GOTO,
 			unix.FRA_UID_RANGE, unix.FRA_IP_PROTO, unix.FRA_SPORT_RANGE, unix.FRA_DPORT_RANGE, unix.FRA_L3MDEV:
 			other = true
 		}
 	})
-	if other {
+	if other || (r.Mark != 0 && mask != fullMask) {
 		return r, proto, false
 	}
 	if !src.IsValid() {
