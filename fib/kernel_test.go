@@ -102,7 +102,7 @@ func (th testHost) states() map[string]State {
 		"fwmark rules": mk([]Rule{rule0, rule1, {Priority: 1000, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 101, Mark: 101},
 			{Priority: 1000, Src: netip.MustParsePrefix("::/0"), Table: 101, Mark: 101}, {Priority: 1100, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 70000, Mark: 70000}},
 			conn0, def0, conn1, def1),
-		"primary in main":  mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
+		"primary in main": mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
 	}
 }
 
