@@ -1,0 +1,376 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
+)
+
+// Nft owns the nftables table "inet multihomed" (gateway mode) and the
+// conntrack entries of its marks. It converges the table to the last
+// Balance it was given in one transaction per change, rewrites it when
+// someone else changes or deletes it (Run), and reads or writes nothing
+// outside it.
+type Nft struct {
+	log  *slog.Logger
+	ns   *os.File // the namespace's handle; nil for the current one
+	conn *nftables.Conn
+
+	mu   sync.Mutex
+	want *nftPlan // nil: no table wanted
+	// stuck: a rewrite did not produce what is wanted; repairing again
+	// would only loop on our own notifications, so wait for the next Set.
+	stuck bool
+	kick  chan struct{}
+}
+
+// NftOptions configure OpenNft.
+type NftOptions struct {
+	// NetNS is the network namespace's path; "" for the current one.
+	NetNS  string
+	Logger *slog.Logger
+}
+
+var nftFamily = nftables.TableFamilyINet
+
+// OpenNft prepares the owner of our nftables table. It writes nothing:
+// the table of an earlier run stays as it is until the first Set, which
+// replaces it in one transaction, so a restart leaves no moment at which
+// new connections go unmarked.
+func OpenNft(o NftOptions) (*Nft, error) {
+	n := &Nft{log: o.Logger, kick: make(chan struct{}, 1)}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	n.log = n.log.With("component", "nft")
+	var opts []nftables.ConnOption
+	if o.NetNS != "" {
+		f, err := os.Open(o.NetNS)
+		if err != nil {
+			return nil, fmt.Errorf("fib: nft: %w", err)
+		}
+		n.ns = f
+		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("fib: nft: %w", err)
+	}
+	n.conn = c
+	return n, nil
+}
+
+// Close releases the namespace handle; the table stays (Flush removes it).
+func (n *Nft) Close() error {
+	if n.ns != nil {
+		return n.ns.Close()
+	}
+	return nil
+}
+
+func (n *Nft) table() *nftables.Table {
+	return &nftables.Table{Name: NftTable, Family: nftFamily}
+}
+
+// Set converges the table to b (nil: no table) in one transaction.
+func (n *Nft) Set(b *Balance) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if b == nil {
+		n.want = nil
+		return n.removeLocked()
+	}
+	p := planNft(*b)
+	n.want, n.stuck = &p, false
+	return n.writeLocked(p)
+}
+
+// Flush removes the table (a clean stop) and forgets what was wanted, so
+// that Run no longer restores it.
+func (n *Nft) Flush() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.want = nil
+	return n.removeLocked()
+}
+
+func (n *Nft) removeLocked() error {
+	t := n.table()
+	// Adding first makes the delete succeed when there is no table.
+	n.conn.AddTable(t)
+	n.conn.DelTable(t)
+	if err := n.conn.Flush(); err != nil {
+		return fmt.Errorf("fib: nft: delete table inet %s: %w", NftTable, err)
+	}
+	return nil
+}
+
+// writeLocked replaces the table by p in one transaction: add (so that the
+// delete cannot fail), delete, create anew. Packets see the old ruleset or
+// the new one, never none.
+func (n *Nft) writeLocked(p nftPlan) error {
+	c := n.conn
+	t := n.table()
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	weights := &nftables.Set{Table: t, Name: nftWeights, IsMap: true,
+		KeyType: nftables.TypeInteger, DataType: nftables.TypeMark}
+	if len(p.Weights) > 0 {
+		if err := c.AddSet(weights, p.Weights); err != nil {
+			return fmt.Errorf("fib: nft: set %s: %w", nftWeights, err)
+		}
+	}
+	accept := nftables.ChainPolicyAccept
+	// Every chain before any rule: a jump needs its target.
+	chains := make([]*nftables.Chain, len(p.Chains))
+	for i, ch := range p.Chains {
+		nc := &nftables.Chain{Name: ch.Name, Table: t, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Prio}
+		if ch.Hook != nil {
+			nc.Policy = &accept
+		}
+		chains[i] = c.AddChain(nc)
+	}
+	for i, ch := range p.Chains {
+		nc := chains[i]
+		for _, r := range ch.Rules {
+			for _, e := range r.Exprs {
+				if l, ok := e.(*expr.Lookup); ok && l.SetName == nftWeights {
+					l.SetID = weights.ID
+				}
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: nc, Exprs: r.Exprs, UserData: []byte(r.ID)})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("fib: nft: write table inet %s: %w", NftTable, err)
+	}
+	return nil
+}
+
+// differs reads our table (and only it) and says what differs from p, ""
+// when nothing does.
+func (n *Nft) differs(p nftPlan) (string, error) {
+	t, err := n.conn.ListTableOfFamily(NftTable, nftFamily)
+	if errors.Is(err, unix.ENOENT) {
+		return "table missing", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("fib: nft: read table: %w", err)
+	}
+	objects := len(p.Chains)
+	if len(p.Weights) > 0 {
+		objects++
+	}
+	// The library (v0.3.0) reads NFTA_TABLE_USE, a big-endian u32, in
+	// host order; no table holds 65536 objects, so a larger number is
+	// that mistake.
+	use := t.Use
+	if use > 0xffff {
+		use = bits.ReverseBytes32(use)
+	}
+	if int(use) != objects {
+		return fmt.Sprintf("table holds %d objects, want %d", use, objects), nil
+	}
+	for _, ch := range p.Chains {
+		kc, err := n.conn.ListChain(t, ch.Name)
+		if err != nil {
+			return fmt.Sprintf("chain %s: %v", ch.Name, err), nil
+		}
+		if ch.Hook != nil && (kc.Policy == nil || *kc.Policy != nftables.ChainPolicyAccept) {
+			return fmt.Sprintf("chain %s: policy changed", ch.Name), nil
+		}
+		rules, err := n.conn.GetRules(t, kc)
+		if err != nil {
+			return "", fmt.Errorf("fib: nft: read chain %s: %w", ch.Name, err)
+		}
+		ids := make([]string, len(rules))
+		for i, r := range rules {
+			ids[i] = string(r.UserData)
+		}
+		if !slices.Equal(ids, ch.ruleIDs()) {
+			return fmt.Sprintf("chain %s: rules %q, want %q", ch.Name, ids, ch.ruleIDs()), nil
+		}
+	}
+	if len(p.Weights) > 0 {
+		els, err := n.conn.GetSetElements(&nftables.Set{Table: t, Name: nftWeights})
+		if err != nil {
+			return fmt.Sprintf("set %s: %v", nftWeights, err), nil
+		}
+		if !sameElements(els, p.Weights) {
+			return fmt.Sprintf("set %s: elements changed", nftWeights), nil
+		}
+	}
+	return "", nil
+}
+
+func sameElements(got, want []nftables.SetElement) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	key := func(e nftables.SetElement) string { return string(e.Key) + "\x00" + string(e.Val) }
+	have := map[string]int{}
+	for _, e := range got {
+		have[key(e)]++
+	}
+	for _, e := range want {
+		k := key(e)
+		if have[k] == 0 {
+			return false
+		}
+		have[k]--
+	}
+	return true
+}
+
+// Run repairs drift until ctx is done: it listens to nftables' change
+// notifications (NFNLGRP_NFTABLES, no polling) and, when a change may
+// concern our table, compares the table with what is wanted and rewrites
+// it when they differ. Our own writes compare equal and cause nothing.
+func (n *Nft) Run(ctx context.Context) error {
+	mon := nftables.NewMonitor(nftables.WithMonitorEventBuffer(64))
+	events, err := n.conn.AddGenerationalMonitor(mon)
+	if err != nil {
+		return fmt.Errorf("fib: nft: monitor: %w", err)
+	}
+	defer func() {
+		mon.Close()
+		for range events { // let the monitor's goroutine end
+		}
+	}()
+	// A check at start covers what changed before the monitor listened.
+	n.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("fib: nft: monitor closed")
+			}
+			if ev.GeneratedBy != nil && ev.GeneratedBy.Error != nil && ev.GeneratedBy.Type == nftables.MonitorEventTypeOOB {
+				return fmt.Errorf("fib: nft: monitor: %w", ev.GeneratedBy.Error)
+			}
+			if mayConcernUs(ev.Changes) {
+				n.poke()
+			}
+		case <-n.kick:
+			n.repair()
+		}
+	}
+}
+
+func (n *Nft) poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// repair rewrites the table when it differs from what is wanted.
+func (n *Nft) repair() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.want == nil || n.stuck {
+		return
+	}
+	why, err := n.differs(*n.want)
+	if err != nil {
+		n.log.Warn("nftables table not read", "err", err)
+		return
+	}
+	if why == "" {
+		return
+	}
+	n.log.Info("nftables table changed by someone else: rewritten", "event", "drift", "reason", why)
+	if err := n.writeLocked(*n.want); err != nil {
+		n.log.Error("nftables table not rewritten", "err", err)
+		return
+	}
+	if why, err := n.differs(*n.want); err == nil && why != "" {
+		n.stuck = true
+		n.log.Error("nftables table still differs after a rewrite: repair stopped until the next change", "reason", why)
+	}
+}
+
+// mayConcernUs says whether a generation's changes may touch our table:
+// those that name it, and set elements, whose notifications the library
+// does not tie to a table.
+func mayConcernUs(changes []*nftables.MonitorEvent) bool {
+	for _, c := range changes {
+		var t *nftables.Table
+		switch d := c.Data.(type) {
+		case *nftables.Table:
+			t = d
+		case *nftables.Chain:
+			t = d.Table
+		case *nftables.Rule:
+			t = d.Table
+		case *nftables.Set:
+			t = d.Table
+		default:
+			return true
+		}
+		if t == nil || (t.Name == NftTable && t.Family == nftFamily) {
+			return true
+		}
+	}
+	return false
+}
+
+// conntrackConn dials conntrack in our namespace.
+func (n *Nft) conntrackConn() (*conntrack.Conn, error) {
+	cfg := &netlink.Config{}
+	if n.ns != nil {
+		cfg.NetNS = int(n.ns.Fd())
+	}
+	c, err := conntrack.Dial(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fib: conntrack: %w", err)
+	}
+	return c, nil
+}
+
+// Conns counts the conntrack entries of each mark.
+func (n *Nft) Conns(marks []uint32) (map[uint32]int, error) {
+	c, err := n.conntrackConn()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out := make(map[uint32]int, len(marks))
+	for _, m := range marks {
+		flows, err := c.DumpFilter(conntrack.NewFilter().Mark(m).MarkMask(fullMask), nil)
+		if err != nil {
+			return nil, fmt.Errorf("fib: conntrack: dump mark %#x: %w", m, err)
+		}
+		out[m] = len(flows)
+	}
+	return out, nil
+}
+
+// FlushConns deletes the conntrack entries of mark: the connections of an
+// uplink that died, so that their clients reconnect over a live one.
+func (n *Nft) FlushConns(mark uint32) error {
+	c, err := n.conntrackConn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.FlushFilter(conntrack.NewFilter().Mark(mark).MarkMask(fullMask)); err != nil {
+		return fmt.Errorf("fib: conntrack: flush mark %#x: %w", mark, err)
+	}
+	return nil
+}
