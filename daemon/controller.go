@@ -305,6 +305,10 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes}
 		return nil
 	})
+	if err != nil {
+		return st, err
+	}
+	st.Balance, err = d.balanceStatus(ctx)
 	return st, err
 }
 

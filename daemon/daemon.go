@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multihomed/multihomed/balance"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
@@ -34,6 +35,8 @@ type Options struct {
 	FIB        FIB
 	Addrs      Addrs
 	NewSpeaker NewSpeaker
+	// Nft is the nftables side of gateway mode; nil for the real one.
+	Nft Nftables
 }
 
 // Daemon runs multihomed.
@@ -84,6 +87,14 @@ type Daemon struct {
 	nextVIPDecision time.Time // a dampened VIP's reuse time
 	addrs           Addrs     // VIP addresses; the kernel side has its own socket
 	cmds            chan func()
+
+	// Gateway mode: the nftables side, the ruleset last handed to it
+	// (nftSet: handed at all, nil meaning none), and the last decision.
+	nft       Nftables
+	nftSet    bool
+	nftWant   *fib.Balance
+	balance   balance.Decision
+	balanceOn bool
 }
 
 // New opens the kernel side; Run starts everything.
@@ -120,8 +131,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		addrs = c
 	}
+	nft := opts.Nft
+	if nft == nil {
+		n, err := fib.OpenNft(fib.NftOptions{NetNS: opts.NetNS, Logger: opts.Logger})
+		if err != nil {
+			k.Close()
+			addrs.Close()
+			return nil, err
+		}
+		nft = n
+	}
 	done := make(chan struct{})
 	*d = Daemon{
+		nft:            nft,
 		opts:           opts,
 		log:            opts.Logger.With("component", "daemon"),
 		kernel:         k,
@@ -194,9 +216,19 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 // every rule and route the daemon owns is removed.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.kernel.Close()
+	defer d.nft.Close()
 	kctx, kcancel := context.WithCancel(context.Background())
 	kdone := make(chan error, 1)
 	go func() { kdone <- d.kernel.Run(kctx) }()
+	ndone := make(chan struct{})
+	go func() {
+		defer close(ndone)
+		// Not fatal: a host without nf_tables runs fine without gateway
+		// mode, and with it Set reports the problem.
+		if err := d.nft.Run(kctx); err != nil {
+			d.log.Warn("nftables drift repair stopped", "event", "nft-watch-stopped", "err", err)
+		}
+	}()
 	loopErr := d.loop(ctx, kdone)
 	close(d.done)
 	// Withdraw first, give routers a moment to reroute (the lame duck),
@@ -212,6 +244,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopSpeaker()
 	defer d.addrs.Close()
 	kcancel()
+	<-ndone
 	var kerr error
 	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
 		kerr = <-kdone
@@ -223,6 +256,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Retain || d.cfg.FIB.RetainOnExit {
 		d.log.Info("leaving kernel state in place", "event", "stop", "reason", "retain")
 		return err
+	}
+	if ferr := d.nft.Flush(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("daemon: removing our nftables table: %w", ferr))
 	}
 	if ferr := d.kernel.Flush(); ferr != nil {
 		return errors.Join(err, fmt.Errorf("daemon: removing owned rules and routes: %w", ferr))
@@ -347,6 +383,7 @@ func (d *Daemon) converge() {
 	d.kernel.SetWith(state, adds, dels)
 	d.base = state
 	d.links = links
+	d.convergeBalance()
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()

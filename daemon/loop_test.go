@@ -64,16 +64,17 @@ type loopTest struct {
 	fib    *fakeFIB
 	addrs  *fakeAddrs
 	spk    *fakeSpeaker
+	nft    *fakeNft
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func startLoop(t *testing.T, cfg *config.Config, adopted fib.State) *loopTest {
 	t.Helper()
-	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, done: make(chan error, 1)}
+	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), addrs: &fakeAddrs{}, spk: &fakeSpeaker{}, nft: &fakeNft{}, done: make(chan error, 1)}
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		FIB:    lt.fib, Addrs: lt.addrs,
+		FIB:    lt.fib, Addrs: lt.addrs, Nft: lt.nft,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
 			lt.spk.mu.Lock()
 			defer lt.spk.mu.Unlock()
@@ -110,6 +111,9 @@ func (lt *loopTest) stop() {
 	}
 	if !lt.fib.flushed {
 		lt.t.Error("the fib was not flushed at a clean stop")
+	}
+	if !lt.nft.removed {
+		lt.t.Error("the nftables table was not removed at a clean stop")
 	}
 }
 

@@ -107,6 +107,10 @@ func (n *Nft) Flush() error {
 }
 
 func (n *Nft) removeLocked() error {
+	// Look first, so that a daemon without gateway mode writes nothing.
+	if _, err := n.conn.ListTableOfFamily(NftTable, nftFamily); errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	t := n.table()
 	// Adding first makes the delete succeed when there is no table.
 	n.conn.AddTable(t)
