@@ -54,7 +54,8 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Rules:     u32(st.FIB.Rules),
 			Routes:    u32(st.FIB.Routes),
 		},
-		Build: s.buildInfo(),
+		Build:   s.buildInfo(),
+		Balance: balanceToProto(st.Balance),
 	}
 	// Which uplink carries main's default: the kernel's answer, as
 	// ListRoutes gives it. Status without it rather than no status.
@@ -515,4 +516,18 @@ func (s *apiService) buildInfo() *pb.BuildInfo {
 		v = version.Get()
 	}
 	return &pb.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}
+}
+
+func balanceToProto(b *control.BalanceStatus) *pb.Balance {
+	if b == nil {
+		return nil
+	}
+	out := &pb.Balance{ConnectionsError: b.ConnectionsError}
+	for _, u := range b.Uplinks {
+		out.Uplinks = append(out.Uplinks, &pb.BalanceUplink{
+			Name: u.Name, Mark: u.Mark, Weight: u32(u.Weight), EffectiveWeight: u32(u.Effective),
+			State: u.State, Reason: u.Reason, Health: u.Health, Connections: u32(u.Connections),
+		})
+	}
+	return out
 }

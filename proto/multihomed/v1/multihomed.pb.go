@@ -77,7 +77,9 @@ type GetStatusResponse struct {
 	Vips    []*VIPStatus           `protobuf:"bytes,2,rep,name=vips,proto3" json:"vips,omitempty"`
 	Fib     *FIBStatus             `protobuf:"bytes,3,opt,name=fib,proto3" json:"fib,omitempty"`
 	// The daemon's build.
-	Build         *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
+	Build *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
+	// Gateway mode (SPEC §11); absent without it.
+	Balance       *Balance `protobuf:"bytes,5,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +142,176 @@ func (x *GetStatusResponse) GetBuild() *BuildInfo {
 	return nil
 }
 
+func (x *GetStatusResponse) GetBalance() *Balance {
+	if x != nil {
+		return x.Balance
+	}
+	return nil
+}
+
+// Balance is how new connections forwarded from the LAN are shared among
+// the uplinks.
+type Balance struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Uplinks []*BalanceUplink       `protobuf:"bytes,1,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	// Why the connections could not be counted, when they could not.
+	ConnectionsError string `protobuf:"bytes,2,opt,name=connections_error,json=connectionsError,proto3" json:"connections_error,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Balance) Reset() {
+	*x = Balance{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Balance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Balance) ProtoMessage() {}
+
+func (x *Balance) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Balance.ProtoReflect.Descriptor instead.
+func (*Balance) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Balance) GetUplinks() []*BalanceUplink {
+	if x != nil {
+		return x.Uplinks
+	}
+	return nil
+}
+
+func (x *Balance) GetConnectionsError() string {
+	if x != nil {
+		return x.ConnectionsError
+	}
+	return ""
+}
+
+// BalanceUplink is one balanced uplink.
+type BalanceUplink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its packet and conntrack mark: its table number.
+	Mark uint32 `protobuf:"varint,2,opt,name=mark,proto3" json:"mark,omitempty"`
+	// Its configured share of new connections.
+	Weight uint32 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// Its share now: 0 takes no new connections.
+	EffectiveWeight uint32 `protobuf:"varint,4,opt,name=effective_weight,json=effectiveWeight,proto3" json:"effective_weight,omitempty"`
+	// up, degraded or down.
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Why it has that share: up, degraded-standby, degraded-only, down.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The health decision's own reason (no-carrier, drained, ...).
+	Health string `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
+	// Conntrack entries with its mark: the connections it carries.
+	Connections   uint32 `protobuf:"varint,8,opt,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BalanceUplink) Reset() {
+	*x = BalanceUplink{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BalanceUplink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BalanceUplink) ProtoMessage() {}
+
+func (x *BalanceUplink) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BalanceUplink.ProtoReflect.Descriptor instead.
+func (*BalanceUplink) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BalanceUplink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetMark() uint32 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetEffectiveWeight() uint32 {
+	if x != nil {
+		return x.EffectiveWeight
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetConnections() uint32 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
 // BuildInfo is a build of multihomed, as multihomed --version prints it.
 type BuildInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -155,7 +327,7 @@ type BuildInfo struct {
 
 func (x *BuildInfo) Reset() {
 	*x = BuildInfo{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +339,7 @@ func (x *BuildInfo) String() string {
 func (*BuildInfo) ProtoMessage() {}
 
 func (x *BuildInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +352,7 @@ func (x *BuildInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
 func (*BuildInfo) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BuildInfo) GetVersion() string {
@@ -235,7 +407,7 @@ type Uplink struct {
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +419,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +432,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Uplink) GetName() string {
@@ -374,7 +546,7 @@ type BGPSession struct {
 
 func (x *BGPSession) Reset() {
 	*x = BGPSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +558,7 @@ func (x *BGPSession) String() string {
 func (*BGPSession) ProtoMessage() {}
 
 func (x *BGPSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +571,7 @@ func (x *BGPSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPSession.ProtoReflect.Descriptor instead.
 func (*BGPSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BGPSession) GetPeer() string {
@@ -471,7 +643,7 @@ type VIPStatus struct {
 
 func (x *VIPStatus) Reset() {
 	*x = VIPStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +655,7 @@ func (x *VIPStatus) String() string {
 func (*VIPStatus) ProtoMessage() {}
 
 func (x *VIPStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +668,7 @@ func (x *VIPStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
 func (*VIPStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *VIPStatus) GetPrefix() string {
@@ -565,7 +737,7 @@ type FIBStatus struct {
 
 func (x *FIBStatus) Reset() {
 	*x = FIBStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +749,7 @@ func (x *FIBStatus) String() string {
 func (*FIBStatus) ProtoMessage() {}
 
 func (x *FIBStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +762,7 @@ func (x *FIBStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FIBStatus.ProtoReflect.Descriptor instead.
 func (*FIBStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FIBStatus) GetSynced() bool {
@@ -647,7 +819,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +831,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +844,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRoutesRequest) GetTable() uint32 {
@@ -698,7 +870,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +882,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +895,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -752,7 +924,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +936,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +949,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Route) GetTable() uint32 {
@@ -844,7 +1016,7 @@ type ListVIPsRequest struct {
 
 func (x *ListVIPsRequest) Reset() {
 	*x = ListVIPsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1028,7 @@ func (x *ListVIPsRequest) String() string {
 func (*ListVIPsRequest) ProtoMessage() {}
 
 func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1041,7 @@ func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsRequest.ProtoReflect.Descriptor instead.
 func (*ListVIPsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 type ListVIPsResponse struct {
@@ -881,7 +1053,7 @@ type ListVIPsResponse struct {
 
 func (x *ListVIPsResponse) Reset() {
 	*x = ListVIPsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1065,7 @@ func (x *ListVIPsResponse) String() string {
 func (*ListVIPsResponse) ProtoMessage() {}
 
 func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1078,7 @@ func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsResponse.ProtoReflect.Descriptor instead.
 func (*ListVIPsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListVIPsResponse) GetVips() []*VIPStatus {
@@ -963,7 +1135,7 @@ type VIP struct {
 
 func (x *VIP) Reset() {
 	*x = VIP{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1147,7 @@ func (x *VIP) String() string {
 func (*VIP) ProtoMessage() {}
 
 func (x *VIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1160,7 @@ func (x *VIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIP.ProtoReflect.Descriptor instead.
 func (*VIP) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VIP) GetPrefix() string {
@@ -1113,7 +1285,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1297,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1310,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Check) GetType() string {
@@ -1240,7 +1412,7 @@ type Dampening struct {
 
 func (x *Dampening) Reset() {
 	*x = Dampening{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1424,7 @@ func (x *Dampening) String() string {
 func (*Dampening) ProtoMessage() {}
 
 func (x *Dampening) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1437,7 @@ func (x *Dampening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dampening.ProtoReflect.Descriptor instead.
 func (*Dampening) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Dampening) GetEnabled() bool {
@@ -1319,7 +1491,7 @@ type AddVIPRequest struct {
 
 func (x *AddVIPRequest) Reset() {
 	*x = AddVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1503,7 @@ func (x *AddVIPRequest) String() string {
 func (*AddVIPRequest) ProtoMessage() {}
 
 func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1516,7 @@ func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPRequest.ProtoReflect.Descriptor instead.
 func (*AddVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddVIPRequest) GetVip() *VIP {
@@ -1364,7 +1536,7 @@ type AddVIPResponse struct {
 
 func (x *AddVIPResponse) Reset() {
 	*x = AddVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1548,7 @@ func (x *AddVIPResponse) String() string {
 func (*AddVIPResponse) ProtoMessage() {}
 
 func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1561,7 @@ func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPResponse.ProtoReflect.Descriptor instead.
 func (*AddVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddVIPResponse) GetVip() *VIP {
@@ -1408,7 +1580,7 @@ type UpdateVIPRequest struct {
 
 func (x *UpdateVIPRequest) Reset() {
 	*x = UpdateVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1592,7 @@ func (x *UpdateVIPRequest) String() string {
 func (*UpdateVIPRequest) ProtoMessage() {}
 
 func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1605,7 @@ func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateVIPRequest) GetVip() *VIP {
@@ -1453,7 +1625,7 @@ type UpdateVIPResponse struct {
 
 func (x *UpdateVIPResponse) Reset() {
 	*x = UpdateVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1637,7 @@ func (x *UpdateVIPResponse) String() string {
 func (*UpdateVIPResponse) ProtoMessage() {}
 
 func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1650,7 @@ func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateVIPResponse) GetVip() *VIP {
@@ -1497,7 +1669,7 @@ type DeleteVIPRequest struct {
 
 func (x *DeleteVIPRequest) Reset() {
 	*x = DeleteVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1681,7 @@ func (x *DeleteVIPRequest) String() string {
 func (*DeleteVIPRequest) ProtoMessage() {}
 
 func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1694,7 @@ func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteVIPRequest) GetPrefix() string {
@@ -1540,7 +1712,7 @@ type DeleteVIPResponse struct {
 
 func (x *DeleteVIPResponse) Reset() {
 	*x = DeleteVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1724,7 @@ func (x *DeleteVIPResponse) String() string {
 func (*DeleteVIPResponse) ProtoMessage() {}
 
 func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1737,7 @@ func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 type DrainVIPRequest struct {
@@ -1577,7 +1749,7 @@ type DrainVIPRequest struct {
 
 func (x *DrainVIPRequest) Reset() {
 	*x = DrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1761,7 @@ func (x *DrainVIPRequest) String() string {
 func (*DrainVIPRequest) ProtoMessage() {}
 
 func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1774,7 @@ func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*DrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DrainVIPRequest) GetPrefix() string {
@@ -1620,7 +1792,7 @@ type DrainVIPResponse struct {
 
 func (x *DrainVIPResponse) Reset() {
 	*x = DrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1804,7 @@ func (x *DrainVIPResponse) String() string {
 func (*DrainVIPResponse) ProtoMessage() {}
 
 func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1817,7 @@ func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*DrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 type UndrainVIPRequest struct {
@@ -1657,7 +1829,7 @@ type UndrainVIPRequest struct {
 
 func (x *UndrainVIPRequest) Reset() {
 	*x = UndrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1841,7 @@ func (x *UndrainVIPRequest) String() string {
 func (*UndrainVIPRequest) ProtoMessage() {}
 
 func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1854,7 @@ func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*UndrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UndrainVIPRequest) GetPrefix() string {
@@ -1700,7 +1872,7 @@ type UndrainVIPResponse struct {
 
 func (x *UndrainVIPResponse) Reset() {
 	*x = UndrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1884,7 @@ func (x *UndrainVIPResponse) String() string {
 func (*UndrainVIPResponse) ProtoMessage() {}
 
 func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1897,7 @@ func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*UndrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 type DrainUplinkRequest struct {
@@ -1737,7 +1909,7 @@ type DrainUplinkRequest struct {
 
 func (x *DrainUplinkRequest) Reset() {
 	*x = DrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1921,7 @@ func (x *DrainUplinkRequest) String() string {
 func (*DrainUplinkRequest) ProtoMessage() {}
 
 func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1934,7 @@ func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*DrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DrainUplinkRequest) GetName() string {
@@ -1780,7 +1952,7 @@ type DrainUplinkResponse struct {
 
 func (x *DrainUplinkResponse) Reset() {
 	*x = DrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1964,7 @@ func (x *DrainUplinkResponse) String() string {
 func (*DrainUplinkResponse) ProtoMessage() {}
 
 func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1977,7 @@ func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*DrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 type UndrainUplinkRequest struct {
@@ -1817,7 +1989,7 @@ type UndrainUplinkRequest struct {
 
 func (x *UndrainUplinkRequest) Reset() {
 	*x = UndrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2001,7 @@ func (x *UndrainUplinkRequest) String() string {
 func (*UndrainUplinkRequest) ProtoMessage() {}
 
 func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2014,7 @@ func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UndrainUplinkRequest) GetName() string {
@@ -1860,7 +2032,7 @@ type UndrainUplinkResponse struct {
 
 func (x *UndrainUplinkResponse) Reset() {
 	*x = UndrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2044,7 @@ func (x *UndrainUplinkResponse) String() string {
 func (*UndrainUplinkResponse) ProtoMessage() {}
 
 func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2057,7 @@ func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 // ExplainRequest is a packet to explain.
@@ -1906,7 +2078,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2090,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2103,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExplainRequest) GetSrc() string {
@@ -1984,7 +2156,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2168,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2181,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExplainResponse) GetRulePriority() uint32 {
@@ -2076,7 +2248,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2260,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2273,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 type WatchEventsResponse struct {
@@ -2113,7 +2285,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2297,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2310,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2153,7 +2325,7 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
-	// fib-error, reload, reload-rejected, or events-lost (this client did not
+	// fib-error, reload, reload-rejected, balance, or events-lost (this client did not
 	// keep up; detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
@@ -2166,7 +2338,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2350,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2363,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2244,7 +2416,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2428,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2441,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 type ReloadResponse struct {
@@ -2280,7 +2452,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2292,7 +2464,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2305,7 +2477,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
@@ -2313,12 +2485,25 @@ var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
 const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\n" +
 	"$proto/multihomed/v1/multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xce\x01\n" +
+	"\x10GetStatusRequest\"\x80\x02\n" +
 	"\x11GetStatusResponse\x12/\n" +
 	"\auplinks\x18\x01 \x03(\v2\x15.multihomed.v1.UplinkR\auplinks\x12,\n" +
 	"\x04vips\x18\x02 \x03(\v2\x18.multihomed.v1.VIPStatusR\x04vips\x12*\n" +
 	"\x03fib\x18\x03 \x01(\v2\x18.multihomed.v1.FIBStatusR\x03fib\x12.\n" +
-	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\"\\\n" +
+	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\x120\n" +
+	"\abalance\x18\x05 \x01(\v2\x16.multihomed.v1.BalanceR\abalance\"n\n" +
+	"\aBalance\x126\n" +
+	"\auplinks\x18\x01 \x03(\v2\x1c.multihomed.v1.BalanceUplinkR\auplinks\x12+\n" +
+	"\x11connections_error\x18\x02 \x01(\tR\x10connectionsError\"\xe2\x01\n" +
+	"\rBalanceUplink\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mark\x18\x02 \x01(\rR\x04mark\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12)\n" +
+	"\x10effective_weight\x18\x04 \x01(\rR\x0feffectiveWeight\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06health\x18\a \x01(\tR\x06health\x12 \n" +
+	"\vconnections\x18\b \x01(\rR\vconnections\"\\\n" +
 	"\tBuildInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
@@ -2507,103 +2692,107 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
-var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
-	(*BuildInfo)(nil),             // 2: multihomed.v1.BuildInfo
-	(*Uplink)(nil),                // 3: multihomed.v1.Uplink
-	(*BGPSession)(nil),            // 4: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 5: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 6: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 7: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 8: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 9: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 10: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 11: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 12: multihomed.v1.VIP
-	(*Check)(nil),                 // 13: multihomed.v1.Check
-	(*Dampening)(nil),             // 14: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 15: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 16: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 17: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 18: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 19: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 20: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 21: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 22: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 23: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 24: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 25: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 26: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 27: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 28: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 29: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 30: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 31: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 32: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 33: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 34: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 35: multihomed.v1.ReloadResponse
-	nil,                           // 36: multihomed.v1.BGPSession.RefusedEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 38: google.protobuf.Duration
+	(*Balance)(nil),               // 2: multihomed.v1.Balance
+	(*BalanceUplink)(nil),         // 3: multihomed.v1.BalanceUplink
+	(*BuildInfo)(nil),             // 4: multihomed.v1.BuildInfo
+	(*Uplink)(nil),                // 5: multihomed.v1.Uplink
+	(*BGPSession)(nil),            // 6: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 7: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 8: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 9: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 10: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 11: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 12: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 13: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 14: multihomed.v1.VIP
+	(*Check)(nil),                 // 15: multihomed.v1.Check
+	(*Dampening)(nil),             // 16: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 17: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 18: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 19: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 20: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 21: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 22: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 23: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 24: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 25: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 26: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 27: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 28: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 29: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 30: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 31: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 32: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 33: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 34: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 35: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 36: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 37: multihomed.v1.ReloadResponse
+	nil,                           // 38: multihomed.v1.BGPSession.RefusedEntry
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
-	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	5,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	6,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
-	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	4,  // 4: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	37, // 5: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	36, // 6: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	37, // 7: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	37, // 8: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	9,  // 9: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	5,  // 10: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	13, // 11: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	38, // 12: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	14, // 13: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	38, // 14: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	38, // 15: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	38, // 16: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	12, // 17: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	12, // 18: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	12, // 19: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	12, // 20: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	33, // 21: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	37, // 22: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 23: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	7,  // 24: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	10, // 25: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	15, // 26: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	17, // 27: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	19, // 28: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	21, // 29: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	23, // 30: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	25, // 31: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	27, // 32: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	29, // 33: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	31, // 34: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	34, // 35: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 36: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	8,  // 37: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	11, // 38: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	16, // 39: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	18, // 40: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	20, // 41: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	22, // 42: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	24, // 43: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	26, // 44: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	28, // 45: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	30, // 46: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	32, // 47: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	35, // 48: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	36, // [36:49] is the sub-list for method output_type
-	23, // [23:36] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	5,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
+	7,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	8,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	4,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
+	2,  // 4: multihomed.v1.GetStatusResponse.balance:type_name -> multihomed.v1.Balance
+	3,  // 5: multihomed.v1.Balance.uplinks:type_name -> multihomed.v1.BalanceUplink
+	6,  // 6: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	39, // 7: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	38, // 8: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	39, // 9: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	39, // 10: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	11, // 11: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	7,  // 12: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	15, // 13: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	40, // 14: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	16, // 15: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	40, // 16: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	40, // 17: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	40, // 18: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	14, // 19: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	14, // 20: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	14, // 21: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	14, // 22: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	35, // 23: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	39, // 24: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 25: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	9,  // 26: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	12, // 27: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	17, // 28: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	19, // 29: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	21, // 30: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	23, // 31: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	25, // 32: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	27, // 33: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	29, // 34: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	31, // 35: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	33, // 36: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	36, // 37: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 38: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	10, // 39: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	13, // 40: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	18, // 41: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	20, // 42: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	22, // 43: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	24, // 44: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	26, // 45: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	28, // 46: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	30, // 47: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	32, // 48: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	34, // 49: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	37, // 50: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -2611,15 +2800,15 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 	if File_proto_multihomed_v1_multihomed_proto != nil {
 		return
 	}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[12].OneofWrappers = []any{}
 	file_proto_multihomed_v1_multihomed_proto_msgTypes[14].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
