@@ -14,6 +14,17 @@
 // key we want is a conflict (ErrConflict): reported, left alone, and ours
 // written again as soon as it goes.
 //
+// Nft owns gateway mode's nftables table, "inet multihomed", and nothing
+// else of nftables: a Balance (new connections from the LAN marked by
+// weight, marks kept in conntrack, masquerade per uplink) is written as one
+// transaction that replaces the whole table, so packets meet the old
+// ruleset or the new one and a restarted daemon adopts the table without a
+// gap. Drift is found from nftables' change notifications and by reading
+// our table only, never polled; Conns and FlushConns read and delete
+// conntrack entries by mark. Rules "fwmark M lookup T" are ordinary Rules
+// with a Mark. It does not keep sticky sources (balance.sticky) yet, and
+// does not translate IPv6 (no NPTv6).
+//
 // It deliberately does not decide what is wanted: which uplink is healthy,
 // what goes into which table, is the daemon's business. It never changes or
 // deletes a rule or route whose protocol is not its own.

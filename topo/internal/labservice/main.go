@@ -3,6 +3,8 @@
 //
 //	labservice serve -listen ADDR [-status-file FILE]
 //	labservice get [-timeout D] URL
+//	labservice echo -listen ADDR
+//	labservice flows -proto udp|tcp -n N [-timeout D] ADDR
 //
 // serve answers every request on ADDR (host:port) with 200 "OK\n", or with
 // the status code written in FILE (read at every request, so a change takes
@@ -10,6 +12,15 @@
 // IP_FREEBIND, so ADDR may be a service address the host does not hold
 // (yet): a VIP that comes and goes. Once it listens it prints "listening on
 // ADDR" on standard output, the line topo waits for.
+//
+// echo answers on ADDR, over UDP and TCP, with the address each datagram
+// or connection came from: the server that records what source a NAT
+// gateway gave each connection. It prints "listening on ADDR" too.
+//
+// flows opens N new connections to ADDR one after the other (a new socket,
+// so a new source port and a new conntrack entry, each), each asking echo
+// for its source; it prints a JSON object: how many answers named each
+// source, and how many flows got no answer within the timeout.
 //
 // get fetches URL (no keep-alive, no redirects) and prints the status code
 // on the first line of standard output and the body after it. It exits 0
@@ -20,6 +31,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,13 +67,18 @@ func main() {
 		serve(os.Args[2:])
 	case "get":
 		os.Exit(get(os.Args[2:]))
+	case "echo":
+		echo(os.Args[2:])
+	case "flows":
+		os.Exit(flows(os.Args[2:]))
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: labservice serve -listen ADDR [-status-file FILE]\n       labservice get [-timeout D] URL")
+	fmt.Fprintln(os.Stderr, "usage: labservice serve -listen ADDR [-status-file FILE]\n       labservice get [-timeout D] URL\n"+
+		"       labservice echo -listen ADDR\n       labservice flows -proto udp|tcp -n N [-timeout D] ADDR")
 	os.Exit(exitUsage)
 }
 
@@ -159,4 +176,95 @@ func get(args []string) int {
 		return exitStatus
 	}
 	return exitOK
+}
+
+// maxFlows bounds one flows run.
+const maxFlows = 100000
+
+func echo(args []string) {
+	fs := flag.NewFlagSet("echo", flag.ExitOnError)
+	listen := fs.String("listen", "", "host:port to listen on, UDP and TCP")
+	_ = fs.Parse(args)
+	if *listen == "" || fs.NArg() != 0 {
+		usage()
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labservice: %v\n", err)
+		os.Exit(1)
+	}
+	pc, err := net.ListenPacket("udp", *listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labservice: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s\n", ln.Addr())
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "labservice: %v\n", err)
+				os.Exit(1)
+			}
+			host, _, _ := net.SplitHostPort(from.String())
+			_, _ = pc.WriteTo([]byte(host), from)
+		}
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "labservice: %v\n", err)
+			os.Exit(1)
+		}
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		_, _ = io.WriteString(c, host)
+		_ = c.Close()
+	}
+}
+
+func flows(args []string) int {
+	fs := flag.NewFlagSet("flows", flag.ExitOnError)
+	proto := fs.String("proto", "udp", "udp or tcp")
+	n := fs.Int("n", 100, "connections to open, one after the other")
+	timeout := fs.Duration("timeout", 2*time.Second, "wait for each answer at most this long")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 || (*proto != "udp" && *proto != "tcp") || *n < 1 || *n > maxFlows {
+		usage()
+	}
+	res := struct {
+		Sources map[string]int `json:"sources"`
+		Failed  int            `json:"failed"`
+	}{Sources: map[string]int{}}
+	buf := make([]byte, 256)
+	for range *n {
+		src, err := flow(*proto, fs.Arg(0), *timeout, buf)
+		if err != nil {
+			res.Failed++
+			continue
+		}
+		res.Sources[src]++
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(res)
+	return exitOK
+}
+
+// flow is one connection: it asks echo for its source address.
+func flow(proto, addr string, timeout time.Duration, buf []byte) (string, error) {
+	c, err := net.DialTimeout(proto, addr, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if proto == "udp" {
+		if _, err := c.Write([]byte("?")); err != nil {
+			return "", err
+		}
+	}
+	k, err := c.Read(buf)
+	if err != nil && (k == 0 || !errors.Is(err, io.EOF)) {
+		return "", err
+	}
+	return string(buf[:k]), nil
 }

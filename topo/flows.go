@@ -1,0 +1,80 @@
+package topo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flowTimeout bounds one connection of Flows; flowsSlack the whole run
+// beyond n of them.
+const (
+	flowTimeout = 2 * time.Second
+	flowsSlack  = 30 * time.Second
+)
+
+// StartEcho starts `labservice echo` in h on addr (host:port): over UDP
+// and TCP it answers each datagram or connection with the address it came
+// from, so that a client learns what source a NAT gave it. It returns
+// once the service listens.
+func StartEcho(h *Host, addr string) (*Proc, error) {
+	bin, err := ServiceBinary(h.lab)
+	if err != nil {
+		return nil, err
+	}
+	logName := fmt.Sprintf("%s-echo-%s.log", h.name, strings.NewReplacer(":", "_", "[", "", "]", "").Replace(addr))
+	logPath := filepath.Join(h.lab.dir, logName)
+	offset := fileSize(logPath)
+	p, err := h.Start(logName, bin, "echo", "-listen", addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(serviceStartTimeout)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if int64(len(b)) >= offset && strings.Contains(string(b[offset:]), serviceListening) {
+			return p, nil
+		}
+		if p.Exited() {
+			return nil, fmt.Errorf("topo: %s: echo %s exited while starting; log:\n%s", h.ns, addr, p.LogTail())
+		}
+		if time.Now().After(deadline) {
+			_ = Stop(p)
+			return nil, fmt.Errorf("topo: %s: echo %s: not listening within %v", h.ns, addr, serviceStartTimeout)
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
+// FlowResult is what Flows saw: answers per source address the server
+// saw, and the flows that got no answer.
+type FlowResult struct {
+	Sources map[string]int `json:"sources"`
+	Failed  int            `json:"failed"`
+}
+
+// Flows opens n new connections (proto udp or tcp), one after the other,
+// from h to an echo service at addr, and counts the sources it answered
+// with. Every flow is bounded by 2 s, the whole run by n of them and 30 s.
+func Flows(ctx context.Context, h *Host, proto, addr string, n int) (FlowResult, error) {
+	bin, err := ServiceBinary(h.lab)
+	if err != nil {
+		return FlowResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(n)*flowTimeout+flowsSlack)
+	defer cancel()
+	out, err := h.Command(ctx, bin, "flows", "-proto", proto, "-n", strconv.Itoa(n), "-timeout", flowTimeout.String(), addr).Output()
+	if err != nil {
+		return FlowResult{}, fmt.Errorf("topo: %s: flows to %s: %w", h.ns, addr, err)
+	}
+	var r FlowResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return FlowResult{}, fmt.Errorf("topo: %s: flows to %s: %w: %q", h.ns, addr, err, out)
+	}
+	return r, nil
+}
