@@ -89,7 +89,7 @@ func decideBalance(cfg *config.Config, views map[string]UplinkView, drained map[
 // nftState is the fib's nftables state for a decision.
 func nftState(cfg *config.Config, dec balance.Decision) *fib.Balance {
 	b := cfg.Balance
-	out := &fib.Balance{Sources: b.Sources}
+	out := &fib.Balance{Sources: b.Sources, Sticky: b.Sticky}
 	for _, s := range dec.Shares {
 		u := findUplink(cfg, s.Name)
 		out.Uplinks = append(out.Uplinks, fib.BalanceUplink{Interface: u.Interface, Mark: s.Mark, Weight: s.Effective,

@@ -22,8 +22,9 @@
 // gap. Drift is found from nftables' change notifications and by reading
 // our table only, never polled; Conns and FlushConns read and delete
 // conntrack entries by mark. Rules "fwmark M lookup T" are ordinary Rules
-// with a Mark. It does not keep sticky sources (balance.sticky) yet, and
-// does not translate IPv6 (no NPTv6).
+// with a Mark. Sticky sources live in dynamic maps the packet path fills;
+// any change of the table forgets them. It does not translate IPv6 (no
+// NPTv6).
 //
 // It deliberately does not decide what is wanted: which uplink is healthy,
 // what goes into which table, is the daemon's business. It never changes or

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -25,6 +26,10 @@ const (
 	// nftWeights maps numgen's draw 0..total-1 to an uplink's mark: the
 	// draw lands on each uplink as often as its weight.
 	nftWeights = "weights"
+	// nftSticky4 and nftSticky6 map a source to the mark of its last
+	// connection (balance.sticky), filled by the packet path.
+	nftSticky4 = "sticky4"
+	nftSticky6 = "sticky6"
 )
 
 // Balance is the desired nftables state of gateway mode (SPEC §11). Each
@@ -37,6 +42,10 @@ type Balance struct {
 	// Pins send new connections to Destinations with Mark, before the
 	// weighted draw: prefer lists whose uplink is up.
 	Pins []BalancePin
+	// Sticky > 0: a source's new connections take the mark of its last
+	// drawn one for this long after it. Any change of the table forgets
+	// every source: the next connection draws again.
+	Sticky time.Duration
 }
 
 // BalanceUplink is one balanced uplink.
@@ -76,6 +85,8 @@ type nftChain struct {
 type nftPlan struct {
 	Chains  []nftChain
 	Weights []nftables.SetElement // the weights map; none: no draw
+	// Sticky is the timeout of the sticky maps; 0: none.
+	Sticky time.Duration
 }
 
 // planNft builds the table for b.
@@ -117,12 +128,30 @@ func planNft(b Balance) nftPlan {
 		}
 	}
 	var weights []nftables.SetElement
+	sticky := time.Duration(0)
 	for _, u := range b.Uplinks {
 		for range u.Weight {
 			weights = append(weights, nftables.SetElement{
 				Key: binaryutil.NativeEndian.PutUint32(uint32(len(weights))),
 				Val: binaryutil.NativeEndian.PutUint32(u.Mark),
 			})
+		}
+	}
+	if len(weights) > 0 && b.Sticky > 0 {
+		sticky = b.Sticky
+		for _, f := range stickyFamilies {
+			// The registers as nft itself uses them, so that `nft list`
+			// reads the rule back.
+			bal = append(bal, nftRule{"sticky " + f.set, concat(f.match, []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddr, Len: f.len},
+				&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: f.set},
+				&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+				&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+				&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddr, Len: f.len},
+				&expr.Meta{Key: expr.MetaKeyMARK, Register: 2},
+				&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: f.set, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: sticky},
+			}, verdict(expr.VerdictReturn))})
 		}
 	}
 	if len(weights) > 0 {
@@ -132,6 +161,15 @@ func planNft(b Balance) nftPlan {
 			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
 		}})
+	}
+	if sticky > 0 {
+		for _, f := range stickyFamilies {
+			bal = append(bal, nftRule{"remember " + f.set, concat(f.match, []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddr, Len: f.len},
+				&expr.Meta{Key: expr.MetaKeyMARK, Register: 2},
+				&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: f.set, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: sticky},
+			})})
+		}
 	}
 
 	var post []nftRule
@@ -154,6 +192,25 @@ func planNft(b Balance) nftPlan {
 			{Name: nftPostrouting, Type: nftables.ChainTypeNAT, Hook: nftables.ChainHookPostrouting, Prio: nftables.ChainPriorityNATSource, Rules: post},
 		},
 		Weights: weights,
+		Sticky:  sticky,
+	}
+}
+
+// stickyFamilies are the sticky maps, one per family, keyed by source.
+var stickyFamilies = []struct {
+	set        string
+	match      []expr.Any
+	saddr, len uint32
+	key        nftables.SetDatatype
+}{
+	{nftSticky4, nfproto(unix.NFPROTO_IPV4), 12, 4, nftables.TypeIPAddr},
+	{nftSticky6, nfproto(unix.NFPROTO_IPV6), 8, 16, nftables.TypeIP6Addr},
+}
+
+func nfproto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
 	}
 }
 
@@ -231,10 +288,7 @@ func prefixMatch(p netip.Prefix, dst bool) []expr.Any {
 	if dst {
 		off += uint32(len(addr))
 	}
-	out := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-	}
+	out := nfproto(proto)
 	if p.Bits() == 0 {
 		return out
 	}

@@ -26,6 +26,12 @@ func testBalance(w0, w1 int) *Balance {
 	}
 }
 
+func stickyBalance() *Balance {
+	b := testBalance(3, 1)
+	b.Sticky = time.Minute
+	return b
+}
+
 func openTestNft(t *testing.T, h *topo.Host) *Nft {
 	t.Helper()
 	n, err := OpenNft(NftOptions{NetNS: h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
@@ -76,6 +82,10 @@ func TestNftTable(t *testing.T) {
 			`numgen random mod 4 map @weights`,
 			`oifname "eth1" ip saddr 192.0.2.128/25 masquerade`,
 		}, []string{"ip6 saddr 2001:db8:c::/64 masquerade"}},
+		{"sticky", stickyBalance(), []string{
+			`meta mark set ip saddr map @sticky4 ct mark set meta mark update @sticky4 { ip saddr timeout 1m : meta mark } return`,
+			`update @sticky6 { ip6 saddr timeout 1m : meta mark }`,
+		}, nil},
 		{"eth0 down", testBalance(0, 1), []string{`numgen random mod 1 map @weights`}, nil},
 		{"none usable", testBalance(0, 0), []string{`chain balance`}, []string{"numgen"}},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/multihomed/multihomed/topo"
 )
@@ -140,6 +141,28 @@ func TestNftSplitTraffic(t *testing.T) {
 		}
 		if r.Sources["203.0.113.2"] != 100 {
 			t.Errorf("pinned to isp-b, sources %v, %d failed", r.Sources, r.Failed)
+		}
+	})
+
+	t.Run("sticky", func(t *testing.T) {
+		sticky := *b
+		sticky.Sticky = time.Minute
+		if err := n.Set(&sticky); err != nil {
+			t.Fatal(err)
+		}
+		const stickyServer = "203.0.113.100:11"
+		if _, err := topo.StartEcho(l.srv, stickyServer); err != nil {
+			t.Fatal(err)
+		}
+		r, err := topo.Flows(context.Background(), l.lan, "tcp", stickyServer, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Sources) != 1 || r.Failed != 0 {
+			t.Errorf("sticky: one source's connections left by %v, %d failed; want one uplink", r.Sources, r.Failed)
+		}
+		if why, err := n.differs(*n.want); err != nil || why != "" {
+			t.Errorf("the packet path's sticky entries read as drift: %q, %v", why, err)
 		}
 	})
 

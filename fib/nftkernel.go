@@ -132,9 +132,21 @@ func (n *Nft) writeLocked(p nftPlan) error {
 	c.AddTable(t)
 	weights := &nftables.Set{Table: t, Name: nftWeights, IsMap: true,
 		KeyType: nftables.TypeInteger, DataType: nftables.TypeMark}
+	ids := map[string]uint32{}
 	if len(p.Weights) > 0 {
 		if err := c.AddSet(weights, p.Weights); err != nil {
 			return fmt.Errorf("fib: nft: set %s: %w", nftWeights, err)
+		}
+		ids[nftWeights] = weights.ID
+	}
+	if p.Sticky > 0 {
+		for _, f := range stickyFamilies {
+			set := &nftables.Set{Table: t, Name: f.set, IsMap: true, Dynamic: true, HasTimeout: true, Timeout: p.Sticky,
+				KeyType: f.key, DataType: nftables.TypeMark}
+			if err := c.AddSet(set, nil); err != nil {
+				return fmt.Errorf("fib: nft: set %s: %w", f.set, err)
+			}
+			ids[f.set] = set.ID
 		}
 	}
 	accept := nftables.ChainPolicyAccept
@@ -151,8 +163,11 @@ func (n *Nft) writeLocked(p nftPlan) error {
 		nc := chains[i]
 		for _, r := range ch.Rules {
 			for _, e := range r.Exprs {
-				if l, ok := e.(*expr.Lookup); ok && l.SetName == nftWeights {
-					l.SetID = weights.ID
+				switch e := e.(type) {
+				case *expr.Lookup:
+					e.SetID = ids[e.SetName]
+				case *expr.Dynset:
+					e.SetID = ids[e.SetName]
 				}
 			}
 			c.AddRule(&nftables.Rule{Table: t, Chain: nc, Exprs: r.Exprs, UserData: []byte(r.ID)})
@@ -177,6 +192,9 @@ func (n *Nft) differs(p nftPlan) (string, error) {
 	objects := len(p.Chains)
 	if len(p.Weights) > 0 {
 		objects++
+	}
+	if p.Sticky > 0 {
+		objects += len(stickyFamilies) // their elements are the packet path's
 	}
 	// The library (v0.3.0) reads NFTA_TABLE_USE, a big-endian u32, in
 	// host order; no table holds 65536 objects, so a larger number is
