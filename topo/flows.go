@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,4 +78,37 @@ func Flows(ctx context.Context, h *Host, proto, addr string, n int) (FlowResult,
 		return FlowResult{}, fmt.Errorf("topo: %s: flows to %s: %w: %q", h.ns, addr, err, out)
 	}
 	return r, nil
+}
+
+// Hold keeps one UDP flow from h to the echo service at addr for d,
+// asking every 100 ms, and sends each answer (the source the service saw,
+// or "no answer") on the channel as it comes; the channel closes when the
+// flow ends. A long connection, to see which uplink a gateway keeps it on.
+func Hold(ctx context.Context, h *Host, addr string, d time.Duration) (<-chan string, error) {
+	bin, err := ServiceBinary(h.lab)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d+flowsSlack)
+	cmd := h.Command(ctx, bin, "hold", "-for", d.String(), addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("topo: %s: hold %s: %w", h.ns, addr, err)
+	}
+	lines := make(chan string, int(d/(100*time.Millisecond))+16)
+	go func() {
+		defer close(lines)
+		defer cancel()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		_ = cmd.Wait()
+	}()
+	return lines, nil
 }

@@ -140,6 +140,73 @@ func TestBalanceDaemon(t *testing.T) {
 		topo.Eventually(t, 2*time.Second, "our table back", func() bool { return hasNftTable(t, s.Server) })
 	})
 
+	t.Run("a long connection keeps its uplink", func(t *testing.T) {
+		answers, err := topo.Hold(context.Background(), s.lan, s.server, 4*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		select {
+		case first = <-answers:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no first answer")
+		}
+		other := s.B
+		if first == viaB {
+			other = s.A
+		}
+		t.Logf("the long connection left by %s; reweighting, then failing %s", first, other.If)
+		// A reweight (SIGHUP) rewrites the table: the connection keeps
+		// its conntrack mark.
+		writeConfig(t, lab, "s7.yaml", strings.Replace(body, "{isp-a: 3, isp-b: 1}", "{isp-a: 1, isp-b: 1}", 1))
+		if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		inDraw := func(n int) func() bool {
+			return func() bool {
+				return strings.Contains(nft(t, s.Server, "list", "table", "inet", "multihomed"), fmt.Sprintf("numgen random mod %d ", n))
+			}
+		}
+		topo.Eventually(t, 5*time.Second, "reweighted 1:1", inDraw(2))
+		// The other uplink's failure flushes only its connections.
+		ipOut(t, other.Router, "link", "set", "dev", other.RouterIf, "down")
+		topo.Eventually(t, 5*time.Second, "the other uplink out of the draw", inDraw(1))
+		n := 1
+		for a := range answers {
+			n++
+			if a != first {
+				t.Errorf("answer %d: %q, the connection started with %s", n, a, first)
+			}
+		}
+		if n < 20 {
+			t.Errorf("only %d answers in 4 s", n)
+		}
+		ipOut(t, other.Router, "link", "set", "dev", other.RouterIf, "up")
+		topo.Eventually(t, 5*time.Second, "the other uplink back", inDraw(2))
+	})
+
+	t.Run("--retain, then a restart adopts", func(t *testing.T) {
+		if code := d.stop(syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit %d\n%s", code, d.proc.Log())
+		}
+		d = startDaemon(t, s.Server, "multihomed-s7-retain", writeConfig(t, lab, "s7.yaml", body), "--retain")
+		topo.Eventually(t, 5*time.Second, "our nftables table", func() bool { return hasNftTable(t, s.Server) })
+		if code := d.stop(syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit %d\n%s", code, d.proc.Log())
+		}
+		if !hasNftTable(t, s.Server) || !strings.Contains(ipOut(t, s.Server, "-4", "rule", "show"), "fwmark 0x65 lookup 101") {
+			t.Fatal("--retain removed the table or the fwmark rules")
+		}
+		d = startDaemon(t, s.Server, "multihomed-s7-after-retain", writeConfig(t, lab, "s7.yaml", body))
+		r, err := topo.Flows(context.Background(), s.lan, "tcp", s.server, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Failed != 0 || r.Sources[viaA]+r.Sources[viaB] != 100 {
+			t.Errorf("after the restart: sources %v, %d failed", r.Sources, r.Failed)
+		}
+	})
+
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d\n%s", code, d.proc.Log())
 	}

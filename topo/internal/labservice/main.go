@@ -5,6 +5,7 @@
 //	labservice get [-timeout D] URL
 //	labservice echo -listen ADDR
 //	labservice flows -proto udp|tcp -n N [-timeout D] ADDR
+//	labservice hold -for D [-every D] ADDR
 //
 // serve answers every request on ADDR (host:port) with 200 "OK\n", or with
 // the status code written in FILE (read at every request, so a change takes
@@ -21,6 +22,11 @@
 // so a new source port and a new conntrack entry, each), each asking echo
 // for its source; it prints a JSON object: how many answers named each
 // source, and how many flows got no answer within the timeout.
+//
+// hold keeps one UDP flow to an echo service for a while, asking every
+// interval; it prints one line per question as it goes: the source echo
+// saw, or "no answer". A long connection, for a gateway to keep on its
+// uplink.
 //
 // get fetches URL (no keep-alive, no redirects) and prints the status code
 // on the first line of standard output and the body after it. It exits 0
@@ -71,6 +77,8 @@ func main() {
 		echo(os.Args[2:])
 	case "flows":
 		os.Exit(flows(os.Args[2:]))
+	case "hold":
+		os.Exit(hold(os.Args[2:]))
 	default:
 		usage()
 	}
@@ -78,7 +86,8 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: labservice serve -listen ADDR [-status-file FILE]\n       labservice get [-timeout D] URL\n"+
-		"       labservice echo -listen ADDR\n       labservice flows -proto udp|tcp -n N [-timeout D] ADDR")
+		"       labservice echo -listen ADDR\n       labservice flows -proto udp|tcp -n N [-timeout D] ADDR\n"+
+		"       labservice hold -for D [-every D] ADDR")
 	os.Exit(exitUsage)
 }
 
@@ -267,4 +276,35 @@ func flow(proto, addr string, timeout time.Duration, buf []byte) (string, error)
 		return "", err
 	}
 	return string(buf[:k]), nil
+}
+
+func hold(args []string) int {
+	fs := flag.NewFlagSet("hold", flag.ExitOnError)
+	dur := fs.Duration("for", 5*time.Second, "how long to keep the flow")
+	every := fs.Duration("every", 100*time.Millisecond, "how often to ask")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 || *dur <= 0 || *dur > time.Hour || *every < time.Millisecond {
+		usage()
+	}
+	c, err := net.Dial("udp", fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labservice: %v\n", err)
+		return exitNoReply
+	}
+	defer c.Close()
+	buf := make([]byte, 256)
+	for end := time.Now().Add(*dur); time.Now().Before(end); time.Sleep(*every) {
+		_ = c.SetDeadline(time.Now().Add(*every * 5))
+		if _, err := c.Write([]byte("?")); err != nil {
+			fmt.Println("no answer")
+			continue
+		}
+		k, err := c.Read(buf)
+		if err != nil {
+			fmt.Println("no answer")
+			continue
+		}
+		fmt.Println(string(buf[:k]))
+	}
+	return exitOK
 }
