@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,21 +34,10 @@ func StartEcho(h *Host, addr string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(serviceStartTimeout)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if int64(len(b)) >= offset && strings.Contains(string(b[offset:]), serviceListening) {
-			return p, nil
-		}
-		if p.Exited() {
-			return nil, fmt.Errorf("topo: %s: echo %s exited while starting; log:\n%s", h.ns, addr, p.LogTail())
-		}
-		if time.Now().After(deadline) {
-			_ = Stop(p)
-			return nil, fmt.Errorf("topo: %s: echo %s: not listening within %v", h.ns, addr, serviceStartTimeout)
-		}
-		time.Sleep(PollInterval)
+	if err := waitListening(p, logPath, offset, fmt.Sprintf("%s: echo %s", h.ns, addr)); err != nil {
+		return nil, err
 	}
+	return p, nil
 }
 
 // FlowResult is what Flows saw: answers per source address the server
