@@ -166,6 +166,27 @@ func TestNftSplitTraffic(t *testing.T) {
 		}
 	})
 
+	t.Run("inbound on an uplink", func(t *testing.T) {
+		// The server reaches the LAN host through isp-b from an address
+		// the gateway's main table has no route back to: only the mark
+		// the connection took on arrival sends the LAN's replies back
+		// by isp-b.
+		if _, err := l.srv.IP("route", "add", "192.0.2.128/25", "via", "203.0.113.2", "src", "203.0.113.100"); err != nil {
+			t.Fatal(err)
+		}
+		const lanServer = "192.0.2.130:7"
+		if _, err := topo.StartEcho(l.lan, lanServer); err != nil {
+			t.Fatal(err)
+		}
+		r, err := topo.Flows(context.Background(), l.srv, "tcp", lanServer, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Sources["203.0.113.100"] != 50 {
+			t.Errorf("inbound: sources %v, %d failed; want 50 answered", r.Sources, r.Failed)
+		}
+	})
+
 	t.Run("one uplink down", func(t *testing.T) {
 		down := *b
 		down.Uplinks = []BalanceUplink{b.Uplinks[0], b.Uplinks[1]}
