@@ -226,7 +226,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// Not fatal: a host without nf_tables runs fine without gateway
 		// mode, and with it Set reports the problem.
 		if err := d.nft.Run(kctx); err != nil {
-			d.log.Warn("nftables drift repair stopped", "event", "nft-watch-stopped", "err", err)
+			d.mu.Lock()
+			lvl := slog.LevelDebug
+			if d.cfg.Balance != nil {
+				lvl = slog.LevelWarn
+			}
+			d.mu.Unlock()
+			d.log.Log(context.Background(), lvl, "nftables drift repair stopped", "event", "nft-watch-stopped", "err", err)
 		}
 	}()
 	loopErr := d.loop(ctx, kdone)

@@ -107,8 +107,12 @@ func (n *Nft) Flush() error {
 }
 
 func (n *Nft) removeLocked() error {
-	// Look first, so that a daemon without gateway mode writes nothing.
-	if _, err := n.conn.ListTableOfFamily(NftTable, nftFamily); errors.Is(err, unix.ENOENT) {
+	// Look first, so that a daemon without gateway mode writes nothing:
+	// no table, or no nf_tables at all (the read fails), nothing to remove.
+	if _, err := n.conn.ListTableOfFamily(NftTable, nftFamily); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			n.log.Debug("nftables not readable: nothing of ours to remove", "err", err)
+		}
 		return nil
 	}
 	t := n.table()
