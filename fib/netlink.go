@@ -663,6 +663,7 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	var src netip.Addr
 	other := false
 	mask := uint32(fullMask)
+	sawMark, sawMask := false, false
 	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.FRA_PRIORITY:
@@ -677,14 +678,20 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 			}
 		case unix.FRA_FWMARK:
 			setU32(&r.Mark, v)
+			sawMark = true
 		case unix.FRA_FWMASK:
 			setU32(&mask, v)
+			sawMask = true
 		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_GOTO,
 			unix.FRA_UID_RANGE, unix.FRA_IP_PROTO, unix.FRA_SPORT_RANGE, unix.FRA_DPORT_RANGE, unix.FRA_L3MDEV:
 			other = true
 		}
 	})
-	if other || (r.Mark != 0 && mask != fullMask) {
+	// Ours have no mark, or a whole mark: "fwmark 0/0x1" is not ours.
+	if sawMark || sawMask {
+		other = other || r.Mark == 0 || mask != fullMask
+	}
+	if other {
 		return r, proto, false
 	}
 	if !src.IsValid() {

@@ -16,6 +16,7 @@ func FuzzParse(f *testing.F) {
 		Nexthops: []Nexthop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 2, Weight: 2}, {Gateway: netip.MustParseAddr("192.0.2.3"), Ifindex: 3}}}
 	f.Add(appendRouteMsg(nil, unix.RTM_NEWROUTE, 0, 1, r, 77, false)[sizeofNlMsghdr:])
 	f.Add(appendRuleMsg(nil, unix.RTM_NEWRULE, 0, 1, Rule{Priority: 1000, Src: netip.MustParsePrefix("2001:db8::1/128"), Table: 101}, 77)[sizeofNlMsghdr:])
+	f.Add(appendRuleMsg(nil, unix.RTM_NEWRULE, 0, 1, Rule{Priority: 1000, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 101, Mark: 101}, 77)[sizeofNlMsghdr:])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		key, keyProto, keyOK := parseRouteKey(data)
