@@ -111,6 +111,13 @@ func TestBalanceDaemon(t *testing.T) {
 		if share := float64(r.Sources[viaA]) * 100 / n; share < 70 || share > 80 {
 			t.Errorf("isp-a carried %.1f%%, want 75 ± 5", share)
 		}
+		// A LAN packet with isp-b's mark, as the kernel routes it.
+		ex := mustMhctl(t, lab, "s7.yaml", "explain", "--from", "192.0.2.130", "--iif", "lan0", "--mark", "102", s.Client4.String())
+		for _, want := range []string{"fwmark 0x66 lookup 102", "uplink  isp-b"} {
+			if !strings.Contains(ex, want) {
+				t.Errorf("explain --mark 102 lacks %q:\n%s", want, ex)
+			}
+		}
 		st := mustMhctl(t, lab, "s7.yaml", "status")
 		if !hasLine(st, `^BALANCE\s+MARK`) || !hasLine(st, `^isp-a\s+101\s+3\s+3\s+up\s+\d+`) {
 			t.Errorf("mhctl status has no balance:\n%s", st)
