@@ -213,3 +213,72 @@ func TestNftSplitTraffic(t *testing.T) {
 		}
 	})
 }
+
+// TestNftSplitIPv6NoNAT: with nat none, an IPv6 LAN whose prefix both
+// ISPs route is balanced by marks and rules alone: 1000 new connections
+// split 3:1 by their conntrack marks, each answered, none translated.
+func TestNftSplitIPv6NoNAT(t *testing.T) {
+	l := newNatLab(t)
+	for _, a := range []struct {
+		h            *topo.Host
+		ifname, cidr string
+	}{
+		{l.lan, "eth0", "2001:db8:c::2/64"}, {l.gw, "lan0", "2001:db8:c::1/64"},
+		{l.gw, "eth0", "2001:db8:a::2/64"}, {l.srv, "a0", "2001:db8:a::1/64"},
+		{l.gw, "eth1", "2001:db8:b::2/64"}, {l.srv, "b0", "2001:db8:b::1/64"},
+		{l.srv, "lo", "2001:db8:f::100/128"},
+	} {
+		if err := a.h.AddAddr(a.ifname, a.cidr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		h    *topo.Host
+		args []string
+	}{
+		{l.lan, []string{"-6", "route", "add", "default", "via", "2001:db8:c::1"}},
+		{l.gw, []string{"-6", "route", "add", "default", "via", "2001:db8:a::1", "table", "101"}},
+		{l.gw, []string{"-6", "route", "add", "default", "via", "2001:db8:b::1", "table", "102"}},
+		{l.gw, []string{"-6", "rule", "add", "fwmark", "101", "lookup", "101", "priority", "1000"}},
+		{l.gw, []string{"-6", "rule", "add", "fwmark", "102", "lookup", "102", "priority", "1100"}},
+		// Both ISPs route the LAN's prefix: the server answers over either.
+		{l.srv, []string{"-6", "route", "add", "2001:db8:c::/64", "via", "2001:db8:a::2"}},
+	} {
+		if _, err := c.h.IP(c.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.gw.Sysctls("net.ipv6.conf.all.forwarding=1"); err != nil {
+		t.Fatal(err)
+	}
+	const server = "[2001:db8:f::100]:7"
+	if _, err := topo.StartEcho(l.srv, server); err != nil {
+		t.Fatal(err)
+	}
+	n := openTestNft(t, l.gw)
+	if err := n.Set(&Balance{
+		Sources: []netip.Prefix{netip.MustParsePrefix("2001:db8:c::/64")},
+		Uplinks: []BalanceUplink{{Interface: "eth0", Mark: 101, Weight: 3}, {Interface: "eth1", Mark: 102, Weight: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const flows = 1000
+	r, err := topo.Flows(context.Background(), l.lan, "tcp", server, flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed != 0 || r.Sources["2001:db8:c::2"] != flows {
+		t.Fatalf("sources %v, %d failed: every connection answered, its source untranslated", r.Sources, r.Failed)
+	}
+	conns, err := n.Conns([]uint32{101, 102})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("IPv6, nat none: conntrack entries per mark after %d connections: %v", flows, conns)
+	if total := conns[101] + conns[102]; total != flows {
+		t.Fatalf("%d marked conntrack entries, want %d", total, flows)
+	}
+	if share := float64(conns[101]) * 100 / flows; share < 70 || share > 80 {
+		t.Errorf("isp-a carried %.1f%%, want 75 ± 5", share)
+	}
+}
