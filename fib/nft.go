@@ -30,6 +30,10 @@ const (
 	// connection (balance.sticky), filled by the packet path.
 	nftSticky4 = "sticky4"
 	nftSticky6 = "sticky6"
+	// nftOutward holds the uplinks' interface names and "" (no route):
+	// where main sends a destination that is balanced. Any other
+	// interface is inside (another LAN, a DMZ) and keeps its route.
+	nftOutward = "outward"
 )
 
 // Balance is the desired nftables state of gateway mode (SPEC §11). Each
@@ -84,6 +88,7 @@ type nftChain struct {
 // written in one transaction.
 type nftPlan struct {
 	Chains  []nftChain
+	Outward []nftables.SetElement // the outward set
 	Weights []nftables.SetElement // the weights map; none: no draw
 	// Sticky is the timeout of the sticky maps; 0: none.
 	Sticky time.Duration
@@ -100,8 +105,10 @@ type nftPlan struct {
 //     the LAN) and replies to connections that came in on an uplink;
 //  3. a new connection from a source jumps to balance.
 //
-// balance: a pinned destination takes its uplink's mark; else numgen draws
-// a mark by weight; the mark is saved in conntrack.
+// balance: a destination that main routes to an interface other than an
+// uplink is inside and left alone; a pinned destination takes its
+// uplink's mark; a sticky source the mark of its last connection; else
+// numgen draws a mark by weight; the mark is saved in conntrack.
 //
 // postrouting: masquerade per uplink interface for the IPv4 sources.
 func planNft(b Balance) nftPlan {
@@ -120,7 +127,15 @@ func planNft(b Balance) nftPlan {
 			concat(ctStateNew(), prefixMatch(p, false), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: nftBalance}})})
 	}
 
-	var bal []nftRule
+	outward := []nftables.SetElement{{Key: ifnameBytes("")}}
+	for _, u := range b.Uplinks {
+		outward = append(outward, nftables.SetElement{Key: ifnameBytes(u.Interface)})
+	}
+	bal := []nftRule{{"inside destinations", []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultOIFNAME: true},
+		&expr.Lookup{SourceRegister: 1, SetName: nftOutward, Invert: true},
+		&expr.Verdict{Kind: expr.VerdictReturn},
+	}}}
 	for _, pin := range b.Pins {
 		for _, d := range pin.Destinations {
 			bal = append(bal, nftRule{fmt.Sprintf("pin %s %#x", d, pin.Mark),
@@ -191,6 +206,7 @@ func planNft(b Balance) nftPlan {
 			{Name: nftBalance, Rules: bal},
 			{Name: nftPostrouting, Type: nftables.ChainTypeNAT, Hook: nftables.ChainHookPostrouting, Prio: nftables.ChainPriorityNATSource, Rules: post},
 		},
+		Outward: outward,
 		Weights: weights,
 		Sticky:  sticky,
 	}

@@ -80,6 +80,7 @@ func TestNftTable(t *testing.T) {
 			`ip6 saddr 2001:db8:c::/64 ct state new jump balance`,
 			`ip daddr 203.0.113.0/28 meta mark set 0x00000065 ct mark set 0x00000065 return`,
 			`numgen random mod 4 map @weights`,
+			`fib daddr oifname != @outward return`,
 			`oifname "eth1" ip saddr 192.0.2.128/25 masquerade`,
 		}, []string{"ip6 saddr 2001:db8:c::/64 masquerade"}},
 		{"sticky", stickyBalance(), []string{

@@ -166,6 +166,40 @@ func TestNftSplitTraffic(t *testing.T) {
 		}
 	})
 
+	t.Run("inside destinations keep their route", func(t *testing.T) {
+		// A DMZ behind the gateway: main routes it by dmz0, not by an
+		// uplink, so its connections are neither marked nor translated.
+		dmz, err := l.lan.Lab().Host("dmz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.lan.Lab().Link(dmz, "eth0", l.gw, "dmz0"); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []struct {
+			h            *topo.Host
+			ifname, cidr string
+		}{{dmz, "eth0", "192.0.2.66/26"}, {l.gw, "dmz0", "192.0.2.65/26"}} {
+			if err := a.h.AddAddr(a.ifname, a.cidr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := dmz.IP("route", "add", "default", "via", "192.0.2.65"); err != nil {
+			t.Fatal(err)
+		}
+		const dmzServer = "192.0.2.66:7"
+		if _, err := topo.StartEcho(dmz, dmzServer); err != nil {
+			t.Fatal(err)
+		}
+		r, err := topo.Flows(context.Background(), l.lan, "tcp", dmzServer, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Sources["192.0.2.130"] != 50 {
+			t.Errorf("LAN to DMZ: sources %v, %d failed; want 50 answered from the LAN host's own address", r.Sources, r.Failed)
+		}
+	})
+
 	t.Run("inbound on an uplink", func(t *testing.T) {
 		// The server reaches the LAN host through isp-b from an address
 		// the gateway's main table has no route back to: only the mark

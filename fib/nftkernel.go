@@ -137,6 +137,11 @@ func (n *Nft) writeLocked(p nftPlan) error {
 	weights := &nftables.Set{Table: t, Name: nftWeights, IsMap: true,
 		KeyType: nftables.TypeInteger, DataType: nftables.TypeMark}
 	ids := map[string]uint32{}
+	outward := &nftables.Set{Table: t, Name: nftOutward, KeyType: nftables.TypeIFName}
+	if err := c.AddSet(outward, p.Outward); err != nil {
+		return fmt.Errorf("fib: nft: set %s: %w", nftOutward, err)
+	}
+	ids[nftOutward] = outward.ID
 	if len(p.Weights) > 0 {
 		if err := c.AddSet(weights, p.Weights); err != nil {
 			return fmt.Errorf("fib: nft: set %s: %w", nftWeights, err)
@@ -193,7 +198,7 @@ func (n *Nft) differs(p nftPlan) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fib: nft: read table: %w", err)
 	}
-	objects := len(p.Chains)
+	objects := len(p.Chains) + 1 // the outward set
 	if len(p.Weights) > 0 {
 		objects++
 	}
@@ -230,13 +235,23 @@ func (n *Nft) differs(p nftPlan) (string, error) {
 			return fmt.Sprintf("chain %s: rules %q, want %q", ch.Name, ids, ch.ruleIDs()), nil
 		}
 	}
+	sets := []struct {
+		name string
+		want []nftables.SetElement
+	}{{nftOutward, p.Outward}}
 	if len(p.Weights) > 0 {
-		els, err := n.conn.GetSetElements(&nftables.Set{Table: t, Name: nftWeights})
+		sets = append(sets, struct {
+			name string
+			want []nftables.SetElement
+		}{nftWeights, p.Weights})
+	}
+	for _, set := range sets {
+		els, err := n.conn.GetSetElements(&nftables.Set{Table: t, Name: set.name})
 		if err != nil {
-			return fmt.Sprintf("set %s: %v", nftWeights, err), nil
+			return fmt.Sprintf("set %s: %v", set.name, err), nil
 		}
-		if !sameElements(els, p.Weights) {
-			return fmt.Sprintf("set %s: elements changed", nftWeights), nil
+		if !sameElements(els, set.want) {
+			return fmt.Sprintf("set %s: elements changed", set.name), nil
 		}
 	}
 	return "", nil
