@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -28,6 +29,7 @@ func gatewayConfig() *config.Config {
 			Weights:     map[string]int{"isp-a": 3, "isp-b": 1},
 			NAT:         config.NATMasquerade,
 			Prefer:      []config.Prefer{{Destinations: []netip.Prefix{mp("203.0.113.0/28")}, Uplink: "isp-a"}},
+			Sticky:      30 * time.Second,
 			FlushOnDown: true,
 		},
 	}
@@ -58,6 +60,9 @@ func TestLoopBalance(t *testing.T) {
 		}
 		if got := lt.nft.want.Pins; len(got) != 1 || got[0].Mark != 101 {
 			t.Errorf("pins = %+v, want 203.0.113.0/28 to 101", got)
+		}
+		if got := lt.nft.want; got.Sticky != 30*time.Second || !got.Uplinks[0].Masquerade || got.Uplinks[0].Interface != "eth0" {
+			t.Errorf("ruleset = %+v, want sticky 30s, masquerade, isp-a on eth0", got)
 		}
 
 		st, err := lt.d.Status(context.Background())
