@@ -4,6 +4,10 @@
 // (policy), and implements control.Controller, the contract the control
 // API (package api) drives.
 //
+// In gateway mode (balance) the loop also asks package balance how new
+// connections are shared, hands the resulting nftables state to the fib's
+// Nft and puts the fwmark rules into the desired state (balance.go).
+//
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the
 // daemon only decides when to call it and where its result goes.
@@ -15,7 +19,7 @@
 //   - Parse or validate input itself: a VIP added at run time is a
 //     config.VIP, validated by config's rules against the whole effective
 //     config, exactly as one from the file.
-//   - Decide health or failover: policy decides, with a typed reason; the
+//   - Decide health, failover or shares: policy and balance decide, with a typed reason; the
 //     daemon passes the inputs and the times in, and logs and reports the
 //     reason.
 //   - Persist what the API changed: VIPs added, changed or deleted at run
