@@ -129,6 +129,12 @@ func TestBalanceDaemon(t *testing.T) {
 		topo.Eventually(t, 5*time.Second, "isp-a out of the draw", func() bool {
 			return strings.Contains(nft(t, s.Server, "list", "table", "inet", "multihomed"), "numgen random mod 1 ")
 		})
+		// flush_on_down: isp-a's connections (the split's, in TIME_WAIT)
+		// are gone from conntrack.
+		st := mustMhctl(t, lab, "s7.yaml", "status")
+		if !hasLine(st, `^isp-a\s+101\s+3\s+0\s+down\s+0\s+down \(no-carrier\)`) {
+			t.Errorf("mhctl status: isp-a not down with its connections flushed:\n%s", st)
+		}
 		r, err := topo.Flows(context.Background(), s.lan, "tcp", s.server, 200)
 		if err != nil {
 			t.Fatal(err)
