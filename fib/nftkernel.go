@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -280,29 +281,57 @@ func sameElements(got, want []nftables.SetElement) bool {
 // notifications (NFNLGRP_NFTABLES, no polling) and, when a change may
 // concern our table, compares the table with what is wanted and rewrites
 // it when they differ. Our own writes compare equal and cause nothing.
+// Notifications lost (the socket overflowed) mean a check and listening
+// again, after a pause; only a first listen that fails (no nf_tables) ends
+// Run with an error.
 func (n *Nft) Run(ctx context.Context) error {
+	for first := true; ; first = false {
+		listened, err := n.watch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if first && !listened {
+			return err
+		}
+		n.log.Warn("nftables notifications lost: checking our table and listening again", "event", "nft-resync", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(nftRelisten):
+		}
+	}
+}
+
+// nftRelisten is the pause before listening again after notifications
+// were lost: a flood that overflowed the socket is not met with a busy
+// loop.
+const nftRelisten = time.Second
+
+// watch listens until ctx ends or the notifications break; listened says
+// whether it got as far as listening.
+func (n *Nft) watch(ctx context.Context) (listened bool, err error) {
 	mon := nftables.NewMonitor(nftables.WithMonitorEventBuffer(64))
 	events, err := n.conn.AddGenerationalMonitor(mon)
 	if err != nil {
-		return fmt.Errorf("fib: nft: monitor: %w", err)
+		return false, fmt.Errorf("fib: nft: monitor: %w", err)
 	}
 	defer func() {
 		mon.Close()
 		for range events { // let the monitor's goroutine end
 		}
 	}()
-	// A check at start covers what changed before the monitor listened.
+	// A check at start covers what changed while nobody listened.
 	n.poke()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return true, nil
 		case ev, ok := <-events:
 			if !ok {
-				return errors.New("fib: nft: monitor closed")
+				return true, errors.New("fib: nft: monitor closed")
 			}
-			if ev.GeneratedBy != nil && ev.GeneratedBy.Error != nil && ev.GeneratedBy.Type == nftables.MonitorEventTypeOOB {
-				return fmt.Errorf("fib: nft: monitor: %w", ev.GeneratedBy.Error)
+			if g := ev.GeneratedBy; g != nil && g.Type == nftables.MonitorEventTypeOOB && g.Error != nil {
+				return true, fmt.Errorf("fib: nft: monitor: %w", g.Error)
 			}
 			if mayConcernUs(ev.Changes) {
 				n.poke()
