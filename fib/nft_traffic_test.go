@@ -309,10 +309,13 @@ func TestNftSplitIPv6NoNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("IPv6, nat none: conntrack entries per mark after %d connections: %v", flows, conns)
-	if total := conns[101] + conns[102]; total != flows {
-		t.Fatalf("%d marked conntrack entries, want %d", total, flows)
+	// A client port used again re-opens its tuple's entry: a few fewer
+	// entries than connections is no fault.
+	total := conns[101] + conns[102]
+	if total < flows*95/100 || total > flows {
+		t.Fatalf("%d marked conntrack entries, want about %d", total, flows)
 	}
-	if share := float64(conns[101]) * 100 / flows; share < 70 || share > 80 {
+	if share := float64(conns[101]) * 100 / float64(total); share < 70 || share > 80 {
 		t.Errorf("isp-a carried %.1f%%, want 75 ± 5", share)
 	}
 }
