@@ -58,7 +58,8 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			Routes:    u32(st.FIB.Routes),
 			Addresses: u32(st.FIB.Addresses),
 		},
-		Build: s.buildInfo(),
+		Build:   s.buildInfo(),
+		Balance: balanceToProto(st.Balance),
 	}
 	f := resp.Fib
 	f.Writes, f.WriteErrors, f.Conflicts, f.Resyncs = st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs
@@ -575,6 +576,20 @@ func bfdToProto(b *control.BFDStatus) *pb.BFDSession {
 	}
 	if b.DetectionTime > 0 {
 		out.DetectionTime = durationpb.New(b.DetectionTime)
+	}
+	return out
+}
+
+func balanceToProto(b *control.BalanceStatus) *pb.Balance {
+	if b == nil {
+		return nil
+	}
+	out := &pb.Balance{ConnectionsError: b.ConnectionsError}
+	for _, u := range b.Uplinks {
+		out.Uplinks = append(out.Uplinks, &pb.BalanceUplink{
+			Name: u.Name, Mark: u.Mark, Weight: u32(u.Weight), EffectiveWeight: u32(u.Effective),
+			State: u.State, Reason: u.Reason, Health: u.Health, Connections: u32(u.Connections),
+		})
 	}
 	return out
 }

@@ -94,6 +94,8 @@ type Config struct {
 	Pair *Pair
 	// Metrics is where Prometheus metrics are served.
 	Metrics Metrics
+	// Balance is gateway mode; nil when the key is absent.
+	Balance *Balance
 }
 
 // Metrics is the Prometheus endpoint.

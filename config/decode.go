@@ -135,6 +135,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 	if v, ok := m["metrics"]; ok {
 		d.metrics(v, &c.Metrics)
 	}
+	if v, ok := m["balance"]; ok {
+		c.Balance = d.balance("balance", v)
+	}
 	pairASN := false
 	if v, ok := m["pair"]; ok {
 		c.Pair, pairASN = d.pair("pair", v)
@@ -143,6 +146,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 	// Defaults that depend on other keys.
 	if c.Pair != nil && !pairASN {
 		c.Pair.ASN = c.ASN // iBGP
+	}
+	if c.Balance != nil {
+		resolveBalance(c.Balance, c.Uplinks)
 	}
 	for i, absent := range uplinksAbsent {
 		if absent {

@@ -117,6 +117,7 @@ var (
 		{"lame_duck", leaf},
 		{"pair", pairNode},
 		{"metrics", metricsNode},
+		{"balance", balanceNode},
 	}}
 )
 

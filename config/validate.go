@@ -234,6 +234,7 @@ func (c *Config) problems() Problems {
 	}
 	c.trackProblems(add)
 	c.vipProblems(add)
+	c.balanceProblems(add)
 	return ps
 }
 

@@ -336,11 +336,15 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		st.FIB = control.FIBStatus{Synced: ks.Synced, Pending: ks.Pending, LastError: ks.LastError, LastSync: ks.LastSync, Rules: ks.Rules, Routes: ks.Routes, Addresses: ks.Addrs}
 		return nil
 	})
+	if err != nil {
+		return st, err
+	}
 	// The fib's counters and the loop's last round are safe to read off
 	// the loop.
 	ks := d.kernel.Status()
 	st.FIB.Writes, st.FIB.WriteErrors, st.FIB.Conflicts, st.FIB.Resyncs = ks.Writes, ks.WriteErrors, ks.Conflicts, ks.Resyncs
 	st.LoopAt = d.LoopAt()
+	st.Balance, err = d.balanceStatus(ctx)
 	return st, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/multihomed/multihomed/bfd"
 	"golang.org/x/sys/unix"
 
+	"github.com/multihomed/multihomed/balance"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
@@ -39,6 +40,8 @@ type Options struct {
 	// kernel in NetNS, GoBGP). Tests hand in fakes.
 	FIB        FIB
 	NewSpeaker NewSpeaker
+	// Nft is the nftables side of gateway mode; nil for the real one.
+	Nft Nftables
 	// BFD runs the uplinks' BFD sessions; nil for a bfd.Manager in the
 	// daemon's namespace (it runs only while some uplink has bfd).
 	BFD BFD
@@ -127,6 +130,13 @@ type Daemon struct {
 	trackEv   *queue[trackedRound]
 	trackGen  uint64
 	trackWG   sync.WaitGroup // probers and their forwarders
+	// Gateway mode: the nftables side, the ruleset last handed to it
+	// (nftSet: handed at all, nil meaning none), and the last decision.
+	nft       Nftables
+	nftSet    bool
+	nftWant   *fib.Balance
+	balance   balance.Decision
+	balanceOn bool
 }
 
 // New opens the kernel side; Run starts everything.
@@ -160,8 +170,18 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		k = fk
 	}
+	nft := opts.Nft
+	if nft == nil {
+		n, err := fib.OpenNft(fib.NftOptions{NetNS: opts.NetNS, Logger: opts.Logger})
+		if err != nil {
+			k.Close()
+			return nil, err
+		}
+		nft = n
+	}
 	done := make(chan struct{})
 	*d = Daemon{
+		nft:            nft,
 		opts:           opts,
 		log:            opts.Logger.With("component", "daemon"),
 		kernel:         k,
@@ -242,9 +262,25 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
 	defer d.kernel.Close()
+	defer d.nft.Close()
 	kctx, kcancel := context.WithCancel(context.Background())
 	kdone := make(chan error, 1)
 	go func() { kdone <- d.kernel.Run(kctx) }()
+	ndone := make(chan struct{})
+	go func() {
+		defer close(ndone)
+		// Not fatal: a host without nf_tables runs fine without gateway
+		// mode, and with it Set reports the problem.
+		if err := d.nft.Run(kctx); err != nil {
+			d.mu.Lock()
+			lvl := slog.LevelDebug
+			if d.cfg.Balance != nil {
+				lvl = slog.LevelWarn
+			}
+			d.mu.Unlock()
+			d.log.Log(context.Background(), lvl, "nftables drift repair stopped", "event", "nft-watch-stopped", "err", err)
+		}
+	}()
 	loopErr := d.loop(ctx, kdone)
 	close(d.done)
 	d.sdNotify("STOPPING=1")
@@ -262,6 +298,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopSpeaker()
 	d.stopBFD() // AdminDown after the Cease: the neighbour counts neither as a failure
 	kcancel()
+	<-ndone
 	var kerr error
 	if loopErr == nil || !errors.Is(loopErr, errKernelStopped) {
 		kerr = <-kdone
@@ -273,6 +310,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Retain || d.cfg.FIB.RetainOnExit {
 		d.log.Info("leaving kernel state in place", "event", "stop", "reason", "retain")
 		return err
+	}
+	if ferr := d.nft.Flush(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("daemon: removing our nftables table: %w", ferr))
 	}
 	if ferr := d.kernel.Flush(); ferr != nil {
 		return errors.Join(err, fmt.Errorf("daemon: removing owned rules and routes: %w", ferr))
@@ -467,6 +507,7 @@ func (d *Daemon) converge() {
 	d.base = state
 	d.noteMainDefault(mainDefaultHolders(state, views))
 	d.links = links
+	d.convergeBalance()
 	d.syncSpeaker()
 	d.reconcileVIPs()
 	d.announceVIPs()

@@ -135,6 +135,9 @@ func Desired(cfg *config.Config, links fib.Links, in Inputs) (fib.State, []Uplin
 		}
 		views = append(views, v)
 	}
+	for _, r := range balanceRules(cfg) {
+		s.AddRule(r)
+	}
 	addMainDefault(&s, cfg.MainDefault, default4, cand4, gw4)
 	addMainDefault(&s, cfg.MainDefault, default6, cand6, gw6)
 	return s, views

@@ -4,6 +4,10 @@
 // (policy) and the tracked uplinks' probers (track), and implements
 // control.Controller, the contract the control API (package api) drives.
 //
+// In gateway mode (balance) the loop also asks package balance how new
+// connections are shared, hands the resulting nftables state to the fib's
+// Nft and puts the fwmark rules into the desired state (balance.go).
+//
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the
 // daemon only decides when to call it and where its result goes.
@@ -18,7 +22,7 @@
 //   - Talk to the kernel: VIP addresses are part of the desired state it
 //     hands the fib, and Explain and the route listing are the fib's
 //     answers; the daemon links no netlink package and opens no socket.
-//   - Decide health or failover: policy decides, with a typed reason; the
+//   - Decide health, failover or shares: policy and balance decide, with a typed reason; the
 //     daemon passes the inputs and the times in, and logs and reports the
 //     reason. A tracked uplink's rounds go to its policy.Tracker, and
 //     policy.DecideUplink makes its state of that verdict, the link's

@@ -457,3 +457,68 @@ func (f *fakeProbers) get(name string) *fakeProber {
 	defer f.mu.Unlock()
 	return f.m[name]
 }
+
+// fakeNft is the nftables side without a kernel: it keeps the last
+// ruleset and the conntrack entries per mark the test sets, and records
+// the marks flushed.
+type fakeNft struct {
+	mu      sync.Mutex
+	sets    int // Set calls
+	want    *fib.Balance
+	conns   map[uint32]int
+	flushed []uint32 // FlushConns, in order
+	removed bool     // Flush
+}
+
+var _ Nftables = (*fakeNft)(nil)
+
+func (f *fakeNft) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (f *fakeNft) Set(b *fib.Balance) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets++
+	f.want = b
+	return nil
+}
+
+func (f *fakeNft) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.want, f.removed = nil, true
+	return nil
+}
+
+func (f *fakeNft) Close() error { return nil }
+
+func (f *fakeNft) Conns(marks []uint32) (map[uint32]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uint32]int{}
+	for _, m := range marks {
+		out[m] = f.conns[m]
+	}
+	return out, nil
+}
+
+func (f *fakeNft) FlushConns(mark uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushed = append(f.flushed, mark)
+	delete(f.conns, mark)
+	return nil
+}
+
+// weights are the effective weights of the ruleset, by mark.
+func (f *fakeNft) weights() map[uint32]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.want == nil {
+		return nil
+	}
+	out := map[uint32]int{}
+	for _, u := range f.want.Uplinks {
+		out[u.Mark] = u.Weight
+	}
+	return out
+}

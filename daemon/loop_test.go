@@ -65,6 +65,7 @@ type loopTest struct {
 	spk    *fakeSpeaker
 	bfd    *fakeBFD
 	probes *fakeProbers
+	nft    *fakeNft
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -77,7 +78,7 @@ func startLoop(t *testing.T, cfg *config.Config, adopted fib.State, opts ...func
 // startLoopWith is startLoop with the fake BFD set up by bfdSetup first.
 func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup func(*fakeBFD), opts ...func(*Options)) *loopTest {
 	t.Helper()
-	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{},
+	lt := &loopTest{t: t, fib: newFakeFIB(loopLinks(), adopted), spk: &fakeSpeaker{}, nft: &fakeNft{},
 		probes: &fakeProbers{m: map[string]*fakeProber{}}, done: make(chan error, 1)}
 	lt.bfd = newFakeBFD(lt.spk)
 	if bfdSetup != nil {
@@ -85,7 +86,7 @@ func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup
 	}
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		FIB:    lt.fib, BFD: lt.bfd,
+		FIB:    lt.fib, BFD: lt.bfd, Nft: lt.nft,
 		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
 			lt.spk.mu.Lock()
 			defer lt.spk.mu.Unlock()
@@ -126,6 +127,9 @@ func (lt *loopTest) stop() {
 	}
 	if !lt.fib.flushed {
 		lt.t.Error("the fib was not flushed at a clean stop")
+	}
+	if !lt.nft.removed {
+		lt.t.Error("the nftables table was not removed at a clean stop")
 	}
 }
 

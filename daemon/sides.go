@@ -39,6 +39,23 @@ type FIB interface {
 
 var _ FIB = (*fib.Kernel)(nil)
 
+// Nftables is the fib's owner of the nftables table of gateway mode:
+// *fib.Nft in the daemon, a fake in the loop's tests.
+type Nftables interface {
+	// Run repairs drift of the table until ctx ends.
+	Run(ctx context.Context) error
+	// Set converges the table to b in one transaction; nil: no table.
+	Set(b *fib.Balance) error
+	// Flush removes the table (a clean stop).
+	Flush() error
+	Close() error
+	// Conns counts conntrack entries per mark; FlushConns deletes a mark's.
+	Conns(marks []uint32) (map[uint32]int, error)
+	FlushConns(mark uint32) error
+}
+
+var _ Nftables = (*fib.Nft)(nil)
+
 // NewSpeaker makes the BGP speaker once an uplink has bgp; speaker.New in
 // the daemon, a fake in the loop's tests.
 type NewSpeaker func(speaker.Config, speaker.Handler) (speaker.Interface, error)

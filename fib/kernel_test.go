@@ -113,7 +113,10 @@ func (th testHost) states() map[string]State {
 		"gateway moved":    mk([]Rule{rule0}, conn0, Route{Table: 101, Dst: def0.Dst, Nexthops: gw("192.0.2.3", th.eth0)}),
 		"rule moved":       mk([]Rule{{Priority: 1050, Src: rule0.Src, Table: 101}}, conn0, def0),
 		"ecmp in main":     mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, ecmp),
-		"primary in main":  mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
+		"fwmark rules": mk([]Rule{rule0, rule1, {Priority: 1000, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 101, Mark: 101},
+			{Priority: 1000, Src: netip.MustParsePrefix("::/0"), Table: 101, Mark: 101}, {Priority: 1100, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 70000, Mark: 70000}},
+			conn0, def0, conn1, def1),
+		"primary in main": mk([]Rule{rule0, rule1}, conn0, def0, conn1, def1, Route{Table: TableMain, Dst: ecmp.Dst, Nexthops: gw("198.51.100.1", th.eth1)}),
 	}
 }
 

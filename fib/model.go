@@ -26,9 +26,9 @@ const (
 // metric; we always send one, so a route we read back compares equal.
 const defaultMetric6 = 1024
 
-// Rule is a policy rule "from Src lookup Table" at Priority, or with a
-// Mark "from Src fwmark Mark lookup Table" (mask 0xffffffff: the only
-// mask we write).
+// Rule is a policy rule "from Src lookup Table" at Priority, or, with a
+// Mark, "from Src fwmark Mark lookup Table" (the mask is always all ones:
+// a mark is one uplink's, never a bit field shared with others).
 type Rule struct {
 	Priority uint32
 	Src      netip.Prefix

@@ -466,6 +466,9 @@ func appendRouteMsg(b []byte, typ, flags uint16, seq uint32, r Route, proto uint
 	return finishMsg(b, off)
 }
 
+// fullMask is the only fwmark mask our rules use: a mark names one uplink.
+const fullMask = 0xffffffff
+
 func appendRuleMsg(b []byte, typ, flags uint16, seq uint32, r Rule, proto uint8) []byte {
 	off := len(b)
 	b = appendNlMsghdr(b, typ, flags, seq)
@@ -649,9 +652,6 @@ func parseMultipath(b []byte) []Nexthop {
 	return nhs
 }
 
-// fullMask is the only fwmark mask we write: the whole mark.
-const fullMask = 0xffffffff
-
 // parseRule decodes an RTM_NEWRULE/RTM_DELRULE payload. ok is false for
 // rules that are not of the shapes we write ("from P lookup T", "from P
 // fwmark M lookup T" with the full mask, and nothing else).
@@ -666,7 +666,8 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 	r.Table = uint32(tbl)
 	var src netip.Addr
 	other := false
-	mask := uint32(fullMask) // the kernel's default with a mark
+	mask := uint32(fullMask)
+	sawMark, sawMask := false, false
 	forEachAttr(data[sizeofFibRuleHdr:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.FRA_PRIORITY:
@@ -681,14 +682,20 @@ func parseRule(data []byte) (r Rule, proto uint8, ok bool) {
 			}
 		case unix.FRA_FWMARK:
 			setU32(&r.Mark, v)
+			sawMark = true
 		case unix.FRA_FWMASK:
 			setU32(&mask, v)
+			sawMask = true
 		case unix.FRA_IIFNAME, unix.FRA_OIFNAME, unix.FRA_GOTO,
 			unix.FRA_UID_RANGE, unix.FRA_IP_PROTO, unix.FRA_SPORT_RANGE, unix.FRA_DPORT_RANGE, unix.FRA_L3MDEV:
 			other = true
 		}
 	})
-	if other || (r.Mark != 0 && mask != fullMask) {
+	// Ours have no mark, or a whole mark: "fwmark 0/0x1" is not ours.
+	if sawMark || sawMask {
+		other = other || r.Mark == 0 || mask != fullMask
+	}
+	if other {
 		return r, proto, false
 	}
 	if !src.IsValid() {

@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(appendRouteMsg(nil, unix.RTM_NEWROUTE, 0, 1, r, 77, false)[sizeofNlMsghdr:])
 	f.Add(appendRuleMsg(nil, unix.RTM_NEWRULE, 0, 1, Rule{Priority: 1000, Src: netip.MustParsePrefix("2001:db8::1/128"), Table: 101}, 77)[sizeofNlMsghdr:])
 	f.Add(appendRuleMsg(nil, unix.RTM_NEWRULE, 0, 1, Rule{Priority: 999, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 1101, Mark: 0x6d680065}, 77)[sizeofNlMsghdr:])
+	f.Add(appendRuleMsg(nil, unix.RTM_NEWRULE, 0, 1, Rule{Priority: 1000, Src: netip.MustParsePrefix("0.0.0.0/0"), Table: 101, Mark: 101}, 77)[sizeofNlMsghdr:])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		key, keyProto, keyOK := parseRouteKey(data)

@@ -174,19 +174,29 @@ func (s *Service) Start() error {
 	if err != nil {
 		return err
 	}
+	if err := waitListening(p, logPath, offset, fmt.Sprintf("%s: service %s", s.h.ns, s.addr)); err != nil {
+		return err
+	}
+	s.proc = p
+	return nil
+}
+
+// waitListening waits for a labservice started as p to print that it
+// listens in its log at logPath (past offset); it stops p when it does
+// not within serviceStartTimeout.
+func waitListening(p *Proc, logPath string, offset int64, what string) error {
 	deadline := time.Now().Add(serviceStartTimeout)
 	for {
 		b, _ := os.ReadFile(logPath)
 		if int64(len(b)) >= offset && strings.Contains(string(b[offset:]), serviceListening) {
-			s.proc = p
 			return nil
 		}
 		if p.Exited() {
-			return fmt.Errorf("topo: %s: service %s exited while starting; log:\n%s", s.h.ns, s.addr, p.LogTail())
+			return fmt.Errorf("topo: %s exited while starting; log:\n%s", what, p.LogTail())
 		}
 		if time.Now().After(deadline) {
 			_ = Stop(p)
-			return fmt.Errorf("topo: %s: service %s: not listening within %v", s.h.ns, s.addr, serviceStartTimeout)
+			return fmt.Errorf("topo: %s: not listening within %v", what, serviceStartTimeout)
 		}
 		time.Sleep(PollInterval)
 	}

@@ -106,6 +106,10 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 		FIB: control.FIBStatus{Synced: true, LastSync: now.Add(-2 * time.Second), Rules: 4, Routes: 6, Addresses: 1,
 			Writes: 42, WriteErrors: 1, Conflicts: 1},
 		LoopAt: now,
+		Balance: &control.BalanceStatus{Uplinks: []control.BalanceUplinkStatus{
+			{Name: "isp-a", Mark: 101, Weight: 3, Effective: 3, State: "up", Reason: "up", Health: "healthy", Connections: 742},
+			{Name: "isp-b", Mark: 102, Weight: 1, Effective: 0, State: "down", Reason: "down", Health: "no-carrier", Connections: 3},
+		}},
 	}, nil
 }
 

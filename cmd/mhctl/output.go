@@ -130,6 +130,10 @@ func (a *app) statusTable(w io.Writer, s *pb.GetStatusResponse) {
 	fprintf(w, "\n")
 	a.vipTable(w, s.Vips)
 	fprintf(w, "\n")
+	if b := s.Balance; b != nil {
+		balanceTable(w, b)
+		fprintf(w, "\n")
+	}
 	f := s.Fib
 	if f.GetSynced() {
 		fprintf(w, "fib: synced, %d rules, %d routes", f.GetRules(), f.GetRoutes())
@@ -307,4 +311,19 @@ func dash(s string) string {
 // fprintf writes to a table; its errors show at Flush.
 func fprintf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, format, args...)
+}
+
+// balanceTable is the BALANCE section of status: gateway mode's shares.
+func balanceTable(w io.Writer, b *pb.Balance) {
+	fprintf(w, "BALANCE\tMARK\tWEIGHT\tEFFECTIVE\tSTATE\tCONNS\tREASON\n")
+	for _, u := range b.Uplinks {
+		why := u.Reason
+		if u.State != "up" && u.Health != "" {
+			why += " (" + u.Health + ")"
+		}
+		fprintf(w, "%s\t%d\t%d\t%d\t%s\t%d\t%s\n", u.Name, u.Mark, u.Weight, u.EffectiveWeight, u.State, u.Connections, why)
+	}
+	if b.ConnectionsError != "" {
+		fprintf(w, "connections not counted: %s\n", oneLine(b.ConnectionsError))
+	}
 }

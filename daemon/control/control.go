@@ -93,6 +93,28 @@ type Status struct {
 	// every LoopHeartbeat, with nothing to do): far behind, the loop is
 	// stuck.
 	LoopAt time.Time
+	// Balance is gateway mode; nil without it.
+	Balance *BalanceStatus
+}
+
+// BalanceStatus is how new connections are shared among the uplinks.
+type BalanceStatus struct {
+	Uplinks []BalanceUplinkStatus
+	// ConnectionsError says why the connections could not be counted.
+	ConnectionsError string
+}
+
+// BalanceUplinkStatus is one balanced uplink.
+type BalanceUplinkStatus struct {
+	Name      string
+	Mark      uint32 // its packet and conntrack mark: its table number
+	Weight    int    // configured share
+	Effective int    // share of new connections now: 0 takes none
+	State     string // up, degraded, down
+	Reason    string // balance's reason: up, degraded-standby, degraded-only, down
+	Health    string // the health decision's reason
+	// Connections are the conntrack entries with its mark.
+	Connections int
 }
 
 // UplinkStatus is one uplink.
@@ -313,6 +335,9 @@ const (
 	// or "::/0") moved; Uplink is the one that carries it now (several,
 	// comma-separated, for ECMP; "" for none), Detail says from where.
 	EventMainDefault EventKind = "main-default"
+	// EventBalance: the shares of new connections changed (gateway
+	// mode); Detail has the effective weights, Reason each uplink's why.
+	EventBalance EventKind = "balance"
 	// EventsLost: the subscriber fell behind; Detail says by how many.
 	EventsLost EventKind = "events-lost"
 )

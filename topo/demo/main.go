@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -337,7 +338,137 @@ uplinks:
 	if err := stopDaemon(d); err != nil {
 		return err
 	}
-	return show(s.Server, "route", "show", "table", "101")
+	if err := show(s.Server, "route", "show", "table", "101"); err != nil {
+		return err
+	}
+	return gatewayAct(ctx, lab, s, bin)
+}
+
+// gatewayAct is the third act (S7): the server becomes the NAT gateway of a
+// LAN and shares its two ISPs per connection.
+func gatewayAct(ctx context.Context, lab *topo.Lab, s *scenario.S1, bin string) error {
+	say("Act 3: the server becomes the gateway of a LAN, and shares both ISPs per connection.")
+	fmt.Print(`
+      lan 192.0.2.66 --- lan0 [gateway] eth0 --- ispa ---+
+                                        eth1 --- ispb ---+--- inet --- client (an echo server)
+
+    Seed 002's gateway did this with CONNMARK chains, SNAT rules and a pinger
+    run once a minute. Here: one nftables table of multihomed's own.
+`)
+	lan, err := lab.Host("lan")
+	if err != nil {
+		return err
+	}
+	if err := lab.Link(lan, "eth0", s.Server, "lan0"); err != nil {
+		return err
+	}
+	for _, a := range []struct {
+		h            *topo.Host
+		ifname, cidr string
+	}{{lan, "eth0", "192.0.2.66/26"}, {s.Server, "lan0", "192.0.2.65/26"}} {
+		if err := a.h.AddAddr(a.ifname, a.cidr); err != nil {
+			return err
+		}
+	}
+	if _, err := lan.IP("route", "add", "default", "via", "192.0.2.65"); err != nil {
+		return err
+	}
+	if err := s.Server.Sysctls("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"); err != nil {
+		return err
+	}
+	echo := s.Client4.String() + ":7"
+	if _, err := topo.StartEcho(s.Client, echo); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`api: {listen: "unix://%s"}
+uplinks:
+  - name: isp-a
+    interface: %s
+    table: 101
+    gateways: [%s]
+  - name: isp-b
+    interface: %s
+    table: 102
+    gateways: [%s]
+balance:
+  sources: [192.0.2.64/26]
+  weights: {isp-a: 3, isp-b: 1}
+  flush_on_down: true
+`, filepath.Join(lab.Dir(), "multihomed-gw.sock"), s.A.If, s.A.Gateway4, s.B.If, s.B.Gateway4)
+	path := filepath.Join(lab.Dir(), "multihomed-gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	say("Starting multihomed with balance:")
+	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
+		fmt.Println("    " + l)
+	}
+	d, err := s.Server.Start("multihomed-gw", bin, "--config", path)
+	if err != nil {
+		return err
+	}
+	draw := func(n int) func() bool {
+		return func() bool {
+			out, _ := s.Server.Exec(ctx, "nft", "list", "table", "inet", "multihomed")
+			return strings.Contains(string(out), fmt.Sprintf("numgen random mod %d ", n))
+		}
+	}
+	if err := waitFor(ctx, draw(4)); err != nil {
+		return fmt.Errorf("no nftables table: %w\n%s", err, d.Log())
+	}
+	say("Its rules send each mark to its ISP's table:")
+	if err := show(s.Server, "rule"); err != nil {
+		return err
+	}
+	flows := func(n int) error {
+		r, err := topo.Flows(ctx, lan, "tcp", echo, n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n    %d new connections from the LAN; the server saw them come from:\n", n)
+		for _, u := range []struct {
+			up    scenario.Uplink
+			label string
+		}{{s.A, "ISP A"}, {s.B, "ISP B"}} {
+			k := r.Sources[u.up.Addr4.String()]
+			fmt.Printf("      %-15s (%s): %4d  (%.1f%%)\n", u.up.Addr4, u.label, k, float64(k)*100/float64(n))
+		}
+		fmt.Printf("      no answer: %d\n", r.Failed)
+		return nil
+	}
+	say("1000 new connections from the LAN, 3:1, each masqueraded to its ISP's address:")
+	if err := flows(1000); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, filepath.Join(filepath.Dir(bin), "mhctl"), "--api", "unix://"+filepath.Join(lab.Dir(), "multihomed-gw.sock"), "status").CombinedOutput(); err == nil {
+		say("mhctl status shows the balance, and the connections per ISP from conntrack:")
+		// The BALANCE section: from its header to the blank line.
+		_, section, _ := strings.Cut(string(out), "BALANCE")
+		section, _, _ = strings.Cut(section, "\n\n")
+		for _, l := range strings.Split("BALANCE"+section, "\n") {
+			fmt.Println("    " + l)
+		}
+	}
+	say("ISP A's link goes down: every new connection leaves by ISP B.")
+	if _, err := s.A.Router.IP("link", "set", "dev", s.A.RouterIf, "down"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, draw(1)); err != nil {
+		return err
+	}
+	if err := flows(200); err != nil {
+		return err
+	}
+	if _, err := s.A.Router.IP("link", "set", "dev", s.A.RouterIf, "up"); err != nil {
+		return err
+	}
+	say("Stopping multihomed: its nftables table and rules are gone.")
+	if err := stopDaemon(d); err != nil {
+		return err
+	}
+	out, err := s.Server.Exec(ctx, "nft", "list", "tables")
+	fmt.Printf("\n  $ nft list tables   # in %s\n    %s\n", s.Server.Name(), strings.TrimSpace(string(out)))
+	return err
 }
 
 // stopDaemon stops multihomed with SIGTERM and says how it exited.

@@ -80,7 +80,9 @@ type GetStatusResponse struct {
 	Build *BuildInfo `protobuf:"bytes,4,opt,name=build,proto3" json:"build,omitempty"`
 	// When the event loop last went round: it does at least every 5 s, so
 	// an older time means a stuck loop.
-	LoopAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=loop_at,json=loopAt,proto3" json:"loop_at,omitempty"`
+	LoopAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=loop_at,json=loopAt,proto3" json:"loop_at,omitempty"`
+	// Gateway mode (SPEC §11); absent without it.
+	Balance       *Balance `protobuf:"bytes,5,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +152,176 @@ func (x *GetStatusResponse) GetLoopAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetStatusResponse) GetBalance() *Balance {
+	if x != nil {
+		return x.Balance
+	}
+	return nil
+}
+
+// Balance is how new connections forwarded from the LAN are shared among
+// the uplinks.
+type Balance struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Uplinks []*BalanceUplink       `protobuf:"bytes,1,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	// Why the connections could not be counted, when they could not.
+	ConnectionsError string `protobuf:"bytes,2,opt,name=connections_error,json=connectionsError,proto3" json:"connections_error,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Balance) Reset() {
+	*x = Balance{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Balance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Balance) ProtoMessage() {}
+
+func (x *Balance) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Balance.ProtoReflect.Descriptor instead.
+func (*Balance) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Balance) GetUplinks() []*BalanceUplink {
+	if x != nil {
+		return x.Uplinks
+	}
+	return nil
+}
+
+func (x *Balance) GetConnectionsError() string {
+	if x != nil {
+		return x.ConnectionsError
+	}
+	return ""
+}
+
+// BalanceUplink is one balanced uplink.
+type BalanceUplink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its packet and conntrack mark: its table number.
+	Mark uint32 `protobuf:"varint,2,opt,name=mark,proto3" json:"mark,omitempty"`
+	// Its configured share of new connections.
+	Weight uint32 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// Its share now: 0 takes no new connections.
+	EffectiveWeight uint32 `protobuf:"varint,4,opt,name=effective_weight,json=effectiveWeight,proto3" json:"effective_weight,omitempty"`
+	// up, degraded or down.
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Why it has that share: up, degraded-standby, degraded-only, down.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The health decision's own reason (no-carrier, drained, ...).
+	Health string `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
+	// Conntrack entries with its mark: the connections it carries.
+	Connections   uint32 `protobuf:"varint,8,opt,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BalanceUplink) Reset() {
+	*x = BalanceUplink{}
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BalanceUplink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BalanceUplink) ProtoMessage() {}
+
+func (x *BalanceUplink) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BalanceUplink.ProtoReflect.Descriptor instead.
+func (*BalanceUplink) Descriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BalanceUplink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetMark() uint32 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetEffectiveWeight() uint32 {
+	if x != nil {
+		return x.EffectiveWeight
+	}
+	return 0
+}
+
+func (x *BalanceUplink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *BalanceUplink) GetConnections() uint32 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
 // BuildInfo is a build of multihomed, as multihomed --version prints it.
 type BuildInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -165,7 +337,7 @@ type BuildInfo struct {
 
 func (x *BuildInfo) Reset() {
 	*x = BuildInfo{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +349,7 @@ func (x *BuildInfo) String() string {
 func (*BuildInfo) ProtoMessage() {}
 
 func (x *BuildInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[2]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +362,7 @@ func (x *BuildInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
 func (*BuildInfo) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BuildInfo) GetVersion() string {
@@ -253,7 +425,7 @@ type Uplink struct {
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +437,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[3]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +450,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Uplink) GetName() string {
@@ -426,7 +598,7 @@ type BFDSession struct {
 
 func (x *BFDSession) Reset() {
 	*x = BFDSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +610,7 @@ func (x *BFDSession) String() string {
 func (*BFDSession) ProtoMessage() {}
 
 func (x *BFDSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[4]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +623,7 @@ func (x *BFDSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BFDSession.ProtoReflect.Descriptor instead.
 func (*BFDSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BFDSession) GetPeer() string {
@@ -553,7 +725,7 @@ type Track struct {
 
 func (x *Track) Reset() {
 	*x = Track{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +737,7 @@ func (x *Track) String() string {
 func (*Track) ProtoMessage() {}
 
 func (x *Track) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[5]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +750,7 @@ func (x *Track) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Track.ProtoReflect.Descriptor instead.
 func (*Track) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Track) GetMethod() string {
@@ -656,7 +828,7 @@ type TrackTarget struct {
 
 func (x *TrackTarget) Reset() {
 	*x = TrackTarget{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +840,7 @@ func (x *TrackTarget) String() string {
 func (*TrackTarget) ProtoMessage() {}
 
 func (x *TrackTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[6]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +853,7 @@ func (x *TrackTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackTarget.ProtoReflect.Descriptor instead.
 func (*TrackTarget) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TrackTarget) GetTarget() string {
@@ -741,7 +913,7 @@ type BGPSession struct {
 
 func (x *BGPSession) Reset() {
 	*x = BGPSession{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +925,7 @@ func (x *BGPSession) String() string {
 func (*BGPSession) ProtoMessage() {}
 
 func (x *BGPSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[7]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +938,7 @@ func (x *BGPSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPSession.ProtoReflect.Descriptor instead.
 func (*BGPSession) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BGPSession) GetPeer() string {
@@ -851,7 +1023,7 @@ type VIPStatus struct {
 
 func (x *VIPStatus) Reset() {
 	*x = VIPStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1035,7 @@ func (x *VIPStatus) String() string {
 func (*VIPStatus) ProtoMessage() {}
 
 func (x *VIPStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[8]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1048,7 @@ func (x *VIPStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
 func (*VIPStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VIPStatus) GetPrefix() string {
@@ -975,7 +1147,7 @@ type FIBStatus struct {
 
 func (x *FIBStatus) Reset() {
 	*x = FIBStatus{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1159,7 @@ func (x *FIBStatus) String() string {
 func (*FIBStatus) ProtoMessage() {}
 
 func (x *FIBStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[9]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1172,7 @@ func (x *FIBStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FIBStatus.ProtoReflect.Descriptor instead.
 func (*FIBStatus) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FIBStatus) GetSynced() bool {
@@ -1092,7 +1264,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1276,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[10]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1289,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRoutesRequest) GetTable() uint32 {
@@ -1144,7 +1316,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1328,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[11]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1341,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1199,7 +1371,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1383,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[12]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1396,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Route) GetTable() uint32 {
@@ -1291,7 +1463,7 @@ type ListVIPsRequest struct {
 
 func (x *ListVIPsRequest) Reset() {
 	*x = ListVIPsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1475,7 @@ func (x *ListVIPsRequest) String() string {
 func (*ListVIPsRequest) ProtoMessage() {}
 
 func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[13]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1488,7 @@ func (x *ListVIPsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsRequest.ProtoReflect.Descriptor instead.
 func (*ListVIPsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 type ListVIPsResponse struct {
@@ -1328,7 +1500,7 @@ type ListVIPsResponse struct {
 
 func (x *ListVIPsResponse) Reset() {
 	*x = ListVIPsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1512,7 @@ func (x *ListVIPsResponse) String() string {
 func (*ListVIPsResponse) ProtoMessage() {}
 
 func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[14]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1525,7 @@ func (x *ListVIPsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVIPsResponse.ProtoReflect.Descriptor instead.
 func (*ListVIPsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListVIPsResponse) GetVips() []*VIPStatus {
@@ -1410,7 +1582,7 @@ type VIP struct {
 
 func (x *VIP) Reset() {
 	*x = VIP{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1594,7 @@ func (x *VIP) String() string {
 func (*VIP) ProtoMessage() {}
 
 func (x *VIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[15]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1607,7 @@ func (x *VIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIP.ProtoReflect.Descriptor instead.
 func (*VIP) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VIP) GetPrefix() string {
@@ -1560,7 +1732,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1744,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[16]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1757,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Check) GetType() string {
@@ -1687,7 +1859,7 @@ type Dampening struct {
 
 func (x *Dampening) Reset() {
 	*x = Dampening{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1871,7 @@ func (x *Dampening) String() string {
 func (*Dampening) ProtoMessage() {}
 
 func (x *Dampening) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[17]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1884,7 @@ func (x *Dampening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dampening.ProtoReflect.Descriptor instead.
 func (*Dampening) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Dampening) GetEnabled() bool {
@@ -1766,7 +1938,7 @@ type AddVIPRequest struct {
 
 func (x *AddVIPRequest) Reset() {
 	*x = AddVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1950,7 @@ func (x *AddVIPRequest) String() string {
 func (*AddVIPRequest) ProtoMessage() {}
 
 func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[18]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1963,7 @@ func (x *AddVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPRequest.ProtoReflect.Descriptor instead.
 func (*AddVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddVIPRequest) GetVip() *VIP {
@@ -1811,7 +1983,7 @@ type AddVIPResponse struct {
 
 func (x *AddVIPResponse) Reset() {
 	*x = AddVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1995,7 @@ func (x *AddVIPResponse) String() string {
 func (*AddVIPResponse) ProtoMessage() {}
 
 func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[19]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2008,7 @@ func (x *AddVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVIPResponse.ProtoReflect.Descriptor instead.
 func (*AddVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddVIPResponse) GetVip() *VIP {
@@ -1855,7 +2027,7 @@ type UpdateVIPRequest struct {
 
 func (x *UpdateVIPRequest) Reset() {
 	*x = UpdateVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2039,7 @@ func (x *UpdateVIPRequest) String() string {
 func (*UpdateVIPRequest) ProtoMessage() {}
 
 func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[20]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2052,7 @@ func (x *UpdateVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateVIPRequest) GetVip() *VIP {
@@ -1900,7 +2072,7 @@ type UpdateVIPResponse struct {
 
 func (x *UpdateVIPResponse) Reset() {
 	*x = UpdateVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2084,7 @@ func (x *UpdateVIPResponse) String() string {
 func (*UpdateVIPResponse) ProtoMessage() {}
 
 func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[21]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2097,7 @@ func (x *UpdateVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVIPResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateVIPResponse) GetVip() *VIP {
@@ -1944,7 +2116,7 @@ type DeleteVIPRequest struct {
 
 func (x *DeleteVIPRequest) Reset() {
 	*x = DeleteVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2128,7 @@ func (x *DeleteVIPRequest) String() string {
 func (*DeleteVIPRequest) ProtoMessage() {}
 
 func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[22]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2141,7 @@ func (x *DeleteVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteVIPRequest) GetPrefix() string {
@@ -1987,7 +2159,7 @@ type DeleteVIPResponse struct {
 
 func (x *DeleteVIPResponse) Reset() {
 	*x = DeleteVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2171,7 @@ func (x *DeleteVIPResponse) String() string {
 func (*DeleteVIPResponse) ProtoMessage() {}
 
 func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[23]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2184,7 @@ func (x *DeleteVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVIPResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 type DrainVIPRequest struct {
@@ -2024,7 +2196,7 @@ type DrainVIPRequest struct {
 
 func (x *DrainVIPRequest) Reset() {
 	*x = DrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2208,7 @@ func (x *DrainVIPRequest) String() string {
 func (*DrainVIPRequest) ProtoMessage() {}
 
 func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[24]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2221,7 @@ func (x *DrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*DrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainVIPRequest) GetPrefix() string {
@@ -2067,7 +2239,7 @@ type DrainVIPResponse struct {
 
 func (x *DrainVIPResponse) Reset() {
 	*x = DrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2251,7 @@ func (x *DrainVIPResponse) String() string {
 func (*DrainVIPResponse) ProtoMessage() {}
 
 func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[25]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2264,7 @@ func (x *DrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*DrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 type UndrainVIPRequest struct {
@@ -2104,7 +2276,7 @@ type UndrainVIPRequest struct {
 
 func (x *UndrainVIPRequest) Reset() {
 	*x = UndrainVIPRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2288,7 @@ func (x *UndrainVIPRequest) String() string {
 func (*UndrainVIPRequest) ProtoMessage() {}
 
 func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[26]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2301,7 @@ func (x *UndrainVIPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPRequest.ProtoReflect.Descriptor instead.
 func (*UndrainVIPRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UndrainVIPRequest) GetPrefix() string {
@@ -2147,7 +2319,7 @@ type UndrainVIPResponse struct {
 
 func (x *UndrainVIPResponse) Reset() {
 	*x = UndrainVIPResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2331,7 @@ func (x *UndrainVIPResponse) String() string {
 func (*UndrainVIPResponse) ProtoMessage() {}
 
 func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[27]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2344,7 @@ func (x *UndrainVIPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainVIPResponse.ProtoReflect.Descriptor instead.
 func (*UndrainVIPResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 type DrainUplinkRequest struct {
@@ -2184,7 +2356,7 @@ type DrainUplinkRequest struct {
 
 func (x *DrainUplinkRequest) Reset() {
 	*x = DrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2368,7 @@ func (x *DrainUplinkRequest) String() string {
 func (*DrainUplinkRequest) ProtoMessage() {}
 
 func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[28]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2381,7 @@ func (x *DrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*DrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DrainUplinkRequest) GetName() string {
@@ -2227,7 +2399,7 @@ type DrainUplinkResponse struct {
 
 func (x *DrainUplinkResponse) Reset() {
 	*x = DrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2411,7 @@ func (x *DrainUplinkResponse) String() string {
 func (*DrainUplinkResponse) ProtoMessage() {}
 
 func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[29]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2424,7 @@ func (x *DrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*DrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 type UndrainUplinkRequest struct {
@@ -2264,7 +2436,7 @@ type UndrainUplinkRequest struct {
 
 func (x *UndrainUplinkRequest) Reset() {
 	*x = UndrainUplinkRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2448,7 @@ func (x *UndrainUplinkRequest) String() string {
 func (*UndrainUplinkRequest) ProtoMessage() {}
 
 func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[30]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2461,7 @@ func (x *UndrainUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkRequest.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UndrainUplinkRequest) GetName() string {
@@ -2307,7 +2479,7 @@ type UndrainUplinkResponse struct {
 
 func (x *UndrainUplinkResponse) Reset() {
 	*x = UndrainUplinkResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2491,7 @@ func (x *UndrainUplinkResponse) String() string {
 func (*UndrainUplinkResponse) ProtoMessage() {}
 
 func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[31]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2504,7 @@ func (x *UndrainUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainUplinkResponse.ProtoReflect.Descriptor instead.
 func (*UndrainUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 // ExplainRequest is a packet to explain.
@@ -2353,7 +2525,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2537,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[32]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2550,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExplainRequest) GetSrc() string {
@@ -2431,7 +2603,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2615,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[33]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2628,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExplainResponse) GetRulePriority() uint32 {
@@ -2523,7 +2695,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2535,7 +2707,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[34]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2548,7 +2720,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 type WatchEventsResponse struct {
@@ -2560,7 +2732,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2744,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[35]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2757,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2602,9 +2774,9 @@ type Event struct {
 	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
 	// uplink-state (detail: up, degraded or down; reason: why), bfd-state,
 	// uplink-drained, uplink-undrained, main-default (reason: the family's
-	// default, uplink: who carries it now, detail: from where), fib-error,
-	// reload, reload-rejected, or events-lost (this client did not keep up;
-	// detail says how many were lost).
+	// default, uplink: who carries it now, detail: from where), balance,
+	// fib-error, reload, reload-rejected, or events-lost (this client did not
+	// keep up; detail says how many were lost).
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	Vip           string `protobuf:"bytes,4,opt,name=vip,proto3" json:"vip,omitempty"`
@@ -2616,7 +2788,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2628,7 +2800,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[36]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2641,7 +2813,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2694,7 +2866,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2878,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[37]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2891,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{37}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{39}
 }
 
 type ReloadResponse struct {
@@ -2730,7 +2902,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2914,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[38]
+	mi := &file_proto_multihomed_v1_multihomed_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2927,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{38}
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{40}
 }
 
 var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
@@ -2763,14 +2935,27 @@ var File_proto_multihomed_v1_multihomed_proto protoreflect.FileDescriptor
 const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\n" +
 	"$proto/multihomed/v1/multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x83\x02\n" +
+	"\x10GetStatusRequest\"\xb5\x02\n" +
 	"\x11GetStatusResponse\x12/\n" +
 	"\auplinks\x18\x01 \x03(\v2\x15.multihomed.v1.UplinkR\auplinks\x12,\n" +
 	"\x04vips\x18\x02 \x03(\v2\x18.multihomed.v1.VIPStatusR\x04vips\x12*\n" +
 	"\x03fib\x18\x03 \x01(\v2\x18.multihomed.v1.FIBStatusR\x03fib\x12.\n" +
 	"\x05build\x18\x04 \x01(\v2\x18.multihomed.v1.BuildInfoR\x05build\x123\n" +
 	"\aloop_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x06loopAt\"\\\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06loopAt\x120\n" +
+	"\abalance\x18\x05 \x01(\v2\x16.multihomed.v1.BalanceR\abalance\"n\n" +
+	"\aBalance\x126\n" +
+	"\auplinks\x18\x01 \x03(\v2\x1c.multihomed.v1.BalanceUplinkR\auplinks\x12+\n" +
+	"\x11connections_error\x18\x02 \x01(\tR\x10connectionsError\"\xe2\x01\n" +
+	"\rBalanceUplink\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mark\x18\x02 \x01(\rR\x04mark\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12)\n" +
+	"\x10effective_weight\x18\x04 \x01(\rR\x0feffectiveWeight\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06health\x18\a \x01(\tR\x06health\x12 \n" +
+	"\vconnections\x18\b \x01(\rR\vconnections\"\\\n" +
 	"\tBuildInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
@@ -3004,115 +3189,119 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
-var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
-	(*BuildInfo)(nil),             // 2: multihomed.v1.BuildInfo
-	(*Uplink)(nil),                // 3: multihomed.v1.Uplink
-	(*BFDSession)(nil),            // 4: multihomed.v1.BFDSession
-	(*Track)(nil),                 // 5: multihomed.v1.Track
-	(*TrackTarget)(nil),           // 6: multihomed.v1.TrackTarget
-	(*BGPSession)(nil),            // 7: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 8: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 9: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 10: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 11: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 12: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 13: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 14: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 15: multihomed.v1.VIP
-	(*Check)(nil),                 // 16: multihomed.v1.Check
-	(*Dampening)(nil),             // 17: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 18: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 19: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 20: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 21: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 22: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 23: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 24: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 25: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 26: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 27: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 28: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 29: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 30: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 31: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 32: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 33: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 34: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 35: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 36: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 37: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 38: multihomed.v1.ReloadResponse
-	nil,                           // 39: multihomed.v1.BGPSession.RefusedEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
+	(*Balance)(nil),               // 2: multihomed.v1.Balance
+	(*BalanceUplink)(nil),         // 3: multihomed.v1.BalanceUplink
+	(*BuildInfo)(nil),             // 4: multihomed.v1.BuildInfo
+	(*Uplink)(nil),                // 5: multihomed.v1.Uplink
+	(*BFDSession)(nil),            // 6: multihomed.v1.BFDSession
+	(*Track)(nil),                 // 7: multihomed.v1.Track
+	(*TrackTarget)(nil),           // 8: multihomed.v1.TrackTarget
+	(*BGPSession)(nil),            // 9: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 10: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 11: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 12: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 13: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 14: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 15: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 16: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 17: multihomed.v1.VIP
+	(*Check)(nil),                 // 18: multihomed.v1.Check
+	(*Dampening)(nil),             // 19: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 20: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 21: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 22: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 23: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 24: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 25: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 26: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 27: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 28: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 29: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 30: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 31: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 32: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 33: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 34: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 35: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 36: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 37: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 38: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 39: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 40: multihomed.v1.ReloadResponse
+	nil,                           // 41: multihomed.v1.BGPSession.RefusedEntry
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
-	3,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	8,  // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	9,  // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
-	2,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	40, // 4: multihomed.v1.GetStatusResponse.loop_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	5,  // 6: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
-	4,  // 7: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
-	41, // 8: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	41, // 9: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	40, // 10: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	40, // 11: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
-	6,  // 12: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
-	41, // 13: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
-	40, // 14: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	39, // 15: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	40, // 16: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	40, // 17: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	12, // 18: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	8,  // 19: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	16, // 20: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	41, // 21: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	17, // 22: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	41, // 23: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	41, // 24: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	41, // 25: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	15, // 26: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	15, // 27: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	15, // 28: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	15, // 29: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	36, // 30: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	40, // 31: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 32: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	10, // 33: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	13, // 34: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	18, // 35: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	20, // 36: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	22, // 37: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	24, // 38: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	26, // 39: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	28, // 40: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	30, // 41: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	32, // 42: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	34, // 43: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	37, // 44: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 45: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	11, // 46: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	14, // 47: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	19, // 48: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	21, // 49: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	23, // 50: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	25, // 51: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	27, // 52: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	29, // 53: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	31, // 54: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	33, // 55: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	35, // 56: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	38, // 57: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	45, // [45:58] is the sub-list for method output_type
-	32, // [32:45] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	5,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
+	10, // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	11, // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	4,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
+	42, // 4: multihomed.v1.GetStatusResponse.loop_at:type_name -> google.protobuf.Timestamp
+	2,  // 5: multihomed.v1.GetStatusResponse.balance:type_name -> multihomed.v1.Balance
+	3,  // 6: multihomed.v1.Balance.uplinks:type_name -> multihomed.v1.BalanceUplink
+	9,  // 7: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	7,  // 8: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
+	6,  // 9: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
+	43, // 10: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	43, // 11: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	42, // 12: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	42, // 13: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
+	8,  // 14: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
+	43, // 15: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
+	42, // 16: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	41, // 17: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	42, // 18: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	42, // 19: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	14, // 20: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	10, // 21: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	18, // 22: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	43, // 23: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	19, // 24: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	43, // 25: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	43, // 26: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	43, // 27: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	17, // 28: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	17, // 29: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	17, // 30: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	17, // 31: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	38, // 32: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	42, // 33: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 34: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	12, // 35: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	15, // 36: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	20, // 37: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	22, // 38: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	24, // 39: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	26, // 40: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	28, // 41: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	30, // 42: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	32, // 43: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	34, // 44: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	36, // 45: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	39, // 46: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	1,  // 47: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	13, // 48: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	16, // 49: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	21, // 50: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	23, // 51: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	25, // 52: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	27, // 53: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	29, // 54: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	31, // 55: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	33, // 56: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	35, // 57: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	37, // 58: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	40, // 59: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	47, // [47:60] is the sub-list for method output_type
+	34, // [34:47] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -3120,15 +3309,15 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 	if File_proto_multihomed_v1_multihomed_proto != nil {
 		return
 	}
-	file_proto_multihomed_v1_multihomed_proto_msgTypes[15].OneofWrappers = []any{}
 	file_proto_multihomed_v1_multihomed_proto_msgTypes[17].OneofWrappers = []any{}
+	file_proto_multihomed_v1_multihomed_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
