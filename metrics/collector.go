@@ -17,6 +17,13 @@ const namespace = "multihomed"
 // multihomed_bgp_session_state (1 for the current one), as a state set.
 var sessionStates = []string{"idle", "connect", "active", "opensent", "openconfirm", "established"}
 
+// uplinkStates and bfdStates are the state sets of an uplink (SPEC §10)
+// and of a BFD session (RFC 5880).
+var (
+	uplinkStates = []string{"up", "degraded", "down"}
+	bfdStates    = []string{"admin-down", "down", "init", "up"}
+)
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 }
@@ -31,6 +38,18 @@ var (
 	uplinkReason  = desc("uplink_reason", "Why the uplink is (un)healthy: 1 on the series of the current reason.", "uplink", "reason")
 	uplinkDrained = desc("uplink_drained", "1 while the operator has the uplink drained.", "uplink")
 	uplinkRoutes  = desc("uplink_routes", "Routes the daemon owns in the uplink's table.", "uplink")
+	uplinkState   = desc("uplink_state", "The uplink's state (link, BFD, probes and drain): 1 on the series of the current one of up, degraded, down.", "uplink", "state")
+
+	trackRTT  = desc("uplink_track_rtt_seconds", "A tracked uplink's target: the round-trip time of its last answer in the quality window.", "uplink", "target")
+	trackLoss = desc("uplink_track_loss_ratio", "A tracked uplink's target: the share of the quality window's rounds it did not answer (0..1).", "uplink", "target")
+	trackUp   = desc("uplink_track_target_up", "A tracked uplink's target: 1 when it answered the last round.", "uplink", "target")
+
+	bfdState    = desc("bfd_session_state", "The uplink's BFD session: 1 on the series of the current state.", "uplink", "peer", "state")
+	bfdDetect   = desc("bfd_detection_time_seconds", "The BFD session's detection time: the peer's multiplier times the agreed interval.", "uplink", "peer")
+	bfdFailures = desc("bfd_session_failures_total", "Times the BFD session left up for a reason other than the peer's AdminDown.", "uplink", "peer")
+
+	balanceWeight = desc("balance_effective_weight", "Gateway mode: the uplink's share of new connections now (0 takes none).", "uplink")
+	balanceConns  = desc("balance_connections", "Gateway mode: conntrack entries carrying the uplink's mark.", "uplink")
 
 	sessionUp       = desc("bgp_session_up", "1 when the uplink's BGP session is established.", "uplink", "peer")
 	sessionState    = desc("bgp_session_state", "The BGP session's state: 1 on the series of the current state.", "uplink", "peer", "state")
@@ -73,7 +92,8 @@ func newCollector(ctrl control.Controller, build version.Info) *collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, up, loopAt,
-		uplinkUp, uplinkReason, uplinkDrained, uplinkRoutes,
+		uplinkUp, uplinkReason, uplinkDrained, uplinkRoutes, uplinkState,
+		trackRTT, trackLoss, trackUp, bfdState, bfdDetect, bfdFailures, balanceWeight, balanceConns,
 		sessionUp, sessionState, sessionSince, prefixesRecv, prefixesAcc, prefixesRefused,
 		fibSynced, fibPending, fibWrites, fibWriteErrors, fibConflicts, fibResyncs, fibLastSync, fibRules, fibRoutes,
 		vipAnnounced, vipReason, vipDrained, vipPenalty, vipProbe} {
@@ -100,6 +120,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		uplink(ch, u)
 	}
 	fib(ch, st.FIB)
+	if b := st.Balance; b != nil {
+		for _, u := range b.Uplinks {
+			ch <- gauge(balanceWeight, float64(u.Effective), u.Name)
+			if b.ConnectionsError == "" {
+				ch <- gauge(balanceConns, float64(u.Connections), u.Name)
+			}
+		}
+	}
 	for _, v := range st.VIPs {
 		vip(ch, v)
 	}
@@ -110,6 +138,30 @@ func uplink(ch chan<- prometheus.Metric, u control.UplinkStatus) {
 	ch <- gauge(uplinkReason, 1, u.Name, string(u.Reason))
 	ch <- gauge(uplinkDrained, b2f(u.Drained), u.Name)
 	ch <- gauge(uplinkRoutes, float64(u.Routes), u.Name)
+	if u.State != "" {
+		for _, state := range uplinkStates {
+			ch <- gauge(uplinkState, b2f(string(u.State) == state), u.Name, state)
+		}
+	}
+	if t := u.Track; t != nil && t.Probing {
+		for _, tt := range t.Targets {
+			if tt.LastRTT > 0 {
+				ch <- gauge(trackRTT, tt.LastRTT.Seconds(), u.Name, tt.Target)
+			}
+			ch <- gauge(trackLoss, tt.Loss/100, u.Name, tt.Target)
+			ch <- gauge(trackUp, b2f(tt.Answered), u.Name, tt.Target)
+		}
+	}
+	if b := u.BFD; b != nil {
+		peer := b.Peer.String()
+		for _, state := range bfdStates {
+			ch <- gauge(bfdState, b2f(b.State == state), u.Name, peer, state)
+		}
+		if b.DetectionTime > 0 {
+			ch <- gauge(bfdDetect, b.DetectionTime.Seconds(), u.Name, peer)
+		}
+		ch <- counter(bfdFailures, float64(b.Failures), u.Name, peer)
+	}
 	s := u.BGP
 	if s == nil {
 		return

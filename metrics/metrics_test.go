@@ -191,3 +191,53 @@ func (f filtered) Collect(ch chan<- prometheus.Metric) {
 // TestDependsOnTheContractOnly: metrics reads the daemon through
 // daemon/control, never the fib, the speaker or netlink.
 func TestDependsOnTheContractOnly(t *testing.T) { deptest.ContractOnly(t) }
+
+// TestCollectHealth: an uplink's state, its tracked targets, its BFD
+// session and gateway mode's shares.
+func TestCollectHealth(t *testing.T) {
+	st := control.Status{
+		LoopAt: now,
+		Uplinks: []control.UplinkStatus{{
+			Name: "isp-a", Healthy: true, Reason: policy.Reason("healthy"), State: policy.UplinkDegraded,
+			Track: &control.TrackStatus{Method: "icmp", Probing: true, Targets: []control.TrackTargetStatus{
+				{Target: "203.0.113.53", Answered: true, LastRTT: 1500 * time.Microsecond, Loss: 25},
+				{Target: "198.51.100.53", Loss: 100},
+			}},
+			BFD: &control.BFDStatus{Peer: netip.MustParseAddr("192.0.2.1"), State: "up", DetectionTime: 300 * time.Millisecond, Failures: 2},
+		}},
+		Balance: &control.BalanceStatus{Uplinks: []control.BalanceUplinkStatus{{Name: "isp-a", Effective: 3, Connections: 742}}},
+	}
+	c := newCollector(&fakeController{st: st, loopAt: now}, version.Info{})
+	c.now = func() time.Time { return now.Add(time.Second) }
+	want := `
+# HELP multihomed_balance_connections Gateway mode: conntrack entries carrying the uplink's mark.
+# TYPE multihomed_balance_connections gauge
+multihomed_balance_connections{uplink="isp-a"} 742
+# HELP multihomed_bfd_detection_time_seconds The BFD session's detection time: the peer's multiplier times the agreed interval.
+# TYPE multihomed_bfd_detection_time_seconds gauge
+multihomed_bfd_detection_time_seconds{peer="192.0.2.1",uplink="isp-a"} 0.3
+# HELP multihomed_bfd_session_state The uplink's BFD session: 1 on the series of the current state.
+# TYPE multihomed_bfd_session_state gauge
+multihomed_bfd_session_state{peer="192.0.2.1",state="admin-down",uplink="isp-a"} 0
+multihomed_bfd_session_state{peer="192.0.2.1",state="down",uplink="isp-a"} 0
+multihomed_bfd_session_state{peer="192.0.2.1",state="init",uplink="isp-a"} 0
+multihomed_bfd_session_state{peer="192.0.2.1",state="up",uplink="isp-a"} 1
+# HELP multihomed_uplink_state The uplink's state (link, BFD, probes and drain): 1 on the series of the current one of up, degraded, down.
+# TYPE multihomed_uplink_state gauge
+multihomed_uplink_state{state="degraded",uplink="isp-a"} 1
+multihomed_uplink_state{state="down",uplink="isp-a"} 0
+multihomed_uplink_state{state="up",uplink="isp-a"} 0
+# HELP multihomed_uplink_track_loss_ratio A tracked uplink's target: the share of the quality window's rounds it did not answer (0..1).
+# TYPE multihomed_uplink_track_loss_ratio gauge
+multihomed_uplink_track_loss_ratio{target="198.51.100.53",uplink="isp-a"} 1
+multihomed_uplink_track_loss_ratio{target="203.0.113.53",uplink="isp-a"} 0.25
+# HELP multihomed_uplink_track_rtt_seconds A tracked uplink's target: the round-trip time of its last answer in the quality window.
+# TYPE multihomed_uplink_track_rtt_seconds gauge
+multihomed_uplink_track_rtt_seconds{target="203.0.113.53",uplink="isp-a"} 0.0015
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"multihomed_balance_connections", "multihomed_bfd_detection_time_seconds", "multihomed_bfd_session_state",
+		"multihomed_uplink_state", "multihomed_uplink_track_loss_ratio", "multihomed_uplink_track_rtt_seconds"); err != nil {
+		t.Error(err)
+	}
+}
