@@ -116,16 +116,16 @@ type learnedRoute struct {
 type uplinkBGP struct {
 	session speaker.PeerEvent
 	since   time.Time
-	// routes and installed are keyed by packed prefixes: at a million
-	// routes, maps without pointers are smaller and never scanned by the
-	// garbage collector.
+	// routes is keyed by packed prefixes: at a million routes, a map
+	// without pointers is smaller and never scanned by the garbage
+	// collector. It is the only copy of the learned routes on the
+	// daemon's side: what the fib holds of them follows from it (see
+	// installs), so no mirror of the fib is kept.
 	routes map[packed.Prefix]learnedRoute
-	// installed is what the fib's dynamic layer holds: prefix to next
-	// hop, all built with inst (a route's other attributes are the
-	// uplink's, so they are kept once, not per route: at a million
-	// routes this is most of the daemon's own memory).
-	installed map[packed.Prefix]packed.Addr
-	inst      installParams
+	// inst is what the fib's routes of this uplink were built with (a
+	// route's other attributes are the uplink's, so they are kept once,
+	// not per route); the zero value while none are in the fib.
+	inst installParams
 	// nhCache holds the nexthop slices of learned routes under nhFor.
 	nhCache map[packed.Addr][]fib.Nexthop
 	nhFor   installParams
@@ -138,14 +138,34 @@ type uplinkBGP struct {
 
 func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
-		routes:    map[packed.Prefix]learnedRoute{},
-		installed: map[packed.Prefix]packed.Addr{},
-		nhCache:   map[packed.Addr][]fib.Nexthop{},
-		refused:   map[policy.Reason]uint64{},
+		routes:  map[packed.Prefix]learnedRoute{},
+		nhCache: map[packed.Addr][]fib.Nexthop{},
+		refused: map[policy.Reason]uint64{},
 	}
 }
 
 func (ub *uplinkBGP) established() bool { return ub.session.State == speaker.Established }
+
+// installs reports whether lr belongs in the fib while the uplink is
+// usable: a stale route is kept whatever the session does.
+func (ub *uplinkBGP) installs(lr learnedRoute) bool { return ub.established() || lr.stale }
+
+// installed counts the learned routes the fib holds for the uplink.
+func (ub *uplinkBGP) installed() int {
+	switch {
+	case !ub.inst.usable():
+		return 0
+	case ub.established():
+		return len(ub.routes)
+	}
+	n := 0
+	for _, lr := range ub.routes {
+		if lr.stale {
+			n++
+		}
+	}
+	return n
+}
 
 // defaults returns the learned defaults that count now.
 func (ub *uplinkBGP) defaults() LearnedDefaults {
@@ -220,8 +240,10 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			if was != ub.established() {
 				rebase = true
-				for p := range ub.routes {
-					mark(ev.Peer, p)
+				for p, lr := range ub.routes {
+					if !lr.stale { // a stale route stays whatever the session does
+						mark(ev.Peer, p)
+					}
 				}
 			}
 		case []speaker.PathUpdate:
@@ -250,15 +272,11 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			d.log.Info("end of RIB", "event", "end-of-rib", "uplink", ev.peer, "ipv6", ev.ipv6, "stale_swept", n)
 		}
 	}
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for up, ps := range changed {
-		a, dl := d.syncLearned(up, ps)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		d.syncLearned(&ch, up, ps)
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	ch.update(d.kernel)
 	d.logRefusals()
 	return rebase
 }
@@ -274,7 +292,7 @@ func (d *Daemon) hearPair(pu speaker.PathUpdate) {
 }
 
 // learn applies one path update to its uplink's learned routes and
-// reports whether they changed.
+// reports whether what the fib gets of them changed.
 func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	ub := d.bgp[pu.Peer]
 	u := d.uplink(pu.Peer)
@@ -309,7 +327,9 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	}
 	lr := learnedRoute{nextHop: packed.AddrOf(pu.NextHop)}
 	ub.routes[key] = lr
-	return !had || old != lr
+	// A stale route said again (same next hop) is the same route to the
+	// fib while the session is up.
+	return !had || old.nextHop != lr.nextHop || ub.installs(old) != ub.installs(lr)
 }
 
 // refusalSummaryEvery spaces the summary lines of refusals past the ones
@@ -321,8 +341,7 @@ const refusalSummaryEvery = 10 * time.Second
 // leaves the table. What a wider import now lists comes back by
 // replayImports.
 func (d *Daemon) reimport() {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for name, ub := range d.bgp {
 		u := d.uplink(name)
 		if u == nil || u.BGP == nil {
@@ -345,12 +364,10 @@ func (d *Daemon) reimport() {
 		}
 		if len(dropped) > 0 {
 			d.log.Info("the new import refuses routes learned before", "event", "reimport", "uplink", name, "dropped", len(dropped))
-			a, dl := d.syncLearned(name, dropped)
-			adds, dels = append(adds, a...), append(dels, dl...)
+			d.syncLearned(&ch, name, dropped)
 		}
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
+	if ch.update(d.kernel) {
 		d.converge() // a learned default may have gone
 	}
 }
@@ -430,58 +447,75 @@ func (d *Daemon) logRefusals() {
 	}
 }
 
-// syncLearned hands the fib what uplink name's learned routes should be for
-// the given prefixes (every known one when ps is nil): a learned route is
-// in the uplink's table while the uplink is healthy and its session is up
-// (or the route is stale, kept over our own restart).
-func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
+// fibChanges collects the learned routes to hand the fib in one Update.
+type fibChanges struct {
+	adds []fib.Route
+	dels []fib.RouteKey
+}
+
+// update hands the changes to the fib, if any, and reports whether there
+// were.
+func (ch *fibChanges) update(k FIB) bool {
+	if len(ch.adds)+len(ch.dels) == 0 {
+		return false
+	}
+	k.Update(ch.adds, ch.dels)
+	return true
+}
+
+// syncLearned adds to ch what uplink name's learned routes should be in the
+// fib for the given prefixes (every learned one when ps is nil): a learned
+// route is in the uplink's table while the uplink is healthy and its
+// session is up (or the route is stale, kept over our own restart).
+//
+// The daemon keeps no copy of what the fib holds: it follows from the
+// learned routes and ub.inst, since every change of either is synced here
+// (the fib ignores an add of the route it has and a delete of one it has
+// not). A prefix dropped from ub.routes must therefore be synced.
+func (d *Daemon) syncLearned(ch *fibChanges, name string, ps []packed.Prefix) {
 	ub := d.bgp[name]
 	if ub == nil {
-		return nil, nil
+		return
 	}
 	u := d.uplink(name)
 	v := d.views[name]
-	usable := u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0
-	cur := installParams{}
-	if usable {
+	var cur installParams
+	if u != nil && u.BGP != nil && v.Health.Healthy && v.Ifindex != 0 {
 		cur = installParams{table: u.Table, ifindex: v.Ifindex,
 			src4: sourceFor(v.Addrs, netip.IPv4Unspecified()), src6: sourceFor(v.Addrs, netip.IPv6Unspecified())}
 	}
-	if cur != ub.inst {
-		ps = nil // every installed route was built with the old parameters
-	}
-	if ps == nil {
-		ps = slices.Collect(maps.Keys(ub.routes))
-		for p := range ub.installed {
-			if _, ok := ub.routes[p]; !ok {
-				ps = append(ps, p)
-			}
-		}
-	}
 	old := ub.inst
+	if cur != old {
+		ps = slices.Collect(maps.Keys(ub.routes)) // every route in the fib was built with old
+	} else if ps == nil {
+		return // nothing changed since the last sync
+	}
 	for _, p := range ps {
-		var want packed.Addr
-		if lr, has := ub.routes[p]; has && usable && (ub.established() || lr.stale) {
-			want = lr.nextHop
-		}
-		have, had := ub.installed[p]
-		switch {
-		case want.IsValid() && had && have == want && cur == old:
-		case want.IsValid():
-			if had && old.table != cur.table {
-				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
+		lr, has := ub.routes[p]
+		switch want := has && cur.usable() && ub.installs(lr); {
+		case want:
+			if old.usable() && old.table != cur.table {
+				ch.dels = append(ch.dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 			}
-			adds = append(adds, cur.route(p.Unpack(), ub.nexthops(cur, want)))
-			ub.installed[p] = want
-		case had:
-			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
-			delete(ub.installed, p)
+			ch.adds = append(ch.adds, cur.route(p.Unpack(), ub.nexthops(cur, lr.nextHop)))
+		case old.usable():
+			ch.dels = append(ch.dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 		}
 	}
-	if usable || len(ub.installed) == 0 {
-		ub.inst = cur
+	ub.inst = cur
+}
+
+// drop adds to ch the removal of every learned route of the uplink from
+// the fib (its uplink lost bgp).
+func (ub *uplinkBGP) drop(ch *fibChanges) {
+	if !ub.inst.usable() {
+		return
 	}
-	return adds, dels
+	for p, lr := range ub.routes {
+		if ub.installs(lr) {
+			ch.dels = append(ch.dels, fib.RouteKey{Table: ub.inst.table, Dst: p.Unpack()})
+		}
+	}
 }
 
 // installParams are what an uplink's learned routes share.
@@ -490,6 +524,9 @@ type installParams struct {
 	ifindex    int
 	src4, src6 netip.Addr
 }
+
+// usable reports whether routes are built with ip: the uplink is usable.
+func (ip installParams) usable() bool { return ip.ifindex != 0 }
 
 // route is the learned route to p via nhs, as the fib gets it.
 func (ip installParams) route(p netip.Prefix, nhs []fib.Nexthop) fib.Route {
@@ -522,12 +559,12 @@ func (ub *uplinkBGP) nexthops(ip installParams, gw packed.Addr) []fib.Nexthop {
 // learnedChanges re-derives every uplink's learned routes (after the links
 // or the config changed) and returns what the fib's dynamic layer must
 // change for them.
-func (d *Daemon) learnedChanges() (adds []fib.Route, dels []fib.RouteKey) {
+func (d *Daemon) learnedChanges() fibChanges {
+	var ch fibChanges
 	for name := range d.bgp {
-		a, dl := d.syncLearned(name, nil)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		d.syncLearned(&ch, name, nil)
 	}
-	return adds, dels
+	return ch
 }
 
 // adoptStale seeds the learned routes of each BGP uplink with what the
@@ -563,8 +600,7 @@ func (d *Daemon) adoptStale(base fib.State) int {
 
 // sweepStale drops every stale route left: the restart time ran out.
 func (d *Daemon) sweepStale() (rebase bool) {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for name, ub := range d.bgp {
 		var ps []packed.Prefix
 		for p, lr := range ub.routes {
@@ -577,12 +613,11 @@ func (d *Daemon) sweepStale() (rebase bool) {
 		if len(ps) > 0 {
 			d.log.Info("restart time ran out; dropping stale routes", "event", "stale-swept", "uplink", name, "routes", len(ps))
 		}
-		a, dl := d.syncLearned(name, ps)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		if len(ps) > 0 {
+			d.syncLearned(&ch, name, ps)
+		}
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	ch.update(d.kernel)
 	return rebase
 }
 

@@ -280,7 +280,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 				Defaults: v.Defaults, Routes: counts[u.Table],
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
-				us.Routes += len(ub.installed)
+				us.Routes += ub.installed()
 				refused := map[policy.Reason]int{}
 				for r, n := range ub.refused {
 					refused[r] = int(n)
