@@ -1,0 +1,12 @@
+// Package gctune keeps the Go heap's headroom in proportion to a large
+// heap. With the default GOGC=100 the heap grows to twice what is live
+// before the next collection: at a full BGP table (a million routes, most
+// of the live heap GoBGP's paths) that doubles the daemon's resident
+// memory for nothing but fewer collections. After each collection the
+// tuner sets GOGC so that the headroom is a fixed floor plus a fraction of
+// the live heap: a small heap keeps GOGC=100, a large one gets less.
+//
+// It does not set a memory limit, does not act when the environment sets
+// GOGC or GOMEMLIMIT (the operator's choice wins), and does not return
+// memory to the system itself (the runtime's scavenger does).
+package gctune
