@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -837,9 +838,13 @@ func fetchUnix(sock, path, out string) error {
 func (b *bgpBench) listRoutes(f *fill, sock string) error {
 	mhctl := filepath.Join(filepath.Dir(b.bin), "mhctl")
 	start := time.Now()
-	out, err := exec.Command(mhctl, "--api", "unix://"+sock, "routes", "--table", strconv.Itoa(bgpTable), "-o", "json").Output()
+	out, err := exec.Command(mhctl, "--api", "unix://"+sock, "--timeout", "5m", "routes", "--table", strconv.Itoa(bgpTable), "-o", "json").Output()
 	f.list = time.Since(start)
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("mhctl routes: %w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
 		return fmt.Errorf("mhctl routes: %w", err)
 	}
 	f.listed = strings.Count(string(out), `"dst"`)
