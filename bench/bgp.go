@@ -677,15 +677,17 @@ uplinks:
 		return f, err
 	}
 	f.heap = lastGC(p.Log())
-	if err := b.listRoutes(&f, filepath.Join(b.lab.Dir(), "multihomed.sock")); err != nil {
-		return f, err
-	}
 	if b.perfDir != "" {
+		// Before the listing, whose own allocations would fill the
+		// profile; gc=1 collects first, so it shows what stays live.
 		out := filepath.Join(b.perfDir, fmt.Sprintf("ours-%d.heap.pb.gz", b.n))
-		if err := fetchUnix(pprofSock, "/debug/pprof/heap", out); err != nil {
+		if err := fetchUnix(pprofSock, "/debug/pprof/heap?gc=1", out); err != nil {
 			return f, fmt.Errorf("heap profile: %w", err)
 		}
 		b.log("ours: heap profile in %s (go tool pprof -sample_index=inuse_space %s %s)", out, b.bin, out)
+	}
+	if err := b.listRoutes(&f, filepath.Join(b.lab.Dir(), "multihomed.sock")); err != nil {
+		return f, err
 	}
 	b.log("ours: stopping the daemon (it removes its %d routes)", b.n)
 	stopStart := time.Now()
