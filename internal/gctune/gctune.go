@@ -1,6 +1,7 @@
 package gctune
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -15,6 +16,15 @@ const (
 	Floor   = 64 << 20
 	Divisor = 8
 )
+
+// Limit is the soft memory limit the tuner sets for a live heap of live
+// bytes at GOGC percent: the heap's goal plus Floor for the runtime's own
+// memory (stacks, GC metadata). The collector reaches the goal first; the
+// limit is there for the scavenger, which returns the pages freed above
+// it to the system instead of keeping them mapped.
+func Limit(live uint64, percent int) int64 {
+	return int64(live + live*uint64(percent)/100 + Floor)
+}
 
 // Percent is the GOGC that gives a live heap of live bytes the tuner's
 // headroom.
@@ -65,10 +75,13 @@ func (t *Tuner) adjust() {
 		return
 	}
 	metrics.Read(t.sample)
-	if p := Percent(t.sample[0].Value.Uint64()); p != t.last {
+	live := t.sample[0].Value.Uint64()
+	p := Percent(live)
+	if p != t.last {
 		debug.SetGCPercent(p)
 		t.last = p
 	}
+	debug.SetMemoryLimit(Limit(live, p))
 	t.arm()
 }
 
@@ -79,7 +92,8 @@ func (t *Tuner) GCPercent() int {
 	return t.last
 }
 
-// Stop stops adjusting and puts GOGC back to 100. A nil Tuner is stopped.
+// Stop stops adjusting and puts GOGC back to 100, with no memory limit.
+// A nil Tuner is stopped.
 func (t *Tuner) Stop() {
 	if t == nil {
 		return
@@ -89,5 +103,6 @@ func (t *Tuner) Stop() {
 	if !t.stopped {
 		t.stopped = true
 		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
 	}
 }

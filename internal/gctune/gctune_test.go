@@ -1,6 +1,7 @@
 package gctune
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -45,9 +46,21 @@ func TestTunerFollowsCollections(t *testing.T) {
 	if got, want := tu.GCPercent(), Percent(512<<20); got > want+5 || got == 100 {
 		t.Errorf("with 512 MiB live, GOGC is %d, want about %d", got, want)
 	}
+	if got, want := debug.SetMemoryLimit(-1), Limit(512<<20, tu.GCPercent()); got < want-(64<<20) || got > want+(64<<20) {
+		t.Errorf("with 512 MiB live, the memory limit is %d MiB, want about %d MiB", got>>20, want>>20)
+	}
 	tu.Stop()
 	if old := debug.SetGCPercent(100); old != 100 {
 		t.Errorf("after Stop, GOGC is %d, want 100", old)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after Stop, the memory limit is %d, want none", got)
+	}
+}
+
+func TestLimit(t *testing.T) {
+	if got, want := Limit(800<<20, 20), int64(800<<20+160<<20+Floor); got != want {
+		t.Errorf("Limit(800 MiB, 20) = %d MiB, want %d MiB", got>>20, want>>20)
 	}
 }
 
