@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -104,24 +103,14 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// learnedRoute is a path accepted from an uplink's peer. A stale one was
-// found in the kernel at start and is kept until the peer says it again,
-// sends End-of-RIB, or the restart time runs out.
-type learnedRoute struct {
-	nextHop packed.Addr
-	stale   bool
-}
-
 // uplinkBGP is the BGP side of one uplink.
 type uplinkBGP struct {
 	session speaker.PeerEvent
 	since   time.Time
-	// routes is keyed by packed prefixes: at a million routes, a map
-	// without pointers is smaller and never scanned by the garbage
-	// collector. It is the only copy of the learned routes on the
-	// daemon's side: what the fib holds of them follows from it (see
-	// installs), so no mirror of the fib is kept.
-	routes map[packed.Prefix]learnedRoute
+	// routes is the only copy of the learned routes on the daemon's
+	// side: what the fib holds of them follows from it (see installs),
+	// so no mirror of the fib is kept.
+	routes learnedSet
 	// inst is what the fib's routes of this uplink were built with (a
 	// route's other attributes are the uplink's, so they are kept once,
 	// not per route); the zero value while none are in the fib.
@@ -138,7 +127,7 @@ type uplinkBGP struct {
 
 func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
-		routes:  map[packed.Prefix]learnedRoute{},
+		routes:  newLearnedSet(),
 		nhCache: map[packed.Addr][]fib.Nexthop{},
 		refused: map[policy.Reason]uint64{},
 	}
@@ -156,10 +145,10 @@ func (ub *uplinkBGP) installed() int {
 	case !ub.inst.usable():
 		return 0
 	case ub.established():
-		return len(ub.routes)
+		return ub.routes.len()
 	}
 	n := 0
-	for _, lr := range ub.routes {
+	for _, lr := range ub.routes.all() {
 		if lr.stale {
 			n++
 		}
@@ -170,10 +159,10 @@ func (ub *uplinkBGP) installed() int {
 // defaults returns the learned defaults that count now.
 func (ub *uplinkBGP) defaults() LearnedDefaults {
 	var ld LearnedDefaults
-	if lr, ok := ub.routes[packedDefault4]; ok && (ub.established() || lr.stale) {
+	if lr, ok := ub.routes.get(packedDefault4); ok && (ub.established() || lr.stale) {
 		ld.V4 = lr.nextHop.Unpack()
 	}
-	if lr, ok := ub.routes[packedDefault6]; ok && (ub.established() || lr.stale) {
+	if lr, ok := ub.routes.get(packedDefault6); ok && (ub.established() || lr.stale) {
 		ld.V6 = lr.nextHop.Unpack()
 	}
 	return ld
@@ -240,7 +229,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			if was != ub.established() {
 				rebase = true
-				for p, lr := range ub.routes {
+				for p, lr := range ub.routes.all() {
 					if !lr.stale { // a stale route stays whatever the session does
 						mark(ev.Peer, p)
 					}
@@ -262,9 +251,9 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 				continue
 			}
 			n := 0
-			for p, lr := range ub.routes {
+			for p, lr := range ub.routes.all() {
 				if lr.stale && p.Is6() == ev.ipv6 {
-					delete(ub.routes, p)
+					ub.routes.del(p)
 					mark(ev.peer, p)
 					n++
 				}
@@ -300,12 +289,12 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 		return false
 	}
 	key := packed.PrefixOf(pu.Prefix)
-	old, had := ub.routes[key]
+	old, had := ub.routes.get(key)
 	if pu.Withdraw {
-		delete(ub.routes, key)
+		ub.routes.del(key)
 		return had
 	}
-	accepted := len(ub.routes)
+	accepted := ub.routes.len()
 	if had {
 		accepted--
 	}
@@ -322,11 +311,11 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 			d.log.Warn("refused a path from the peer", "event", "path-refused", "uplink", pu.Peer,
 				"prefix", pu.Prefix, "next_hop", pu.NextHop, "reason", dec.Reason)
 		}
-		delete(ub.routes, key) // a path it replaces is withdrawn
+		ub.routes.del(key) // a path it replaces is withdrawn
 		return had
 	}
 	lr := learnedRoute{nextHop: packed.AddrOf(pu.NextHop)}
-	ub.routes[key] = lr
+	ub.routes.set(key, lr)
 	// A stale route said again (same next hop) is the same route to the
 	// fib while the session is up.
 	return !had || old.nextHop != lr.nextHop || ub.installs(old) != ub.installs(lr)
@@ -350,12 +339,12 @@ func (d *Daemon) reimport() {
 		pol := importPolicy(u, d.views[name])
 		var dropped []packed.Prefix
 		kept := 0
-		for p, lr := range ub.routes {
+		for p, lr := range ub.routes.all() {
 			if lr.stale {
 				continue
 			}
 			if dec := policy.Import(pol, p.Unpack(), lr.nextHop.Unpack(), kept); !dec.Accept {
-				delete(ub.routes, p)
+				ub.routes.del(p)
 				dropped = append(dropped, p)
 				ub.refused[dec.Reason]++
 				continue
@@ -486,12 +475,12 @@ func (d *Daemon) syncLearned(ch *fibChanges, name string, ps []packed.Prefix) {
 	}
 	old := ub.inst
 	if cur != old {
-		ps = slices.Collect(maps.Keys(ub.routes)) // every route in the fib was built with old
+		ps = ub.routes.keys() // every route in the fib was built with old
 	} else if ps == nil {
 		return // nothing changed since the last sync
 	}
 	for _, p := range ps {
-		lr, has := ub.routes[p]
+		lr, has := ub.routes.get(p)
 		switch want := has && cur.usable() && ub.installs(lr); {
 		case want:
 			if old.usable() && old.table != cur.table {
@@ -511,7 +500,7 @@ func (ub *uplinkBGP) drop(ch *fibChanges) {
 	if !ub.inst.usable() {
 		return
 	}
-	for p, lr := range ub.routes {
+	for p, lr := range ub.routes.all() {
 		if ub.installs(lr) {
 			ch.dels = append(ch.dels, fib.RouteKey{Table: ub.inst.table, Dst: p.Unpack()})
 		}
@@ -586,12 +575,12 @@ func (d *Daemon) adoptStale(base fib.State) int {
 				continue
 			}
 			key := packed.PrefixOf(r.Dst)
-			if _, known := ub.routes[key]; known {
+			if _, known := ub.routes.get(key); known {
 				continue
 			}
 			// syncLearned hands it to the fib as a learned route; being
 			// the same route, it is not written again.
-			ub.routes[key] = learnedRoute{nextHop: packed.AddrOf(r.Nexthops[0].Gateway), stale: true}
+			ub.routes.set(key, learnedRoute{nextHop: packed.AddrOf(r.Nexthops[0].Gateway), stale: true})
 			n++
 		}
 	}
@@ -603,9 +592,9 @@ func (d *Daemon) sweepStale() (rebase bool) {
 	var ch fibChanges
 	for name, ub := range d.bgp {
 		var ps []packed.Prefix
-		for p, lr := range ub.routes {
+		for p, lr := range ub.routes.all() {
 			if lr.stale {
-				delete(ub.routes, p)
+				ub.routes.del(p)
 				ps = append(ps, p)
 				rebase = rebase || isDefault(p)
 			}

@@ -286,7 +286,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 					refused[r] = int(n)
 				}
 				us.BGP = &control.SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
-					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused}
+					Since: ub.since, LastError: ub.session.Reason, Accepted: ub.routes.len(), Refused: refused}
 				if us.BGP.State == "" {
 					us.BGP.State = "idle"
 				}
