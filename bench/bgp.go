@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -676,15 +677,17 @@ uplinks:
 		return f, err
 	}
 	f.heap = lastGC(p.Log())
-	if err := b.listRoutes(&f, filepath.Join(b.lab.Dir(), "multihomed.sock")); err != nil {
-		return f, err
-	}
 	if b.perfDir != "" {
+		// Before the listing, whose own allocations would fill the
+		// profile; gc=1 collects first, so it shows what stays live.
 		out := filepath.Join(b.perfDir, fmt.Sprintf("ours-%d.heap.pb.gz", b.n))
-		if err := fetchUnix(pprofSock, "/debug/pprof/heap", out); err != nil {
+		if err := fetchUnix(pprofSock, "/debug/pprof/heap?gc=1", out); err != nil {
 			return f, fmt.Errorf("heap profile: %w", err)
 		}
 		b.log("ours: heap profile in %s (go tool pprof -sample_index=inuse_space %s %s)", out, b.bin, out)
+	}
+	if err := b.listRoutes(&f, filepath.Join(b.lab.Dir(), "multihomed.sock")); err != nil {
+		return f, err
 	}
 	b.log("ours: stopping the daemon (it removes its %d routes)", b.n)
 	stopStart := time.Now()
@@ -837,9 +840,13 @@ func fetchUnix(sock, path, out string) error {
 func (b *bgpBench) listRoutes(f *fill, sock string) error {
 	mhctl := filepath.Join(filepath.Dir(b.bin), "mhctl")
 	start := time.Now()
-	out, err := exec.Command(mhctl, "--api", "unix://"+sock, "routes", "--table", strconv.Itoa(bgpTable), "-o", "json").Output()
+	out, err := exec.Command(mhctl, "--api", "unix://"+sock, "--timeout", "5m", "routes", "--table", strconv.Itoa(bgpTable), "-o", "json").Output()
 	f.list = time.Since(start)
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("mhctl routes: %w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
 		return fmt.Errorf("mhctl routes: %w", err)
 	}
 	f.listed = strings.Count(string(out), `"dst"`)

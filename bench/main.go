@@ -255,7 +255,7 @@ func run(o options, outPath string) error {
 	}
 	if o.runs("bgp") {
 		for _, n := range o.bgpSizes {
-			r, nn, err := runBGP(lab, n, o.bin, o.perfDir, strings.Fields(o.oursEnv))
+			r, nn, err := runBGPInLab(n, o)
 			if err != nil {
 				return fmt.Errorf("bgp N=%d: %w", n, err)
 			}
@@ -304,6 +304,22 @@ func runFib(lab *topo.Lab, sizes []int) ([]row, error) {
 		rows = append(rows, r...)
 	}
 	return rows, nil
+}
+
+// runBGPInLab runs the bgp part for n routes in a lab of its own: its host
+// names are fixed, and the feeder of a size before must not stay up
+// beside the next one.
+func runBGPInLab(n int, o options) ([]row, []string, error) {
+	lab, err := newSideLab("bgp")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err := lab.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: close lab:", err)
+		}
+	}()
+	return runBGP(lab, n, o.bin, o.perfDir, strings.Fields(o.oursEnv))
 }
 
 // sideLabs are the labs a part opens beside the main one (S5's host names

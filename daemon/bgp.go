@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -104,28 +103,18 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// learnedRoute is a path accepted from an uplink's peer. A stale one was
-// found in the kernel at start and is kept until the peer says it again,
-// sends End-of-RIB, or the restart time runs out.
-type learnedRoute struct {
-	nextHop packed.Addr
-	stale   bool
-}
-
 // uplinkBGP is the BGP side of one uplink.
 type uplinkBGP struct {
 	session speaker.PeerEvent
 	since   time.Time
-	// routes and installed are keyed by packed prefixes: at a million
-	// routes, maps without pointers are smaller and never scanned by the
-	// garbage collector.
-	routes map[packed.Prefix]learnedRoute
-	// installed is what the fib's dynamic layer holds: prefix to next
-	// hop, all built with inst (a route's other attributes are the
-	// uplink's, so they are kept once, not per route: at a million
-	// routes this is most of the daemon's own memory).
-	installed map[packed.Prefix]packed.Addr
-	inst      installParams
+	// routes is the only copy of the learned routes on the daemon's
+	// side: what the fib holds of them follows from it (see installs),
+	// so no mirror of the fib is kept.
+	routes learnedSet
+	// inst is what the fib's routes of this uplink were built with (a
+	// route's other attributes are the uplink's, so they are kept once,
+	// not per route); the zero value while none are in the fib.
+	inst installParams
 	// nhCache holds the nexthop slices of learned routes under nhFor.
 	nhCache map[packed.Addr][]fib.Nexthop
 	nhFor   installParams
@@ -140,22 +129,42 @@ type uplinkBGP struct {
 
 func newUplinkBGP() *uplinkBGP {
 	return &uplinkBGP{
-		routes:    map[packed.Prefix]learnedRoute{},
-		installed: map[packed.Prefix]packed.Addr{},
-		nhCache:   map[packed.Addr][]fib.Nexthop{},
-		refused:   map[policy.Reason]uint64{},
+		routes:  newLearnedSet(),
+		nhCache: map[packed.Addr][]fib.Nexthop{},
+		refused: map[policy.Reason]uint64{},
 	}
 }
 
 func (ub *uplinkBGP) established() bool { return ub.session.State == speaker.Established }
 
+// installs reports whether lr belongs in the fib while the uplink is
+// usable: a stale route is kept whatever the session does.
+func (ub *uplinkBGP) installs(lr learnedRoute) bool { return ub.established() || lr.stale }
+
+// installed counts the learned routes the fib holds for the uplink.
+func (ub *uplinkBGP) installed() int {
+	switch {
+	case !ub.inst.usable():
+		return 0
+	case ub.established():
+		return ub.routes.len()
+	}
+	n := 0
+	for _, lr := range ub.routes.all() {
+		if lr.stale {
+			n++
+		}
+	}
+	return n
+}
+
 // defaults returns the learned defaults that count now.
 func (ub *uplinkBGP) defaults() LearnedDefaults {
 	var ld LearnedDefaults
-	if lr, ok := ub.routes[packedDefault4]; ok && (ub.established() || lr.stale) {
+	if lr, ok := ub.routes.get(packedDefault4); ok && (ub.established() || lr.stale) {
 		ld.V4 = lr.nextHop.Unpack()
 	}
-	if lr, ok := ub.routes[packedDefault6]; ok && (ub.established() || lr.stale) {
+	if lr, ok := ub.routes.get(packedDefault6); ok && (ub.established() || lr.stale) {
 		ld.V6 = lr.nextHop.Unpack()
 	}
 	return ld
@@ -222,8 +231,10 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			}
 			if was != ub.established() {
 				rebase = true
-				for p := range ub.routes {
-					mark(ev.Peer, p)
+				for p, lr := range ub.routes.all() {
+					if !lr.stale { // a stale route stays whatever the session does
+						mark(ev.Peer, p)
+					}
 				}
 			}
 		case []speaker.PathUpdate:
@@ -242,9 +253,9 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 				continue
 			}
 			n := 0
-			for p, lr := range ub.routes {
+			for p, lr := range ub.routes.all() {
 				if lr.stale && p.Is6() == ev.ipv6 {
-					delete(ub.routes, p)
+					ub.routes.del(p)
 					mark(ev.peer, p)
 					n++
 				}
@@ -252,15 +263,11 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			d.log.Info("end of RIB", "event", "end-of-rib", "uplink", ev.peer, "ipv6", ev.ipv6, "stale_swept", n)
 		}
 	}
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for up, ps := range changed {
-		a, dl := d.syncLearned(up, ps)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		d.syncLearned(&ch, up, ps)
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	ch.update(d.kernel)
 	d.logRefusals()
 	return rebase
 }
@@ -276,7 +283,7 @@ func (d *Daemon) hearPair(pu speaker.PathUpdate) {
 }
 
 // learn applies one path update to its uplink's learned routes and
-// reports whether they changed.
+// reports whether what the fib gets of them changed.
 func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 	ub := d.bgp[pu.Peer]
 	u := d.uplink(pu.Peer)
@@ -284,13 +291,13 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 		return false
 	}
 	key := packed.PrefixOf(pu.Prefix)
-	old, had := ub.routes[key]
+	old, had := ub.routes.get(key)
 	if pu.Withdraw {
-		delete(ub.routes, key)
+		ub.routes.del(key)
 		return had
 	}
 	ub.received++
-	accepted := len(ub.routes)
+	accepted := ub.routes.len()
 	if had {
 		accepted--
 	}
@@ -307,12 +314,14 @@ func (d *Daemon) learn(pu speaker.PathUpdate) bool {
 			d.log.Warn("refused a path from the peer", "event", "path-refused", "uplink", pu.Peer,
 				"prefix", pu.Prefix, "next_hop", pu.NextHop, "reason", dec.Reason)
 		}
-		delete(ub.routes, key) // a path it replaces is withdrawn
+		ub.routes.del(key) // a path it replaces is withdrawn
 		return had
 	}
 	lr := learnedRoute{nextHop: packed.AddrOf(pu.NextHop)}
-	ub.routes[key] = lr
-	return !had || old != lr
+	ub.routes.set(key, lr)
+	// A stale route said again (same next hop) is the same route to the
+	// fib while the session is up.
+	return !had || old.nextHop != lr.nextHop || ub.installs(old) != ub.installs(lr)
 }
 
 // refusalSummaryEvery spaces the summary lines of refusals past the ones
@@ -324,8 +333,7 @@ const refusalSummaryEvery = 10 * time.Second
 // leaves the table. What a wider import now lists comes back by
 // replayImports.
 func (d *Daemon) reimport() {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for name, ub := range d.bgp {
 		u := d.uplink(name)
 		if u == nil || u.BGP == nil {
@@ -334,12 +342,12 @@ func (d *Daemon) reimport() {
 		pol := importPolicy(u, d.views[name])
 		var dropped []packed.Prefix
 		kept := 0
-		for p, lr := range ub.routes {
+		for p, lr := range ub.routes.all() {
 			if lr.stale {
 				continue
 			}
 			if dec := policy.Import(pol, p.Unpack(), lr.nextHop.Unpack(), kept); !dec.Accept {
-				delete(ub.routes, p)
+				ub.routes.del(p)
 				dropped = append(dropped, p)
 				ub.refused[dec.Reason]++
 				continue
@@ -348,12 +356,10 @@ func (d *Daemon) reimport() {
 		}
 		if len(dropped) > 0 {
 			d.log.Info("the new import refuses routes learned before", "event", "reimport", "uplink", name, "dropped", len(dropped))
-			a, dl := d.syncLearned(name, dropped)
-			adds, dels = append(adds, a...), append(dels, dl...)
+			d.syncLearned(&ch, name, dropped)
 		}
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
+	if ch.update(d.kernel) {
 		d.converge() // a learned default may have gone
 	}
 }
@@ -433,59 +439,76 @@ func (d *Daemon) logRefusals() {
 	}
 }
 
-// syncLearned hands the fib what uplink name's learned routes should be for
-// the given prefixes (every known one when ps is nil): a learned route is
-// in the uplink's table while the uplink's state keeps its routes (it is
-// healthy, and its probes do not say it is down) and its session is up
-// (or the route is stale, kept over our own restart).
-func (d *Daemon) syncLearned(name string, ps []packed.Prefix) (adds []fib.Route, dels []fib.RouteKey) {
+// fibChanges collects the learned routes to hand the fib in one Update.
+type fibChanges struct {
+	adds []fib.Route
+	dels []fib.RouteKey
+}
+
+// update hands the changes to the fib, if any, and reports whether there
+// were.
+func (ch *fibChanges) update(k FIB) bool {
+	if len(ch.adds)+len(ch.dels) == 0 {
+		return false
+	}
+	k.Update(ch.adds, ch.dels)
+	return true
+}
+
+// syncLearned adds to ch what uplink name's learned routes should be in the
+// fib for the given prefixes (every learned one when ps is nil): a learned
+// route is in the uplink's table while the uplink's state keeps its routes
+// (it is healthy, and neither BFD nor its probes say it is down) and its
+// session is up (or the route is stale, kept over our own restart).
+//
+// The daemon keeps no copy of what the fib holds: it follows from the
+// learned routes and ub.inst, since every change of either is synced here
+// (the fib ignores an add of the route it has and a delete of one it has
+// not). A prefix dropped from ub.routes must therefore be synced.
+func (d *Daemon) syncLearned(ch *fibChanges, name string, ps []packed.Prefix) {
 	ub := d.bgp[name]
 	if ub == nil {
-		return nil, nil
+		return
 	}
 	u := d.uplink(name)
 	v := d.views[name]
-	usable := u != nil && u.BGP != nil && v.State.Routes && v.Ifindex != 0
-	cur := installParams{}
-	if usable {
+	var cur installParams
+	if u != nil && u.BGP != nil && v.State.Routes && v.Ifindex != 0 {
 		cur = installParams{table: u.Table, ifindex: v.Ifindex,
 			src4: sourceFor(v.Addrs, netip.IPv4Unspecified()), src6: sourceFor(v.Addrs, netip.IPv6Unspecified())}
 	}
-	if cur != ub.inst {
-		ps = nil // every installed route was built with the old parameters
-	}
-	if ps == nil {
-		ps = slices.Collect(maps.Keys(ub.routes))
-		for p := range ub.installed {
-			if _, ok := ub.routes[p]; !ok {
-				ps = append(ps, p)
-			}
-		}
-	}
 	old := ub.inst
+	if cur != old {
+		ps = ub.routes.keys() // every route in the fib was built with old
+	} else if ps == nil {
+		return // nothing changed since the last sync
+	}
 	for _, p := range ps {
-		var want packed.Addr
-		if lr, has := ub.routes[p]; has && usable && (ub.established() || lr.stale) {
-			want = lr.nextHop
-		}
-		have, had := ub.installed[p]
-		switch {
-		case want.IsValid() && had && have == want && cur == old:
-		case want.IsValid():
-			if had && old.table != cur.table {
-				dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
+		lr, has := ub.routes.get(p)
+		switch want := has && cur.usable() && ub.installs(lr); {
+		case want:
+			if old.usable() && old.table != cur.table {
+				ch.dels = append(ch.dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 			}
-			adds = append(adds, cur.route(p.Unpack(), ub.nexthops(cur, want)))
-			ub.installed[p] = want
-		case had:
-			dels = append(dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
-			delete(ub.installed, p)
+			ch.adds = append(ch.adds, cur.route(p.Unpack(), ub.nexthops(cur, lr.nextHop)))
+		case old.usable():
+			ch.dels = append(ch.dels, fib.RouteKey{Table: old.table, Dst: p.Unpack()})
 		}
 	}
-	if usable || len(ub.installed) == 0 {
-		ub.inst = cur
+	ub.inst = cur
+}
+
+// drop adds to ch the removal of every learned route of the uplink from
+// the fib (its uplink lost bgp).
+func (ub *uplinkBGP) drop(ch *fibChanges) {
+	if !ub.inst.usable() {
+		return
 	}
-	return adds, dels
+	for p, lr := range ub.routes.all() {
+		if ub.installs(lr) {
+			ch.dels = append(ch.dels, fib.RouteKey{Table: ub.inst.table, Dst: p.Unpack()})
+		}
+	}
 }
 
 // installParams are what an uplink's learned routes share.
@@ -494,6 +517,9 @@ type installParams struct {
 	ifindex    int
 	src4, src6 netip.Addr
 }
+
+// usable reports whether routes are built with ip: the uplink is usable.
+func (ip installParams) usable() bool { return ip.ifindex != 0 }
 
 // route is the learned route to p via nhs, as the fib gets it.
 func (ip installParams) route(p netip.Prefix, nhs []fib.Nexthop) fib.Route {
@@ -526,12 +552,12 @@ func (ub *uplinkBGP) nexthops(ip installParams, gw packed.Addr) []fib.Nexthop {
 // learnedChanges re-derives every uplink's learned routes (after the links
 // or the config changed) and returns what the fib's dynamic layer must
 // change for them.
-func (d *Daemon) learnedChanges() (adds []fib.Route, dels []fib.RouteKey) {
+func (d *Daemon) learnedChanges() fibChanges {
+	var ch fibChanges
 	for name := range d.bgp {
-		a, dl := d.syncLearned(name, nil)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		d.syncLearned(&ch, name, nil)
 	}
-	return adds, dels
+	return ch
 }
 
 // adoptStale seeds the learned routes of each BGP uplink with what the
@@ -553,12 +579,12 @@ func (d *Daemon) adoptStale(base fib.State) int {
 				continue
 			}
 			key := packed.PrefixOf(r.Dst)
-			if _, known := ub.routes[key]; known {
+			if _, known := ub.routes.get(key); known {
 				continue
 			}
 			// syncLearned hands it to the fib as a learned route; being
 			// the same route, it is not written again.
-			ub.routes[key] = learnedRoute{nextHop: packed.AddrOf(r.Nexthops[0].Gateway), stale: true}
+			ub.routes.set(key, learnedRoute{nextHop: packed.AddrOf(r.Nexthops[0].Gateway), stale: true})
 			n++
 		}
 	}
@@ -567,13 +593,12 @@ func (d *Daemon) adoptStale(base fib.State) int {
 
 // sweepStale drops every stale route left: the restart time ran out.
 func (d *Daemon) sweepStale() (rebase bool) {
-	var adds []fib.Route
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for name, ub := range d.bgp {
 		var ps []packed.Prefix
-		for p, lr := range ub.routes {
+		for p, lr := range ub.routes.all() {
 			if lr.stale {
-				delete(ub.routes, p)
+				ub.routes.del(p)
 				ps = append(ps, p)
 				rebase = rebase || isDefault(p)
 			}
@@ -581,12 +606,11 @@ func (d *Daemon) sweepStale() (rebase bool) {
 		if len(ps) > 0 {
 			d.log.Info("restart time ran out; dropping stale routes", "event", "stale-swept", "uplink", name, "routes", len(ps))
 		}
-		a, dl := d.syncLearned(name, ps)
-		adds, dels = append(adds, a...), append(dels, dl...)
+		if len(ps) > 0 {
+			d.syncLearned(&ch, name, ps)
+		}
 	}
-	if len(adds)+len(dels) > 0 {
-		d.kernel.Update(adds, dels)
-	}
+	ch.update(d.kernel)
 	return rebase
 }
 

@@ -318,13 +318,13 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 				Defaults: v.Defaults, Routes: counts[u.Table], BFD: d.bfdStatus(u.Name), Track: d.trackStatus(&u),
 			}
 			if ub := d.bgp[u.Name]; ub != nil && u.BGP != nil {
-				us.Routes += len(ub.installed)
+				us.Routes += ub.installed()
 				refused := map[policy.Reason]int{}
 				for r, n := range ub.refused {
 					refused[r] = int(n)
 				}
 				us.BGP = &control.SessionStatus{Peer: u.BGP.Peer, PeerASN: u.BGP.PeerASN, State: ub.session.State.String(),
-					Since: ub.since, LastError: ub.session.Reason, Accepted: len(ub.routes), Refused: refused, Received: ub.received}
+					Since: ub.since, LastError: ub.session.Reason, Accepted: ub.routes.len(), Refused: refused, Received: ub.received}
 				if us.BGP.State == "" {
 					us.BGP.State = "idle"
 				}

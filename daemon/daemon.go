@@ -501,9 +501,9 @@ func (d *Daemon) converge() {
 	// The base and the learned routes go to the fib in one step: planned
 	// apart, the base alone would delete the learned routes (after a
 	// restart, every one adopted) until their update arrived.
-	adds, dels := d.learnedChanges()
+	ch := d.learnedChanges()
 	state.Addrs = d.vipAddrs()
-	d.kernel.SetWith(state, adds, dels)
+	d.kernel.SetWith(state, ch.adds, ch.dels)
 	d.base = state
 	d.noteMainDefault(mainDefaultHolders(state, views))
 	d.links = links
@@ -559,19 +559,15 @@ func (d *Daemon) reconcileBGPUplinks() {
 			}
 		}
 	}
-	var dels []fib.RouteKey
+	var ch fibChanges
 	for name, ub := range d.bgp {
 		if want[name] {
 			continue
 		}
-		for p := range ub.installed {
-			dels = append(dels, fib.RouteKey{Table: ub.inst.table, Dst: p.Unpack()})
-		}
+		ub.drop(&ch)
 		delete(d.bgp, name)
 	}
-	if len(dels) > 0 {
-		d.kernel.Update(nil, dels)
-	}
+	ch.update(d.kernel)
 }
 
 // syncSpeaker starts the speaker once an uplink has bgp, and hands it the

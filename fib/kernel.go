@@ -247,7 +247,9 @@ func (k *Kernel) setLocked(s State) {
 
 // Update changes the dynamic layer of the desired state: routes to add (or
 // replace, by key) and keys to remove. Its cost is that of the change, not
-// of the whole state, so it suits learned routes.
+// of the whole state, so it suits learned routes. Adding the route the
+// layer holds, or removing a key it does not hold, is no change: a caller
+// may hand over what it wants without keeping a copy of what it gave.
 func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 	k.mu.Lock()
 	k.updateLocked(adds, dels)
@@ -259,18 +261,23 @@ func (k *Kernel) Update(adds []Route, dels []RouteKey) {
 func (k *Kernel) updateLocked(adds []Route, dels []RouteKey) {
 	for _, r := range adds {
 		r = r.normalizeShared()
-		k.dyn.set(r)
-		pk := packKey(r.Key())
-		k.markDirty(pk)
-		delete(k.parked, pk) // what is wanted changed: try it now
+		if k.dyn.set(r) {
+			k.changedLocked(packKey(r.Key()))
+		}
 	}
 	for _, key := range dels {
 		key = key.normalize()
-		k.dyn.del(key)
-		pk := packKey(key)
-		k.markDirty(pk)
-		delete(k.parked, pk)
+		if k.dyn.del(key) {
+			k.changedLocked(packKey(key))
+		}
 	}
+}
+
+// changedLocked notes that what is wanted under pk changed: it is planned
+// again, and tried at once if it was waiting for the retry timer.
+func (k *Kernel) changedLocked(pk packedKey) {
+	k.markDirty(pk)
+	delete(k.parked, pk)
 }
 
 // Adopted returns what we owned in the kernel when Run started (empty

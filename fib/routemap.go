@@ -63,23 +63,32 @@ func (rm *routeMap) get(k RouteKey) (Route, bool) {
 	return rm.attrs.route(k, i), true
 }
 
-// set adds r (normalized), or replaces the route under its key.
-func (rm *routeMap) set(r Route) {
+// set adds r (normalized), or replaces the route under its key, and
+// reports whether that changed anything.
+func (rm *routeMap) set(r Route) bool {
 	pk := packKey(r.Key())
 	i := rm.attrs.ref(r)
-	if old, ok := rm.m[pk]; ok {
-		rm.attrs.unref(old)
+	old, ok := rm.m[pk]
+	if ok {
+		rm.attrs.unref(old) // i holds its own reference: the slot stays
+		if old == i {
+			return false
+		}
 	}
 	rm.m[pk] = i
+	return true
 }
 
-// del removes the route under the (normalized) key, if any.
-func (rm *routeMap) del(k RouteKey) {
+// del removes the route under the (normalized) key, if any, and reports
+// whether there was one.
+func (rm *routeMap) del(k RouteKey) bool {
 	pk := packKey(k)
-	if i, ok := rm.m[pk]; ok {
+	i, ok := rm.m[pk]
+	if ok {
 		rm.attrs.unref(i)
 		delete(rm.m, pk)
 	}
+	return ok
 }
 
 // apply records in rm the effect of a route op having succeeded.

@@ -9,8 +9,10 @@ import (
 )
 
 // TestRouteMapModel runs random sets and deletes on a routeMap and on a
-// plain map side by side: the routeMap must hold the same routes, and
-// intern no more attribute sets than are in use.
+// plain map side by side: the routeMap must hold the same routes, report
+// a change exactly when the model changes (Update relies on it to ignore
+// what it holds already), and intern no more attribute sets than are in
+// use.
 func TestRouteMapModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	gws := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")}
@@ -34,11 +36,17 @@ func TestRouteMapModel(t *testing.T) {
 		i := rng.IntN(64)
 		if rng.IntN(3) == 0 {
 			key := routeFor(i).Key()
-			rm.del(key)
+			_, had := model[key]
+			if got := rm.del(key); got != had {
+				t.Fatalf("step %d: del(%s) reported %v, the model had it: %v", step, key, got, had)
+			}
 			delete(model, key)
 		} else {
 			r := routeFor(i)
-			rm.set(r)
+			old, had := model[r.Key()]
+			if got, want := rm.set(r), !had || !old.Equal(r); got != want {
+				t.Fatalf("step %d: set(%s) reported a change %v, want %v", step, r, got, want)
+			}
 			model[r.Key()] = r
 		}
 		if step%500 != 0 {

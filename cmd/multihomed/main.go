@@ -28,6 +28,7 @@ import (
 	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon"
+	"github.com/multihomed/multihomed/internal/gctune"
 	"github.com/multihomed/multihomed/internal/version"
 	"github.com/multihomed/multihomed/metrics"
 )
@@ -95,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	slog.SetDefault(log)
+	// A full table is mostly live heap: GOGC=100's headroom would double
+	// it (internal/gctune).
+	defer gctune.Start().Stop()
 	if *pprofSock != "" {
 		stopPprof, err := servePprof(*pprofSock, log)
 		if err != nil {
