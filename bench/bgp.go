@@ -70,6 +70,10 @@ const (
 	// for this long; quietTimeout bounds the wait for it.
 	quietWindow  = time.Second
 	quietTimeout = 2 * time.Minute
+	// settleAfter is when, after all in, the settled RSS is read: a
+	// speaker may hand memory back once a load has ended (ours does
+	// within gctune.Settle of its last collection).
+	settleAfter = 5 * time.Second
 )
 
 var (
@@ -116,6 +120,9 @@ type fill struct {
 	// Memory of the speaker process: idle (before the session), with all
 	// in, peak (VmHWM), and once it went quiet after.
 	idleRSS, rss, hwm, quietRSS uint64
+	// settledRSS is the RSS settleAfter after all in (or once quiet,
+	// when that is later).
+	settledRSS uint64
 	// quiet is how long after all in the speaker's CPU time stopped
 	// growing, and quietCPU its CPU time from enabling to then.
 	quiet, quietCPU time.Duration
@@ -552,6 +559,12 @@ func (b *bgpBench) measure(f *fill, h *topo.Host, p *topo.Proc, proto string) er
 	if n, err := tableCountOf(p.Pid(), bgpTable); err != nil || n-f.base != b.n {
 		return fmt.Errorf("table %d holds %d routes once quiet, want %d (%v)", bgpTable, n-f.base, b.n, err)
 	}
+	time.Sleep(time.Until(f.all.Add(settleAfter))) // a measurement point, not a synchronisation
+	settled, err := readProc(p.Pid())
+	if err != nil {
+		return err
+	}
+	f.settledRSS = settled.rss
 	return nil
 }
 
@@ -778,14 +791,15 @@ func bgpRows(ours, base fill) ([]row, []string) {
 	rssCell := func(f fill) string {
 		return fmt.Sprintf("%.1f MiB (idle %.1f, peak %.1f)", mib(f.rss), mib(f.idleRSS), mib(f.hwm))
 	}
-	perRoute := func(f fill) string {
-		return fmt.Sprintf("%.0f B (over idle %.0f B)", float64(f.rss)/float64(n), (float64(f.rss)-float64(f.idleRSS))/float64(n))
+	perRoute := func(f fill, rss uint64) string {
+		return fmt.Sprintf("%.0f B (over idle %.0f B)", float64(rss)/float64(n), (float64(rss)-float64(f.idleRSS))/float64(n))
 	}
 	rows := []row{
 		{measure: "bgp: session up to all in (s)", n: n, ours: timeCell(ours, ours.est), baseline: timeCell(base, base.est), ratio: ratio(ours, base, ours.est, base.est)},
 		{measure: "bgp: first route to all in (s)", n: n, ours: timeCell(ours, ours.first), baseline: timeCell(base, base.first), ratio: ratio(ours, base, ours.first, base.first)},
 		{measure: "bgp: RSS, all in", n: n, ours: rssCell(ours), baseline: rssCell(base), ratio: float64(base.rss) / float64(ours.rss)},
-		{measure: "bgp: RSS per route", n: n, ours: perRoute(ours), baseline: perRoute(base), ratio: float64(base.rss) / float64(ours.rss)},
+		{measure: "bgp: RSS per route", n: n, ours: perRoute(ours, ours.rss), baseline: perRoute(base, base.rss), ratio: float64(base.rss) / float64(ours.rss)},
+		{measure: "bgp: RSS per route, settled", n: n, ours: perRoute(ours, ours.settledRSS), baseline: perRoute(base, base.settledRSS), ratio: float64(base.settledRSS) / float64(ours.settledRSS)},
 	}
 	note := func(f fill) string {
 		s := fmt.Sprintf("%s: session up to first route in the table %.3f s; quiet %.1f s after all in, cpu %.3f s from the session's enabling to quiet, RSS then %.1f MiB",

@@ -815,7 +815,8 @@ table found empty) before the baseline's session comes up.
   in.
 - **RSS, all in**: VmRSS of the speaker process when all N are in, with its
   idle RSS and its peak (VmHWM); **RSS per route**: that RSS / N, and the
-  growth over idle / N.
+  growth over idle / N; **settled**: the same 5 s after all in (or once
+  quiet, if later), when ours has handed back the headroom of the load.
 - Below the table, per speaker: how long it stayed busy after all in (until
   its CPU time stopped growing for 1 s) and its RSS then; for ours the Go
   heap after its last GC (the daemon runs with GODEBUG=gctrace=1) and the

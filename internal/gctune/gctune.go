@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // The headroom over the live heap the tuner aims at: Floor plus the live
@@ -36,11 +37,23 @@ func Percent(live uint64) int {
 	return int(min(p, 100))
 }
 
+// Growth is how much the live heap must grow from one collection to the
+// next for the tuner to call it a load (a session sending its table):
+// steady churn, even of a full table, moves the live heap by far less.
+const Growth = Floor / 4
+
+// Settle is how long a load may go without a collection before the tuner
+// forces one to see whether it has ended. It bounds how long the
+// headroom of a load stays resident after the load.
+const Settle = 2 * time.Second
+
 // Tuner adjusts GOGC after every collection until stopped.
 type Tuner struct {
 	mu      sync.Mutex
 	stopped bool
 	last    int
+	live    uint64 // the live heap after the previous collection
+	loading bool   // the live heap was growing at the last collection
 	sample  []metrics.Sample
 }
 
@@ -50,7 +63,7 @@ func Start() *Tuner {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	t := &Tuner{last: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t := &Tuner{last: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}}
 	t.arm()
 	return t
 }
@@ -68,6 +81,14 @@ func (t *Tuner) arm() {
 
 // adjust sets GOGC from the live heap after a collection, and waits for
 // the next one.
+//
+// While the live heap grows by Growth or more from one collection to the
+// next, a table is loading: the tuner leaves GOGC at 100 and sets no
+// limit, since every collection during a load marks the whole (growing)
+// heap, and collecting five times as often made a full table load three
+// times slower for memory that is only needed until the load ends. Once
+// the live heap holds still, it sets the small headroom and the limit,
+// and hands what the load left mapped back to the system at once.
 func (t *Tuner) adjust() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -75,14 +96,46 @@ func (t *Tuner) adjust() {
 		return
 	}
 	metrics.Read(t.sample)
-	live := t.sample[0].Value.Uint64()
-	p := Percent(live)
+	live, cycles := t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64()
+	wasLoading := t.loading
+	p, limit, loading := decide(t.live, live)
+	t.live, t.loading = live, loading
+	if loading {
+		time.AfterFunc(Settle, func() { t.settle(cycles) })
+	}
 	if p != t.last {
 		debug.SetGCPercent(p)
 		t.last = p
 	}
-	debug.SetMemoryLimit(Limit(live, p))
+	debug.SetMemoryLimit(limit)
+	if wasLoading && !t.loading {
+		go debug.FreeOSMemory()
+	}
 	t.arm()
+}
+
+// decide returns GOGC, the memory limit, and whether a table is loading,
+// for a live heap of live bytes after one of prev bytes.
+func decide(prev, live uint64) (percent int, limit int64, loading bool) {
+	if live >= prev+Growth {
+		return 100, math.MaxInt64, true
+	}
+	p := Percent(live)
+	return p, Limit(live, p), false
+}
+
+// settle forces a collection when none has run since the one numbered
+// cycles, during a load: the load may have ended with the heap short of
+// its goal, and only a collection tells.
+func (t *Tuner) settle(cycles uint64) {
+	t.mu.Lock()
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	quiet := !t.stopped && t.loading && s[0].Value.Uint64() == cycles
+	t.mu.Unlock()
+	if quiet {
+		runtime.GC()
+	}
 }
 
 // GCPercent is the GOGC the tuner set last.

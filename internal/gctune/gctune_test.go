@@ -58,6 +58,47 @@ func TestTunerFollowsCollections(t *testing.T) {
 	}
 }
 
+func TestDecide(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		prev, live  uint64
+		wantPercent int
+		wantLimit   int64
+		wantLoading bool
+	}{
+		{"a table loading", 256 << 20, 512 << 20, 100, math.MaxInt64, true},
+		{"from nothing", 0, 512 << 20, 100, math.MaxInt64, true},
+		{"churn", 512 << 20, 520 << 20, Percent(520 << 20), Limit(520<<20, Percent(520<<20)), false},
+		{"routes withdrawn", 800 << 20, 300 << 20, Percent(300 << 20), Limit(300<<20, Percent(300<<20)), false},
+	} {
+		p, limit, loading := decide(tc.prev, tc.live)
+		if p != tc.wantPercent || limit != tc.wantLimit || loading != tc.wantLoading {
+			t.Errorf("%s: decide(%d MiB, %d MiB) = %d, %d MiB, %v; want %d, %d MiB, %v", tc.name, tc.prev>>20, tc.live>>20,
+				p, limit>>20, loading, tc.wantPercent, tc.wantLimit>>20, tc.wantLoading)
+		}
+	}
+}
+
+// TestTunerSettlesAfterLoad: a heap that grew by a load, with no
+// collection after it, gets the small headroom within Settle of the
+// load's last collection, by a collection the tuner forces itself.
+func TestTunerSettlesAfterLoad(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	tu := Start()
+	defer tu.Stop()
+	big := make([]byte, 512<<20)
+	runtime.GC() // the load's collection: the live heap grew by 512 MiB
+	deadline := time.Now().Add(Settle + 20*time.Second)
+	for tu.GCPercent() == 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // polling the tuner's state, bounded
+	}
+	runtime.KeepAlive(big)
+	if got := tu.GCPercent(); got == 100 {
+		t.Errorf("%v after a load with no collection after it, GOGC is still 100", Settle+20*time.Second)
+	}
+}
+
 func TestLimit(t *testing.T) {
 	if got, want := Limit(800<<20, 20), int64(800<<20+160<<20+Floor); got != want {
 		t.Errorf("Limit(800 MiB, 20) = %d MiB, want %d MiB", got>>20, want>>20)
