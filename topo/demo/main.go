@@ -150,15 +150,7 @@ uplinks:
     table: 102
     gateways: [%s, "%s"]
 `, filepath.Join(lab.Dir(), "multihomed.sock"), s.A.If, s.A.Gateway4, s.A.Gateway6, s.B.If, s.B.Gateway4, s.B.Gateway6)
-	path := filepath.Join(lab.Dir(), "multihomed.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	say("Starting multihomed in the server with this config:")
-	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
-		fmt.Println("    " + l)
-	}
-	d, err := s.Server.Start("multihomed", bin, "--config", path)
+	d, err := startDaemon(lab, s.Server, "multihomed", bin, cfg, "Starting multihomed in the server with this config:")
 	if err != nil {
 		return err
 	}
@@ -275,15 +267,7 @@ uplinks:
       peer_asn: 64502
       import: all
 `, filepath.Join(lab.Dir(), "multihomed-bgp.sock"), s.A.If, s.A.Gateway4, specific["a"], s.B.If, s.B.Gateway4)
-	path := filepath.Join(lab.Dir(), "multihomed-bgp.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	say("Starting multihomed with BGP uplinks:")
-	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
-		fmt.Println("    " + l)
-	}
-	d, err := s.Server.Start("multihomed-bgp", bin, "--config", path)
+	d, err := startDaemon(lab, s.Server, "multihomed-bgp", bin, cfg, "Starting multihomed with BGP uplinks:")
 	if err != nil {
 		return err
 	}
@@ -395,15 +379,7 @@ balance:
   weights: {isp-a: 3, isp-b: 1}
   flush_on_down: true
 `, filepath.Join(lab.Dir(), "multihomed-gw.sock"), s.A.If, s.A.Gateway4, s.B.If, s.B.Gateway4)
-	path := filepath.Join(lab.Dir(), "multihomed-gw.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	say("Starting multihomed with balance:")
-	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
-		fmt.Println("    " + l)
-	}
-	d, err := s.Server.Start("multihomed-gw", bin, "--config", path)
+	d, err := startDaemon(lab, s.Server, "multihomed-gw", bin, cfg, "Starting multihomed with balance:")
 	if err != nil {
 		return err
 	}
@@ -472,6 +448,20 @@ balance:
 }
 
 // stopDaemon stops multihomed with SIGTERM and says how it exited.
+// startDaemon writes cfg to name.yaml in the lab, shows it after intro,
+// and starts multihomed with it in h as process name.
+func startDaemon(lab *topo.Lab, h *topo.Host, name, bin, cfg, intro string) (*topo.Proc, error) {
+	path := filepath.Join(lab.Dir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	say("%s", intro)
+	for _, l := range strings.Split(strings.TrimRight(cfg, "\n"), "\n") {
+		fmt.Println("    " + l)
+	}
+	return h.Start(name, bin, "--config", path)
+}
+
 func stopDaemon(d *topo.Proc) error {
 	if err := d.Signal(syscall.SIGTERM); err != nil {
 		return err
