@@ -8,8 +8,8 @@
 // also sets a soft memory limit a little above the heap's goal, so that
 // the runtime's scavenger returns what a load freed rather than keep it
 // resident. While the live heap grows fast (a peer sending its table) it
-// keeps GOGC=100, which loads a full table about three times faster than
-// the small headroom, and returns the headroom's memory once the load
+// keeps GOGC=100, which takes a third less CPU over a full table than the
+// small headroom, and returns the headroom's memory once the load
 // ends: the resident memory of a load's peak is about twice the live
 // heap, for a few seconds.
 //
