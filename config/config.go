@@ -101,7 +101,7 @@ type Config struct {
 // Metrics is the Prometheus endpoint.
 type Metrics struct {
 	// Listen is the address and port /metrics is served on over plain
-	// HTTP (an IP address: "127.0.0.1:9469", "[::1]:9469"); the zero
+	// HTTP (an IP address: "127.0.0.1:9478", "[::1]:9478"); the zero
 	// value, when metrics.listen is absent or empty, serves nothing.
 	Listen netip.AddrPort
 }

@@ -165,7 +165,7 @@ func (d *decoder) metrics(v any, m *Metrics) {
 			ap, err := netip.ParseAddrPort(s)
 			switch {
 			case err != nil:
-				d.fail("metrics.listen", "%q is not an IP address and port, as 127.0.0.1:9469 or [::1]:9469", s)
+				d.fail("metrics.listen", "%q is not an IP address and port, as 127.0.0.1:9478 or [::1]:9478", s)
 			case ap.Port() == 0:
 				d.fail("metrics.listen", "%q: the port must be 1..65535", s)
 			default:

@@ -13,13 +13,13 @@ func TestMetricsListen(t *testing.T) {
 	}{
 		{name: "absent"},
 		{name: "empty", listen: `""`},
-		{name: "IPv4 loopback", listen: "127.0.0.1:9469", want: netip.MustParseAddrPort("127.0.0.1:9469")},
-		{name: "IPv6 loopback", listen: `"[::1]:9469"`, want: netip.MustParseAddrPort("[::1]:9469")},
-		{name: "all addresses", listen: "0.0.0.0:9469", want: netip.MustParseAddrPort("0.0.0.0:9469")},
-		{name: "host name", listen: "localhost:9469", problem: "is not an IP address and port"},
+		{name: "IPv4 loopback", listen: "127.0.0.1:9478", want: netip.MustParseAddrPort("127.0.0.1:9478")},
+		{name: "IPv6 loopback", listen: `"[::1]:9478"`, want: netip.MustParseAddrPort("[::1]:9478")},
+		{name: "all addresses", listen: "0.0.0.0:9478", want: netip.MustParseAddrPort("0.0.0.0:9478")},
+		{name: "host name", listen: "localhost:9478", problem: "is not an IP address and port"},
 		{name: "no port", listen: "127.0.0.1", problem: "is not an IP address and port"},
 		{name: "port 0", listen: "127.0.0.1:0", problem: "the port must be 1..65535"},
-		{name: "a URL", listen: "http://127.0.0.1:9469", problem: "is not an IP address and port"},
+		{name: "a URL", listen: "http://127.0.0.1:9478", problem: "is not an IP address and port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			yaml := minimal

@@ -104,6 +104,11 @@ type Kernel struct {
 	haveDesired bool
 	// What to plan next: the route keys that may differ, whether the
 	// rules may, or everything (after a re-read of the kernel).
+	// drifted: since the last convergence, the kernel changed one of
+	// our objects in a way we did not write (a route, rule or address
+	// deleted or changed by someone else): the next writes are a repair,
+	// worth an info line whatever their number.
+	drifted     bool
 	dirty       []packedKey // may repeat a key
 	dirtyLimit  int         // past it (and minDirtyLimit) repeats are folded
 	rulesDirty  bool
@@ -578,6 +583,7 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 				}
 			}
 			k.markDirty(packKey(key))
+			k.drifted = true
 			changed = true
 		case unix.RTM_NEWNEIGH:
 			k.neighbourFailed(m.Data)
@@ -586,10 +592,13 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 			if !ok || proto != k.opts.Protocol {
 				continue
 			}
+			_, wanted := k.base.Rules[r]
 			if m.Header.Type == unix.RTM_NEWRULE {
 				k.actual.Rules[r] = struct{}{}
+				k.drifted = k.drifted || !wanted
 			} else {
 				delete(k.actual.Rules, r)
+				k.drifted = k.drifted || wanted
 			}
 			k.rulesDirty = true
 			changed = true
@@ -608,10 +617,13 @@ func (k *Kernel) handle(msgs []syscall.NetlinkMessage) (changed, resync bool, co
 // took or freed an address we want.
 func (k *Kernel) addrNoticeLocked(typ uint16, l Link, a Addr) bool {
 	if oa, ok := ownedAddr(l, a, k.opts.Protocol); ok {
+		_, wanted := k.base.Addrs[oa]
 		if typ == unix.RTM_NEWADDR {
 			k.actual.Addrs[oa] = struct{}{}
+			k.drifted = k.drifted || !wanted
 		} else {
 			delete(k.actual.Addrs, oa)
+			k.drifted = k.drifted || wanted
 		}
 		k.addrsDirty = true
 		return true
@@ -817,6 +829,10 @@ func (k *Kernel) reconcile() (failed bool) {
 	if !ok {
 		return false // never write before the caller said what it wants
 	}
+	k.mu.Lock()
+	drifted := k.drifted
+	k.drifted = false
+	k.mu.Unlock()
 	ops := Plan(desired, actual)
 	if !k.adopted {
 		// What was there at start and is still wanted stays untouched: a
@@ -846,15 +862,18 @@ func (k *Kernel) reconcile() (failed bool) {
 	}
 	if len(fails) == 0 {
 		// Learned routes arrive in many small batches: each is worth a
-		// debug line, not an info one.
-		lvl := slog.LevelDebug
+		// debug line, not an info one. A repair is always worth one.
+		lvl, msg, event := slog.LevelDebug, "kernel converged", "converged"
 		if full || done >= convergedInfoWrites {
 			lvl = slog.LevelInfo
+		}
+		if drifted {
+			lvl, msg, event = slog.LevelInfo, "kernel drift repaired", "repaired"
 		}
 		if k.log.Enabled(context.Background(), lvl) {
 			// What was written, so that a repaired drift (a route someone
 			// deleted, a rule changed behind our back) says what it was.
-			k.log.Log(context.Background(), lvl, "kernel converged", "event", "converged", "writes", done,
+			k.log.Log(context.Background(), lvl, msg, "event", event, "writes", done,
 				"changed", describeOps(ops, maxDescribedOps), "rules", len(k.actual.Rules), "routes", k.actual.Routes.len())
 		}
 	} else {

@@ -243,6 +243,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
 func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -281,27 +287,45 @@ func TestDriftRepaired(t *testing.T) {
 	th := newTestHost(t)
 	c := dial(t, th.h)
 	want := th.states()["two uplinks"]
-	k := runKernel(t, Options{NetNS: th.h.NetNSPath()})
+	var logged lockedBuffer // at the default level, info
+	k := runKernel(t, Options{NetNS: th.h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &logged), nil))})
 	k.Set(want)
 	topo.Eventually(t, 2*time.Second, "initial convergence", th.holds(t, c, want))
 
 	for _, tc := range []struct {
 		name string
 		do   [][]string
+		// logged is what the info line of the repair says was written;
+		// empty for a repair after a full re-read (logged as such).
+		logged string
 	}{
-		{"route deleted", [][]string{{"route", "del", "default", "table", "101"}}},
-		{"ipv6 route deleted", [][]string{{"-6", "route", "del", "default", "table", "101"}}},
-		{"rule deleted", [][]string{{"rule", "del", "pref", "1100"}}},
-		{"unwanted route of our protocol", [][]string{{"route", "add", "203.0.113.0/24", "via", "192.0.2.1", "table", "101", "proto", "77"}}},
-		{"unwanted rule of our protocol", [][]string{{"rule", "add", "from", "203.0.113.9", "lookup", "101", "pref", "1200", "proto", "77"}}},
-		{"route changed", [][]string{{"route", "replace", "default", "via", "192.0.2.5", "dev", "eth0", "table", "101", "proto", "77"}}},
-		{"link bounced", [][]string{{"link", "set", "eth1", "down"}, {"link", "set", "eth1", "up"}}},
+		{"route deleted", [][]string{{"route", "del", "default", "table", "101"}}, "add-route 0.0.0.0/0 table 101"},
+		{"ipv6 route deleted", [][]string{{"-6", "route", "del", "default", "table", "101"}}, "add-route ::/0 table 101"},
+		{"rule deleted", [][]string{{"rule", "del", "pref", "1100"}}, "add-rule"},
+		{"unwanted route of our protocol", [][]string{{"route", "add", "203.0.113.0/24", "via", "192.0.2.1", "table", "101", "proto", "77"}}, "del-route 203.0.113.0/24 table 101"},
+		{"unwanted rule of our protocol", [][]string{{"rule", "add", "from", "203.0.113.9", "lookup", "101", "pref", "1200", "proto", "77"}}, "del-rule"},
+		{"route changed", [][]string{{"route", "replace", "default", "via", "192.0.2.5", "dev", "eth0", "table", "101", "proto", "77"}}, "table 101"},
+		{"link bounced", [][]string{{"link", "set", "eth1", "down"}, {"link", "set", "eth1", "up"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			logged.reset()
 			for _, args := range tc.do {
 				th.ip(t, args...)
 			}
 			topo.Eventually(t, time.Second, "drift repaired", th.holds(t, c, want))
+			if tc.logged == "" {
+				return
+			}
+			// The repair is logged at info whatever its size, with what
+			// was written.
+			topo.Eventually(t, time.Second, "the repair logged", func() bool {
+				for _, l := range strings.Split(logged.String(), "\n") {
+					if strings.Contains(l, "level=INFO") && strings.Contains(l, "event=repaired") && strings.Contains(l, tc.logged) {
+						return true
+					}
+				}
+				return false
+			})
 		})
 	}
 	if st := k.Status(); !st.Synced || st.Pending != 0 {

@@ -57,7 +57,7 @@ func TestUnitCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "caps.yaml"
-	cfg := writeConfig(t, lab, name, "main_default: primary\nmetrics: {listen: 127.0.0.1:9469}\nuplinks:\n"+
+	cfg := writeConfig(t, lab, name, "main_default: primary\nmetrics: {listen: 127.0.0.1:9478}\nuplinks:\n"+
 		uplinkYAML("isp-a", s.A, 101)+uplinkYAML("isp-b", s.B, 102))
 	p, err := s.Server.Start("multihomed", "setpriv", "--bounding-set=-all,"+capList, "--inh-caps=-all,"+capList,
 		"--ambient-caps=-all,"+capList, "--no-new-privs", "--", daemonBin(t), "--config", cfg)
@@ -86,7 +86,7 @@ func TestUnitCapabilities(t *testing.T) {
 	if out := mustMhctl(t, lab, name, "status"); !strings.Contains(out, "isp-a") {
 		t.Errorf("mhctl status:\n%s", out)
 	}
-	code, body, err := topo.HTTPGet(t.Context(), s.Server, "http://127.0.0.1:9469/metrics")
+	code, body, err := topo.HTTPGet(t.Context(), s.Server, "http://127.0.0.1:9478/metrics")
 	if err != nil || code != 200 || !strings.Contains(body, "multihomed_up 1") {
 		t.Errorf("scrape: %d %v\n%s", code, err, body)
 	}

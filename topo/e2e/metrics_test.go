@@ -21,9 +21,9 @@ func TestMetricsScrape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const url = "http://127.0.0.1:9469/metrics"
+	const url = "http://127.0.0.1:9478/metrics"
 	name := "metrics.yaml"
-	cfg := writeConfig(t, lab, name, "metrics: {listen: 127.0.0.1:9469}\nuplinks:\n"+
+	cfg := writeConfig(t, lab, name, "metrics: {listen: 127.0.0.1:9478}\nuplinks:\n"+
 		uplinkYAML("isp-a", s.A, 101)+uplinkYAML("isp-b", s.B, 102))
 	d := startDaemon(t, s.Server, "multihomed", cfg)
 
