@@ -12,7 +12,9 @@
 //     their own);
 //   - track: how fast a dead upstream moves main's default to the other
 //     uplink (icmp tracking at 200ms/100ms x 3), against the BGP hold
-//     timer at 3 s seeing a silent router (see track.go).
+//     timer at 3 s seeing a silent router (see track.go);
+//   - bfd: how fast a silent BGP router's routes leave the table with
+//     BFD at 100ms x 3, against FRR bgpd+bfdd (see bfd.go).
 //
 // The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -21,7 +23,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5|track] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|track|bfd] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -80,10 +82,10 @@ func main() {
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
 	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
-	flag.IntVar(&o.trackReps, "track", 5, "track: repetitions of each failure")
+	flag.IntVar(&o.trackReps, "track", 5, "track, bfd: repetitions of each failure")
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5 or track (default: all)")
-	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track: the daemon binary (make build)")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, track or bfd (default: all)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
@@ -106,7 +108,7 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only      string // "", "fib", "bgp", "s5" or "track"
+	only      string // "", "fib", "bgp", "s5", "track" or "bfd"
 	trackReps int
 	fibSizes  []int
 	bgpSizes  []int
@@ -121,9 +123,9 @@ func (o *options) runs(part string) bool { return o.only == "" || o.only == part
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5", "track":
+	case "", "fib", "bgp", "s5", "track", "bfd":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp, s5 and track", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5, track and bfd", o.only)
 	}
 	if o.trackReps < 1 || o.trackReps > 100 {
 		return fmt.Errorf("-track: %d is not a number of repetitions in 1..100", o.trackReps)
@@ -134,9 +136,11 @@ func (o *options) check() error {
 	if o.s5Hold < 3*time.Second || o.s5Hold > time.Hour || o.s5Hold%time.Second != 0 {
 		return fmt.Errorf("-s5hold: %v is not whole seconds in 3s..1h", o.s5Hold)
 	}
-	if o.runs("track") {
-		if _, err := os.Stat("/usr/lib/frr/bgpd"); err != nil {
-			return fmt.Errorf("track: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
+	for _, part := range []string{"track", "bfd"} {
+		if o.runs(part) {
+			if _, err := os.Stat("/usr/lib/frr/bfdd"); err != nil {
+				return fmt.Errorf("%s: no /usr/lib/frr/bfdd: install the Debian package frr (or run -only fib|bgp)", part)
+			}
 		}
 	}
 	if o.runs("s5") {
@@ -147,7 +151,7 @@ func (o *options) check() error {
 			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
 		}
 	}
-	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") {
+	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -286,6 +290,13 @@ func run(o options, outPath string) error {
 		r, n, err := runTrack(o.trackReps, o.bin)
 		if err != nil {
 			return fmt.Errorf("track: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("bfd") {
+		r, n, err := runBFD(o.trackReps, o.bin)
+		if err != nil {
+			return fmt.Errorf("bfd: %w", err)
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}

@@ -94,7 +94,8 @@ func startDaemonIn(lab *topo.Lab, h *topo.Host, name, bin, body string) (*topo.P
 }
 
 // pollUntil reads cond every trackPoll until it holds and returns when it
-// first did; p's death or the timeout ends it with an error.
+// first did; p's death (p nil: none watched) or the timeout ends it with
+// an error.
 func pollUntil(what string, timeout time.Duration, p *topo.Proc, cond func() (bool, error)) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -103,7 +104,7 @@ func pollUntil(what string, timeout time.Duration, p *topo.Proc, cond func() (bo
 		if ok {
 			return now, nil
 		}
-		if !alive(p) {
+		if p != nil && !alive(p) {
 			return now, fmt.Errorf("waiting for %s: the daemon exited (%v); log:\n%s", what, err, logTail(p))
 		}
 		if now.After(deadline) {
