@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -196,20 +197,7 @@ func startBFDFRR(_ *topo.Lab, pair *scenario.BGPPair) (*bfdSpeaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	vtysh := func(daemon string, cmds ...string) error {
-		out, err := vtyshOut(srv, daemon, append([]string{"configure terminal"}, cmds...)...)
-		if err == nil && strings.Contains(out, "%") {
-			err = fmt.Errorf("vtysh %s %q: %s", daemon, cmds, strings.TrimSpace(out))
-		}
-		return err
-	}
-	ms := bfdInterval.Milliseconds()
-	if err := vtysh("bfdd", "bfd", "profile "+bfdProfile, fmt.Sprintf("transmit-interval %d", ms),
-		fmt.Sprintf("receive-interval %d", ms), fmt.Sprintf("detect-multiplier %d", bfdMult)); err != nil {
-		return nil, err
-	}
-	if err := vtysh("bgpd", fmt.Sprintf("router bgp %d", pair.ServerASN),
-		fmt.Sprintf("neighbor %s bfd profile %s", u.Gateway4, bfdProfile)); err != nil {
+	if err := frrBFDProfile(srv, pair.ServerASN, u.Gateway4); err != nil {
 		return nil, err
 	}
 	// The profile must be in force before anything is timed.
@@ -228,6 +216,28 @@ func startBFDFRR(_ *topo.Lab, pair *scenario.BGPPair) (*bfdSpeaker, error) {
 		},
 		stop: r.Stop,
 	}, nil
+}
+
+// frrBFDProfile gives the BFD sessions of the neighbors of h's FRR (AS
+// asn, bfdd running) the profile bfdProfile: bfdInterval x bfdMult.
+func frrBFDProfile(h *topo.Host, asn uint32, neighbors ...netip.Addr) error {
+	vtysh := func(daemon string, cmds ...string) error {
+		out, err := vtyshOut(h, daemon, append([]string{"configure terminal"}, cmds...)...)
+		if err == nil && strings.Contains(out, "%") {
+			err = fmt.Errorf("vtysh %s %q: %s", daemon, cmds, strings.TrimSpace(out))
+		}
+		return err
+	}
+	ms := bfdInterval.Milliseconds()
+	if err := vtysh("bfdd", "bfd", "profile "+bfdProfile, fmt.Sprintf("transmit-interval %d", ms),
+		fmt.Sprintf("receive-interval %d", ms), fmt.Sprintf("detect-multiplier %d", bfdMult)); err != nil {
+		return err
+	}
+	cmds := []string{fmt.Sprintf("router bgp %d", asn)}
+	for _, n := range neighbors {
+		cmds = append(cmds, fmt.Sprintf("neighbor %s bfd profile %s", n, bfdProfile))
+	}
+	return vtysh("bgpd", cmds...)
 }
 
 // frrBFDTimers reports whether the server's bfdd has its session with

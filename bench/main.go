@@ -8,8 +8,9 @@
 //     as the host's speaker (see bgp.go);
 //   - s5: how fast a director pair fails over (topo S5): multihomed
 //     announcing the VIP over BGP against keepalived moving it with VRRP,
-//     for four ways the primary fails (see s5.go; the S5 labs are labs of
-//     their own);
+//     for four ways the primary fails, and link down again with BFD between
+//     the router and the directors (-only s5bfd: that alone; see s5.go; the
+//     S5 labs are labs of their own);
 //   - track: how fast a dead upstream moves main's default to the other
 //     uplink (icmp tracking at 200ms/100ms x 3), against the BGP hold
 //     timer at 3 s seeing a silent router (see track.go);
@@ -23,7 +24,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5|track|bfd] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -83,8 +84,8 @@ func main() {
 	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
 	flag.IntVar(&o.trackReps, "track", 5, "track, bfd: repetitions of each failure")
-	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, track or bfd (default: all)")
+	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions (with BFD: 90s)")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track or bfd (default: all)")
 	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
@@ -108,7 +109,7 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only      string // "", "fib", "bgp", "s5", "track" or "bfd"
+	only      string // "", "fib", "bgp", "s5", "s5bfd", "track" or "bfd"
 	trackReps int
 	fibSizes  []int
 	bgpSizes  []int
@@ -119,13 +120,16 @@ type options struct {
 	oursEnv   string
 }
 
-func (o *options) runs(part string) bool { return o.only == "" || o.only == part }
+// runs reports whether part runs; s5bfd is the part of s5 with BFD alone.
+func (o *options) runs(part string) bool {
+	return o.only == "" || o.only == part || part == "s5" && o.only == "s5bfd"
+}
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5", "track", "bfd":
+	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp, s5, track and bfd", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track and bfd", o.only)
 	}
 	if o.trackReps < 1 || o.trackReps > 100 {
 		return fmt.Errorf("-track: %d is not a number of repetitions in 1..100", o.trackReps)
@@ -280,7 +284,7 @@ func run(o options, outPath string) error {
 		}
 	}
 	if o.runs("s5") {
-		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold)
+		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold, o.only != "s5bfd", true)
 		if err != nil {
 			return fmt.Errorf("s5: %w", err)
 		}
