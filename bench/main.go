@@ -15,7 +15,10 @@
 //     uplink (icmp tracking at 200ms/100ms x 3), against the BGP hold
 //     timer at 3 s seeing a silent router (see track.go);
 //   - bfd: how fast a silent BGP router's routes leave the table with
-//     BFD at 100ms x 3, against FRR bgpd+bfdd (see bfd.go).
+//     BFD at 100ms x 3, against FRR bgpd+bfdd (see bfd.go);
+//   - probe: the daemon's CPU with 100 uplinks tracked by icmp to 3
+//     targets every 200 ms, against the same uplinks untracked (see
+//     probecost.go).
 //
 // The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -24,7 +27,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd|probe] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -85,8 +88,8 @@ func main() {
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
 	flag.IntVar(&o.trackReps, "track", 5, "track, bfd: repetitions of each failure")
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions (with BFD: 90s)")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track or bfd (default: all)")
-	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd: the daemon binary (make build)")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track, bfd or probe (default: all)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd, probe: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
@@ -109,7 +112,7 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only      string // "", "fib", "bgp", "s5", "s5bfd", "track" or "bfd"
+	only      string // "", "fib", "bgp", "s5", "s5bfd", "track", "bfd" or "probe"
 	trackReps int
 	fibSizes  []int
 	bgpSizes  []int
@@ -127,9 +130,9 @@ func (o *options) runs(part string) bool {
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd":
+	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd", "probe":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track and bfd", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track, bfd and probe", o.only)
 	}
 	if o.trackReps < 1 || o.trackReps > 100 {
 		return fmt.Errorf("-track: %d is not a number of repetitions in 1..100", o.trackReps)
@@ -155,7 +158,7 @@ func (o *options) check() error {
 			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
 		}
 	}
-	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") {
+	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") && !o.runs("probe") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -301,6 +304,13 @@ func run(o options, outPath string) error {
 		r, n, err := runBFD(o.trackReps, o.bin)
 		if err != nil {
 			return fmt.Errorf("bfd: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("probe") {
+		r, n, err := runProbeCost(o.bin)
+		if err != nil {
+			return fmt.Errorf("probe: %w", err)
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}
