@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
@@ -124,29 +123,16 @@ func measureBFD(tag string, reps int, start bfdStarter) (ds []time.Duration, err
 		if _, err := pollUntil("the learned default and BFD up", trackRecover, sp.proc, ready); err != nil {
 			return nil, err
 		}
-		pids, err := u.Router.Pids()
-		if err != nil {
-			return nil, err
-		}
-		signal := func(sig syscall.Signal) error {
-			for _, pid := range pids {
-				if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
-					return fmt.Errorf("kill %d %v: %w", pid, sig, err)
-				}
-			}
-			return nil
-		}
 		t0 := time.Now()
-		if err := signal(syscall.SIGSTOP); err != nil {
+		resume, err := silence(u.Router)
+		if err != nil {
 			return nil, err
 		}
 		t1, werr := pollUntil("the learned default out", trackTimeout, sp.proc, func() (bool, error) {
 			ok, err := sp.learned()
 			return !ok && err == nil, err
 		})
-		// Resumed whatever happened: a stopped FRR would outlive the
-		// lab's cleanup.
-		if err := signal(syscall.SIGCONT); err != nil {
+		if err := resume(); err != nil {
 			return nil, err
 		}
 		if werr != nil {
@@ -175,13 +161,7 @@ func startBFDOurs(bin string) bfdStarter {
 			learned: func() (bool, error) {
 				return routeShows(pair.Server, "default via "+u.Gateway4.String(), "-4", "route", "show", "table", "101", "proto", "77")
 			},
-			stop: func() error {
-				if err := p.Signal(syscall.SIGTERM); err != nil {
-					return err
-				}
-				_, err := p.Wait(10 * time.Second)
-				return err
-			},
+			stop: func() error { return stopDaemon(p) },
 		}, nil
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
@@ -185,9 +184,5 @@ func probeCPU(lab *topo.Lab, srv *topo.Host, bin string, tracked bool) (time.Dur
 	}
 	cpu := after.cpu - before.cpu
 	fmt.Fprintf(os.Stderr, "bench: probe: %s: %.2f s of CPU in %v\n", name, cpu.Seconds(), probeWindow)
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		return 0, err
-	}
-	_, err = p.Wait(30 * time.Second)
-	return cpu, err
+	return cpu, stopDaemon(p)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,11 +191,7 @@ func measureTrackOurs(reps int, bin string) (ds []time.Duration, err error) {
 			return nil, err
 		}
 	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		return nil, err
-	}
-	_, err = p.Wait(10 * time.Second)
-	return ds, err
+	return ds, stopDaemon(p)
 }
 
 func measureHoldBaseline(reps int, bin string) (ds []time.Duration, err error) {
@@ -225,29 +222,16 @@ func measureHoldBaseline(reps int, bin string) (ds []time.Duration, err error) {
 		if _, err := pollUntil("the learned default in table 101", trackRecover, p, learned); err != nil {
 			return nil, err
 		}
-		pids, err := u.Router.Pids()
-		if err != nil {
-			return nil, err
-		}
-		signal := func(sig syscall.Signal) error {
-			for _, pid := range pids {
-				if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
-					return fmt.Errorf("kill %d %v: %w", pid, sig, err)
-				}
-			}
-			return nil
-		}
 		t0 := time.Now()
-		if err := signal(syscall.SIGSTOP); err != nil {
+		resume, err := silence(u.Router)
+		if err != nil {
 			return nil, err
 		}
 		t1, werr := pollUntil("the learned default out of table 101", trackTimeout, p, func() (bool, error) {
 			ok, err := learned()
 			return !ok && err == nil, err
 		})
-		// The router resumes whatever happened: a stopped FRR would
-		// outlive the lab's cleanup.
-		if err := signal(syscall.SIGCONT); err != nil {
+		if err := resume(); err != nil {
 			return nil, err
 		}
 		if werr != nil {
@@ -256,9 +240,37 @@ func measureHoldBaseline(reps int, bin string) (ds []time.Duration, err error) {
 		ds = append(ds, t1.Sub(t0))
 		trackLog("baseline %d/%d: silent router to the learned default gone (hold %v): %.3f s", i+1, reps, trackHold, t1.Sub(t0).Seconds())
 	}
+	return ds, stopDaemon(p)
+}
+
+// stopDaemon stops p with SIGTERM and waits for it to exit.
+func stopDaemon(p *topo.Proc) error {
 	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	_, err := p.Wait(30 * time.Second)
+	return err
+}
+
+// silence SIGSTOPs every process of h: a silent router, which sends
+// nothing and keeps its carrier. The returned resume SIGCONTs them; call
+// it whatever happened, as a stopped FRR would outlive the lab's cleanup.
+func silence(h *topo.Host) (resume func() error, err error) {
+	pids, err := h.Pids()
+	if err != nil {
 		return nil, err
 	}
-	_, err = p.Wait(10 * time.Second)
-	return ds, err
+	signal := func(sig syscall.Signal) error {
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+				return fmt.Errorf("kill %d %v: %w", pid, sig, err)
+			}
+		}
+		return nil
+	}
+	resume = func() error { return signal(syscall.SIGCONT) }
+	if err := signal(syscall.SIGSTOP); err != nil {
+		return nil, errors.Join(err, resume())
+	}
+	return resume, nil
 }
