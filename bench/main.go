@@ -8,8 +8,17 @@
 //     as the host's speaker (see bgp.go);
 //   - s5: how fast a director pair fails over (topo S5): multihomed
 //     announcing the VIP over BGP against keepalived moving it with VRRP,
-//     for four ways the primary fails (see s5.go; the S5 labs are labs of
-//     their own).
+//     for four ways the primary fails, and link down again with BFD between
+//     the router and the directors (-only s5bfd: that alone; see s5.go; the
+//     S5 labs are labs of their own);
+//   - track: how fast a dead upstream moves main's default to the other
+//     uplink (icmp tracking at 200ms/100ms x 3), against the BGP hold
+//     timer at 3 s seeing a silent router (see track.go);
+//   - bfd: how fast a silent BGP router's routes leave the table with
+//     BFD at 100ms x 3, against FRR bgpd+bfdd (see bfd.go);
+//   - probe: the daemon's CPU with 100 uplinks tracked by icmp to 3
+//     targets every 200 ms, against the same uplinks untracked (see
+//     probecost.go).
 //
 // The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -18,7 +27,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd|probe] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -77,9 +86,10 @@ func main() {
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
 	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
-	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp or s5 (default: all)")
-	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5: the daemon binary (make build)")
+	flag.IntVar(&o.trackReps, "track", 5, "track, bfd: repetitions of each failure")
+	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions (with BFD: 90s)")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track, bfd or probe (default: all)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd, probe: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
@@ -102,29 +112,43 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only     string // "", "fib", "bgp" or "s5"
-	fibSizes []int
-	bgpSizes []int
-	s5Reps   int
-	s5Hold   time.Duration
-	bin      string
-	perfDir  string
-	oursEnv  string
+	only      string // "", "fib", "bgp", "s5", "s5bfd", "track", "bfd" or "probe"
+	trackReps int
+	fibSizes  []int
+	bgpSizes  []int
+	s5Reps    int
+	s5Hold    time.Duration
+	bin       string
+	perfDir   string
+	oursEnv   string
 }
 
-func (o *options) runs(part string) bool { return o.only == "" || o.only == part }
+// runs reports whether part runs; s5bfd is the part of s5 with BFD alone.
+func (o *options) runs(part string) bool {
+	return o.only == "" || o.only == part || part == "s5" && o.only == "s5bfd"
+}
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5":
+	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd", "probe":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp and s5", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track, bfd and probe", o.only)
+	}
+	if o.trackReps < 1 || o.trackReps > 100 {
+		return fmt.Errorf("-track: %d is not a number of repetitions in 1..100", o.trackReps)
 	}
 	if o.s5Reps < 1 || o.s5Reps > 100 {
 		return fmt.Errorf("-s5: %d is not a number of repetitions in 1..100", o.s5Reps)
 	}
 	if o.s5Hold < 3*time.Second || o.s5Hold > time.Hour || o.s5Hold%time.Second != 0 {
 		return fmt.Errorf("-s5hold: %v is not whole seconds in 3s..1h", o.s5Hold)
+	}
+	for _, part := range []string{"track", "bfd"} {
+		if o.runs(part) {
+			if _, err := os.Stat("/usr/lib/frr/bfdd"); err != nil {
+				return fmt.Errorf("%s: no /usr/lib/frr/bfdd: install the Debian package frr (or run -only fib|bgp)", part)
+			}
+		}
 	}
 	if o.runs("s5") {
 		if _, err := exec.LookPath("keepalived"); err != nil {
@@ -134,7 +158,7 @@ func (o *options) check() error {
 			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
 		}
 	}
-	if !o.runs("bgp") && !o.runs("s5") {
+	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") && !o.runs("probe") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -263,9 +287,30 @@ func run(o options, outPath string) error {
 		}
 	}
 	if o.runs("s5") {
-		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold)
+		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold, o.only != "s5bfd", true)
 		if err != nil {
 			return fmt.Errorf("s5: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("track") {
+		r, n, err := runTrack(o.trackReps, o.bin)
+		if err != nil {
+			return fmt.Errorf("track: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("bfd") {
+		r, n, err := runBFD(o.trackReps, o.bin)
+		if err != nil {
+			return fmt.Errorf("bfd: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("probe") {
+		r, n, err := runProbeCost(o.bin)
+		if err != nil {
+			return fmt.Errorf("probe: %w", err)
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}

@@ -92,6 +92,9 @@ const (
 	s5Port = 80
 	// rtaNHID is RTA_NH_ID: the route uses a kernel nexthop object.
 	rtaNHID = 30
+	// s5BFDHold is the BGP hold time in the S5 with BFD: long, so only
+	// BFD can tell the router of a director's link down.
+	s5BFDHold = 90 * time.Second
 )
 
 // s5Failure is one way dir1 fails.
@@ -102,11 +105,25 @@ const (
 	failKilled
 	failHung
 	failLink
+	// failLinkBFD is failLink in an S5 whose router runs BFD with the
+	// directors (ours only: keepalived's figure is its failLink).
+	failLinkBFD
 	numFailures
 )
 
 func (f s5Failure) String() string {
-	return [...]string{"service failure", "daemon killed", "daemon hung", "link down"}[f]
+	return [...]string{"service failure", "daemon killed", "daemon hung", "link down", "link down with BFD"}[f]
+}
+
+// s5Plain are the failures of the S5 without BFD.
+var s5Plain = []s5Failure{failService, failKilled, failHung, failLink}
+
+// baselineOf is the failure of the baseline that ours' f is held against.
+func baselineOf(f s5Failure) s5Failure {
+	if f == failLinkBFD {
+		return failLink
+	}
+	return f
 }
 
 // s5Rep is one repetition of one failure.
@@ -166,13 +183,32 @@ func (r *s5Run) log(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "bench: s5 %s: "+format+"\n", append([]any{r.name}, a...)...)
 }
 
-// runS5 measures ours and the baseline, reps repetitions of each failure.
-func runS5(reps int, bin string, hold time.Duration) ([]row, []string, error) {
-	ours, err := measureS5("ours", reps, func(r *s5Run) (s5System, error) { return startOurs(r, bin, hold) }, scenario.S5Options{HoldTime: hold})
-	if err != nil {
-		return nil, nil, fmt.Errorf("ours: %w", err)
+// runS5 measures ours and the baseline, reps repetitions of each failure:
+// the four of s5Plain when plain, link down with BFD when withBFD (in a
+// lab of its own, against keepalived's link down).
+func runS5(reps int, bin string, hold time.Duration, plain, withBFD bool) ([]row, []string, error) {
+	var ours s5Result
+	var err error
+	baseFailures := []s5Failure{failLink}
+	if plain {
+		ours, err = measureS5("ours", reps, func(r *s5Run) (s5System, error) { return startOurs(r, bin, hold, false) },
+			scenario.S5Options{HoldTime: hold}, s5Plain)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ours: %w", err)
+		}
+		baseFailures = s5Plain
 	}
-	base, err := measureS5("keepalived", reps, startVRRP, scenario.S5Options{VRRP: true})
+	if withBFD {
+		res, err := measureS5("ours-bfd", reps, func(r *s5Run) (s5System, error) { return startOurs(r, bin, s5BFDHold, true) },
+			scenario.S5Options{HoldTime: s5BFDHold, BFD: true}, []s5Failure{failLinkBFD})
+		if err != nil {
+			return nil, nil, fmt.Errorf("ours with BFD: %w", err)
+		}
+		ours.name = "ours"
+		ours.reps[failLinkBFD] = res.reps[failLinkBFD]
+		ours.notes = append(ours.notes, res.notes...)
+	}
+	base, err := measureS5("keepalived", reps, startVRRP, scenario.S5Options{VRRP: true}, baseFailures)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keepalived: %w", err)
 	}
@@ -182,7 +218,7 @@ func runS5(reps int, bin string, hold time.Duration) ([]row, []string, error) {
 
 // measureS5 builds an S5 in a lab of its own, starts the system on it and
 // runs the repetitions; the lab is gone when it returns.
-func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts scenario.S5Options) (res s5Result, err error) {
+func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts scenario.S5Options, failures []s5Failure) (res s5Result, err error) {
 	res.name = name
 	lab, err := newSideLab("bench-s5-" + name)
 	if err != nil {
@@ -217,7 +253,7 @@ func measureS5(name string, reps int, start func(*s5Run) (s5System, error), opts
 		return res, err
 	}
 	for round := range reps {
-		for f := range numFailures {
+		for _, f := range failures {
 			rep, err := r.rep(f)
 			if err != nil {
 				return res, fmt.Errorf("%s, repetition %d: %w", f, round+1, err)

@@ -3,20 +3,26 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/multihomed/multihomed/topo"
+	"github.com/multihomed/multihomed/topo/routers"
 	"github.com/multihomed/multihomed/topo/scenario"
 )
 
 // ours is multihomed on both directors.
 type ours struct {
-	r    *s5Run
+	r *s5Run
+	// bfd: the router and the directors run BFD at bfdInterval x
+	// bfdMult beside their BGP sessions.
+	bfd  bool
 	bin  string
 	cfg  [2]string
 	dmn  [2]*topo.Proc
@@ -28,8 +34,12 @@ type ours struct {
 // s5Config is a director's config, the shape of topo's S5 tests: one
 // uplink peering with the router, the VIP with an HTTP check of the local
 // service, dir2 as backup.
-func s5Config(s *scenario.S5, i int, hold time.Duration) string {
+func s5Config(s *scenario.S5, i int, hold time.Duration, bfd bool) string {
 	d := s.Dirs[i]
+	bfdKey := ""
+	if bfd {
+		bfdKey = fmt.Sprintf("    bfd: {min_tx: %dms, min_rx: %dms, multiplier: %d}\n", bfdInterval.Milliseconds(), bfdInterval.Milliseconds(), bfdMult)
+	}
 	role := ""
 	if i == 1 {
 		role = "    role: backup\n"
@@ -47,20 +57,31 @@ uplinks:
       peer_asn: %d
       hold_time: %ds
       connect_retry: 1s
-vips:
+%svips:
   - prefix: %s
     address: {interface: lo}
     check: {type: http, target: "127.0.0.1:%d", interval: 200ms, timeout: 150ms, rise: 2, fall: 3}
     dampening: {enabled: false}
-%s`, d.Name, d.ASN, d.If, s.Router.Addr4, s.Router.ASN, int(hold/time.Second), s.VIP4, s5Port, role)
+%s`, d.Name, d.ASN, d.If, s.Router.Addr4, s.Router.ASN, int(hold/time.Second), bfdKey, s.VIP4, s5Port, role)
 }
 
-func startOurs(r *s5Run, bin string, hold time.Duration) (s5System, error) {
-	o := &ours{r: r, bin: bin}
+func startOurs(r *s5Run, bin string, hold time.Duration, bfd bool) (s5System, error) {
+	o := &ours{r: r, bin: bin, bfd: bfd}
+	if bfd {
+		// The router's bfdd runs at its defaults (300ms x 3): a profile
+		// of bfdInterval x bfdMult for the directors' IPv4 sessions.
+		var nbrs []netip.Addr
+		for _, d := range r.s.Dirs {
+			nbrs = append(nbrs, d.Addr4)
+		}
+		if err := frrBFDProfile(r.s.Router.Host, r.s.Router.ASN, nbrs...); err != nil {
+			return nil, err
+		}
+	}
 	for i, d := range r.s.Dirs {
 		o.cfg[i] = filepath.Join(r.lab.Dir(), d.Name+"-multihomed.yaml")
 		o.logs[i] = d.Name + "-multihomed.log"
-		if err := os.WriteFile(o.cfg[i], []byte(s5Config(r.s, i, hold)), 0o600); err != nil {
+		if err := os.WriteFile(o.cfg[i], []byte(s5Config(r.s, i, hold, bfd)), 0o600); err != nil {
 			return nil, err
 		}
 		if err := o.start(i); err != nil {
@@ -103,12 +124,17 @@ func (o *ours) steady() error {
 		if err != nil {
 			return false, err
 		}
-		for _, ri := range got {
-			if ri.Prefix == s.VIP4 {
-				return true, nil
+		if !slices.ContainsFunc(got, func(ri routers.RouteInfo) bool { return ri.Prefix == s.VIP4 }) {
+			return false, fmt.Errorf("the router has no path from dir2: %v", got)
+		}
+		if o.bfd {
+			for _, d := range s.Dirs {
+				if ok, err := frrBFDTimers(s.Router.Host, d.Addr4.String()); !ok {
+					return false, err
+				}
 			}
 		}
-		return false, fmt.Errorf("the router has no path from dir2: %v", got)
+		return true, nil
 	})
 }
 
@@ -125,7 +151,7 @@ func (o *ours) fail(f s5Failure) error {
 		return err
 	case failHung:
 		return o.dmn[0].Signal(syscall.SIGSTOP)
-	case failLink:
+	case failLink, failLinkBFD:
 		return o.r.linkDown(0)
 	}
 	return fmt.Errorf("no failure %d", f)
@@ -139,7 +165,7 @@ func (o *ours) recover(f s5Failure) error {
 		return o.start(0)
 	case failHung:
 		return o.dmn[0].Signal(syscall.SIGCONT)
-	case failLink:
+	case failLink, failLinkBFD:
 		return o.r.linkUp(0)
 	}
 	return fmt.Errorf("no failure %d", f)

@@ -86,14 +86,21 @@ func (st s5Stats) lossCell() string {
 
 func s5Rows(reps int, hold time.Duration, ours, base s5Result) ([]row, []string) {
 	var rows []row
+	var failures []s5Failure
 	for f := range numFailures {
-		or, br := rerouteStats(ours.reps[f]), rerouteStats(base.reps[f])
+		if len(ours.reps[f]) > 0 {
+			failures = append(failures, f)
+		}
+	}
+	for _, f := range failures {
+		bf := baselineOf(f)
+		or, br := rerouteStats(ours.reps[f]), rerouteStats(base.reps[bf])
 		ratio := math.NaN()
 		if or.failovers > 0 && br.failovers > 0 {
 			ratio = br.median.Seconds() / or.median.Seconds()
 		}
 		rows = append(rows, row{measure: fmt.Sprintf("s5 %s: reroute (s)", f), n: reps, ours: or.rerouteCell(), baseline: br.rerouteCell(), ratio: ratio})
-		ol, bl := lossStats(ours.reps[f]), lossStats(base.reps[f])
+		ol, bl := lossStats(ours.reps[f]), lossStats(base.reps[bf])
 		ratio = math.NaN()
 		if ol.lostMedian > 0 && bl.lostMedian > 0 {
 			ratio = bl.median.Seconds() / ol.median.Seconds()
@@ -101,7 +108,7 @@ func s5Rows(reps int, hold time.Duration, ours, base s5Result) ([]row, []string)
 		rows = append(rows, row{measure: fmt.Sprintf("s5 %s: loss window (s)", f), n: reps, ours: ol.lossCell(), baseline: bl.lossCell(), ratio: ratio})
 	}
 	notes := []string{fmt.Sprintf("s5: N is the repetitions of each failure; median (max). Ours: multihomed on both directors (dir2 role backup, prepend 3), "+
-		"http check every 200 ms, timeout 150 ms, fall 3, rise 2, dampening off; BGP hold time %v (keepalive %v) on the router and the daemons. "+
+		"http check every 200 ms, timeout 150 ms, fall 3, rise 2, dampening off; BGP hold time %v (keepalive %v) on the router and the daemons (without BFD). "+
 		"Baseline: keepalived VRRP, advert_int 1 s, priority 150/100, preemption, track script every 1 s (timeout 1 s), fall 3, rise 2. "+
 		"Failures of dir1: service failure = its service SIGKILLed; daemon killed = SIGKILL of multihomed, or of keepalived, "+
 		"whose VIP then stays on dir1 (the kernel closes the daemon's BGP session at once); daemon hung = SIGSTOP of the same "+
@@ -110,10 +117,19 @@ func s5Rows(reps int, hold time.Duration, ours, base s5Result) ([]row, []string)
 		"loss window: a new TCP connection + GET / to VIP:80 every %v (%v each); the longest time between two 200s from the last one before the failure on; "+
 		"lost: probes without a 200 after the failure; n/a where a side lost nothing.",
 		hold, hold/3, s5Interval, s5ProbeTimeout)}
-	for f := range numFailures {
+	if len(ours.reps[failLinkBFD]) > 0 {
+		notes = append(notes, fmt.Sprintf("s5 link down with BFD: ours in an S5 whose router runs FRR bfdd beside bgpd (`neighbor X bfd profile` of %v x %d "+
+			"toward both directors), the directors bfd %v x %d, BGP hold time %v (only BFD can tell); keepalived's figures are its link down "+
+			"(VRRP has no BFD: the same failure, the same run).", bfdInterval, bfdMult, bfdInterval, bfdMult, s5BFDHold))
+	}
+	for _, f := range failures {
 		var parts []string
 		for _, res := range []s5Result{ours, base} {
-			if s := repNotes(res.reps[f]); s != "" {
+			rf := f
+			if res.name != ours.name {
+				rf = baselineOf(f)
+			}
+			if s := repNotes(res.reps[rf]); s != "" {
 				parts = append(parts, res.name+": "+s)
 			}
 		}

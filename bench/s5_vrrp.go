@@ -71,7 +71,7 @@ func (v *vrrp) fail(f s5Failure) error {
 		return v.kas[0].Kill()
 	case failHung:
 		return signalKeepalived(v.r.s.Dirs[0].Host, syscall.SIGSTOP)
-	case failLink:
+	case failLink, failLinkBFD:
 		return v.r.linkDown(0)
 	}
 	return fmt.Errorf("no failure %d", f)
@@ -94,7 +94,7 @@ func (v *vrrp) recover(f s5Failure) error {
 		// Continued, dir1's keepalived hears dir2's lower priority, forces
 		// an election and sends gratuitous ARPs: it takes the VIP back.
 		return signalKeepalived(v.r.s.Dirs[0].Host, syscall.SIGCONT)
-	case failLink:
+	case failLink, failLinkBFD:
 		return v.r.linkUp(0)
 	}
 	return fmt.Errorf("no failure %d", f)
