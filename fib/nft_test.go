@@ -264,3 +264,43 @@ func TestNftDrift(t *testing.T) {
 		t.Error("table left after Flush")
 	}
 }
+
+// TestNftStickyKept: a sticky source keeps its uplink across a rewrite of
+// the table (a reweight), and loses it when its uplink takes no new
+// connections any more.
+func TestNftStickyKept(t *testing.T) {
+	th := newTestHost(t)
+	h := th.h
+	n := openTestNft(t, h)
+	if err := n.Set(stickyBalance()); err != nil {
+		t.Fatal(err)
+	}
+	// As the packet path would have filled it: .130 last went by eth0
+	// (mark 101), .131 by eth1 (mark 102). The packet path stores the
+	// mark in host byte order, which nft reads as big-endian (the same
+	// quirk as the weights map's): 0x65000000 is mark 101 here.
+	nftList(t, h, "add", "element", "inet", NftTable, "sticky4", "{ 192.0.2.130 : 0x65000000, 192.0.2.131 : 0x66000000 }")
+	sticky := func() string { return nftList(t, h, "list", "map", "inet", NftTable, "sticky4") }
+
+	reweighted := stickyBalance()
+	reweighted.Uplinks[0].Weight, reweighted.Uplinks[1].Weight = 1, 1
+	if err := n.Set(reweighted); err != nil {
+		t.Fatal(err)
+	}
+	got := sticky()
+	for _, want := range []string{"192.0.2.130 timeout", "192.0.2.131 timeout"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after a reweight, the sticky map lacks %q:\n%s", want, got)
+		}
+	}
+
+	down := stickyBalance()
+	down.Uplinks[1].Weight = 0 // eth1 takes no new connections
+	if err := n.Set(down); err != nil {
+		t.Fatal(err)
+	}
+	got = sticky()
+	if !strings.Contains(got, "192.0.2.130 timeout") || strings.Contains(got, "192.0.2.131") {
+		t.Errorf("with eth1 out, want .130 kept and .131 gone:\n%s", got)
+	}
+}

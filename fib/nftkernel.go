@@ -132,6 +132,7 @@ func (n *Nft) removeLocked() error {
 func (n *Nft) writeLocked(p nftPlan) error {
 	c := n.conn
 	t := n.table()
+	kept := n.stickyKept(p)
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
@@ -153,7 +154,7 @@ func (n *Nft) writeLocked(p nftPlan) error {
 		for _, f := range stickyFamilies {
 			set := &nftables.Set{Table: t, Name: f.set, IsMap: true, Dynamic: true, HasTimeout: true, Timeout: p.Sticky,
 				KeyType: f.key, DataType: nftables.TypeMark}
-			if err := c.AddSet(set, nil); err != nil {
+			if err := c.AddSet(set, kept[f.set]); err != nil {
 				return fmt.Errorf("fib: nft: set %s: %w", f.set, err)
 			}
 			ids[f.set] = set.ID
@@ -187,6 +188,44 @@ func (n *Nft) writeLocked(p nftPlan) error {
 		return fmt.Errorf("fib: nft: write table inet %s: %w", NftTable, err)
 	}
 	return nil
+}
+
+// stickyKept returns, per sticky map, the entries of the table in the
+// kernel that p keeps: a sticky source stays with its uplink across a
+// rewrite of the table (a reweight, another uplink's health change) for
+// the rest of its timeout, unless its uplink takes no new connections in
+// p. Nothing to keep (no table yet, no sticky maps) is no error: the
+// maps start empty, as at the first write.
+func (n *Nft) stickyKept(p nftPlan) map[string][]nftables.SetElement {
+	if p.Sticky == 0 {
+		return nil
+	}
+	live := map[string]bool{}
+	for _, w := range p.Weights {
+		live[string(w.Val)] = true
+	}
+	kept := map[string][]nftables.SetElement{}
+	for _, f := range stickyFamilies {
+		set, err := n.conn.GetSetByName(n.table(), f.set)
+		if err != nil {
+			continue
+		}
+		elems, err := n.conn.GetSetElements(set)
+		if err != nil {
+			continue
+		}
+		for _, e := range elems {
+			if !live[string(e.Val)] {
+				continue
+			}
+			timeout := p.Sticky
+			if e.Expires > 0 && e.Expires < timeout {
+				timeout = e.Expires
+			}
+			kept[f.set] = append(kept[f.set], nftables.SetElement{Key: e.Key, Val: e.Val, Timeout: timeout})
+		}
+	}
+	return kept
 }
 
 // differs reads our table (and only it) and says what differs from p, ""
