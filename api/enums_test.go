@@ -1,6 +1,11 @@
 package api
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -13,22 +18,34 @@ import (
 // TestEnumMaps checks every table of enums.go against the list of its Go
 // type's constants: each maps to an enum value of its own, not
 // UNSPECIFIED, and back to itself, and EnumName names it so; each enum
-// value but UNSPECIFIED is some constant's. A constant added to a Go type
-// (and its All list) without a pair here fails it.
+// value but UNSPECIFIED is some constant's. The list itself is checked
+// against the constants the package's source declares: a constant added
+// to a Go type without a pair here fails it, All list or not.
 func TestEnumMaps(t *testing.T) {
-	t.Run("EventKind", func(t *testing.T) { checkEnumMap(t, eventKinds, control.AllEventKinds()) })
-	t.Run("RouteOrigin", func(t *testing.T) { checkEnumMap(t, routeOrigins, control.AllRouteOrigins()) })
-	t.Run("PolicyReason", func(t *testing.T) { checkEnumMap(t, policyReasons, policy.AllReasons()) })
-	t.Run("TrackReason", func(t *testing.T) { checkEnumMap(t, trackReasons, policy.AllTrackReasons()) })
-	t.Run("VIPReason", func(t *testing.T) { checkEnumMap(t, vipReasons, policy.AllVIPReasons()) })
-	t.Run("BalanceReason", func(t *testing.T) { checkEnumMap(t, balanceReasons, balance.AllReasons()) })
+	t.Run("EventKind", func(t *testing.T) {
+		checkEnumMap(t, eventKinds, control.AllEventKinds(), "../daemon/control", "EventKind")
+	})
+	t.Run("RouteOrigin", func(t *testing.T) {
+		checkEnumMap(t, routeOrigins, control.AllRouteOrigins(), "../daemon/control", "RouteOrigin")
+	})
+	t.Run("PolicyReason", func(t *testing.T) { checkEnumMap(t, policyReasons, policy.AllReasons(), "../policy", "Reason") })
+	t.Run("TrackReason", func(t *testing.T) {
+		checkEnumMap(t, trackReasons, policy.AllTrackReasons(), "../policy", "TrackReason")
+	})
+	t.Run("VIPReason", func(t *testing.T) { checkEnumMap(t, vipReasons, policy.AllVIPReasons(), "../policy", "VIPReason") })
+	t.Run("BalanceReason", func(t *testing.T) {
+		checkEnumMap(t, balanceReasons, balance.AllReasons(), "../balance", "Reason")
+	})
 	if len(enumNames) != 6 {
 		t.Errorf("enumNames has %d enums, want the 6 above", len(enumNames))
 	}
 }
 
-func checkEnumMap[G ~string, P protoEnum](t *testing.T, m enumMap[G, P], all []G) {
+func checkEnumMap[G ~string, P protoEnum](t *testing.T, m enumMap[G, P], all []G, dir, typ string) {
 	t.Helper()
+	if declared := declaredConstants(t, dir, typ); len(declared) != len(all) {
+		t.Errorf("%s declares %d constants of type %s %v, its All list has %d %q", dir, len(declared), typ, declared, len(all), all)
+	}
 	var zero P
 	seen := map[P]G{}
 	numbers := map[protoreflect.EnumNumber]bool{}
@@ -66,4 +83,50 @@ func checkEnumMap[G ~string, P protoEnum](t *testing.T, m enumMap[G, P], all []G
 	if _, ok := EnumName(zero.Descriptor(), 0); ok {
 		t.Error("EnumName names UNSPECIFIED")
 	}
+}
+
+// declaredConstants are the names of the constants of type typ that the
+// package in dir declares, as `X typ = ...` or `X = typ(...)`.
+func declaredConstants(t *testing.T, dir, typ string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range file.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if isIdent(vs.Type, typ) || (len(vs.Values) == 1 && isConversion(vs.Values[0], typ)) {
+					for _, n := range vs.Names {
+						names = append(names, n.Name)
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
+}
+
+func isConversion(e ast.Expr, typ string) bool {
+	call, ok := e.(*ast.CallExpr)
+	return ok && isIdent(call.Fun, typ)
 }
