@@ -112,7 +112,7 @@ type BalanceUplinkStatus struct {
 	Weight    int    // configured share
 	Effective int    // share of new connections now: 0 takes none
 	State     string // up, degraded, down
-	Reason    balance.Reason
+	Reason    balance.Reason // why it has that share
 	Health    string // the health decision's reason
 	// Connections are the conntrack entries with its mark.
 	Connections int
