@@ -108,12 +108,12 @@ type BalanceStatus struct {
 // BalanceUplinkStatus is one balanced uplink.
 type BalanceUplinkStatus struct {
 	Name      string
-	Mark      uint32 // its packet and conntrack mark: its table number
-	Weight    int    // configured share
-	Effective int    // share of new connections now: 0 takes none
-	State     string // up, degraded, down
+	Mark      uint32         // its packet and conntrack mark: its table number
+	Weight    int            // configured share
+	Effective int            // share of new connections now: 0 takes none
+	State     string         // up, degraded, down
 	Reason    balance.Reason // why it has that share
-	Health    string // the health decision's reason
+	Health    string         // the health decision's reason
 	// Connections are the conntrack entries with its mark.
 	Connections int
 }
