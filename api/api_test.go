@@ -83,7 +83,7 @@ func newFakeController() *fakeController {
 				{
 					Name: "mgmt", Interface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
 					Table: 102, RulePriority: 1100, Reason: "gateway-unreachable", Drained: true, State: policy.UplinkDown,
-					Track: &control.TrackStatus{Method: "icmp", State: "down", Reason: "gateway-unreachable: 0 of 2 targets answered",
+					Track: &control.TrackStatus{Method: "icmp", State: "down", Reason: policy.TrackGatewayUnreachable, Detail: "0 of 2 targets answered",
 						Probing: true, Rounds: 7, LastRound: since, Targets: []control.TrackTargetStatus{
 							{Target: "192.0.2.1", LastRTT: 3 * time.Millisecond, Loss: 50, LastError: "timeout after 500ms"},
 							{Target: "203.0.113.53", Loss: 100, LastError: "timeout after 500ms"},
@@ -390,15 +390,17 @@ func TestAPIRPCs(t *testing.T) {
 				},
 				{
 					Name: "mgmt", Interface: "eth1", Addresses: []string{"192.0.2.10/24"}, Table: 102, RulePriority: 1100,
-					Reason: "gateway-unreachable", Drained: true, Defaults: []string{}, State: "down",
+					Reason: "gateway-unreachable", ReasonCode: pb.PolicyReason_POLICY_REASON_GATEWAY_UNREACHABLE,
+					Drained: true, Defaults: []string{}, State: "down",
 					Track: &pb.Track{Method: "icmp", State: "down", Reason: "gateway-unreachable: 0 of 2 targets answered",
-						Probing: true, Rounds: 7, LastRound: since, Targets: []*pb.TrackTarget{
+						ReasonCode: pb.TrackReason_TRACK_REASON_GATEWAY_UNREACHABLE,
+						Probing:    true, Rounds: 7, LastRound: since, Targets: []*pb.TrackTarget{
 							{Target: "192.0.2.1", LastRtt: durationpb.New(3 * time.Millisecond), Loss: 50, LastError: "timeout after 500ms"},
 							{Target: "203.0.113.53", Loss: 100, LastError: "timeout after 500ms"},
 						}},
 				},
 			},
-			Vips:  []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},
+			Vips:  []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", ReasonCode: pb.VIPReason_VIP_REASON_HEALTHY, Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}},
 			Fib:   &pb.FIBStatus{Synced: true, LastSync: since, Rules: 2, Routes: 4, Addresses: 1},
 			Build: &pb.BuildInfo{Version: "v1.2.3", Commit: "abc", GoVersion: "go1.27.3"},
 		}
@@ -422,8 +424,8 @@ func TestAPIRPCs(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []*pb.Route{
-				{Table: 101, Dst: "0.0.0.0/0", Gateway: "10.50.60.1", Dev: "eth0", Origin: "learned", Uplink: "isp-a"},
-				{Table: 101, Dst: "10.50.60.0/24", Dev: "eth0", Src: "10.50.60.2", Origin: "connected", Uplink: "isp-a"},
+				{Table: 101, Dst: "0.0.0.0/0", Gateway: "10.50.60.1", Dev: "eth0", Origin: pb.RouteOrigin_ROUTE_ORIGIN_LEARNED, Uplink: "isp-a"},
+				{Table: 101, Dst: "10.50.60.0/24", Dev: "eth0", Src: "10.50.60.2", Origin: pb.RouteOrigin_ROUTE_ORIGIN_CONNECTED, Uplink: "isp-a"},
 			}
 			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("ListRoutes(%v) (-want +got):\n%s", req, diff)
@@ -440,7 +442,7 @@ func TestAPIRPCs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}}
+		want := []*pb.VIPStatus{{Prefix: "198.51.100.10/32", Announced: true, Reason: "healthy", ReasonCode: pb.VIPReason_VIP_REASON_HEALTHY, Since: since, Role: "primary", AnnouncedTo: []string{"isp-a"}}}
 		if diff := cmp.Diff(want, got.Vips, protocmp.Transform()); diff != "" {
 			t.Errorf("ListVIPs (-want +got):\n%s", diff)
 		}
@@ -859,8 +861,8 @@ func TestAPIWatchEvents(t *testing.T) {
 			got = append(got, resp.Event)
 		}
 		want := []*pb.Event{
-			{Time: timestamppb.New(at), Kind: "session-up", Uplink: "isp-a", Reason: "established"},
-			{Time: timestamppb.New(at.Add(time.Second)), Kind: "vip-withdrawn", Vip: "198.51.100.10/32", Reason: "check-failed", Detail: "connection refused"},
+			{Time: timestamppb.New(at), Kind: pb.EventKind_EVENT_KIND_SESSION_UP, Uplink: "isp-a", Reason: "established"},
+			{Time: timestamppb.New(at.Add(time.Second)), Kind: pb.EventKind_EVENT_KIND_VIP_WITHDRAWN, Vip: "198.51.100.10/32", Reason: "check-failed", Detail: "connection refused"},
 		}
 		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)

@@ -8,7 +8,11 @@
 // bad one is InvalidArgument naming the field; a VIP is converted with the
 // config file's defaults and checked by the config file's own parsers and
 // rules (package config), so that a value accepted in the file is accepted
-// over the API, and one refused is refused with the same words.
+// over the API, and one refused is refused with the same words. An event's
+// kind, a route's origin and the decisions' reasons stay Go types (control,
+// policy, balance) up to here and travel as the proto's enums: enums.go
+// pairs each Go value with its enum value, both ways, and EnumName gives
+// clients (mhctl) the Go value's name back.
 //
 // What it deliberately does not do: it holds no state of the daemon's and
 // decides nothing (it converts, validates and maps the Controller's

@@ -83,6 +83,7 @@ func (s *apiService) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb
 			RulePriority: u.RulePriority,
 			Healthy:      u.Healthy,
 			Reason:       policy.Health{Healthy: u.Healthy, Reason: u.Reason, Detail: u.Detail}.String(),
+			ReasonCode:   policyReasons.proto(u.Reason),
 			Drained:      u.Drained,
 			Defaults:     strs(u.Defaults),
 			Routes:       u32(u.Routes),
@@ -152,7 +153,7 @@ func routesToProto(routes []control.RouteInfo) []*pb.Route {
 			Dev:     r.Dev,
 			Src:     addrString(r.Src),
 			Metric:  r.Metric,
-			Origin:  string(r.Origin),
+			Origin:  routeOrigins.proto(r.Origin),
 			Uplink:  r.Uplink,
 		}
 	}
@@ -477,6 +478,7 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 			Prefix:      prefixString(v.Prefix),
 			Announced:   v.Announced,
 			Reason:      policy.VIPDecision{Reason: v.Reason, Detail: v.Detail}.String(),
+			ReasonCode:  vipReasons.proto(v.Reason),
 			Since:       timestamp(v.Since),
 			Drained:     v.Drained,
 			Role:        v.Role,
@@ -492,7 +494,7 @@ func vipStatusesToProto(vs []control.VIPStatus) []*pb.VIPStatus {
 func eventToProto(ev control.Event) *pb.Event {
 	return &pb.Event{
 		Time:   timestamp(ev.Time),
-		Kind:   string(ev.Kind),
+		Kind:   eventKinds.proto(ev.Kind),
 		Uplink: ev.Uplink,
 		Vip:    prefixString(ev.VIP),
 		Reason: ev.Reason,
@@ -504,7 +506,8 @@ func trackToProto(t *control.TrackStatus) *pb.Track {
 	if t == nil {
 		return nil
 	}
-	pt := &pb.Track{Method: t.Method, State: t.State, Reason: t.Reason, Probing: t.Probing, Waiting: t.Waiting,
+	pt := &pb.Track{Method: t.Method, State: t.State, Reason: policy.TrackVerdict{Reason: t.Reason, Detail: t.Detail}.String(),
+		ReasonCode: trackReasons.proto(t.Reason), Probing: t.Probing, Waiting: t.Waiting,
 		Rounds: t.Rounds, LastRound: timestamp(t.LastRound)}
 	for _, tt := range t.Targets {
 		pe := &pb.TrackTarget{Target: tt.Target, Answered: tt.Answered, Loss: tt.Loss, LastError: tt.LastError}
@@ -588,7 +591,8 @@ func balanceToProto(b *control.BalanceStatus) *pb.Balance {
 	for _, u := range b.Uplinks {
 		out.Uplinks = append(out.Uplinks, &pb.BalanceUplink{
 			Name: u.Name, Mark: u.Mark, Weight: u32(u.Weight), EffectiveWeight: u32(u.Effective),
-			State: u.State, Reason: u.Reason, Health: u.Health, Connections: u32(u.Connections),
+			State: u.State, Reason: string(u.Reason), ReasonCode: balanceReasons.proto(u.Reason), Health: u.Health,
+			Connections: u32(u.Connections),
 		})
 	}
 	return out

@@ -32,6 +32,12 @@ const (
 	ReasonDown Reason = "down"
 )
 
+// AllReasons are every Reason above: the API maps each to its enum (a test
+// there fails for one without).
+func AllReasons() []Reason {
+	return []Reason{ReasonUp, ReasonDegradedStandby, ReasonDegradedOnly, ReasonDown}
+}
+
 // Uplink is one balanced uplink as Decide sees it.
 type Uplink struct {
 	Name string

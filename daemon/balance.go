@@ -164,7 +164,7 @@ func (d *Daemon) balanceStatus(ctx context.Context) (*control.BalanceStatus, err
 		st = &control.BalanceStatus{}
 		for _, s := range d.balance.Shares {
 			st.Uplinks = append(st.Uplinks, control.BalanceUplinkStatus{Name: s.Name, Mark: s.Mark, Weight: s.Weight,
-				Effective: s.Effective, State: string(s.State), Reason: string(s.Reason), Health: s.Health})
+				Effective: s.Effective, State: string(s.State), Reason: s.Reason, Health: s.Health})
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/multihomed/multihomed/balance"
 	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/policy"
@@ -26,6 +27,10 @@ func TestJSONLogShowsNames(t *testing.T) {
 		"origin", control.OriginLearned,
 		"bfd_state", bfd.Up,
 		"bfd_diag", bfd.DiagPathDown,
+		"track_reason", policy.TrackQuality,
+		"uplink_state", policy.UplinkDegraded,
+		"balance_reason", balance.ReasonDegradedOnly,
+		"balance_state", balance.Degraded,
 	)
 	var got map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
@@ -34,6 +39,7 @@ func TestJSONLogShowsNames(t *testing.T) {
 	want := map[string]any{
 		"state": "established", "reason": "no-carrier", "vip_reason": "check-failed",
 		"kind": "session-up", "origin": "learned", "bfd_state": "Up", "bfd_diag": "path down",
+		"track_reason": "degraded", "uplink_state": "degraded", "balance_reason": "degraded-only", "balance_state": "degraded",
 	}
 	for k := range got {
 		if _, ok := want[k]; !ok {

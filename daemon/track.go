@@ -245,7 +245,7 @@ func (d *Daemon) trackStatus(u *config.Uplink) *control.TrackStatus {
 		return nil
 	}
 	v := ut.tracker.Verdict()
-	st := &control.TrackStatus{Method: string(u.Track.Method), State: string(v.State), Reason: v.String(),
+	st := &control.TrackStatus{Method: string(u.Track.Method), State: string(v.State), Reason: v.Reason, Detail: v.Detail,
 		Probing: ut.prober != nil, Waiting: ut.why, Rounds: ut.last.Seq, LastRound: ut.last.Start}
 	targets := ut.tracker.Targets()
 	for i, t := range u.Track.Targets {

@@ -41,6 +41,12 @@ const (
 	TrackQuality TrackReason = "degraded"
 )
 
+// AllTrackReasons are every TrackReason above: the API maps each to its
+// enum (a test there fails for one without).
+func AllTrackReasons() []TrackReason {
+	return []TrackReason{TrackStarting, TrackHealthy, TrackGatewayUnreachable, TrackQuality}
+}
+
 // TrackVerdict is a tracked uplink's state and why.
 type TrackVerdict struct {
 	State  TrackState

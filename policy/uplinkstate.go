@@ -24,6 +24,15 @@ const (
 	ReasonDrained            Reason = "drained"
 )
 
+// AllReasons are every Reason: the link's, the state's and the import's.
+// The API maps each to its enum (a test there fails for one without).
+func AllReasons() []Reason {
+	return []Reason{ReasonHealthy, ReasonInterfaceMissing, ReasonAdminDown, ReasonNoCarrier, ReasonNoAddress, ReasonBFDDown,
+		ReasonGatewayUnreachable, ReasonDegraded, ReasonDrained,
+		ReasonAccepted, ReasonNotImported, ReasonNextHopOffLink, ReasonMaxPrefixes, ReasonFamilyMismatch,
+		ReasonInvalidNextHop, ReasonSessionDown, ReasonNextHopSelf, ReasonNextHopSubnetAddress}
+}
+
 // MainRank is how an uplink competes for main's default route.
 type MainRank int
 

@@ -39,6 +39,13 @@ const (
 	VIPDeleted VIPReason = "deleted"
 )
 
+// AllVIPReasons are every VIPReason above: the API maps each to its enum
+// (a test there fails for one without).
+func AllVIPReasons() []VIPReason {
+	return []VIPReason{VIPConflict, VIPDrained, VIPNoUplink, VIPDampened, VIPStarting, VIPCheckFailed, VIPPairActive,
+		VIPHealthy, VIPDeleted}
+}
+
 // VIPDecision is whether a VIP is announced, and why.
 type VIPDecision struct {
 	Announce bool

@@ -67,7 +67,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 				Table: 101, RulePriority: 1000, Priority: 100, Healthy: true, Reason: "session-established", Routes: 3,
 				State: policy.UplinkDegraded, StateReason: "degraded: loss 33.3% > 20%",
 				Defaults: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
-				Track: &control.TrackStatus{Method: "icmp", State: "degraded", Reason: "degraded: loss 33.3% > 20%", Probing: true,
+				Track: &control.TrackStatus{Method: "icmp", State: "degraded", Reason: policy.TrackQuality, Detail: "loss 33.3% > 20%", Probing: true,
 					Rounds: 42, LastRound: now.Add(-time.Second), Targets: []control.TrackTargetStatus{
 						{Target: "203.0.113.53", Answered: true, LastRTT: 1234567 * time.Nanosecond},
 						{Target: "2001:db8:ff::53", LastRTT: 2 * time.Millisecond, Loss: 100.0 * 2 / 3, LastError: "timeout after 500ms"},
@@ -99,7 +99,7 @@ func (f *fake) Status(context.Context) (control.Status, error) {
 				Name: "mgmt", Interface: "eth2", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")},
 				Table: 103, RulePriority: 1200, Healthy: true, Drained: true, Reason: "gateway-reachable", Routes: 2,
 				State: policy.UplinkDown, StateReason: "drained",
-				Track: &control.TrackStatus{Method: "arp", State: "up", Reason: "starting", Waiting: "no address"},
+				Track: &control.TrackStatus{Method: "arp", State: "up", Reason: policy.TrackStarting, Waiting: "no address"},
 			},
 		},
 		VIPs: f.vipStatus(),

@@ -41,6 +41,9 @@ func (a *app) printJSON(m proto.Message, indent bool) error {
 	if err != nil {
 		return err
 	}
+	if b, err = enumNamesJSON(b, m.ProtoReflect().Descriptor()); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if indent {
 		err = json.Indent(&buf, b, "", "  ")
@@ -61,7 +64,7 @@ func (a *app) printEvent(ev *pb.Event) error {
 	}
 	var b strings.Builder
 	b.WriteString(ev.Time.AsTime().In(a.loc).Format(time.RFC3339))
-	b.WriteString(" " + ev.Kind)
+	b.WriteString(" " + enumName(ev.Kind))
 	for _, kv := range []struct{ k, v string }{{"uplink", ev.Uplink}, {"vip", ev.Vip}, {"reason", ev.Reason}, {"detail", ev.Detail}} {
 		if kv.v != "" {
 			b.WriteString(" " + kv.k + "=" + logfmt(kv.v))
@@ -264,7 +267,7 @@ func routesTable(w io.Writer, routes []*pb.Route) {
 	fprintf(w, "TABLE\tDESTINATION\tGATEWAY\tDEV\tSRC\tMETRIC\tORIGIN\tUPLINK\n")
 	for _, r := range routes {
 		fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			r.Table, r.Dst, dash(r.Gateway), dash(r.Dev), dash(r.Src), r.Metric, dash(r.Origin), dash(r.Uplink))
+			r.Table, r.Dst, dash(r.Gateway), dash(r.Dev), dash(r.Src), r.Metric, dash(enumName(r.Origin)), dash(r.Uplink))
 	}
 }
 

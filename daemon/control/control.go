@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/multihomed/multihomed/balance"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/policy"
 )
@@ -107,12 +108,12 @@ type BalanceStatus struct {
 // BalanceUplinkStatus is one balanced uplink.
 type BalanceUplinkStatus struct {
 	Name      string
-	Mark      uint32 // its packet and conntrack mark: its table number
-	Weight    int    // configured share
-	Effective int    // share of new connections now: 0 takes none
-	State     string // up, degraded, down
-	Reason    string // balance's reason: up, degraded-standby, degraded-only, down
-	Health    string // the health decision's reason
+	Mark      uint32         // its packet and conntrack mark: its table number
+	Weight    int            // configured share
+	Effective int            // share of new connections now: 0 takes none
+	State     string         // up, degraded, down
+	Reason    balance.Reason // why it has that share
+	Health    string         // the health decision's reason
 	// Connections are the conntrack entries with its mark.
 	Connections int
 }
@@ -164,10 +165,12 @@ type BFDStatus struct {
 // TrackStatus is a tracked uplink's probing.
 type TrackStatus struct {
 	Method string
-	// State and Reason are the probes' verdict alone (the uplink's State
-	// also weighs its link and drain).
+	// State, Reason and Detail are the probes' verdict alone (the
+	// uplink's State also weighs its link and drain); Detail completes
+	// Reason: "0 of 2 targets answered".
 	State  string
-	Reason string
+	Reason policy.TrackReason
+	Detail string
 	// Probing is false while no prober can run; Waiting says why.
 	Probing   bool
 	Waiting   string
@@ -308,6 +311,12 @@ const (
 	OriginProbe RouteOrigin = "probe"
 )
 
+// AllRouteOrigins are every RouteOrigin above: the API maps each to its
+// enum (a test there fails for one without).
+func AllRouteOrigins() []RouteOrigin {
+	return []RouteOrigin{OriginConnected, OriginStatic, OriginLearned, OriginMainDefault, OriginProbe}
+}
+
 // EventKind says what an Event is about. The values are stable: they
 // appear in the event stream, mhctl events and the logs.
 type EventKind string
@@ -341,3 +350,11 @@ const (
 	// EventsLost: the subscriber fell behind; Detail says by how many.
 	EventsLost EventKind = "events-lost"
 )
+
+// AllEventKinds are every EventKind above: the API maps each to its enum
+// (a test there fails for one without).
+func AllEventKinds() []EventKind {
+	return []EventKind{EventSessionUp, EventSessionDown, EventVIPAnnounced, EventVIPWithdrawn, EventUplinkHealth,
+		EventBFDState, EventUplinkState, EventFIBError, EventReload, EventReloadRejected, EventUplinkDrained,
+		EventUplinkUndrained, EventMainDefault, EventBalance, EventsLost}
+}

@@ -35,6 +35,453 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RouteOrigin says why the daemon owns a route.
+type RouteOrigin int32
+
+const (
+	RouteOrigin_ROUTE_ORIGIN_UNSPECIFIED RouteOrigin = 0
+	// An uplink's connected prefix, in its table.
+	RouteOrigin_ROUTE_ORIGIN_CONNECTED RouteOrigin = 1
+	// An uplink's default from its gateways.
+	RouteOrigin_ROUTE_ORIGIN_STATIC RouteOrigin = 2
+	// From the uplink's BGP peer.
+	RouteOrigin_ROUTE_ORIGIN_LEARNED RouteOrigin = 3
+	// Main's default, as main_default asks.
+	RouteOrigin_ROUTE_ORIGIN_MAIN_DEFAULT RouteOrigin = 4
+	// In a tracked uplink's probe table, for its probes.
+	RouteOrigin_ROUTE_ORIGIN_PROBE RouteOrigin = 5
+)
+
+// Enum value maps for RouteOrigin.
+var (
+	RouteOrigin_name = map[int32]string{
+		0: "ROUTE_ORIGIN_UNSPECIFIED",
+		1: "ROUTE_ORIGIN_CONNECTED",
+		2: "ROUTE_ORIGIN_STATIC",
+		3: "ROUTE_ORIGIN_LEARNED",
+		4: "ROUTE_ORIGIN_MAIN_DEFAULT",
+		5: "ROUTE_ORIGIN_PROBE",
+	}
+	RouteOrigin_value = map[string]int32{
+		"ROUTE_ORIGIN_UNSPECIFIED":  0,
+		"ROUTE_ORIGIN_CONNECTED":    1,
+		"ROUTE_ORIGIN_STATIC":       2,
+		"ROUTE_ORIGIN_LEARNED":      3,
+		"ROUTE_ORIGIN_MAIN_DEFAULT": 4,
+		"ROUTE_ORIGIN_PROBE":        5,
+	}
+)
+
+func (x RouteOrigin) Enum() *RouteOrigin {
+	p := new(RouteOrigin)
+	*p = x
+	return p
+}
+
+func (x RouteOrigin) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RouteOrigin) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[0].Descriptor()
+}
+
+func (RouteOrigin) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[0]
+}
+
+func (x RouteOrigin) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RouteOrigin.Descriptor instead.
+func (RouteOrigin) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{0}
+}
+
+// EventKind says what an Event is about. mhctl and the daemon's log name
+// them in kebab case: EVENT_KIND_SESSION_UP is session-up.
+type EventKind int32
+
+const (
+	EventKind_EVENT_KIND_UNSPECIFIED   EventKind = 0
+	EventKind_EVENT_KIND_SESSION_UP    EventKind = 1
+	EventKind_EVENT_KIND_SESSION_DOWN  EventKind = 2
+	EventKind_EVENT_KIND_VIP_ANNOUNCED EventKind = 3
+	EventKind_EVENT_KIND_VIP_WITHDRAWN EventKind = 4
+	EventKind_EVENT_KIND_UPLINK_HEALTH EventKind = 5
+	// Detail: up, degraded or down; reason: why.
+	EventKind_EVENT_KIND_UPLINK_STATE EventKind = 6
+	// Reason: the session's diag; detail: its state and detection time.
+	EventKind_EVENT_KIND_BFD_STATE        EventKind = 7
+	EventKind_EVENT_KIND_UPLINK_DRAINED   EventKind = 8
+	EventKind_EVENT_KIND_UPLINK_UNDRAINED EventKind = 9
+	// Reason: the family's default, uplink: who carries it now, detail: from
+	// where.
+	EventKind_EVENT_KIND_MAIN_DEFAULT EventKind = 10
+	// Detail: the effective weights; reason: each uplink's why.
+	EventKind_EVENT_KIND_BALANCE         EventKind = 11
+	EventKind_EVENT_KIND_FIB_ERROR       EventKind = 12
+	EventKind_EVENT_KIND_RELOAD          EventKind = 13
+	EventKind_EVENT_KIND_RELOAD_REJECTED EventKind = 14
+	// This client did not keep up; detail says how many were lost.
+	EventKind_EVENT_KIND_EVENTS_LOST EventKind = 15
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0:  "EVENT_KIND_UNSPECIFIED",
+		1:  "EVENT_KIND_SESSION_UP",
+		2:  "EVENT_KIND_SESSION_DOWN",
+		3:  "EVENT_KIND_VIP_ANNOUNCED",
+		4:  "EVENT_KIND_VIP_WITHDRAWN",
+		5:  "EVENT_KIND_UPLINK_HEALTH",
+		6:  "EVENT_KIND_UPLINK_STATE",
+		7:  "EVENT_KIND_BFD_STATE",
+		8:  "EVENT_KIND_UPLINK_DRAINED",
+		9:  "EVENT_KIND_UPLINK_UNDRAINED",
+		10: "EVENT_KIND_MAIN_DEFAULT",
+		11: "EVENT_KIND_BALANCE",
+		12: "EVENT_KIND_FIB_ERROR",
+		13: "EVENT_KIND_RELOAD",
+		14: "EVENT_KIND_RELOAD_REJECTED",
+		15: "EVENT_KIND_EVENTS_LOST",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_KIND_UNSPECIFIED":      0,
+		"EVENT_KIND_SESSION_UP":       1,
+		"EVENT_KIND_SESSION_DOWN":     2,
+		"EVENT_KIND_VIP_ANNOUNCED":    3,
+		"EVENT_KIND_VIP_WITHDRAWN":    4,
+		"EVENT_KIND_UPLINK_HEALTH":    5,
+		"EVENT_KIND_UPLINK_STATE":     6,
+		"EVENT_KIND_BFD_STATE":        7,
+		"EVENT_KIND_UPLINK_DRAINED":   8,
+		"EVENT_KIND_UPLINK_UNDRAINED": 9,
+		"EVENT_KIND_MAIN_DEFAULT":     10,
+		"EVENT_KIND_BALANCE":          11,
+		"EVENT_KIND_FIB_ERROR":        12,
+		"EVENT_KIND_RELOAD":           13,
+		"EVENT_KIND_RELOAD_REJECTED":  14,
+		"EVENT_KIND_EVENTS_LOST":      15,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[1].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[1]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{1}
+}
+
+// PolicyReason is why an uplink is (un)healthy or in its state, or why a
+// learned path was accepted or refused (in kebab case, as the daemon logs
+// it: POLICY_REASON_NO_CARRIER is no-carrier).
+type PolicyReason int32
+
+const (
+	PolicyReason_POLICY_REASON_UNSPECIFIED PolicyReason = 0
+	// An uplink's health and state.
+	PolicyReason_POLICY_REASON_HEALTHY             PolicyReason = 1
+	PolicyReason_POLICY_REASON_INTERFACE_MISSING   PolicyReason = 2
+	PolicyReason_POLICY_REASON_ADMIN_DOWN          PolicyReason = 3
+	PolicyReason_POLICY_REASON_NO_CARRIER          PolicyReason = 4
+	PolicyReason_POLICY_REASON_NO_ADDRESS          PolicyReason = 5
+	PolicyReason_POLICY_REASON_BFD_DOWN            PolicyReason = 6
+	PolicyReason_POLICY_REASON_GATEWAY_UNREACHABLE PolicyReason = 7
+	PolicyReason_POLICY_REASON_DEGRADED            PolicyReason = 8
+	PolicyReason_POLICY_REASON_DRAINED             PolicyReason = 9
+	// A learned path's import.
+	PolicyReason_POLICY_REASON_ACCEPTED                PolicyReason = 10
+	PolicyReason_POLICY_REASON_NOT_IN_IMPORT           PolicyReason = 11
+	PolicyReason_POLICY_REASON_NEXT_HOP_OFF_LINK       PolicyReason = 12
+	PolicyReason_POLICY_REASON_MAX_PREFIXES            PolicyReason = 13
+	PolicyReason_POLICY_REASON_FAMILY_MISMATCH         PolicyReason = 14
+	PolicyReason_POLICY_REASON_INVALID_NEXT_HOP        PolicyReason = 15
+	PolicyReason_POLICY_REASON_BGP_SESSION_DOWN        PolicyReason = 16
+	PolicyReason_POLICY_REASON_NEXT_HOP_SELF           PolicyReason = 17
+	PolicyReason_POLICY_REASON_NEXT_HOP_SUBNET_ADDRESS PolicyReason = 18
+)
+
+// Enum value maps for PolicyReason.
+var (
+	PolicyReason_name = map[int32]string{
+		0:  "POLICY_REASON_UNSPECIFIED",
+		1:  "POLICY_REASON_HEALTHY",
+		2:  "POLICY_REASON_INTERFACE_MISSING",
+		3:  "POLICY_REASON_ADMIN_DOWN",
+		4:  "POLICY_REASON_NO_CARRIER",
+		5:  "POLICY_REASON_NO_ADDRESS",
+		6:  "POLICY_REASON_BFD_DOWN",
+		7:  "POLICY_REASON_GATEWAY_UNREACHABLE",
+		8:  "POLICY_REASON_DEGRADED",
+		9:  "POLICY_REASON_DRAINED",
+		10: "POLICY_REASON_ACCEPTED",
+		11: "POLICY_REASON_NOT_IN_IMPORT",
+		12: "POLICY_REASON_NEXT_HOP_OFF_LINK",
+		13: "POLICY_REASON_MAX_PREFIXES",
+		14: "POLICY_REASON_FAMILY_MISMATCH",
+		15: "POLICY_REASON_INVALID_NEXT_HOP",
+		16: "POLICY_REASON_BGP_SESSION_DOWN",
+		17: "POLICY_REASON_NEXT_HOP_SELF",
+		18: "POLICY_REASON_NEXT_HOP_SUBNET_ADDRESS",
+	}
+	PolicyReason_value = map[string]int32{
+		"POLICY_REASON_UNSPECIFIED":             0,
+		"POLICY_REASON_HEALTHY":                 1,
+		"POLICY_REASON_INTERFACE_MISSING":       2,
+		"POLICY_REASON_ADMIN_DOWN":              3,
+		"POLICY_REASON_NO_CARRIER":              4,
+		"POLICY_REASON_NO_ADDRESS":              5,
+		"POLICY_REASON_BFD_DOWN":                6,
+		"POLICY_REASON_GATEWAY_UNREACHABLE":     7,
+		"POLICY_REASON_DEGRADED":                8,
+		"POLICY_REASON_DRAINED":                 9,
+		"POLICY_REASON_ACCEPTED":                10,
+		"POLICY_REASON_NOT_IN_IMPORT":           11,
+		"POLICY_REASON_NEXT_HOP_OFF_LINK":       12,
+		"POLICY_REASON_MAX_PREFIXES":            13,
+		"POLICY_REASON_FAMILY_MISMATCH":         14,
+		"POLICY_REASON_INVALID_NEXT_HOP":        15,
+		"POLICY_REASON_BGP_SESSION_DOWN":        16,
+		"POLICY_REASON_NEXT_HOP_SELF":           17,
+		"POLICY_REASON_NEXT_HOP_SUBNET_ADDRESS": 18,
+	}
+)
+
+func (x PolicyReason) Enum() *PolicyReason {
+	p := new(PolicyReason)
+	*p = x
+	return p
+}
+
+func (x PolicyReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PolicyReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[2].Descriptor()
+}
+
+func (PolicyReason) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[2]
+}
+
+func (x PolicyReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PolicyReason.Descriptor instead.
+func (PolicyReason) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{2}
+}
+
+// TrackReason is why a tracked uplink's probes say what they say
+// (TRACK_REASON_QUALITY is degraded).
+type TrackReason int32
+
+const (
+	TrackReason_TRACK_REASON_UNSPECIFIED         TrackReason = 0
+	TrackReason_TRACK_REASON_STARTING            TrackReason = 1
+	TrackReason_TRACK_REASON_HEALTHY             TrackReason = 2
+	TrackReason_TRACK_REASON_GATEWAY_UNREACHABLE TrackReason = 3
+	TrackReason_TRACK_REASON_QUALITY             TrackReason = 4
+)
+
+// Enum value maps for TrackReason.
+var (
+	TrackReason_name = map[int32]string{
+		0: "TRACK_REASON_UNSPECIFIED",
+		1: "TRACK_REASON_STARTING",
+		2: "TRACK_REASON_HEALTHY",
+		3: "TRACK_REASON_GATEWAY_UNREACHABLE",
+		4: "TRACK_REASON_QUALITY",
+	}
+	TrackReason_value = map[string]int32{
+		"TRACK_REASON_UNSPECIFIED":         0,
+		"TRACK_REASON_STARTING":            1,
+		"TRACK_REASON_HEALTHY":             2,
+		"TRACK_REASON_GATEWAY_UNREACHABLE": 3,
+		"TRACK_REASON_QUALITY":             4,
+	}
+)
+
+func (x TrackReason) Enum() *TrackReason {
+	p := new(TrackReason)
+	*p = x
+	return p
+}
+
+func (x TrackReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrackReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[3].Descriptor()
+}
+
+func (TrackReason) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[3]
+}
+
+func (x TrackReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrackReason.Descriptor instead.
+func (TrackReason) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{3}
+}
+
+// VIPReason is why a VIP is announced or not (VIP_REASON_CHECK_FAILED is
+// check-failed).
+type VIPReason int32
+
+const (
+	VIPReason_VIP_REASON_UNSPECIFIED  VIPReason = 0
+	VIPReason_VIP_REASON_CONFLICT     VIPReason = 1
+	VIPReason_VIP_REASON_DRAINED      VIPReason = 2
+	VIPReason_VIP_REASON_NO_UPLINK    VIPReason = 3
+	VIPReason_VIP_REASON_DAMPENED     VIPReason = 4
+	VIPReason_VIP_REASON_STARTING     VIPReason = 5
+	VIPReason_VIP_REASON_CHECK_FAILED VIPReason = 6
+	VIPReason_VIP_REASON_PAIR_ACTIVE  VIPReason = 7
+	VIPReason_VIP_REASON_HEALTHY      VIPReason = 8
+	VIPReason_VIP_REASON_DELETED      VIPReason = 9
+)
+
+// Enum value maps for VIPReason.
+var (
+	VIPReason_name = map[int32]string{
+		0: "VIP_REASON_UNSPECIFIED",
+		1: "VIP_REASON_CONFLICT",
+		2: "VIP_REASON_DRAINED",
+		3: "VIP_REASON_NO_UPLINK",
+		4: "VIP_REASON_DAMPENED",
+		5: "VIP_REASON_STARTING",
+		6: "VIP_REASON_CHECK_FAILED",
+		7: "VIP_REASON_PAIR_ACTIVE",
+		8: "VIP_REASON_HEALTHY",
+		9: "VIP_REASON_DELETED",
+	}
+	VIPReason_value = map[string]int32{
+		"VIP_REASON_UNSPECIFIED":  0,
+		"VIP_REASON_CONFLICT":     1,
+		"VIP_REASON_DRAINED":      2,
+		"VIP_REASON_NO_UPLINK":    3,
+		"VIP_REASON_DAMPENED":     4,
+		"VIP_REASON_STARTING":     5,
+		"VIP_REASON_CHECK_FAILED": 6,
+		"VIP_REASON_PAIR_ACTIVE":  7,
+		"VIP_REASON_HEALTHY":      8,
+		"VIP_REASON_DELETED":      9,
+	}
+)
+
+func (x VIPReason) Enum() *VIPReason {
+	p := new(VIPReason)
+	*p = x
+	return p
+}
+
+func (x VIPReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VIPReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[4].Descriptor()
+}
+
+func (VIPReason) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[4]
+}
+
+func (x VIPReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VIPReason.Descriptor instead.
+func (VIPReason) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{4}
+}
+
+// BalanceReason is why a balanced uplink gets its share.
+type BalanceReason int32
+
+const (
+	BalanceReason_BALANCE_REASON_UNSPECIFIED      BalanceReason = 0
+	BalanceReason_BALANCE_REASON_UP               BalanceReason = 1
+	BalanceReason_BALANCE_REASON_DEGRADED_STANDBY BalanceReason = 2
+	BalanceReason_BALANCE_REASON_DEGRADED_ONLY    BalanceReason = 3
+	BalanceReason_BALANCE_REASON_DOWN             BalanceReason = 4
+)
+
+// Enum value maps for BalanceReason.
+var (
+	BalanceReason_name = map[int32]string{
+		0: "BALANCE_REASON_UNSPECIFIED",
+		1: "BALANCE_REASON_UP",
+		2: "BALANCE_REASON_DEGRADED_STANDBY",
+		3: "BALANCE_REASON_DEGRADED_ONLY",
+		4: "BALANCE_REASON_DOWN",
+	}
+	BalanceReason_value = map[string]int32{
+		"BALANCE_REASON_UNSPECIFIED":      0,
+		"BALANCE_REASON_UP":               1,
+		"BALANCE_REASON_DEGRADED_STANDBY": 2,
+		"BALANCE_REASON_DEGRADED_ONLY":    3,
+		"BALANCE_REASON_DOWN":             4,
+	}
+)
+
+func (x BalanceReason) Enum() *BalanceReason {
+	p := new(BalanceReason)
+	*p = x
+	return p
+}
+
+func (x BalanceReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BalanceReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_multihomed_v1_multihomed_proto_enumTypes[5].Descriptor()
+}
+
+func (BalanceReason) Type() protoreflect.EnumType {
+	return &file_proto_multihomed_v1_multihomed_proto_enumTypes[5]
+}
+
+func (x BalanceReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BalanceReason.Descriptor instead.
+func (BalanceReason) EnumDescriptor() ([]byte, []int) {
+	return file_proto_multihomed_v1_multihomed_proto_rawDescGZIP(), []int{5}
+}
+
 type GetStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -228,6 +675,8 @@ type BalanceUplink struct {
 	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	// Why it has that share: up, degraded-standby, degraded-only, down.
 	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The same, as a code.
+	ReasonCode BalanceReason `protobuf:"varint,9,opt,name=reason_code,json=reasonCode,proto3,enum=multihomed.v1.BalanceReason" json:"reason_code,omitempty"`
 	// The health decision's own reason (no-carrier, drained, ...).
 	Health string `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
 	// Conntrack entries with its mark: the connections it carries.
@@ -306,6 +755,13 @@ func (x *BalanceUplink) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *BalanceUplink) GetReasonCode() BalanceReason {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return BalanceReason_BALANCE_REASON_UNSPECIFIED
 }
 
 func (x *BalanceUplink) GetHealth() string {
@@ -396,9 +852,12 @@ type Uplink struct {
 	Table        uint32   `protobuf:"varint,4,opt,name=table,proto3" json:"table,omitempty"`
 	RulePriority uint32   `protobuf:"varint,5,opt,name=rule_priority,json=rulePriority,proto3" json:"rule_priority,omitempty"`
 	Healthy      bool     `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	// Why the uplink is (un)healthy.
-	Reason  string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
-	Drained bool   `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
+	// Why the uplink is (un)healthy, with its detail: "bfd-down: control
+	// detection time expired".
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The reason alone, as a code.
+	ReasonCode PolicyReason `protobuf:"varint,17,opt,name=reason_code,json=reasonCode,proto3,enum=multihomed.v1.PolicyReason" json:"reason_code,omitempty"`
+	Drained    bool         `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
 	// The default routes its table holds: "0.0.0.0/0", "::/0".
 	Defaults []string `protobuf:"bytes,9,rep,name=defaults,proto3" json:"defaults,omitempty"`
 	// How many routes the daemon owns in its table.
@@ -500,6 +959,13 @@ func (x *Uplink) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Uplink) GetReasonCode() PolicyReason {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return PolicyReason_POLICY_REASON_UNSPECIFIED
 }
 
 func (x *Uplink) GetDrained() bool {
@@ -712,6 +1178,8 @@ type Track struct {
 	// "gateway-unreachable: 0 of 2 targets answered" or "degraded: loss 35% > 20%".
 	State  string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The reason alone, as a code.
+	ReasonCode TrackReason `protobuf:"varint,9,opt,name=reason_code,json=reasonCode,proto3,enum=multihomed.v1.TrackReason" json:"reason_code,omitempty"`
 	// False while no prober can run (no interface, no address); waiting says why.
 	Probing bool   `protobuf:"varint,4,opt,name=probing,proto3" json:"probing,omitempty"`
 	Waiting string `protobuf:"bytes,5,opt,name=waiting,proto3" json:"waiting,omitempty"`
@@ -772,6 +1240,13 @@ func (x *Track) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Track) GetReasonCode() TrackReason {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return TrackReason_TRACK_REASON_UNSPECIFIED
 }
 
 func (x *Track) GetProbing() bool {
@@ -903,7 +1378,9 @@ type BGPSession struct {
 	LastError string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Routes accepted from the peer now.
 	Accepted uint32 `protobuf:"varint,6,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Routes refused so far, by reason.
+	// Routes refused so far, by reason: the keys are PolicyReason's names
+	// as the daemon logs them ("not-in-import", "max-prefixes"); a map key
+	// cannot be an enum.
 	Refused map[string]uint32 `protobuf:"bytes,7,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Paths the peer announced so far, accepted or not.
 	Received      uint64 `protobuf:"varint,20,opt,name=received,proto3" json:"received,omitempty"`
@@ -1004,6 +1481,8 @@ type VIPStatus struct {
 	Announced bool                   `protobuf:"varint,2,opt,name=announced,proto3" json:"announced,omitempty"`
 	// Why it is (not) announced, as "check-failed: ...".
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The reason alone, as a code.
+	ReasonCode VIPReason `protobuf:"varint,23,opt,name=reason_code,json=reasonCode,proto3,enum=multihomed.v1.VIPReason" json:"reason_code,omitempty"`
 	// When it was last announced or withdrawn.
 	Since   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
 	Drained bool                   `protobuf:"varint,5,opt,name=drained,proto3" json:"drained,omitempty"`
@@ -1070,6 +1549,13 @@ func (x *VIPStatus) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *VIPStatus) GetReasonCode() VIPReason {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return VIPReason_VIP_REASON_UNSPECIFIED
 }
 
 func (x *VIPStatus) GetSince() *timestamppb.Timestamp {
@@ -1357,14 +1843,12 @@ type Route struct {
 	Table uint32                 `protobuf:"varint,1,opt,name=table,proto3" json:"table,omitempty"`
 	Dst   string                 `protobuf:"bytes,2,opt,name=dst,proto3" json:"dst,omitempty"`
 	// Unset for a connected route.
-	Gateway string `protobuf:"bytes,3,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Dev     string `protobuf:"bytes,4,opt,name=dev,proto3" json:"dev,omitempty"`
-	Src     string `protobuf:"bytes,5,opt,name=src,proto3" json:"src,omitempty"`
-	Metric  uint32 `protobuf:"varint,6,opt,name=metric,proto3" json:"metric,omitempty"`
-	// connected, static, learned (from the uplink's peer), main-default, or
-	// probe (in a tracked uplink's probe table).
-	Origin        string `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
-	Uplink        string `protobuf:"bytes,8,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	Gateway       string      `protobuf:"bytes,3,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Dev           string      `protobuf:"bytes,4,opt,name=dev,proto3" json:"dev,omitempty"`
+	Src           string      `protobuf:"bytes,5,opt,name=src,proto3" json:"src,omitempty"`
+	Metric        uint32      `protobuf:"varint,6,opt,name=metric,proto3" json:"metric,omitempty"`
+	Origin        RouteOrigin `protobuf:"varint,9,opt,name=origin,proto3,enum=multihomed.v1.RouteOrigin" json:"origin,omitempty"`
+	Uplink        string      `protobuf:"bytes,8,opt,name=uplink,proto3" json:"uplink,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1441,11 +1925,11 @@ func (x *Route) GetMetric() uint32 {
 	return 0
 }
 
-func (x *Route) GetOrigin() string {
+func (x *Route) GetOrigin() RouteOrigin {
 	if x != nil {
 		return x.Origin
 	}
-	return ""
+	return RouteOrigin_ROUTE_ORIGIN_UNSPECIFIED
 }
 
 func (x *Route) GetUplink() string {
@@ -2769,19 +3253,13 @@ func (x *WatchEventsResponse) GetEvent() *Event {
 
 // Event is something that happened.
 type Event struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	// session-up, session-down, vip-announced, vip-withdrawn, uplink-health,
-	// uplink-state (detail: up, degraded or down; reason: why), bfd-state,
-	// uplink-drained, uplink-undrained, main-default (reason: the family's
-	// default, uplink: who carries it now, detail: from where), balance,
-	// fib-error, reload, reload-rejected, or events-lost (this client did not
-	// keep up; detail says how many were lost).
-	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
-	Vip           string `protobuf:"bytes,4,opt,name=vip,proto3" json:"vip,omitempty"`
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	Detail        string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          EventKind              `protobuf:"varint,7,opt,name=kind,proto3,enum=multihomed.v1.EventKind" json:"kind,omitempty"`
+	Uplink        string                 `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	Vip           string                 `protobuf:"bytes,4,opt,name=vip,proto3" json:"vip,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2823,11 +3301,11 @@ func (x *Event) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Event) GetKind() string {
+func (x *Event) GetKind() EventKind {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return EventKind_EVENT_KIND_UNSPECIFIED
 }
 
 func (x *Event) GetUplink() string {
@@ -2946,21 +3424,23 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\abalance\x18\x05 \x01(\v2\x16.multihomed.v1.BalanceR\abalance\"n\n" +
 	"\aBalance\x126\n" +
 	"\auplinks\x18\x01 \x03(\v2\x1c.multihomed.v1.BalanceUplinkR\auplinks\x12+\n" +
-	"\x11connections_error\x18\x02 \x01(\tR\x10connectionsError\"\xe2\x01\n" +
+	"\x11connections_error\x18\x02 \x01(\tR\x10connectionsError\"\xa1\x02\n" +
 	"\rBalanceUplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mark\x18\x02 \x01(\rR\x04mark\x12\x16\n" +
 	"\x06weight\x18\x03 \x01(\rR\x06weight\x12)\n" +
 	"\x10effective_weight\x18\x04 \x01(\rR\x0feffectiveWeight\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12=\n" +
+	"\vreason_code\x18\t \x01(\x0e2\x1c.multihomed.v1.BalanceReasonR\n" +
+	"reasonCode\x12\x16\n" +
 	"\x06health\x18\a \x01(\tR\x06health\x12 \n" +
 	"\vconnections\x18\b \x01(\rR\vconnections\"\\\n" +
 	"\tBuildInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion\"\xf0\x03\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"\xae\x04\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x1c\n" +
@@ -2968,7 +3448,9 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05table\x18\x04 \x01(\rR\x05table\x12#\n" +
 	"\rrule_priority\x18\x05 \x01(\rR\frulePriority\x12\x18\n" +
 	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\x12\x18\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12<\n" +
+	"\vreason_code\x18\x11 \x01(\x0e2\x1b.multihomed.v1.PolicyReasonR\n" +
+	"reasonCode\x12\x18\n" +
 	"\adrained\x18\b \x01(\bR\adrained\x12\x1a\n" +
 	"\bdefaults\x18\t \x03(\tR\bdefaults\x12\x16\n" +
 	"\x06routes\x18\n" +
@@ -2993,11 +3475,13 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
 	"\x04down\x18\n" +
 	" \x01(\bR\x04down\x12\x14\n" +
-	"\x05error\x18\v \x01(\tR\x05error\"\x8a\x02\n" +
+	"\x05error\x18\v \x01(\tR\x05error\"\xc7\x02\n" +
 	"\x05Track\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12;\n" +
+	"\vreason_code\x18\t \x01(\x0e2\x1a.multihomed.v1.TrackReasonR\n" +
+	"reasonCode\x12\x18\n" +
 	"\aprobing\x18\x04 \x01(\bR\aprobing\x12\x18\n" +
 	"\awaiting\x18\x05 \x01(\tR\awaiting\x12\x16\n" +
 	"\x06rounds\x18\x06 \x01(\x04R\x06rounds\x129\n" +
@@ -3024,11 +3508,13 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\breceived\x18\x14 \x01(\x04R\breceived\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xab\x02\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe6\x02\n" +
 	"\tVIPStatus\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\bR\tannounced\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
+	"\vreason_code\x18\x17 \x01(\x0e2\x18.multihomed.v1.VIPReasonR\n" +
+	"reasonCode\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x18\n" +
 	"\adrained\x18\x05 \x01(\bR\adrained\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12!\n" +
@@ -3054,16 +3540,16 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\rR\x05table\x12\x16\n" +
 	"\x06uplink\x18\x02 \x01(\tR\x06uplink\"B\n" +
 	"\x12ListRoutesResponse\x12,\n" +
-	"\x06routes\x18\x01 \x03(\v2\x14.multihomed.v1.RouteR\x06routes\"\xb5\x01\n" +
+	"\x06routes\x18\x01 \x03(\v2\x14.multihomed.v1.RouteR\x06routes\"\xd7\x01\n" +
 	"\x05Route\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\rR\x05table\x12\x10\n" +
 	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\tR\agateway\x12\x10\n" +
 	"\x03dev\x18\x04 \x01(\tR\x03dev\x12\x10\n" +
 	"\x03src\x18\x05 \x01(\tR\x03src\x12\x16\n" +
-	"\x06metric\x18\x06 \x01(\rR\x06metric\x12\x16\n" +
-	"\x06origin\x18\a \x01(\tR\x06origin\x12\x16\n" +
-	"\x06uplink\x18\b \x01(\tR\x06uplink\"\x11\n" +
+	"\x06metric\x18\x06 \x01(\rR\x06metric\x122\n" +
+	"\x06origin\x18\t \x01(\x0e2\x1a.multihomed.v1.RouteOriginR\x06origin\x12\x16\n" +
+	"\x06uplink\x18\b \x01(\tR\x06uplinkJ\x04\b\a\x10\b\"\x11\n" +
 	"\x0fListVIPsRequest\"@\n" +
 	"\x10ListVIPsResponse\x12,\n" +
 	"\x04vips\x18\x01 \x03(\v2\x18.multihomed.v1.VIPStatusR\x04vips\"\xe3\x03\n" +
@@ -3149,16 +3635,85 @@ const file_proto_multihomed_v1_multihomed_proto_rawDesc = "" +
 	"\x06uplink\x18\b \x01(\tR\x06uplink\"\x14\n" +
 	"\x12WatchEventsRequest\"A\n" +
 	"\x13WatchEventsResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.multihomed.v1.EventR\x05event\"\xa5\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.multihomed.v1.EventR\x05event\"\xc5\x01\n" +
 	"\x05Event\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
+	"\x04kind\x18\a \x01(\x0e2\x18.multihomed.v1.EventKindR\x04kind\x12\x16\n" +
 	"\x06uplink\x18\x03 \x01(\tR\x06uplink\x12\x10\n" +
 	"\x03vip\x18\x04 \x01(\tR\x03vip\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x0f\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detailJ\x04\b\x02\x10\x03\"\x0f\n" +
 	"\rReloadRequest\"\x10\n" +
-	"\x0eReloadResponse2\xa0\b\n" +
+	"\x0eReloadResponse*\xb1\x01\n" +
+	"\vRouteOrigin\x12\x1c\n" +
+	"\x18ROUTE_ORIGIN_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ROUTE_ORIGIN_CONNECTED\x10\x01\x12\x17\n" +
+	"\x13ROUTE_ORIGIN_STATIC\x10\x02\x12\x18\n" +
+	"\x14ROUTE_ORIGIN_LEARNED\x10\x03\x12\x1d\n" +
+	"\x19ROUTE_ORIGIN_MAIN_DEFAULT\x10\x04\x12\x16\n" +
+	"\x12ROUTE_ORIGIN_PROBE\x10\x05*\xd2\x03\n" +
+	"\tEventKind\x12\x1a\n" +
+	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15EVENT_KIND_SESSION_UP\x10\x01\x12\x1b\n" +
+	"\x17EVENT_KIND_SESSION_DOWN\x10\x02\x12\x1c\n" +
+	"\x18EVENT_KIND_VIP_ANNOUNCED\x10\x03\x12\x1c\n" +
+	"\x18EVENT_KIND_VIP_WITHDRAWN\x10\x04\x12\x1c\n" +
+	"\x18EVENT_KIND_UPLINK_HEALTH\x10\x05\x12\x1b\n" +
+	"\x17EVENT_KIND_UPLINK_STATE\x10\x06\x12\x18\n" +
+	"\x14EVENT_KIND_BFD_STATE\x10\a\x12\x1d\n" +
+	"\x19EVENT_KIND_UPLINK_DRAINED\x10\b\x12\x1f\n" +
+	"\x1bEVENT_KIND_UPLINK_UNDRAINED\x10\t\x12\x1b\n" +
+	"\x17EVENT_KIND_MAIN_DEFAULT\x10\n" +
+	"\x12\x16\n" +
+	"\x12EVENT_KIND_BALANCE\x10\v\x12\x18\n" +
+	"\x14EVENT_KIND_FIB_ERROR\x10\f\x12\x15\n" +
+	"\x11EVENT_KIND_RELOAD\x10\r\x12\x1e\n" +
+	"\x1aEVENT_KIND_RELOAD_REJECTED\x10\x0e\x12\x1a\n" +
+	"\x16EVENT_KIND_EVENTS_LOST\x10\x0f*\xfa\x04\n" +
+	"\fPolicyReason\x12\x1d\n" +
+	"\x19POLICY_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15POLICY_REASON_HEALTHY\x10\x01\x12#\n" +
+	"\x1fPOLICY_REASON_INTERFACE_MISSING\x10\x02\x12\x1c\n" +
+	"\x18POLICY_REASON_ADMIN_DOWN\x10\x03\x12\x1c\n" +
+	"\x18POLICY_REASON_NO_CARRIER\x10\x04\x12\x1c\n" +
+	"\x18POLICY_REASON_NO_ADDRESS\x10\x05\x12\x1a\n" +
+	"\x16POLICY_REASON_BFD_DOWN\x10\x06\x12%\n" +
+	"!POLICY_REASON_GATEWAY_UNREACHABLE\x10\a\x12\x1a\n" +
+	"\x16POLICY_REASON_DEGRADED\x10\b\x12\x19\n" +
+	"\x15POLICY_REASON_DRAINED\x10\t\x12\x1a\n" +
+	"\x16POLICY_REASON_ACCEPTED\x10\n" +
+	"\x12\x1f\n" +
+	"\x1bPOLICY_REASON_NOT_IN_IMPORT\x10\v\x12#\n" +
+	"\x1fPOLICY_REASON_NEXT_HOP_OFF_LINK\x10\f\x12\x1e\n" +
+	"\x1aPOLICY_REASON_MAX_PREFIXES\x10\r\x12!\n" +
+	"\x1dPOLICY_REASON_FAMILY_MISMATCH\x10\x0e\x12\"\n" +
+	"\x1ePOLICY_REASON_INVALID_NEXT_HOP\x10\x0f\x12\"\n" +
+	"\x1ePOLICY_REASON_BGP_SESSION_DOWN\x10\x10\x12\x1f\n" +
+	"\x1bPOLICY_REASON_NEXT_HOP_SELF\x10\x11\x12)\n" +
+	"%POLICY_REASON_NEXT_HOP_SUBNET_ADDRESS\x10\x12*\xa0\x01\n" +
+	"\vTrackReason\x12\x1c\n" +
+	"\x18TRACK_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15TRACK_REASON_STARTING\x10\x01\x12\x18\n" +
+	"\x14TRACK_REASON_HEALTHY\x10\x02\x12$\n" +
+	" TRACK_REASON_GATEWAY_UNREACHABLE\x10\x03\x12\x18\n" +
+	"\x14TRACK_REASON_QUALITY\x10\x04*\x8d\x02\n" +
+	"\tVIPReason\x12\x1a\n" +
+	"\x16VIP_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13VIP_REASON_CONFLICT\x10\x01\x12\x16\n" +
+	"\x12VIP_REASON_DRAINED\x10\x02\x12\x18\n" +
+	"\x14VIP_REASON_NO_UPLINK\x10\x03\x12\x17\n" +
+	"\x13VIP_REASON_DAMPENED\x10\x04\x12\x17\n" +
+	"\x13VIP_REASON_STARTING\x10\x05\x12\x1b\n" +
+	"\x17VIP_REASON_CHECK_FAILED\x10\x06\x12\x1a\n" +
+	"\x16VIP_REASON_PAIR_ACTIVE\x10\a\x12\x16\n" +
+	"\x12VIP_REASON_HEALTHY\x10\b\x12\x16\n" +
+	"\x12VIP_REASON_DELETED\x10\t*\xa6\x01\n" +
+	"\rBalanceReason\x12\x1e\n" +
+	"\x1aBALANCE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11BALANCE_REASON_UP\x10\x01\x12#\n" +
+	"\x1fBALANCE_REASON_DEGRADED_STANDBY\x10\x02\x12 \n" +
+	"\x1cBALANCE_REASON_DEGRADED_ONLY\x10\x03\x12\x17\n" +
+	"\x13BALANCE_REASON_DOWN\x10\x042\xa0\b\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
 	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12S\n" +
@@ -3189,119 +3744,132 @@ func file_proto_multihomed_v1_multihomed_proto_rawDescGZIP() []byte {
 	return file_proto_multihomed_v1_multihomed_proto_rawDescData
 }
 
+var file_proto_multihomed_v1_multihomed_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_proto_multihomed_v1_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_proto_multihomed_v1_multihomed_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),      // 0: multihomed.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 1: multihomed.v1.GetStatusResponse
-	(*Balance)(nil),               // 2: multihomed.v1.Balance
-	(*BalanceUplink)(nil),         // 3: multihomed.v1.BalanceUplink
-	(*BuildInfo)(nil),             // 4: multihomed.v1.BuildInfo
-	(*Uplink)(nil),                // 5: multihomed.v1.Uplink
-	(*BFDSession)(nil),            // 6: multihomed.v1.BFDSession
-	(*Track)(nil),                 // 7: multihomed.v1.Track
-	(*TrackTarget)(nil),           // 8: multihomed.v1.TrackTarget
-	(*BGPSession)(nil),            // 9: multihomed.v1.BGPSession
-	(*VIPStatus)(nil),             // 10: multihomed.v1.VIPStatus
-	(*FIBStatus)(nil),             // 11: multihomed.v1.FIBStatus
-	(*ListRoutesRequest)(nil),     // 12: multihomed.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 13: multihomed.v1.ListRoutesResponse
-	(*Route)(nil),                 // 14: multihomed.v1.Route
-	(*ListVIPsRequest)(nil),       // 15: multihomed.v1.ListVIPsRequest
-	(*ListVIPsResponse)(nil),      // 16: multihomed.v1.ListVIPsResponse
-	(*VIP)(nil),                   // 17: multihomed.v1.VIP
-	(*Check)(nil),                 // 18: multihomed.v1.Check
-	(*Dampening)(nil),             // 19: multihomed.v1.Dampening
-	(*AddVIPRequest)(nil),         // 20: multihomed.v1.AddVIPRequest
-	(*AddVIPResponse)(nil),        // 21: multihomed.v1.AddVIPResponse
-	(*UpdateVIPRequest)(nil),      // 22: multihomed.v1.UpdateVIPRequest
-	(*UpdateVIPResponse)(nil),     // 23: multihomed.v1.UpdateVIPResponse
-	(*DeleteVIPRequest)(nil),      // 24: multihomed.v1.DeleteVIPRequest
-	(*DeleteVIPResponse)(nil),     // 25: multihomed.v1.DeleteVIPResponse
-	(*DrainVIPRequest)(nil),       // 26: multihomed.v1.DrainVIPRequest
-	(*DrainVIPResponse)(nil),      // 27: multihomed.v1.DrainVIPResponse
-	(*UndrainVIPRequest)(nil),     // 28: multihomed.v1.UndrainVIPRequest
-	(*UndrainVIPResponse)(nil),    // 29: multihomed.v1.UndrainVIPResponse
-	(*DrainUplinkRequest)(nil),    // 30: multihomed.v1.DrainUplinkRequest
-	(*DrainUplinkResponse)(nil),   // 31: multihomed.v1.DrainUplinkResponse
-	(*UndrainUplinkRequest)(nil),  // 32: multihomed.v1.UndrainUplinkRequest
-	(*UndrainUplinkResponse)(nil), // 33: multihomed.v1.UndrainUplinkResponse
-	(*ExplainRequest)(nil),        // 34: multihomed.v1.ExplainRequest
-	(*ExplainResponse)(nil),       // 35: multihomed.v1.ExplainResponse
-	(*WatchEventsRequest)(nil),    // 36: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 37: multihomed.v1.WatchEventsResponse
-	(*Event)(nil),                 // 38: multihomed.v1.Event
-	(*ReloadRequest)(nil),         // 39: multihomed.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 40: multihomed.v1.ReloadResponse
-	nil,                           // 41: multihomed.v1.BGPSession.RefusedEntry
-	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
+	(RouteOrigin)(0),              // 0: multihomed.v1.RouteOrigin
+	(EventKind)(0),                // 1: multihomed.v1.EventKind
+	(PolicyReason)(0),             // 2: multihomed.v1.PolicyReason
+	(TrackReason)(0),              // 3: multihomed.v1.TrackReason
+	(VIPReason)(0),                // 4: multihomed.v1.VIPReason
+	(BalanceReason)(0),            // 5: multihomed.v1.BalanceReason
+	(*GetStatusRequest)(nil),      // 6: multihomed.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 7: multihomed.v1.GetStatusResponse
+	(*Balance)(nil),               // 8: multihomed.v1.Balance
+	(*BalanceUplink)(nil),         // 9: multihomed.v1.BalanceUplink
+	(*BuildInfo)(nil),             // 10: multihomed.v1.BuildInfo
+	(*Uplink)(nil),                // 11: multihomed.v1.Uplink
+	(*BFDSession)(nil),            // 12: multihomed.v1.BFDSession
+	(*Track)(nil),                 // 13: multihomed.v1.Track
+	(*TrackTarget)(nil),           // 14: multihomed.v1.TrackTarget
+	(*BGPSession)(nil),            // 15: multihomed.v1.BGPSession
+	(*VIPStatus)(nil),             // 16: multihomed.v1.VIPStatus
+	(*FIBStatus)(nil),             // 17: multihomed.v1.FIBStatus
+	(*ListRoutesRequest)(nil),     // 18: multihomed.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 19: multihomed.v1.ListRoutesResponse
+	(*Route)(nil),                 // 20: multihomed.v1.Route
+	(*ListVIPsRequest)(nil),       // 21: multihomed.v1.ListVIPsRequest
+	(*ListVIPsResponse)(nil),      // 22: multihomed.v1.ListVIPsResponse
+	(*VIP)(nil),                   // 23: multihomed.v1.VIP
+	(*Check)(nil),                 // 24: multihomed.v1.Check
+	(*Dampening)(nil),             // 25: multihomed.v1.Dampening
+	(*AddVIPRequest)(nil),         // 26: multihomed.v1.AddVIPRequest
+	(*AddVIPResponse)(nil),        // 27: multihomed.v1.AddVIPResponse
+	(*UpdateVIPRequest)(nil),      // 28: multihomed.v1.UpdateVIPRequest
+	(*UpdateVIPResponse)(nil),     // 29: multihomed.v1.UpdateVIPResponse
+	(*DeleteVIPRequest)(nil),      // 30: multihomed.v1.DeleteVIPRequest
+	(*DeleteVIPResponse)(nil),     // 31: multihomed.v1.DeleteVIPResponse
+	(*DrainVIPRequest)(nil),       // 32: multihomed.v1.DrainVIPRequest
+	(*DrainVIPResponse)(nil),      // 33: multihomed.v1.DrainVIPResponse
+	(*UndrainVIPRequest)(nil),     // 34: multihomed.v1.UndrainVIPRequest
+	(*UndrainVIPResponse)(nil),    // 35: multihomed.v1.UndrainVIPResponse
+	(*DrainUplinkRequest)(nil),    // 36: multihomed.v1.DrainUplinkRequest
+	(*DrainUplinkResponse)(nil),   // 37: multihomed.v1.DrainUplinkResponse
+	(*UndrainUplinkRequest)(nil),  // 38: multihomed.v1.UndrainUplinkRequest
+	(*UndrainUplinkResponse)(nil), // 39: multihomed.v1.UndrainUplinkResponse
+	(*ExplainRequest)(nil),        // 40: multihomed.v1.ExplainRequest
+	(*ExplainResponse)(nil),       // 41: multihomed.v1.ExplainResponse
+	(*WatchEventsRequest)(nil),    // 42: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 43: multihomed.v1.WatchEventsResponse
+	(*Event)(nil),                 // 44: multihomed.v1.Event
+	(*ReloadRequest)(nil),         // 45: multihomed.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 46: multihomed.v1.ReloadResponse
+	nil,                           // 47: multihomed.v1.BGPSession.RefusedEntry
+	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 49: google.protobuf.Duration
 }
 var file_proto_multihomed_v1_multihomed_proto_depIdxs = []int32{
-	5,  // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
-	10, // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
-	11, // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
-	4,  // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
-	42, // 4: multihomed.v1.GetStatusResponse.loop_at:type_name -> google.protobuf.Timestamp
-	2,  // 5: multihomed.v1.GetStatusResponse.balance:type_name -> multihomed.v1.Balance
-	3,  // 6: multihomed.v1.Balance.uplinks:type_name -> multihomed.v1.BalanceUplink
-	9,  // 7: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
-	7,  // 8: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
-	6,  // 9: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
-	43, // 10: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	43, // 11: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	42, // 12: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	42, // 13: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
-	8,  // 14: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
-	43, // 15: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
-	42, // 16: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
-	41, // 17: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
-	42, // 18: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
-	42, // 19: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
-	14, // 20: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
-	10, // 21: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
-	18, // 22: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
-	43, // 23: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
-	19, // 24: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
-	43, // 25: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
-	43, // 26: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
-	43, // 27: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
-	17, // 28: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
-	17, // 29: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
-	17, // 30: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
-	17, // 31: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
-	38, // 32: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	42, // 33: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 34: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 35: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
-	15, // 36: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
-	20, // 37: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
-	22, // 38: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
-	24, // 39: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
-	26, // 40: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
-	28, // 41: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
-	30, // 42: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
-	32, // 43: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
-	34, // 44: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
-	36, // 45: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	39, // 46: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
-	1,  // 47: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 48: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
-	16, // 49: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
-	21, // 50: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
-	23, // 51: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
-	25, // 52: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
-	27, // 53: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
-	29, // 54: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
-	31, // 55: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
-	33, // 56: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
-	35, // 57: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
-	37, // 58: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	40, // 59: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
-	47, // [47:60] is the sub-list for method output_type
-	34, // [34:47] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	11, // 0: multihomed.v1.GetStatusResponse.uplinks:type_name -> multihomed.v1.Uplink
+	16, // 1: multihomed.v1.GetStatusResponse.vips:type_name -> multihomed.v1.VIPStatus
+	17, // 2: multihomed.v1.GetStatusResponse.fib:type_name -> multihomed.v1.FIBStatus
+	10, // 3: multihomed.v1.GetStatusResponse.build:type_name -> multihomed.v1.BuildInfo
+	48, // 4: multihomed.v1.GetStatusResponse.loop_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: multihomed.v1.GetStatusResponse.balance:type_name -> multihomed.v1.Balance
+	9,  // 6: multihomed.v1.Balance.uplinks:type_name -> multihomed.v1.BalanceUplink
+	5,  // 7: multihomed.v1.BalanceUplink.reason_code:type_name -> multihomed.v1.BalanceReason
+	2,  // 8: multihomed.v1.Uplink.reason_code:type_name -> multihomed.v1.PolicyReason
+	15, // 9: multihomed.v1.Uplink.bgp:type_name -> multihomed.v1.BGPSession
+	13, // 10: multihomed.v1.Uplink.track:type_name -> multihomed.v1.Track
+	12, // 11: multihomed.v1.Uplink.bfd:type_name -> multihomed.v1.BFDSession
+	49, // 12: multihomed.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	49, // 13: multihomed.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	48, // 14: multihomed.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	3,  // 15: multihomed.v1.Track.reason_code:type_name -> multihomed.v1.TrackReason
+	48, // 16: multihomed.v1.Track.last_round:type_name -> google.protobuf.Timestamp
+	14, // 17: multihomed.v1.Track.targets:type_name -> multihomed.v1.TrackTarget
+	49, // 18: multihomed.v1.TrackTarget.last_rtt:type_name -> google.protobuf.Duration
+	48, // 19: multihomed.v1.BGPSession.since:type_name -> google.protobuf.Timestamp
+	47, // 20: multihomed.v1.BGPSession.refused:type_name -> multihomed.v1.BGPSession.RefusedEntry
+	4,  // 21: multihomed.v1.VIPStatus.reason_code:type_name -> multihomed.v1.VIPReason
+	48, // 22: multihomed.v1.VIPStatus.since:type_name -> google.protobuf.Timestamp
+	48, // 23: multihomed.v1.FIBStatus.last_sync:type_name -> google.protobuf.Timestamp
+	20, // 24: multihomed.v1.ListRoutesResponse.routes:type_name -> multihomed.v1.Route
+	0,  // 25: multihomed.v1.Route.origin:type_name -> multihomed.v1.RouteOrigin
+	16, // 26: multihomed.v1.ListVIPsResponse.vips:type_name -> multihomed.v1.VIPStatus
+	24, // 27: multihomed.v1.VIP.check:type_name -> multihomed.v1.Check
+	49, // 28: multihomed.v1.VIP.notify_timeout:type_name -> google.protobuf.Duration
+	25, // 29: multihomed.v1.VIP.dampening:type_name -> multihomed.v1.Dampening
+	49, // 30: multihomed.v1.Check.interval:type_name -> google.protobuf.Duration
+	49, // 31: multihomed.v1.Check.timeout:type_name -> google.protobuf.Duration
+	49, // 32: multihomed.v1.Dampening.half_life:type_name -> google.protobuf.Duration
+	23, // 33: multihomed.v1.AddVIPRequest.vip:type_name -> multihomed.v1.VIP
+	23, // 34: multihomed.v1.AddVIPResponse.vip:type_name -> multihomed.v1.VIP
+	23, // 35: multihomed.v1.UpdateVIPRequest.vip:type_name -> multihomed.v1.VIP
+	23, // 36: multihomed.v1.UpdateVIPResponse.vip:type_name -> multihomed.v1.VIP
+	44, // 37: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	48, // 38: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 39: multihomed.v1.Event.kind:type_name -> multihomed.v1.EventKind
+	6,  // 40: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	18, // 41: multihomed.v1.Multihomed.ListRoutes:input_type -> multihomed.v1.ListRoutesRequest
+	21, // 42: multihomed.v1.Multihomed.ListVIPs:input_type -> multihomed.v1.ListVIPsRequest
+	26, // 43: multihomed.v1.Multihomed.AddVIP:input_type -> multihomed.v1.AddVIPRequest
+	28, // 44: multihomed.v1.Multihomed.UpdateVIP:input_type -> multihomed.v1.UpdateVIPRequest
+	30, // 45: multihomed.v1.Multihomed.DeleteVIP:input_type -> multihomed.v1.DeleteVIPRequest
+	32, // 46: multihomed.v1.Multihomed.DrainVIP:input_type -> multihomed.v1.DrainVIPRequest
+	34, // 47: multihomed.v1.Multihomed.UndrainVIP:input_type -> multihomed.v1.UndrainVIPRequest
+	36, // 48: multihomed.v1.Multihomed.DrainUplink:input_type -> multihomed.v1.DrainUplinkRequest
+	38, // 49: multihomed.v1.Multihomed.UndrainUplink:input_type -> multihomed.v1.UndrainUplinkRequest
+	40, // 50: multihomed.v1.Multihomed.Explain:input_type -> multihomed.v1.ExplainRequest
+	42, // 51: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	45, // 52: multihomed.v1.Multihomed.Reload:input_type -> multihomed.v1.ReloadRequest
+	7,  // 53: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	19, // 54: multihomed.v1.Multihomed.ListRoutes:output_type -> multihomed.v1.ListRoutesResponse
+	22, // 55: multihomed.v1.Multihomed.ListVIPs:output_type -> multihomed.v1.ListVIPsResponse
+	27, // 56: multihomed.v1.Multihomed.AddVIP:output_type -> multihomed.v1.AddVIPResponse
+	29, // 57: multihomed.v1.Multihomed.UpdateVIP:output_type -> multihomed.v1.UpdateVIPResponse
+	31, // 58: multihomed.v1.Multihomed.DeleteVIP:output_type -> multihomed.v1.DeleteVIPResponse
+	33, // 59: multihomed.v1.Multihomed.DrainVIP:output_type -> multihomed.v1.DrainVIPResponse
+	35, // 60: multihomed.v1.Multihomed.UndrainVIP:output_type -> multihomed.v1.UndrainVIPResponse
+	37, // 61: multihomed.v1.Multihomed.DrainUplink:output_type -> multihomed.v1.DrainUplinkResponse
+	39, // 62: multihomed.v1.Multihomed.UndrainUplink:output_type -> multihomed.v1.UndrainUplinkResponse
+	41, // 63: multihomed.v1.Multihomed.Explain:output_type -> multihomed.v1.ExplainResponse
+	43, // 64: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	46, // 65: multihomed.v1.Multihomed.Reload:output_type -> multihomed.v1.ReloadResponse
+	53, // [53:66] is the sub-list for method output_type
+	40, // [40:53] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_proto_multihomed_v1_multihomed_proto_init() }
@@ -3316,13 +3884,14 @@ func file_proto_multihomed_v1_multihomed_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_multihomed_v1_multihomed_proto_rawDesc), len(file_proto_multihomed_v1_multihomed_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      6,
 			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_proto_multihomed_v1_multihomed_proto_goTypes,
 		DependencyIndexes: file_proto_multihomed_v1_multihomed_proto_depIdxs,
+		EnumInfos:         file_proto_multihomed_v1_multihomed_proto_enumTypes,
 		MessageInfos:      file_proto_multihomed_v1_multihomed_proto_msgTypes,
 	}.Build()
 	File_proto_multihomed_v1_multihomed_proto = out.File
