@@ -18,7 +18,12 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//   - gateway: gateway mode (topo S7): a health change to the ruleset,
+//     new connections per second balanced against plain forwarding, and
+//     a dead upstream to the last connection via the dead ISP against a
+//     pinger once a minute (see gateway.go).
+//
+//     go run ./bench [-only fib|bgp|s5|gateway] [-gw 5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -73,12 +78,16 @@ const (
 var firstPrefix = netip.MustParseAddr("11.0.0.0")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gwload" {
+		os.Exit(gwLoad(os.Args[2:]))
+	}
 	var o options
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
 	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp or s5 (default: all)")
+	flag.IntVar(&o.gwReps, "gw", 5, "gateway: repetitions of each failure")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5 or gateway (default: all)")
 	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
@@ -107,6 +116,7 @@ type options struct {
 	bgpSizes []int
 	s5Reps   int
 	s5Hold   time.Duration
+	gwReps   int
 	bin      string
 	perfDir  string
 	oursEnv  string
@@ -116,9 +126,12 @@ func (o *options) runs(part string) bool { return o.only == "" || o.only == part
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5":
+	case "", "fib", "bgp", "s5", "gateway":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp and s5", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5 and gateway", o.only)
+	}
+	if o.gwReps < 1 || o.gwReps > 100 {
+		return fmt.Errorf("-gw: %d is not a number of repetitions in 1..100", o.gwReps)
 	}
 	if o.s5Reps < 1 || o.s5Reps > 100 {
 		return fmt.Errorf("-s5: %d is not a number of repetitions in 1..100", o.s5Reps)
@@ -134,7 +147,7 @@ func (o *options) check() error {
 			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
 		}
 	}
-	if !o.runs("bgp") && !o.runs("s5") {
+	if !o.runs("bgp") && !o.runs("s5") && !o.runs("gateway") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -266,6 +279,13 @@ func run(o options, outPath string) error {
 		r, n, err := runS5(o.s5Reps, o.bin, o.s5Hold)
 		if err != nil {
 			return fmt.Errorf("s5: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("gateway") {
+		r, n, err := runGateway(o.gwReps, o.bin)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}
@@ -756,7 +776,7 @@ func formatTable(rows []row) string {
 const resultsHeader = `# multihomed benchmarks
 
 Reproduce with ` + "`make bench`" + ` (or ` + "`go run ./bench`" + ` from the repository root, as
-root; ` + "`-only fib`" + `, ` + "`-only bgp`" + ` or ` + "`-only s5`" + ` runs one part, ` + "`-bgp N,M`" + ` sets the BGP
+root; ` + "`-only fib`" + `, ` + "`-only bgp`" + `, ` + "`-only s5`" + ` or ` + "`-only gateway`" + ` runs one part, ` + "`-bgp N,M`" + ` sets the BGP
 part's sizes, 100k and 1M by default). Each run appends one section below.
 
 **fib part.** What is measured, in one lab namespace (topo), with N
