@@ -234,7 +234,9 @@ func (g *gwLab) upstream(dead bool) error {
 // of its own: 2 s after the repair at worst. A bench flapping faster than
 // that would measure the kernel's rate limit, not a cable pulled.
 func (g *gwLab) health(reps int, fail func(bool) error) (took []time.Duration, starts []time.Time, err error) {
-	var repaired time.Time
+	// The first failure too: the link changes before it (ours, other
+	// labs') count against the same second.
+	repaired := time.Now()
 	for range reps {
 		// A pause, not a synchronisation: nothing tells when linkwatch
 		// would send at once again.
@@ -260,16 +262,28 @@ func (g *gwLab) health(reps int, fail func(bool) error) (took []time.Duration, s
 }
 
 // monitor starts `ip -ts monitor link` in the gateway's namespace and
-// returns once it prints: a dummy link added and deleted.
+// returns once it prints: it subscribes some time after it starts, so a
+// veth pair's MTU changes until it prints one.
 func (g *gwLab) monitor() (*topo.Proc, error) {
 	mon, err := g.s.Server.Start("gw-monitor.log", "ip", "-ts", "monitor", "link")
 	if err != nil {
 		return nil, err
 	}
-	if out, err := g.s.Server.IP("link", "add", "gwsync", "type", "dummy"); err != nil {
+	if out, err := g.s.Server.IP("link", "add", "gwsync", "type", "veth", "peer", "name", "gwsync1"); err != nil {
 		return nil, fmt.Errorf("%v: %s", err, out)
 	}
-	err = until("ip monitor", gwTimeout, func() (bool, error) { return strings.Contains(mon.Log(), "gwsync"), nil })
+	mtu := 1400
+	err = until("ip monitor", gwTimeout, func() (bool, error) {
+		if strings.Contains(mon.Log(), "gwsync") {
+			return true, nil
+		}
+		mtu++
+		out, err := g.s.Server.IP("link", "set", "gwsync1", "mtu", strconv.Itoa(mtu))
+		if err != nil {
+			return false, fmt.Errorf("%v: %s", err, out)
+		}
+		return false, nil
+	})
 	if out, derr := g.s.Server.IP("link", "del", "gwsync"); derr != nil && err == nil {
 		err = fmt.Errorf("%v: %s", derr, out)
 	}
