@@ -9,7 +9,11 @@
 //   - s5: how fast a director pair fails over (topo S5): multihomed
 //     announcing the VIP over BGP against keepalived moving it with VRRP,
 //     for four ways the primary fails (see s5.go; the S5 labs are labs of
-//     their own).
+//     their own);
+//   - gateway: gateway mode (topo S7): a health change to the ruleset,
+//     new connections per second balanced against plain forwarding, and
+//     a dead upstream to the last connection via the dead ISP against a
+//     pinger once a minute (see gateway.go; a lab of its own).
 //
 // The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -18,12 +22,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//   - gateway: gateway mode (topo S7): a health change to the ruleset,
-//     new connections per second balanced against plain forwarding, and
-//     a dead upstream to the last connection via the dead ISP against a
-//     pinger once a minute (see gateway.go).
-//
-//     go run ./bench [-only fib|bgp|s5|gateway] [-gw 5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|gateway] [-gw 5] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -837,6 +836,23 @@ sending the VIP to the standby (netlink in the router's namespace); **loss
 window** the longest time between two successful probes of a client that
 opens a connection and GETs / from the VIP every 10 ms. Median (max) over
 the N; see bench/s5.go.
+
+**gateway part.** S7: S1 plus a LAN namespace behind the server, which is
+a NAT gateway balancing the LAN's new connections 1:1 over ISP A (tracked:
+icmp to the internet client, 200ms/100ms, down after 3) and ISP B with
+masquerade; the internet client runs an echo service that answers each
+connection with the source it saw. **carrier lost / dead upstream to
+ruleset**: ISP A's router sets its port to the gateway down, or drops all
+traffic to and from its upstream, to the daemon's balance chain (` + "`nft list`" + `
+polled back to back) drawing without isp-a; **carrier notified to ruleset**
+leaves out the kernel's share (to ` + "`ip -ts monitor link`" + ` printing the loss).
+**dead upstream to last conn via A**: a connection started every 5 ms from
+the LAN; the start of the last one that left by ISP A after its upstream
+died, against seed 002's pinger once a minute (computed: half a period
+plus its 1 s timeout). **new connections/s**: 4 workers opening short TCP
+connections back to back for 3 s, ours against no daemon with main's one
+default via ISP A and one masquerade rule, alternating, the ratio the
+median of each pair's. Each section's note gives the details.
 
 ratio is ours against the baseline, above 1 meaning ours is better: how
 many times faster in wall-clock time (rate ours/baseline, or time
