@@ -18,7 +18,11 @@
 //     BFD at 100ms x 3, against FRR bgpd+bfdd (see bfd.go);
 //   - probe: the daemon's CPU with 100 uplinks tracked by icmp to 3
 //     targets every 200 ms, against the same uplinks untracked (see
-//     probecost.go).
+//     probecost.go);
+//   - gateway: gateway mode (topo S7): a health change to the ruleset,
+//     new connections per second balanced against plain forwarding, and
+//     a dead upstream to the last connection via the dead ISP against a
+//     pinger once a minute (see gateway.go; a lab of its own).
 //
 // The fib part happens in one namespace of a topo lab: a veth pair whose two
 // ends stay in that namespace stands in for an uplink (eth0, 192.0.2.1/24)
@@ -27,7 +31,7 @@
 // they only ever sit in tables 100 (ours) and 101 (the baseline's), which no
 // rule points to, so no packet is ever sent to them.
 //
-//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd|probe] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
+//	go run ./bench [-only fib|bgp|s5|s5bfd|track|bfd|probe|gateway] [-n 100000,1000000] [-bgp 100000,1000000] [-s5 5] [-s5hold 3s] [-track 5] [-gw 5] [-bin bin/multihomed] [-out bench/results.md] [-perf DIR]
 package main
 
 import (
@@ -82,14 +86,18 @@ const (
 var firstPrefix = netip.MustParseAddr("11.0.0.0")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gwload" {
+		os.Exit(gwLoad(os.Args[2:]))
+	}
 	var o options
 	sizes := flag.String("n", "100000,1000000", "fib: comma-separated numbers of routes to measure with")
 	bgpSizes := flag.String("bgp", "100000,1000000", "bgp: comma-separated numbers of routes the feeder advertises, one run each")
 	flag.IntVar(&o.s5Reps, "s5", 5, "s5: repetitions of each failure")
 	flag.IntVar(&o.trackReps, "track", 5, "track, bfd: repetitions of each failure")
 	flag.DurationVar(&o.s5Hold, "s5hold", 3*time.Second, "s5: BGP hold time of the router's and the directors' sessions (with BFD: 90s)")
-	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track, bfd or probe (default: all)")
-	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd, probe: the daemon binary (make build)")
+	flag.IntVar(&o.gwReps, "gw", 5, "gateway: repetitions of each failure")
+	flag.StringVar(&o.only, "only", "", "run only this part: fib, bgp, s5, s5bfd (s5's link down with BFD alone), track, bfd, probe or gateway (default: all)")
+	flag.StringVar(&o.bin, "bin", "bin/multihomed", "bgp, s5, track, bfd, probe, gateway: the daemon binary (make build)")
 	flag.StringVar(&o.oursEnv, "env", "", "bgp: extra environment of our daemon, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.perfDir, "perf", "", "bgp: record the speakers with perf into this directory (timings then include perf's overhead)")
 	out := flag.String("out", "bench/results.md", "results file the table is appended to (empty: none)")
@@ -112,8 +120,9 @@ func main() {
 
 // options are the command line's.
 type options struct {
-	only      string // "", "fib", "bgp", "s5", "s5bfd", "track", "bfd" or "probe"
+	only      string // "", "fib", "bgp", "s5", "s5bfd", "track", "bfd", "probe" or "gateway"
 	trackReps int
+	gwReps    int
 	fibSizes  []int
 	bgpSizes  []int
 	s5Reps    int
@@ -130,12 +139,15 @@ func (o *options) runs(part string) bool {
 
 func (o *options) check() error {
 	switch o.only {
-	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd", "probe":
+	case "", "fib", "bgp", "s5", "s5bfd", "track", "bfd", "probe", "gateway":
 	default:
-		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track, bfd and probe", o.only)
+		return fmt.Errorf("-only: %q is none of fib, bgp, s5, s5bfd, track, bfd, probe and gateway", o.only)
 	}
 	if o.trackReps < 1 || o.trackReps > 100 {
 		return fmt.Errorf("-track: %d is not a number of repetitions in 1..100", o.trackReps)
+	}
+	if o.gwReps < 1 || o.gwReps > 100 {
+		return fmt.Errorf("-gw: %d is not a number of repetitions in 1..100", o.gwReps)
 	}
 	if o.s5Reps < 1 || o.s5Reps > 100 {
 		return fmt.Errorf("-s5: %d is not a number of repetitions in 1..100", o.s5Reps)
@@ -158,7 +170,7 @@ func (o *options) check() error {
 			return fmt.Errorf("s5: no /usr/lib/frr/bgpd: install the Debian package frr (or run -only fib|bgp)")
 		}
 	}
-	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") && !o.runs("probe") {
+	if !o.runs("bgp") && !o.runs("s5") && !o.runs("track") && !o.runs("bfd") && !o.runs("probe") && !o.runs("gateway") {
 		return nil
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -311,6 +323,13 @@ func run(o options, outPath string) error {
 		r, n, err := runProbeCost(o.bin)
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
+		}
+		rows, notes = append(rows, r...), append(notes, n...)
+	}
+	if o.runs("gateway") {
+		r, n, err := runGateway(o.gwReps, o.bin)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
 		}
 		rows, notes = append(rows, r...), append(notes, n...)
 	}
@@ -817,7 +836,7 @@ func formatTable(rows []row) string {
 const resultsHeader = `# multihomed benchmarks
 
 Reproduce with ` + "`make bench`" + ` (or ` + "`go run ./bench`" + ` from the repository root, as
-root; ` + "`-only fib`" + `, ` + "`-only bgp`" + ` or ` + "`-only s5`" + ` runs one part, ` + "`-bgp N,M`" + ` sets the BGP
+root; ` + "`-only fib`" + `, ` + "`-only bgp`" + `, ` + "`-only s5`" + ` or ` + "`-only gateway`" + ` runs one part, ` + "`-bgp N,M`" + ` sets the BGP
 part's sizes, 100k and 1M by default). Each run appends one section below.
 
 **fib part.** What is measured, in one lab namespace (topo), with N
@@ -879,6 +898,23 @@ sending the VIP to the standby (netlink in the router's namespace); **loss
 window** the longest time between two successful probes of a client that
 opens a connection and GETs / from the VIP every 10 ms. Median (max) over
 the N; see bench/s5.go.
+
+**gateway part.** S7: S1 plus a LAN namespace behind the server, which is
+a NAT gateway balancing the LAN's new connections 1:1 over ISP A (tracked:
+icmp to the internet client, 200ms/100ms, down after 3) and ISP B with
+masquerade; the internet client runs an echo service that answers each
+connection with the source it saw. **carrier lost / dead upstream to
+ruleset**: ISP A's router sets its port to the gateway down, or drops all
+traffic to and from its upstream, to the daemon's balance chain (` + "`nft list`" + `
+polled back to back) drawing without isp-a; **carrier notified to ruleset**
+leaves out the kernel's share (to ` + "`ip -ts monitor link`" + ` printing the loss).
+**dead upstream to last conn via A**: a connection started every 5 ms from
+the LAN; the start of the last one that left by ISP A after its upstream
+died, against seed 002's pinger once a minute (computed: half a period
+plus its 1 s timeout). **new connections/s**: 4 workers opening short TCP
+connections back to back for 3 s, ours against no daemon with main's one
+default via ISP A and one masquerade rule, alternating, the ratio the
+median of each pair's. Each section's note gives the details.
 
 ratio is ours against the baseline, above 1 meaning ours is better: how
 many times faster in wall-clock time (rate ours/baseline, or time

@@ -233,3 +233,112 @@ func TestBalanceDaemon(t *testing.T) {
 		t.Errorf("foreign table changed:\n%s\nwas:\n%s", got, foreign)
 	}
 }
+
+// TestBalanceDaemonTracked is S7 with isp-a tracked (icmp 200ms/100ms x3
+// to the internet client, beyond ISP A): ISP A's upstream dies while the
+// gateway's link to it stays up, so only tracking can tell; every new
+// connection then leaves by ISP B, and the split comes back with it.
+// Then, reloaded with SIGHUP: a `prefer` destination leaves by its uplink
+// while it is up and by the other while it is dead; `sticky` keeps a
+// source's new connections on one uplink.
+func TestBalanceDaemonTracked(t *testing.T) {
+	lab := topo.New(t)
+	s := buildS7(t, lab)
+	track := fmt.Sprintf("    track:\n      targets: [%s]\n      interval: 200ms\n      failure_interval: 100ms\n      timeout: 100ms\n      down: 3\n      up: 3\n", s.Client4)
+	uplinks := "uplinks:\n" + uplinkYAML("isp-a", s.A, 101) + track + uplinkYAML("isp-b", s.B, 102)
+	config := func(extra string) string {
+		return writeConfig(t, lab, "s7-tracked.yaml", uplinks+"balance:\n  sources: [192.0.2.128/25]\n  flush_on_down: true\n"+extra)
+	}
+	d := startDaemon(t, s.Server, "multihomed-s7-tracked", config("  weights: {isp-a: 3, isp-b: 1}\n"))
+	ruleset := func() string { return nft(t, s.Server, "list", "table", "inet", "multihomed") }
+	inDraw := func(what string, n int) {
+		t.Helper()
+		topo.Eventually(t, 10*time.Second, what, func() bool {
+			return hasNftTable(t, s.Server) && strings.Contains(ruleset(), fmt.Sprintf("numgen random mod %d ", n))
+		})
+	}
+	viaA, viaB := s.A.Addr4.String(), s.B.Addr4.String()
+	flows := func(n int) topo.FlowResult {
+		t.Helper()
+		r, err := topo.Flows(context.Background(), s.lan, "tcp", s.server, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Failed != 0 || r.Sources[viaA]+r.Sources[viaB] != n {
+			t.Fatalf("sources %v, %d failed: every connection masqueraded to one uplink's address", r.Sources, r.Failed)
+		}
+		return r
+	}
+	// ISP A's router stops forwarding to and from its upstream; the
+	// gateway's link to it stays up.
+	nftA := nftOn(t, s.A.Router)
+	nftA("add", "table", "inet", "mhdead")
+	nftA("add", "chain", "inet", "mhdead", "drops", "{ type filter hook forward priority 0; }")
+	killA := func() { nftA("add rule inet mhdead drops oifname up drop; add rule inet mhdead drops iifname up drop") }
+	reviveA := func() { nftA("flush", "chain", "inet", "mhdead", "drops") }
+
+	inDraw("isp-a tracked up, 3:1 in the draw", 4)
+	t.Run("dead upstream", func(t *testing.T) {
+		if r := flows(100); r.Sources[viaA] == 0 || r.Sources[viaB] == 0 {
+			t.Fatalf("before: sources %v, want both uplinks", r.Sources)
+		}
+		killA()
+		inDraw("isp-a out of the draw", 1)
+		if got := uplinkState(t, lab, "s7-tracked.yaml", "isp-a"); !strings.HasPrefix(got, "down: gateway-unreachable") {
+			t.Errorf("isp-a state %q", got)
+		}
+		if r := flows(200); r.Sources[viaB] != 200 {
+			t.Errorf("isp-a's upstream dead: sources %v; want all 200 via isp-b", r.Sources)
+		}
+		reviveA()
+		inDraw("isp-a back in the draw", 4)
+		if r := flows(100); r.Sources[viaA] == 0 {
+			t.Errorf("isp-a back: sources %v, none via isp-a", r.Sources)
+		}
+	})
+
+	t.Run("prefer", func(t *testing.T) {
+		// isp-b weighs more, yet the server's address prefers isp-a.
+		config(fmt.Sprintf("  weights: {isp-a: 1, isp-b: 3}\n  prefer:\n    - {destinations: [%s/32], uplink: isp-a}\n", s.Client4))
+		if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		inDraw("reloaded 1:3", 4)
+		topo.Eventually(t, 10*time.Second, "the pin in the ruleset", func() bool { return strings.Contains(ruleset(), s.Client4.String()) })
+		if r := flows(100); r.Sources[viaA] != 100 {
+			t.Errorf("prefer isp-a: sources %v; want all 100 via isp-a", r.Sources)
+		}
+		killA()
+		inDraw("isp-a out of the draw", 3)
+		if r := flows(100); r.Sources[viaB] != 100 {
+			t.Errorf("preferred isp-a dead: sources %v; want all 100 via isp-b", r.Sources)
+		}
+		reviveA()
+		inDraw("isp-a back in the draw", 4)
+		topo.Eventually(t, 10*time.Second, "the pin back", func() bool { return strings.Contains(ruleset(), s.Client4.String()) })
+		if r := flows(100); r.Sources[viaA] != 100 {
+			t.Errorf("preferred isp-a back: sources %v; want all 100 via isp-a", r.Sources)
+		}
+	})
+
+	t.Run("sticky", func(t *testing.T) {
+		config("  weights: {isp-a: 1, isp-b: 1}\n  sticky: 1m\n")
+		if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		inDraw("reloaded 1:1", 2)
+		topo.Eventually(t, 10*time.Second, "the sticky map", func() bool { return strings.Contains(ruleset(), "sticky4") })
+		// 100 draws at 1:1 all alike by chance: 2^-99.
+		r := flows(100)
+		if r.Sources[viaA] != 100 && r.Sources[viaB] != 100 {
+			t.Errorf("sticky: sources %v; want all 100 of the one LAN host via one uplink", r.Sources)
+		}
+	})
+
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d\n%s", code, d.proc.Log())
+	}
+	if hasNftTable(t, s.Server) {
+		t.Error("our nftables table left after a clean stop")
+	}
+}
