@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -657,8 +658,11 @@ uplinks:
 		{"vips need a bgp uplink", minimal + "vips:\n  - {prefix: 198.51.100.10/32, check: {type: none}}\n",
 			[]want{{"vips[0].uplinks", "at least one uplink with bgp is required: the VIP is announced to its peer (no uplink has bgp)"}}},
 		{"not YAML", "uplinks: [\n", []want{{"", "invalid YAML"}}},
-		{"unquoted :: in a flow list", minimal + "    gateways: [192.0.2.1, ::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
-		{"unquoted :: first in a flow list", minimal + "    gateways: [::1]\n", []want{{"", `inside [ ], a value that starts with "::" must be quoted`}}},
+		// Valid YAML 1.2 that yaml.v3 refuses (SPEC's own example has it):
+		// taken as if quoted, so the values themselves are checked.
+		{"unquoted :: in a flow list", minimal + "    gateways: [192.0.2.1, ::1]\n", []want{{"uplinks[0].gateways", "::1 is a loopback address"}}},
+		{"unquoted :: first in a flow list", minimal + "    gateways: [::1]\n", []want{{"uplinks[0].gateways", "::1 is a loopback address"}}},
+		{"unquoted :: that quoting does not mend", minimal + "    gateways: [::1, [\n", []want{{"", "invalid YAML"}}},
 		{"not a mapping", "- a\n- b\n", []want{{"", "invalid YAML"}}},
 		{"duplicate key", minimal + "asn: 1\nasn: 2\n", []want{{"asn", "given twice in the same mapping (again at line 7)"}}},
 	} {
@@ -1424,4 +1428,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config that Validate rejects: %v", err)
 		}
 	})
+}
+
+// TestSpecImportExample: SPEC's example `import: [0.0.0.0/0, ::/0]`, with
+// ::/0 unquoted, gives the same import as the quoted form.
+func TestSpecImportExample(t *testing.T) {
+	doc := func(list string) string {
+		return "asn: 65010\nuplinks:\n  - name: isp-a\n    interface: eth0\n    table: 101\n    bgp:\n      peer: 192.0.2.1\n      peer_asn: 64500\n      import: " + list + "\n"
+	}
+	plain, err := parse(t, doc(`[0.0.0.0/0, ::/0]`))
+	if err != nil {
+		t.Fatalf("unquoted: %v", err)
+	}
+	quoted, err := parse(t, doc(`[0.0.0.0/0, "::/0"]`))
+	if err != nil {
+		t.Fatalf("quoted: %v", err)
+	}
+	if got, want := fmt.Sprint(plain.Uplinks[0].BGP.Import), fmt.Sprint(quoted.Uplinks[0].BGP.Import); got != want {
+		t.Errorf("import %s, want %s as quoted", got, want)
+	}
+	if len(plain.Uplinks[0].BGP.Import) != 2 {
+		t.Errorf("import %v, want two prefixes", plain.Uplinks[0].BGP.Import)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Option changes where Parse and Load look for what the file does not say.
@@ -86,6 +87,7 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 		o.environ = os.Environ()
 	}
 
+	data = quoteFlowColons(data)
 	// The shape of the document first: viper would lower-case the keys,
 	// drop a second document and take long over deep nesting.
 	if ps := checkRaw(data); len(ps) > 0 {
@@ -134,6 +136,32 @@ func (d *decoder) covers(key string) bool {
 // [0.0.0.0/0, ::/0]: YAML 1.2 allows it, but the parser viper uses does not,
 // and says only "did not find expected node content".
 var flowColon = regexp.MustCompile(`(?:^|[\s:\[])\[[ \t]*::|,[ \t]*::`)
+
+// flowColonValue is a plain value starting with "::" right after the [ or
+// the comma of a flow list, and what precedes it.
+var flowColonValue = regexp.MustCompile(`([\[,][ \t]*)(::[^\s,\[\]{}#"']*)`)
+
+// quoteFlowColons returns data with every plain value starting with "::"
+// in a [ ] list quoted, when data is not YAML the parser takes as it is
+// and is with them quoted: SPEC's own example, `import: [0.0.0.0/0,
+// ::/0]`, is valid YAML 1.2 that yaml.v3 refuses. A document the parser
+// takes is never changed, nor one the quoting does not mend (its error is
+// then reported on the document as written); lines keep their numbers.
+func quoteFlowColons(data []byte) []byte {
+	if !flowColon.Match(data) {
+		return data
+	}
+	var n yaml.Node
+	err := yaml.Unmarshal(data, &n)
+	if err == nil || !strings.Contains(err.Error(), "did not find expected node content") {
+		return data
+	}
+	quoted := flowColonValue.ReplaceAll(data, []byte(`$1"$2"`))
+	if yaml.Unmarshal(quoted, &n) != nil {
+		return data
+	}
+	return quoted
+}
 
 // readYAML is the only use of viper: it reads the document into a raw map
 // whose keys it lower-cases, as everything viper reads. Viper's "." key
