@@ -22,7 +22,7 @@ import (
 
 // Table owns the nftables table "inet multihomed" (gateway mode) and the
 // conntrack entries of its marks. It converges the table to the last
-// Balance it was given in one transaction per change, rewrites it when
+// fib.Balance it was given in one transaction per change, rewrites it when
 // someone else changes or deletes it (Run), and reads or writes nothing
 // outside it.
 type Table struct {
