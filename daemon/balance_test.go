@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -141,5 +142,26 @@ func lastBalanceEvent(evs <-chan control.Event) control.Event {
 		default:
 			return last
 		}
+	}
+}
+
+// TestBalanceNeedsNftables: without an nftables side (a caller that
+// handed none in), a config with gateway mode is refused at New and at a
+// reload, and one without it runs.
+func TestBalanceNeedsNftables(t *testing.T) {
+	if _, err := New(gatewayConfig(), Options{FIB: newFakeFIB(loopLinks(), fib.NewState())}); !errors.Is(err, errNoNftables) {
+		t.Errorf("New with balance and no Nft: %v, want %v", err, errNoNftables)
+	}
+	plain := gatewayConfig()
+	plain.Balance = nil
+	d, err := New(plain, Options{FIB: newFakeFIB(loopLinks(), fib.NewState())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadConfig(gatewayConfig()); !errors.Is(err, errNoNftables) {
+		t.Errorf("reload adding balance with no Nft: %v, want %v", err, errNoNftables)
+	}
+	if err := d.ReloadConfig(plain); err != nil {
+		t.Errorf("reload without balance: %v", err)
 	}
 }

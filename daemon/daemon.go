@@ -40,7 +40,9 @@ type Options struct {
 	// kernel in NetNS, GoBGP). Tests hand in fakes.
 	FIB        FIB
 	NewSpeaker NewSpeaker
-	// Nft is the nftables side of gateway mode; nil for the real one.
+	// Nft is the nftables side of gateway mode (a *nft.Table, or a fake),
+	// opened and closed by the caller; nil for none, which refuses a
+	// config with a balance section.
 	Nft Nftables
 	// BFD runs the uplinks' BFD sessions; nil for a bfd.Manager in the
 	// daemon's namespace (it runs only while some uplink has bfd).
@@ -141,6 +143,9 @@ type Daemon struct {
 
 // New opens the kernel side; Run starts everything.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if cfg.Balance != nil && opts.Nft == nil {
+		return nil, errNoNftables
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -172,12 +177,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	nft := opts.Nft
 	if nft == nil {
-		n, err := fib.OpenNft(fib.NftOptions{NetNS: opts.NetNS, Logger: opts.Logger})
-		if err != nil {
-			k.Close()
-			return nil, err
-		}
-		nft = n
+		nft = noNftables{}
 	}
 	done := make(chan struct{})
 	*d = Daemon{
@@ -253,6 +253,9 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	if cfg.Metrics != cur.Metrics {
 		return control.ErrMetricsChange
 	}
+	if _, none := d.nft.(noNftables); none && cfg.Balance != nil {
+		return errNoNftables
+	}
 	return nil
 }
 
@@ -262,7 +265,6 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
 	defer d.kernel.Close()
-	defer d.nft.Close()
 	kctx, kcancel := context.WithCancel(context.Background())
 	kdone := make(chan error, 1)
 	go func() { kdone <- d.kernel.Run(kctx) }()

@@ -5,8 +5,10 @@
 // control.Controller, the contract the control API (package api) drives.
 //
 // In gateway mode (balance) the loop also asks package balance how new
-// connections are shared, hands the resulting nftables state to the fib's
-// Nft and puts the fwmark rules into the desired state (balance.go).
+// connections are shared, hands the resulting nftables state (a
+// fib.Balance) to its Nftables side, the fib/nft.Table that cmd/multihomed
+// opens and hands in, and puts the fwmark rules into the desired state
+// (balance.go).
 //
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the

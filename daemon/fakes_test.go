@@ -489,8 +489,6 @@ func (f *fakeNft) Flush() error {
 	return nil
 }
 
-func (f *fakeNft) Close() error { return nil }
-
 func (f *fakeNft) Conns(marks []uint32) (map[uint32]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 
 	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/fib"
@@ -39,8 +40,10 @@ type FIB interface {
 
 var _ FIB = (*fib.Kernel)(nil)
 
-// Nftables is the fib's owner of the nftables table of gateway mode:
-// *fib.Nft in the daemon, a fake in the loop's tests.
+// Nftables is the owner of gateway mode's nftables table: a *nft.Table
+// (package fib/nft) that cmd/multihomed opens, hands in and closes, so
+// that the daemon links no nftables or netlink package; a fake in the
+// loop's tests.
 type Nftables interface {
 	// Run repairs drift of the table until ctx ends.
 	Run(ctx context.Context) error
@@ -48,13 +51,35 @@ type Nftables interface {
 	Set(b *fib.Balance) error
 	// Flush removes the table (a clean stop).
 	Flush() error
-	Close() error
 	// Conns counts conntrack entries per mark; FlushConns deletes a mark's.
 	Conns(marks []uint32) (map[uint32]int, error)
 	FlushConns(mark uint32) error
 }
 
-var _ Nftables = (*fib.Nft)(nil)
+// noNftables stands in when no Nftables was handed in: a daemon without
+// gateway mode, which New and a reload refuse to give a balance section.
+// It has no table to remove or repair.
+type noNftables struct{}
+
+var errNoNftables = errors.New("daemon: gateway mode (balance) needs the nftables side, and this daemon was started without one")
+
+func (noNftables) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (noNftables) Set(b *fib.Balance) error {
+	if b != nil {
+		return errNoNftables
+	}
+	return nil
+}
+
+func (noNftables) Flush() error { return nil }
+
+func (noNftables) Conns([]uint32) (map[uint32]int, error) { return nil, errNoNftables }
+
+func (noNftables) FlushConns(uint32) error { return errNoNftables }
 
 // NewSpeaker makes the BGP speaker once an uplink has bgp; speaker.New in
 // the daemon, a fake in the loop's tests.

@@ -20,17 +20,12 @@
 // It also answers the questions the daemon's API asks of the kernel
 // (Explain: which rule, table and route a packet takes; Owned: what we
 // hold), on a socket of their own, so that nothing else links netlink.
-// Nft owns gateway mode's nftables table, "inet multihomed", and nothing
-// else of nftables: a Balance (new connections from the LAN marked by
-// weight, marks kept in conntrack, masquerade per uplink) is written as one
-// transaction that replaces the whole table, so packets meet the old
-// ruleset or the new one and a restarted daemon adopts the table without a
-// gap. Drift is found from nftables' change notifications and by reading
-// our table only, never polled; Conns and FlushConns read and delete
-// conntrack entries by mark. Rules "fwmark M lookup T" are ordinary Rules
-// with a Mark. Sticky sources live in dynamic maps the packet path fills;
-// any change of the table forgets them. It does not translate IPv6 (no
-// NPTv6).
+//
+// Balance is gateway mode's nftables state as the daemon wants it. Package
+// fib/nft writes it and owns that table and the conntrack entries of its
+// marks: a package apart, so that the daemon, which imports fib for its
+// types, links no nftables or conntrack library. Rules "fwmark M lookup T"
+// are ordinary Rules with a Mark.
 //
 // It deliberately does not decide what is wanted: which uplink is healthy,
 // what goes into which table, which VIP holds its address, is the daemon's

@@ -28,6 +28,7 @@ import (
 	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon"
+	"github.com/multihomed/multihomed/fib/nft"
 	"github.com/multihomed/multihomed/internal/gctune"
 	"github.com/multihomed/multihomed/internal/version"
 	"github.com/multihomed/multihomed/metrics"
@@ -111,7 +112,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	notifier, watchdog := systemdNotifier()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path, Notifier: notifier, Watchdog: watchdog})
+	// Gateway mode's table: opened here, always (a reload may add a balance
+	// section, and a clean stop removes a table left by an earlier run), so
+	// that the daemon itself links no nftables or netlink package. Open
+	// writes nothing; the daemon's Run removes the table on a clean stop.
+	nftables, err := nft.Open(nft.Options{Logger: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer nftables.Close()
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path, Notifier: notifier, Watchdog: watchdog,
+		Nft: nftables})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -168,6 +180,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+var _ daemon.Nftables = (*nft.Table)(nil)
 
 // sdNotifier sends sd_notify states to systemd (NOTIFY_SOCKET); without
 // systemd each is a no-op.

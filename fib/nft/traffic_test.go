@@ -1,4 +1,4 @@
-package fib
+package nft
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/topo"
 )
 
@@ -85,9 +86,9 @@ func newNatLab(t *testing.T) natLab {
 func TestNftSplitTraffic(t *testing.T) {
 	l := newNatLab(t)
 	n := openTestNft(t, l.gw)
-	b := &Balance{
+	b := &fib.Balance{
 		Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.128/25")},
-		Uplinks: []BalanceUplink{
+		Uplinks: []fib.BalanceUplink{
 			{Interface: "eth0", Mark: 101, Weight: 3, Masquerade: true},
 			{Interface: "eth1", Mark: 102, Weight: 1, Masquerade: true},
 		},
@@ -125,7 +126,7 @@ func TestNftSplitTraffic(t *testing.T) {
 
 	t.Run("pinned", func(t *testing.T) {
 		pinned := *b
-		pinned.Pins = []BalancePin{{Destinations: []netip.Prefix{netip.MustParsePrefix("203.0.113.100/32")}, Mark: 102}}
+		pinned.Pins = []fib.BalancePin{{Destinations: []netip.Prefix{netip.MustParsePrefix("203.0.113.100/32")}, Mark: 102}}
 		if err := n.Set(&pinned); err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +224,7 @@ func TestNftSplitTraffic(t *testing.T) {
 
 	t.Run("one uplink down", func(t *testing.T) {
 		down := *b
-		down.Uplinks = []BalanceUplink{b.Uplinks[0], b.Uplinks[1]}
+		down.Uplinks = []fib.BalanceUplink{b.Uplinks[0], b.Uplinks[1]}
 		down.Uplinks[0].Weight = 0
 		if err := n.Set(&down); err != nil {
 			t.Fatal(err)
@@ -290,9 +291,9 @@ func TestNftSplitIPv6NoNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := openTestNft(t, l.gw)
-	if err := n.Set(&Balance{
+	if err := n.Set(&fib.Balance{
 		Sources: []netip.Prefix{netip.MustParsePrefix("2001:db8:c::/64")},
-		Uplinks: []BalanceUplink{{Interface: "eth0", Mark: 101, Weight: 3}, {Interface: "eth1", Mark: 102, Weight: 1}},
+		Uplinks: []fib.BalanceUplink{{Interface: "eth0", Mark: 101, Weight: 3}, {Interface: "eth1", Mark: 102, Weight: 1}},
 	}); err != nil {
 		t.Fatal(err)
 	}

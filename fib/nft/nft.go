@@ -1,4 +1,4 @@
-package fib
+package nft
 
 import (
 	"context"
@@ -16,14 +16,16 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
+
+	"github.com/multihomed/multihomed/fib"
 )
 
-// Nft owns the nftables table "inet multihomed" (gateway mode) and the
+// Table owns the nftables table "inet multihomed" (gateway mode) and the
 // conntrack entries of its marks. It converges the table to the last
-// Balance it was given in one transaction per change, rewrites it when
+// fib.Balance it was given in one transaction per change, rewrites it when
 // someone else changes or deletes it (Run), and reads or writes nothing
 // outside it.
-type Nft struct {
+type Table struct {
 	log  *slog.Logger
 	ns   *os.File // the namespace's handle; nil for the current one
 	conn *nftables.Conn
@@ -36,8 +38,8 @@ type Nft struct {
 	kick  chan struct{}
 }
 
-// NftOptions configure OpenNft.
-type NftOptions struct {
+// Options configure Open.
+type Options struct {
 	// NetNS is the network namespace's path; "" for the current one.
 	NetNS  string
 	Logger *slog.Logger
@@ -45,12 +47,12 @@ type NftOptions struct {
 
 var nftFamily = nftables.TableFamilyINet
 
-// OpenNft prepares the owner of our nftables table. It writes nothing:
+// Open prepares the owner of our nftables table. It writes nothing:
 // the table of an earlier run stays as it is until the first Set, which
 // replaces it in one transaction, so a restart leaves no moment at which
 // new connections go unmarked.
-func OpenNft(o NftOptions) (*Nft, error) {
-	n := &Nft{log: o.Logger, kick: make(chan struct{}, 1)}
+func Open(o Options) (*Table, error) {
+	n := &Table{log: o.Logger, kick: make(chan struct{}, 1)}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -59,7 +61,7 @@ func OpenNft(o NftOptions) (*Nft, error) {
 	if o.NetNS != "" {
 		f, err := os.Open(o.NetNS)
 		if err != nil {
-			return nil, fmt.Errorf("fib: nft: %w", err)
+			return nil, fmt.Errorf("nft: %w", err)
 		}
 		n.ns = f
 		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
@@ -67,26 +69,26 @@ func OpenNft(o NftOptions) (*Nft, error) {
 	c, err := nftables.New(opts...)
 	if err != nil {
 		n.Close()
-		return nil, fmt.Errorf("fib: nft: %w", err)
+		return nil, fmt.Errorf("nft: %w", err)
 	}
 	n.conn = c
 	return n, nil
 }
 
 // Close releases the namespace handle; the table stays (Flush removes it).
-func (n *Nft) Close() error {
+func (n *Table) Close() error {
 	if n.ns != nil {
 		return n.ns.Close()
 	}
 	return nil
 }
 
-func (n *Nft) table() *nftables.Table {
-	return &nftables.Table{Name: NftTable, Family: nftFamily}
+func (n *Table) table() *nftables.Table {
+	return &nftables.Table{Name: TableName, Family: nftFamily}
 }
 
 // Set converges the table to b (nil: no table) in one transaction.
-func (n *Nft) Set(b *Balance) error {
+func (n *Table) Set(b *fib.Balance) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if b == nil {
@@ -100,17 +102,17 @@ func (n *Nft) Set(b *Balance) error {
 
 // Flush removes the table (a clean stop) and forgets what was wanted, so
 // that Run no longer restores it.
-func (n *Nft) Flush() error {
+func (n *Table) Flush() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.want = nil
 	return n.removeLocked()
 }
 
-func (n *Nft) removeLocked() error {
+func (n *Table) removeLocked() error {
 	// Look first, so that a daemon without gateway mode writes nothing:
 	// no table, or no nf_tables at all (the read fails), nothing to remove.
-	if _, err := n.conn.ListTableOfFamily(NftTable, nftFamily); err != nil {
+	if _, err := n.conn.ListTableOfFamily(TableName, nftFamily); err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			n.log.Debug("nftables not readable: nothing of ours to remove", "err", err)
 		}
@@ -121,7 +123,7 @@ func (n *Nft) removeLocked() error {
 	n.conn.AddTable(t)
 	n.conn.DelTable(t)
 	if err := n.conn.Flush(); err != nil {
-		return fmt.Errorf("fib: nft: delete table inet %s: %w", NftTable, err)
+		return fmt.Errorf("nft: delete table inet %s: %w", TableName, err)
 	}
 	return nil
 }
@@ -129,7 +131,7 @@ func (n *Nft) removeLocked() error {
 // writeLocked replaces the table by p in one transaction: add (so that the
 // delete cannot fail), delete, create anew. Packets see the old ruleset or
 // the new one, never none.
-func (n *Nft) writeLocked(p nftPlan) error {
+func (n *Table) writeLocked(p nftPlan) error {
 	c := n.conn
 	t := n.table()
 	kept := n.stickyKept(p)
@@ -141,12 +143,12 @@ func (n *Nft) writeLocked(p nftPlan) error {
 	ids := map[string]uint32{}
 	outward := &nftables.Set{Table: t, Name: nftOutward, KeyType: nftables.TypeIFName}
 	if err := c.AddSet(outward, p.Outward); err != nil {
-		return fmt.Errorf("fib: nft: set %s: %w", nftOutward, err)
+		return fmt.Errorf("nft: set %s: %w", nftOutward, err)
 	}
 	ids[nftOutward] = outward.ID
 	if len(p.Weights) > 0 {
 		if err := c.AddSet(weights, p.Weights); err != nil {
-			return fmt.Errorf("fib: nft: set %s: %w", nftWeights, err)
+			return fmt.Errorf("nft: set %s: %w", nftWeights, err)
 		}
 		ids[nftWeights] = weights.ID
 	}
@@ -155,7 +157,7 @@ func (n *Nft) writeLocked(p nftPlan) error {
 			set := &nftables.Set{Table: t, Name: f.set, IsMap: true, Dynamic: true, HasTimeout: true, Timeout: p.Sticky,
 				KeyType: f.key, DataType: nftables.TypeMark}
 			if err := c.AddSet(set, kept[f.set]); err != nil {
-				return fmt.Errorf("fib: nft: set %s: %w", f.set, err)
+				return fmt.Errorf("nft: set %s: %w", f.set, err)
 			}
 			ids[f.set] = set.ID
 		}
@@ -185,7 +187,7 @@ func (n *Nft) writeLocked(p nftPlan) error {
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("fib: nft: write table inet %s: %w", NftTable, err)
+		return fmt.Errorf("nft: write table inet %s: %w", TableName, err)
 	}
 	return nil
 }
@@ -196,7 +198,7 @@ func (n *Nft) writeLocked(p nftPlan) error {
 // the rest of its timeout, unless its uplink takes no new connections in
 // p. Nothing to keep (no table yet, no sticky maps) is no error: the
 // maps start empty, as at the first write.
-func (n *Nft) stickyKept(p nftPlan) map[string][]nftables.SetElement {
+func (n *Table) stickyKept(p nftPlan) map[string][]nftables.SetElement {
 	if p.Sticky == 0 {
 		return nil
 	}
@@ -230,13 +232,13 @@ func (n *Nft) stickyKept(p nftPlan) map[string][]nftables.SetElement {
 
 // differs reads our table (and only it) and says what differs from p, ""
 // when nothing does.
-func (n *Nft) differs(p nftPlan) (string, error) {
-	t, err := n.conn.ListTableOfFamily(NftTable, nftFamily)
+func (n *Table) differs(p nftPlan) (string, error) {
+	t, err := n.conn.ListTableOfFamily(TableName, nftFamily)
 	if errors.Is(err, unix.ENOENT) {
 		return "table missing", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("fib: nft: read table: %w", err)
+		return "", fmt.Errorf("nft: read table: %w", err)
 	}
 	objects := len(p.Chains) + 1 // the outward set
 	if len(p.Weights) > 0 {
@@ -265,7 +267,7 @@ func (n *Nft) differs(p nftPlan) (string, error) {
 		}
 		rules, err := n.conn.GetRules(t, kc)
 		if err != nil {
-			return "", fmt.Errorf("fib: nft: read chain %s: %w", ch.Name, err)
+			return "", fmt.Errorf("nft: read chain %s: %w", ch.Name, err)
 		}
 		ids := make([]string, len(rules))
 		for i, r := range rules {
@@ -323,7 +325,7 @@ func sameElements(got, want []nftables.SetElement) bool {
 // Notifications lost (the socket overflowed) mean a check and listening
 // again, after a pause; only a first listen that fails (no nf_tables) ends
 // Run with an error.
-func (n *Nft) Run(ctx context.Context) error {
+func (n *Table) Run(ctx context.Context) error {
 	for first := true; ; first = false {
 		listened, err := n.watch(ctx)
 		if ctx.Err() != nil {
@@ -348,11 +350,11 @@ const nftRelisten = time.Second
 
 // watch listens until ctx ends or the notifications break; listened says
 // whether it got as far as listening.
-func (n *Nft) watch(ctx context.Context) (listened bool, err error) {
+func (n *Table) watch(ctx context.Context) (listened bool, err error) {
 	mon := nftables.NewMonitor(nftables.WithMonitorEventBuffer(64))
 	events, err := n.conn.AddGenerationalMonitor(mon)
 	if err != nil {
-		return false, fmt.Errorf("fib: nft: monitor: %w", err)
+		return false, fmt.Errorf("nft: monitor: %w", err)
 	}
 	defer func() {
 		mon.Close()
@@ -367,10 +369,10 @@ func (n *Nft) watch(ctx context.Context) (listened bool, err error) {
 			return true, nil
 		case ev, ok := <-events:
 			if !ok {
-				return true, errors.New("fib: nft: monitor closed")
+				return true, errors.New("nft: monitor closed")
 			}
 			if g := ev.GeneratedBy; g != nil && g.Type == nftables.MonitorEventTypeOOB && g.Error != nil {
-				return true, fmt.Errorf("fib: nft: monitor: %w", g.Error)
+				return true, fmt.Errorf("nft: monitor: %w", g.Error)
 			}
 			if mayConcernUs(ev.Changes) {
 				n.poke()
@@ -381,7 +383,7 @@ func (n *Nft) watch(ctx context.Context) (listened bool, err error) {
 	}
 }
 
-func (n *Nft) poke() {
+func (n *Table) poke() {
 	select {
 	case n.kick <- struct{}{}:
 	default:
@@ -389,7 +391,7 @@ func (n *Nft) poke() {
 }
 
 // repair rewrites the table when it differs from what is wanted.
-func (n *Nft) repair() {
+func (n *Table) repair() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.want == nil || n.stuck {
@@ -432,28 +434,32 @@ func mayConcernUs(changes []*nftables.MonitorEvent) bool {
 		default:
 			return true
 		}
-		if t == nil || (t.Name == NftTable && t.Family == nftFamily) {
+		if t == nil || (t.Name == TableName && t.Family == nftFamily) {
 			return true
 		}
 	}
 	return false
 }
 
+// markMask matches a conntrack entry's mark whole, as the fib's fwmark
+// rules do: a mark names one uplink.
+const markMask = 0xffffffff
+
 // conntrackConn dials conntrack in our namespace.
-func (n *Nft) conntrackConn() (*conntrack.Conn, error) {
+func (n *Table) conntrackConn() (*conntrack.Conn, error) {
 	cfg := &netlink.Config{}
 	if n.ns != nil {
 		cfg.NetNS = int(n.ns.Fd())
 	}
 	c, err := conntrack.Dial(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("fib: conntrack: %w", err)
+		return nil, fmt.Errorf("nft: conntrack: %w", err)
 	}
 	return c, nil
 }
 
 // Conns counts the conntrack entries of each mark.
-func (n *Nft) Conns(marks []uint32) (map[uint32]int, error) {
+func (n *Table) Conns(marks []uint32) (map[uint32]int, error) {
 	c, err := n.conntrackConn()
 	if err != nil {
 		return nil, err
@@ -461,9 +467,9 @@ func (n *Nft) Conns(marks []uint32) (map[uint32]int, error) {
 	defer c.Close()
 	out := make(map[uint32]int, len(marks))
 	for _, m := range marks {
-		flows, err := c.DumpFilter(conntrack.NewFilter().Mark(m).MarkMask(fullMask), nil)
+		flows, err := c.DumpFilter(conntrack.NewFilter().Mark(m).MarkMask(markMask), nil)
 		if err != nil {
-			return nil, fmt.Errorf("fib: conntrack: dump mark %#x: %w", m, err)
+			return nil, fmt.Errorf("nft: conntrack: dump mark %#x: %w", m, err)
 		}
 		out[m] = len(flows)
 	}
@@ -472,14 +478,14 @@ func (n *Nft) Conns(marks []uint32) (map[uint32]int, error) {
 
 // FlushConns deletes the conntrack entries of mark: the connections of an
 // uplink that died, so that their clients reconnect over a live one.
-func (n *Nft) FlushConns(mark uint32) error {
+func (n *Table) FlushConns(mark uint32) error {
 	c, err := n.conntrackConn()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.FlushFilter(conntrack.NewFilter().Mark(mark).MarkMask(fullMask)); err != nil {
-		return fmt.Errorf("fib: conntrack: flush mark %#x: %w", mark, err)
+	if err := c.FlushFilter(conntrack.NewFilter().Mark(mark).MarkMask(markMask)); err != nil {
+		return fmt.Errorf("nft: conntrack: flush mark %#x: %w", mark, err)
 	}
 	return nil
 }

@@ -1,40 +1,70 @@
-package fib
+package nft
 
 import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
 
+	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/topo"
 )
 
-// nftBalance is what the nft tests converge to: eth0 and eth1 as uplinks
+// testBalance is what the nft tests converge to: eth0 and eth1 as uplinks
 // of marks 101 and 102, 3:1, a LAN of 192.0.2.128/25 and 2001:db8:c::/64.
-func testBalance(w0, w1 int) *Balance {
-	return &Balance{
+func testBalance(w0, w1 int) *fib.Balance {
+	return &fib.Balance{
 		Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("2001:db8:c::/64")},
-		Uplinks: []BalanceUplink{
+		Uplinks: []fib.BalanceUplink{
 			{Interface: "eth0", Mark: 101, Weight: w0, Masquerade: true},
 			{Interface: "eth1", Mark: 102, Weight: w1, Masquerade: true},
 		},
-		Pins: []BalancePin{{Destinations: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/28")}, Mark: 101}},
+		Pins: []fib.BalancePin{{Destinations: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/28")}, Mark: 101}},
 	}
 }
 
-func stickyBalance() *Balance {
+func stickyBalance() *fib.Balance {
 	b := testBalance(3, 1)
 	b.Sticky = time.Minute
 	return b
 }
 
-func openTestNft(t *testing.T, h *topo.Host) *Nft {
+// newTestHost is a lab namespace with eth0 and eth1, the uplinks the
+// tests' rules name (veth pairs whose peers stay inside).
+func newTestHost(t *testing.T) *topo.Host {
 	t.Helper()
-	n, err := OpenNft(NftOptions{NetNS: h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if os.Geteuid() != 0 {
+		t.Fatal("the nft tests need root: they run against the real kernel in a namespace")
+	}
+	lab := topo.New(t)
+	h, err := lab.Host("nft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{"eth0", "peer0"}, {"eth1", "peer1"}} {
+		if err := lab.Link(h, l[0], h, l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// testWriter sends the Table's log to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func openTestNft(t *testing.T, h *topo.Host) *Table {
+	t.Helper()
+	n, err := Open(Options{NetNS: h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,15 +82,14 @@ func nftList(t *testing.T, h *topo.Host, args ...string) string {
 }
 
 func hasTable(t *testing.T, h *topo.Host) bool {
-	return strings.Contains(nftList(t, h, "list", "tables"), "table inet "+NftTable)
+	return strings.Contains(nftList(t, h, "list", "tables"), "table inet "+TableName)
 }
 
 // foreignTable is someone else's: it must survive everything we do.
 const foreignTable = "table inet operator { chain filter_fwd { type filter hook forward priority 0; policy accept; counter; }; }"
 
-func TestNftTable(t *testing.T) {
-	th := newTestHost(t)
-	h := th.h
+func TestTableName(t *testing.T) {
+	h := newTestHost(t)
 	if out, err := h.Exec(context.Background(), "nft", foreignTable); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -69,7 +98,7 @@ func TestNftTable(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		b     *Balance
+		b     *fib.Balance
 		wants []string
 		nots  []string
 	}{
@@ -96,7 +125,7 @@ func TestNftTable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := nftList(t, h, "list", "table", "inet", NftTable)
+			got := nftList(t, h, "list", "table", "inet", TableName)
 			// nft may reorder a rule's matches: compare the words.
 			for _, w := range tc.wants {
 				if !containsRule(got, w) {
@@ -160,8 +189,7 @@ func containsWord(fields []string, w string) bool {
 // generation that deletes our table creates it again, so no packet meets
 // a ruleset without it.
 func TestNftAdopt(t *testing.T) {
-	th := newTestHost(t)
-	h := th.h
+	h := newTestHost(t)
 	first := openTestNft(t, h)
 	if err := first.Set(testBalance(3, 1)); err != nil {
 		t.Fatal(err)
@@ -177,12 +205,12 @@ func TestNftAdopt(t *testing.T) {
 	if why, err := second.differs(planNft(*testBalance(3, 1))); err != nil || why != "" {
 		t.Fatalf("second owner sees %q, %v", why, err)
 	}
-	for _, b := range []*Balance{testBalance(3, 1), testBalance(1, 1)} {
+	for _, b := range []*fib.Balance{testBalance(3, 1), testBalance(1, 1)} {
 		if err := second.Set(b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got := nftList(t, h, "list", "table", "inet", NftTable)
+	got := nftList(t, h, "list", "table", "inet", TableName)
 	if !containsRule(got, "numgen random mod 2 map @weights") {
 		t.Errorf("not converged:\n%s", got)
 	}
@@ -196,7 +224,7 @@ func TestNftAdopt(t *testing.T) {
 			deleted := false
 			for _, c := range ev.Changes {
 				tb, ok := c.Data.(*nftables.Table)
-				if !ok || tb.Name != NftTable {
+				if !ok || tb.Name != TableName {
 					continue
 				}
 				switch c.Type {
@@ -221,8 +249,7 @@ func TestNftAdopt(t *testing.T) {
 // TestNftDrift: the table deleted or changed by someone else comes back
 // within a second, through the change notifications.
 func TestNftDrift(t *testing.T) {
-	th := newTestHost(t)
-	h := th.h
+	h := newTestHost(t)
 	n := openTestNft(t, h)
 	if err := n.Set(testBalance(3, 1)); err != nil {
 		t.Fatal(err)
@@ -237,11 +264,11 @@ func TestNftDrift(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct{ name, cmd string }{
-		{"table deleted", "delete table inet " + NftTable},
-		{"rule added", "add rule inet " + NftTable + " balance counter"},
-		{"chain flushed", "flush chain inet " + NftTable + " prerouting"},
-		{"element deleted", "delete element inet " + NftTable + " weights { 0 }"},
-		{"foreign chain in our table", "add chain inet " + NftTable + " extra"},
+		{"table deleted", "delete table inet " + TableName},
+		{"rule added", "add rule inet " + TableName + " balance counter"},
+		{"chain flushed", "flush chain inet " + TableName + " prerouting"},
+		{"element deleted", "delete element inet " + TableName + " weights { 0 }"},
+		{"foreign chain in our table", "add chain inet " + TableName + " extra"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if out, err := h.Exec(context.Background(), "nft", tc.cmd); err != nil {
@@ -269,8 +296,7 @@ func TestNftDrift(t *testing.T) {
 // the table (a reweight), and loses it when its uplink takes no new
 // connections any more.
 func TestNftStickyKept(t *testing.T) {
-	th := newTestHost(t)
-	h := th.h
+	h := newTestHost(t)
 	n := openTestNft(t, h)
 	if err := n.Set(stickyBalance()); err != nil {
 		t.Fatal(err)
@@ -279,8 +305,8 @@ func TestNftStickyKept(t *testing.T) {
 	// (mark 101), .131 by eth1 (mark 102). The packet path stores the
 	// mark in host byte order, which nft reads as big-endian (the same
 	// quirk as the weights map's): 0x65000000 is mark 101 here.
-	nftList(t, h, "add", "element", "inet", NftTable, "sticky4", "{ 192.0.2.130 : 0x65000000, 192.0.2.131 : 0x66000000 }")
-	sticky := func() string { return nftList(t, h, "list", "map", "inet", NftTable, "sticky4") }
+	nftList(t, h, "add", "element", "inet", TableName, "sticky4", "{ 192.0.2.130 : 0x65000000, 192.0.2.131 : 0x66000000 }")
+	sticky := func() string { return nftList(t, h, "list", "map", "inet", TableName, "sticky4") }
 
 	reweighted := stickyBalance()
 	reweighted.Uplinks[0].Weight, reweighted.Uplinks[1].Weight = 1, 1

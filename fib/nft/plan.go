@@ -1,4 +1,4 @@
-package fib
+package nft
 
 import (
 	"fmt"
@@ -10,12 +10,14 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/multihomed/multihomed/fib"
 )
 
-// The one nftables table the daemon owns, and its chains and set. Nothing
-// outside this table is ever read or written.
+// The one nftables table the daemon owns, and its chains and sets.
+// Nothing outside this table is ever read or written.
 const (
-	NftTable = "multihomed"
+	TableName = "multihomed"
 	// nftPrerouting marks connections (mangle priority, after conntrack
 	// at -200 so that ct state and ct mark are known, before routing).
 	nftPrerouting = "prerouting"
@@ -35,39 +37,6 @@ const (
 	// interface is inside (another LAN, a DMZ) and keeps its route.
 	nftOutward = "outward"
 )
-
-// Balance is the desired nftables state of gateway mode (SPEC §11). Each
-// uplink's mark is its table number, which its fwmark rule looks up: one
-// number names the uplink in the ruleset, in conntrack and in `ip rule`.
-type Balance struct {
-	// Sources are the prefixes whose new forwarded connections are balanced.
-	Sources []netip.Prefix
-	Uplinks []BalanceUplink
-	// Pins send new connections to Destinations with Mark, before the
-	// weighted draw: prefer lists whose uplink is up.
-	Pins []BalancePin
-	// Sticky > 0: a source's new connections take the mark of its last
-	// drawn one for this long after it. Any change of the table forgets
-	// every source: the next connection draws again.
-	Sticky time.Duration
-}
-
-// BalanceUplink is one balanced uplink.
-type BalanceUplink struct {
-	Interface string
-	Mark      uint32
-	// Weight is its effective share of new connections: 0 takes none.
-	Weight int
-	// Masquerade rewrites the source of IPv4 connections from Sources
-	// leaving by Interface to its address.
-	Masquerade bool
-}
-
-// BalancePin sends new connections to Destinations to the uplink of Mark.
-type BalancePin struct {
-	Destinations []netip.Prefix
-	Mark         uint32
-}
 
 // nftRule is one rule of a plan; ID, stored as the rule's user data, names
 // it when the kernel's copy is compared with the plan.
@@ -111,7 +80,7 @@ type nftPlan struct {
 // numgen draws a mark by weight; the mark is saved in conntrack.
 //
 // postrouting: masquerade per uplink interface for the IPv4 sources.
-func planNft(b Balance) nftPlan {
+func planNft(b fib.Balance) nftPlan {
 	var pre []nftRule
 	for _, u := range b.Uplinks {
 		pre = append(pre,

@@ -1,0 +1,12 @@
+package daemon
+
+import (
+	"testing"
+
+	"github.com/multihomed/multihomed/internal/deptest"
+)
+
+// The daemon talks to the kernel only through its sides (the fib, the
+// nftables owner, the speaker), which are handed in or made behind
+// interfaces: it links no netlink package itself.
+func TestLinksNoNetlink(t *testing.T) { deptest.NoNetlink(t) }
