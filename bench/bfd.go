@@ -49,15 +49,7 @@ func runBFD(reps int, bin string) ([]row, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("FRR: %w", err)
 	}
-	om, omax := durationStats(ours)
-	bm, bmax := durationStats(base)
-	r := row{
-		measure:  "silent router to its routes out, BFD 100ms x 3",
-		n:        reps,
-		ours:     fmt.Sprintf("%.3f s (max %.3f)", om.Seconds(), omax.Seconds()),
-		baseline: fmt.Sprintf("FRR %.3f s (max %.3f)", bm.Seconds(), bmax.Seconds()),
-		ratio:    bm.Seconds() / om.Seconds(),
-	}
+	r := medianRow("silent router to its routes out, BFD 100ms x 3", reps, ours, base, "FRR ")
 	note := fmt.Sprintf("bfd: N is the repetitions; median (max), to %v plus one `ip` run. The feed: an FRR router (hold %v) with FRR bfdd "+
 		"(passive, %v x %d) toward the server; every process of its namespace SIGSTOPped, carrier up. Ours: multihomed with a BGP uplink, "+
 		"bfd %v x %d, timed to the learned default out of table 101. FRR: bgpd+bfdd+zebra on the server, `neighbor X bfd profile` of %v x %d, "+

@@ -55,15 +55,7 @@ func runTrack(reps int, bin string) ([]row, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("baseline: %w", err)
 	}
-	om, omax := durationStats(ours)
-	bm, bmax := durationStats(base)
-	r := row{
-		measure:  "dead upstream to main's default moved",
-		n:        reps,
-		ours:     fmt.Sprintf("%.3f s (max %.3f)", om.Seconds(), omax.Seconds()),
-		baseline: fmt.Sprintf("%.3f s (max %.3f)", bm.Seconds(), bmax.Seconds()),
-		ratio:    bm.Seconds() / om.Seconds(),
-	}
+	r := medianRow("dead upstream to main's default moved", reps, ours, base, "")
 	note := fmt.Sprintf("track: N is the repetitions; median (max), to %v plus one `ip` run. Ours: S1, isp-a tracked by icmp to the client beyond ISP A "+
 		"(interval 200ms, failure_interval 100ms, timeout 100ms, down 3); ISP A's router drops all forwarding on its upstream port (nftables), "+
 		"the server's link stays up; timed to main's IPv4 default via ISP B. Baseline: a dead upstream behind a live router never ends a BGP session, "+
@@ -273,4 +265,19 @@ func silence(h *topo.Host) (resume func() error, err error) {
 		return nil, errors.Join(err, resume())
 	}
 	return resume, nil
+}
+
+// medianRow is the row of a time measured reps times on each side: the
+// medians and maxima, baseLabel before the baseline's, and the ratio of
+// the medians.
+func medianRow(measure string, reps int, ours, base []time.Duration, baseLabel string) row {
+	om, omax := durationStats(ours)
+	bm, bmax := durationStats(base)
+	return row{
+		measure:  measure,
+		n:        reps,
+		ours:     fmt.Sprintf("%.3f s (max %.3f)", om.Seconds(), omax.Seconds()),
+		baseline: fmt.Sprintf("%s%.3f s (max %.3f)", baseLabel, bm.Seconds(), bmax.Seconds()),
+		ratio:    bm.Seconds() / om.Seconds(),
+	}
 }
