@@ -54,6 +54,10 @@ type Tuner struct {
 	last    int
 	live    uint64 // the live heap after the previous collection
 	loading bool   // the live heap was growing at the last collection
+	// adjusts counts the collections the tuner has seen: a collection
+	// that ran while a sentinel was being armed (allocated during its
+	// mark, so kept) goes unseen, and only this tells.
+	adjusts uint64
 	sample  []metrics.Sample
 }
 
@@ -63,7 +67,7 @@ func Start() *Tuner {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	t := &Tuner{last: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}}
+	t := &Tuner{last: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.arm()
 	return t
 }
@@ -97,12 +101,14 @@ func (t *Tuner) adjust() {
 		return
 	}
 	metrics.Read(t.sample)
-	live, cycles := t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64()
+	live := t.sample[0].Value.Uint64()
 	wasLoading := t.loading
 	p, limit, loading := decide(t.live, live)
 	t.live, t.loading = live, loading
+	t.adjusts++
 	if loading {
-		time.AfterFunc(Settle, func() { t.settle(cycles) })
+		seen := t.adjusts
+		time.AfterFunc(Settle, func() { t.settle(seen) })
 	}
 	if p != t.last {
 		debug.SetGCPercent(p)
@@ -125,18 +131,19 @@ func decide(prev, live uint64) (percent int, limit int64, loading bool) {
 	return p, Limit(live, p), false
 }
 
-// settle forces a collection when none has run since the one numbered
-// cycles, during a load: the load may have ended with the heap short of
-// its goal, and only a collection tells.
-func (t *Tuner) settle(cycles uint64) {
+// settle forces a collection when the tuner has seen none since its
+// adjusts-th, during a load: the load may have ended with the heap short
+// of its goal, and only a collection tells. It tries again after Settle
+// while that collection goes unseen too.
+func (t *Tuner) settle(seen uint64) {
 	t.mu.Lock()
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(s)
-	quiet := !t.stopped && t.loading && s[0].Value.Uint64() == cycles
+	quiet := !t.stopped && t.loading && t.adjusts == seen
 	t.mu.Unlock()
-	if quiet {
-		runtime.GC()
+	if !quiet {
+		return
 	}
+	runtime.GC()
+	time.AfterFunc(Settle, func() { t.settle(seen) })
 }
 
 // GCPercent is the GOGC the tuner set last.
