@@ -15,7 +15,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // bfdUplinks is bgpUplinks with main_default primary, a static fallback
@@ -82,7 +82,7 @@ func TestLoopBFD(t *testing.T) {
 			synctest.Wait()
 			lt.bfd.set(gwA, detectionExpired)
 			synctest.Wait()
-			lt.spk.session("isp-a", speaker.Established)
+			lt.spk.session("isp-a", peering.Established)
 		}, want{bfdDown, []string{viaB}, nil, []string{"isp-b"}, []string{why}}},
 		{"a flap folded: one reset", func(lt *loopTest) {
 			lt.bfd.set(gwA, up)
@@ -97,7 +97,7 @@ func TestLoopBFD(t *testing.T) {
 			lt.bfd.set(gwA, detectionExpired)
 			synctest.Wait()
 			lt.bfd.set(gwA, up)
-			lt.spk.session("isp-a", speaker.Established)
+			lt.spk.session("isp-a", peering.Established)
 		}, want{healthy, []string{viaA}, []string{aDef}, []string{"isp-a", "isp-b"}, []string{why}}},
 		{"the peer's AdminDown: no effect", func(lt *loopTest) {
 			lt.bfd.set(gwA, up)
@@ -110,8 +110,8 @@ func TestLoopBFD(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				lt := startLoop(t, bfdUplinks(), fib.NewState())
-				lt.spk.session("isp-a", speaker.Established)
-				lt.spk.session("isp-b", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
+				lt.spk.session("isp-b", peering.Established)
 				lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA))
 				synctest.Wait()
 				wantSessions := []bfd.SessionConfig{{Interface: "eth0", Local: ma("192.0.2.2"), Peer: gwA,

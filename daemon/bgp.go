@@ -14,7 +14,7 @@ import (
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/internal/packed"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // maxLoggedRefusals bounds the refused paths logged one by one per uplink;
@@ -51,7 +51,7 @@ func (e *queue[T]) drain() []T {
 }
 
 // bgpEvents is the speaker's Handler: it queues events in order
-// (speaker.PeerEvent, []speaker.PathUpdate or eorEvent) for the loop.
+// (peering.PeerEvent, []peering.PathUpdate or eorEvent) for the loop.
 // Paths holds the speaker back while a batch of paths it queued is still
 // waiting for the loop: a peer that churns faster than the loop applies
 // its paths then piles up in the speaker's queue, which keeps one entry
@@ -68,16 +68,16 @@ type eorEvent struct {
 	ipv6 bool
 }
 
-var _ speaker.Handler = bgpEvents{}
+var _ peering.Handler = bgpEvents{}
 
 func newBGPEvents(done <-chan struct{}) bgpEvents {
 	return bgpEvents{queue: newQueue[any](), paths: make(chan struct{}, 1), done: done}
 }
 
-func (e bgpEvents) PeerState(ev speaker.PeerEvent)  { e.push(ev) }
+func (e bgpEvents) PeerState(ev peering.PeerEvent)  { e.push(ev) }
 func (e bgpEvents) EndOfRIB(peer string, ipv6 bool) { e.push(eorEvent{peer, ipv6}) }
 
-func (e bgpEvents) Paths(ps []speaker.PathUpdate) {
+func (e bgpEvents) Paths(ps []peering.PathUpdate) {
 	select {
 	case e.paths <- struct{}{}:
 		e.push(ps)
@@ -105,7 +105,7 @@ func poke(ch chan struct{}) {
 
 // uplinkBGP is the BGP side of one uplink.
 type uplinkBGP struct {
-	session speaker.PeerEvent
+	session peering.PeerEvent
 	since   time.Time
 	// routes is the only copy of the learned routes on the daemon's
 	// side: what the fib holds of them follows from it (see installs),
@@ -135,7 +135,7 @@ func newUplinkBGP() *uplinkBGP {
 	}
 }
 
-func (ub *uplinkBGP) established() bool { return ub.session.State == speaker.Established }
+func (ub *uplinkBGP) established() bool { return ub.session.State == peering.Established }
 
 // installs reports whether lr belongs in the fib while the uplink is
 // usable: a stale route is kept whatever the session does.
@@ -213,7 +213,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 	}
 	for _, ev := range events {
 		switch ev := ev.(type) {
-		case speaker.PeerEvent:
+		case peering.PeerEvent:
 			ub := d.bgp[ev.Peer]
 			if ub == nil {
 				continue
@@ -223,10 +223,10 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 			d.log.Log(context.Background(), sessionLogLevel(was, ev.State), "bgp session", "event", "session-state", "uplink", ev.Peer,
 				"state", ev.State, "reason", ev.Reason)
 			kind := control.EventSessionDown
-			if ev.State == speaker.Established {
+			if ev.State == peering.Established {
 				kind = control.EventSessionUp
 			}
-			if was != (ev.State == speaker.Established) {
+			if was != (ev.State == peering.Established) {
 				d.events.publish(control.Event{Kind: kind, Uplink: ev.Peer, Reason: ev.Reason, Detail: ev.State.String()})
 			}
 			if was != ub.established() {
@@ -237,7 +237,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 					}
 				}
 			}
-		case []speaker.PathUpdate:
+		case []peering.PathUpdate:
 			for _, pu := range ev {
 				if pu.Peer == pairPeer {
 					d.hearPair(pu)
@@ -274,7 +274,7 @@ func (d *Daemon) handleBGP(events []any) (rebase bool) {
 
 // hearPair notes what the other director of the pair announces: an
 // exclusive backup stays quiet while its pair announces the VIP.
-func (d *Daemon) hearPair(pu speaker.PathUpdate) {
+func (d *Daemon) hearPair(pu peering.PathUpdate) {
 	if pu.Withdraw {
 		delete(d.pairHeard, pu.Prefix)
 	} else {
@@ -284,7 +284,7 @@ func (d *Daemon) hearPair(pu speaker.PathUpdate) {
 
 // learn applies one path update to its uplink's learned routes and
 // reports whether what the fib gets of them changed.
-func (d *Daemon) learn(pu speaker.PathUpdate) bool {
+func (d *Daemon) learn(pu peering.PathUpdate) bool {
 	ub := d.bgp[pu.Peer]
 	u := d.uplink(pu.Peer)
 	if ub == nil || u == nil || u.BGP == nil {
@@ -617,8 +617,8 @@ func (d *Daemon) sweepStale() (rebase bool) {
 // peers is the speaker's desired neighbor set: one per uplink with bgp,
 // sourced from the uplink's address of the peer's family. An uplink with
 // no such address yet has no neighbor yet.
-func (d *Daemon) peers() []speaker.Peer {
-	var out []speaker.Peer
+func (d *Daemon) peers() []peering.Peer {
+	var out []peering.Peer
 	for i := range d.cfg.Uplinks {
 		u := &d.cfg.Uplinks[i]
 		if u.BGP == nil {
@@ -628,7 +628,7 @@ func (d *Daemon) peers() []speaker.Peer {
 		if !src.IsValid() {
 			continue
 		}
-		out = append(out, speaker.Peer{
+		out = append(out, peering.Peer{
 			Name:         u.Name,
 			Address:      u.BGP.Peer,
 			ASN:          u.BGP.PeerASN,
@@ -644,7 +644,7 @@ func (d *Daemon) peers() []speaker.Peer {
 	}
 	if pr := d.cfg.Pair; pr != nil {
 		if src := d.pairSource(pr.Peer); src.IsValid() {
-			out = append(out, speaker.Peer{
+			out = append(out, peering.Peer{
 				Name: pairPeer, Address: pr.Peer, ASN: pr.ASN, LocalAddress: src, Password: pr.Password,
 				HoldTime: config.DefaultBGPHoldTime, ConnectRetry: config.DefaultBGPConnectRetry,
 				RestartTime: d.cfg.BGP.RestartTime,
@@ -703,8 +703,8 @@ func sourceFor(addrs []netip.Prefix, a netip.Addr) netip.Addr {
 // sessionLogLevel is WARN for a session going down (it was established),
 // INFO for the routine transitions (idle, connect, active, opensent,
 // openconfirm, established) of one coming up or retrying.
-func sessionLogLevel(wasEstablished bool, now speaker.SessionState) slog.Level {
-	if wasEstablished && now != speaker.Established {
+func sessionLogLevel(wasEstablished bool, now peering.SessionState) slog.Level {
+	if wasEstablished && now != peering.Established {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

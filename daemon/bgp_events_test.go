@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 var netipOpt = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
@@ -20,12 +20,12 @@ var netipOpt = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 func TestBGPEventsHoldBackPaths(t *testing.T) {
 	done := make(chan struct{})
 	e := newBGPEvents(done)
-	batch := func(i int) []speaker.PathUpdate {
-		return []speaker.PathUpdate{{Peer: "isp-a", Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 32)}}
+	batch := func(i int) []peering.PathUpdate {
+		return []peering.PathUpdate{{Peer: "isp-a", Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 32)}}
 	}
 	// paths calls Paths in a goroutine; the channel is closed once it
 	// returned.
-	paths := func(ps []speaker.PathUpdate) <-chan struct{} {
+	paths := func(ps []peering.PathUpdate) <-chan struct{} {
 		ch := make(chan struct{})
 		go func() {
 			defer close(ch)

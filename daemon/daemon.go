@@ -21,7 +21,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // Options are the daemon's run-time settings that are not config keys.
@@ -36,9 +36,12 @@ type Options struct {
 	// ConfigPath is the file Reload reads.
 	ConfigPath string
 
-	// FIB and NewSpeaker are the loop's sides; nil for the real ones (the
-	// kernel in NetNS, GoBGP). Tests hand in fakes.
-	FIB        FIB
+	// FIB is the kernel side; nil for the real one (the kernel in NetNS).
+	// Tests hand in a fake.
+	FIB FIB
+	// NewSpeaker makes the BGP speaker (speaker.New, handed in by
+	// cmd/multihomed, or a fake); nil for none, which refuses a config
+	// with an uplink with bgp or a VIP.
 	NewSpeaker NewSpeaker
 	// Nft is the nftables side of gateway mode (a *nft.Table, or a fake),
 	// opened and closed by the caller; nil for none, which refuses a
@@ -92,10 +95,10 @@ type Daemon struct {
 	policies  map[string]policy.ImportPolicy // per uplink, as of the last converge
 	bgp       map[string]*uplinkBGP
 	bgpEv     bgpEvents
-	spk       speaker.Interface
+	spk       peering.Interface
 	spkStop   context.CancelFunc
 	spkDone   chan error
-	lastPeers []speaker.Peer
+	lastPeers []peering.Peer
 	adopted   bool // stale learned routes have been adopted
 	// mainHolders are the uplinks main's default of each family leaves by,
 	// as of the last converge (for the main-default event).
@@ -146,11 +149,11 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if cfg.Balance != nil && opts.Nft == nil {
 		return nil, errNoNftables
 	}
+	if opts.NewSpeaker == nil && needsSpeaker(cfg) {
+		return nil, errNoSpeaker
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.NewSpeaker == nil {
-		opts.NewSpeaker = newRealSpeaker
 	}
 	if opts.BFD == nil {
 		opts.BFD = bfd.New(bfd.Options{Logger: opts.Logger})
@@ -255,6 +258,9 @@ func (d *Daemon) checkReload(cfg *config.Config) error {
 	}
 	if _, none := d.nft.(noNftables); none && cfg.Balance != nil {
 		return errNoNftables
+	}
+	if d.opts.NewSpeaker == nil && needsSpeaker(cfg) {
+		return errNoSpeaker
 	}
 	return nil
 }
@@ -602,7 +608,7 @@ func (d *Daemon) startSpeaker() error {
 	if err != nil {
 		return err
 	}
-	spk, err := d.opts.NewSpeaker(speaker.Config{
+	spk, err := d.opts.NewSpeaker(peering.Config{
 		ASN:        d.cfg.ASN,
 		RouterID:   id,
 		ListenPort: d.cfg.BGP.ListenPort,

@@ -10,6 +10,12 @@
 // opens and hands in, and puts the fwmark rules into the desired state
 // (balance.go).
 //
+// BGP is the same: the daemon knows the speaker as a peering.Interface
+// (package speaker/peering, types only) made by the NewSpeaker that
+// cmd/multihomed hands in (speaker.New, GoBGP), so that the daemon links
+// neither GoBGP nor, through it, netlink; without one, a config with an
+// uplink with bgp or a VIP is refused.
+//
 // One event loop owns all state. The computation of the desired state is a
 // pure function (Desired) so it is table-tested without a kernel; the
 // daemon only decides when to call it and where its result goes.

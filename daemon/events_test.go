@@ -10,7 +10,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // setVIPs changes the VIPs as UpdateVIP and DeleteVIP do, without their
@@ -67,8 +67,8 @@ func TestLoopEvents(t *testing.T) {
 				cfg.MainDefault = config.MainDefaultPrimary
 				cfg.Uplinks[0].Gateway4, cfg.Uplinks[1].Gateway4 = gwA, gwB
 				lt := startLoop(t, cfg, fib.NewState())
-				lt.spk.session("isp-a", speaker.Established)
-				lt.spk.session("isp-b", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
+				lt.spk.session("isp-b", peering.Established)
 				synctest.Wait()
 				if got := lt.spk.advertised()[vip1]; len(got) == 0 {
 					t.Fatal("the VIP is not announced to begin with")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/fib"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 	"github.com/multihomed/multihomed/track"
 )
 
@@ -177,11 +177,11 @@ func (f *fakeFIB) changeCount() int {
 // peer advertise.
 type fakeSpeaker struct {
 	mu      sync.Mutex
-	h       speaker.Handler // set by the daemon's NewSpeaker
-	peers   []speaker.Peer
-	advs    []speaker.Advertisement
+	h       peering.Handler // set by the daemon's NewSpeaker
+	peers   []peering.Peer
+	advs    []peering.Advertisement
 	replays []string
-	held    map[string]map[netip.Prefix]speaker.PathUpdate // per peer, what it advertises
+	held    map[string]map[netip.Prefix]peering.PathUpdate // per peer, what it advertises
 	// gate, when set, holds Replay until it is closed: the test sees the
 	// loop's state before the replayed paths come back.
 	gate    chan struct{}
@@ -189,7 +189,7 @@ type fakeSpeaker struct {
 	stopped bool     // Run has returned
 }
 
-var _ speaker.Interface = (*fakeSpeaker)(nil)
+var _ peering.Interface = (*fakeSpeaker)(nil)
 
 func (s *fakeSpeaker) Run(ctx context.Context) error {
 	<-ctx.Done()
@@ -199,21 +199,21 @@ func (s *fakeSpeaker) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *fakeSpeaker) SetPeers(_ context.Context, peers []speaker.Peer) error {
+func (s *fakeSpeaker) SetPeers(_ context.Context, peers []peering.Peer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.peers = slices.Clone(peers)
 	return nil
 }
 
-func (s *fakeSpeaker) SetAdvertisements(_ context.Context, advs []speaker.Advertisement) error {
+func (s *fakeSpeaker) SetAdvertisements(_ context.Context, advs []peering.Advertisement) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advs = slices.Clone(advs)
 	return nil
 }
 
-func (s *fakeSpeaker) Peers() []speaker.PeerStatus { return nil }
+func (s *fakeSpeaker) Peers() []peering.PeerStatus { return nil }
 
 func (s *fakeSpeaker) Replay(ctx context.Context, peer string) error {
 	s.mu.Lock()
@@ -228,7 +228,7 @@ func (s *fakeSpeaker) Replay(ctx context.Context, peer string) error {
 		}
 	}
 	s.mu.Lock()
-	var ps []speaker.PathUpdate
+	var ps []peering.PathUpdate
 	for _, pu := range s.held[peer] {
 		ps = append(ps, pu)
 	}
@@ -241,19 +241,19 @@ func (s *fakeSpeaker) Replay(ctx context.Context, peer string) error {
 }
 
 // session has the peer's session change state.
-func (s *fakeSpeaker) session(peer string, st speaker.SessionState) {
-	s.handler().PeerState(speaker.PeerEvent{Peer: peer, State: st})
+func (s *fakeSpeaker) session(peer string, st peering.SessionState) {
+	s.handler().PeerState(peering.PeerEvent{Peer: peer, State: st})
 }
 
 // paths has the peers advertise (or withdraw) paths.
-func (s *fakeSpeaker) paths(ps ...speaker.PathUpdate) {
+func (s *fakeSpeaker) paths(ps ...peering.PathUpdate) {
 	s.mu.Lock()
 	if s.held == nil {
-		s.held = map[string]map[netip.Prefix]speaker.PathUpdate{}
+		s.held = map[string]map[netip.Prefix]peering.PathUpdate{}
 	}
 	for _, pu := range ps {
 		if s.held[pu.Peer] == nil {
-			s.held[pu.Peer] = map[netip.Prefix]speaker.PathUpdate{}
+			s.held[pu.Peer] = map[netip.Prefix]peering.PathUpdate{}
 		}
 		if pu.Withdraw {
 			delete(s.held[pu.Peer], pu.Prefix)
@@ -268,7 +268,7 @@ func (s *fakeSpeaker) paths(ps ...speaker.PathUpdate) {
 
 func (s *fakeSpeaker) endOfRIB(peer string, ipv6 bool) { s.handler().EndOfRIB(peer, ipv6) }
 
-func (s *fakeSpeaker) handler() speaker.Handler {
+func (s *fakeSpeaker) handler() peering.Handler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h
@@ -297,7 +297,7 @@ func (s *fakeSpeaker) ResetPeer(_ context.Context, peer, why string) error {
 	s.resets = append(s.resets, peer+": "+why)
 	h := s.h
 	s.mu.Unlock()
-	h.PeerState(speaker.PeerEvent{Peer: peer, State: speaker.Idle, Reason: why})
+	h.PeerState(peering.PeerEvent{Peer: peer, State: peering.Idle, Reason: why})
 	return nil
 }
 

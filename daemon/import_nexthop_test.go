@@ -14,7 +14,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 	"github.com/multihomed/multihomed/topo"
 )
 
@@ -45,7 +45,9 @@ func TestLearnedNextHopRefused(t *testing.T) {
 		Uplinks: []config.Uplink{{Name: "isp-a", Interface: "eth0", Table: 101, RulePriority: 1000,
 			BGP: &config.UplinkBGP{Peer: ma("192.0.2.1"), PeerASN: 64500, ImportAll: true}}},
 	}
-	d, err := New(cfg, Options{NetNS: h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	// The speaker never runs here: the test hands the loop its paths.
+	d, err := New(cfg, Options{NetNS: h.NetNSPath(), Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		NewSpeaker: func(peering.Config, peering.Handler) (peering.Interface, error) { return &fakeSpeaker{}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,15 +70,15 @@ func TestLearnedNextHopRefused(t *testing.T) {
 	})
 	eth0 := links["eth0"].Index
 	ub := newUplinkBGP()
-	ub.session = speaker.PeerEvent{Peer: "isp-a", State: speaker.Established}
+	ub.session = peering.PeerEvent{Peer: "isp-a", State: peering.Established}
 	d.bgp["isp-a"] = ub
 	d.views["isp-a"] = UplinkView{Name: "isp-a", Interface: "eth0", Ifindex: eth0, Table: 101, RulePriority: 1000,
 		Addrs: addrs, Health: policy.Health{Healthy: true}, State: policy.DecideUplink(policy.UplinkInputs{Link: policy.Health{Healthy: true}})}
 
-	path := func(prefix, nh string) speaker.PathUpdate {
-		return speaker.PathUpdate{Peer: "isp-a", Prefix: mp(prefix), NextHop: ma(nh)}
+	path := func(prefix, nh string) peering.PathUpdate {
+		return peering.PathUpdate{Peer: "isp-a", Prefix: mp(prefix), NextHop: ma(nh)}
 	}
-	d.handleBGP([]any{[]speaker.PathUpdate{
+	d.handleBGP([]any{[]peering.PathUpdate{
 		path("203.0.113.0/26", "192.0.2.2"),        // our own address
 		path("203.0.113.64/26", "192.0.2.0"),       // the network address
 		path("203.0.113.128/26", "192.0.2.7"),      // the broadcast address

@@ -12,7 +12,7 @@ import (
 	"github.com/multihomed/multihomed/bfd"
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // TestJSONLogShowsNames: the typed values the daemon logs and reports
@@ -20,7 +20,7 @@ import (
 func TestJSONLogShowsNames(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x",
-		"state", speaker.Established,
+		"state", peering.Established,
 		"reason", policy.ReasonNoCarrier,
 		"vip_reason", policy.VIPCheckFailed,
 		"kind", control.EventSessionUp,

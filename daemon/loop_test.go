@@ -15,7 +15,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // The loop's tests run the daemon's Run, in a synctest bubble, against a
@@ -87,7 +87,7 @@ func startLoopWith(t *testing.T, cfg *config.Config, adopted fib.State, bfdSetup
 	d, err := New(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		FIB:    lt.fib, BFD: lt.bfd, Nft: lt.nft,
-		NewSpeaker: func(_ speaker.Config, h speaker.Handler) (speaker.Interface, error) {
+		NewSpeaker: func(_ peering.Config, h peering.Handler) (peering.Interface, error) {
 			lt.spk.mu.Lock()
 			defer lt.spk.mu.Unlock()
 			lt.spk.h = h
@@ -167,12 +167,12 @@ func (lt *loopTest) reconcileTwice() {
 	}
 }
 
-func path(peer, prefix string, nh netip.Addr) speaker.PathUpdate {
-	return speaker.PathUpdate{Peer: peer, Prefix: mp(prefix), NextHop: nh}
+func path(peer, prefix string, nh netip.Addr) peering.PathUpdate {
+	return peering.PathUpdate{Peer: peer, Prefix: mp(prefix), NextHop: nh}
 }
 
-func withdraw(peer, prefix string) speaker.PathUpdate {
-	return speaker.PathUpdate{Peer: peer, Prefix: mp(prefix), Withdraw: true}
+func withdraw(peer, prefix string) peering.PathUpdate {
+	return peering.PathUpdate{Peer: peer, Prefix: mp(prefix), Withdraw: true}
 }
 
 // The learned routes as the fake fib shows them.
@@ -198,7 +198,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "paths in, in the uplink's table",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "2001:db8:100::/48", ma("2001:db8:a::1")))
 			},
 			want: []string{a6, a203},
@@ -206,8 +206,8 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "each uplink's paths in its own table",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
-				lt.spk.session("isp-b", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
+				lt.spk.session("isp-b", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-b", "203.0.113.0/24", gwB))
 			},
 			want: []string{a203, b203},
@@ -215,7 +215,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "withdrawn path leaves",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "198.18.0.0/24", gwA))
 				synctest.Wait()
 				lt.spk.paths(withdraw("isp-a", "198.18.0.0/24"))
@@ -225,7 +225,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "new next hop replaces the route",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA))
 				synctest.Wait()
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", ma("192.0.2.3")))
@@ -235,19 +235,19 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "session down: that peer's routes leave, the other's stay",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
-				lt.spk.session("isp-b", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
+				lt.spk.session("isp-b", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "0.0.0.0/0", gwA), path("isp-b", "203.0.113.0/24", gwB))
 				synctest.Wait()
-				lt.spk.session("isp-a", speaker.Idle)
+				lt.spk.session("isp-a", peering.Idle)
 			},
 			want: []string{b203},
 		},
 		{
 			name: "uplink loses its carrier: its routes leave",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
-				lt.spk.session("isp-b", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
+				lt.spk.session("isp-b", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-b", "203.0.113.0/24", gwB))
 				synctest.Wait()
 				lt.fib.setLinks(noCarrier(loopLinks(), "eth0"))
@@ -257,7 +257,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 		{
 			name: "carrier back: they return",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA))
 				synctest.Wait()
 				lt.fib.setLinks(noCarrier(loopLinks(), "eth0"))
@@ -273,7 +273,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 				c.Uplinks[0].BGP.Import = []config.ImportRule{{Prefix: mp("203.0.113.0/24")}}
 			},
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "198.18.0.0/24", gwA))
 			},
 			want: []string{a203},
@@ -294,7 +294,7 @@ func TestLoopLearnedPaths(t *testing.T) {
 				// The same paths again write nothing.
 				writes := lt.fib.changeCount()
 				lt.spk.mu.Lock()
-				var again []speaker.PathUpdate
+				var again []peering.PathUpdate
 				for _, held := range lt.spk.held {
 					for _, pu := range held {
 						again = append(again, pu)
@@ -361,7 +361,7 @@ func TestLoopAdoption(t *testing.T) {
 		{
 			name: "End-of-RIB sweeps its family's routes not said again",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA))
 				lt.spk.endOfRIB("isp-a", false)
 			},
@@ -370,7 +370,7 @@ func TestLoopAdoption(t *testing.T) {
 		{
 			name: "said again, they outlive the restart time",
 			steps: func(lt *loopTest) {
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				synctest.Wait()
 				writes := lt.fib.changeCount()
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "2001:db8:100::/48", ma("2001:db8:a::1")))
@@ -426,7 +426,7 @@ func TestLoopReloadImport(t *testing.T) {
 					tc.before(cfg)
 				}
 				lt := startLoop(t, cfg, fib.NewState())
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "203.0.113.0/24", gwA), path("isp-a", "198.18.0.0/24", gwA))
 				synctest.Wait()
 				next := bgpUplinks()
@@ -492,13 +492,13 @@ func TestLoopVIP(t *testing.T) {
 		}
 	}
 	bothUp := func(lt *loopTest) {
-		lt.spk.session("isp-a", speaker.Established)
-		lt.spk.session("isp-b", speaker.Established)
+		lt.spk.session("isp-a", peering.Established)
+		lt.spk.session("isp-b", peering.Established)
 		synctest.Wait()
 	}
 	pairHeard := func(lt *loopTest) {
 		bothUp(lt)
-		lt.spk.paths(speaker.PathUpdate{Peer: pairPeer, Prefix: vip1, NextHop: pairAddr})
+		lt.spk.paths(peering.PathUpdate{Peer: pairPeer, Prefix: vip1, NextHop: pairAddr})
 	}
 	for _, tc := range []struct {
 		name      string
@@ -511,12 +511,12 @@ func TestLoopVIP(t *testing.T) {
 		{"sessions up: announced to both", false, bothUp, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
 		{"one session down: still announced", false, func(lt *loopTest) {
 			bothUp(lt)
-			lt.spk.session("isp-b", speaker.Active)
+			lt.spk.session("isp-b", peering.Active)
 		}, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}, true},
 		{"both sessions down: withdrawn", false, func(lt *loopTest) {
 			bothUp(lt)
-			lt.spk.session("isp-a", speaker.Idle)
-			lt.spk.session("isp-b", speaker.Idle)
+			lt.spk.session("isp-a", peering.Idle)
+			lt.spk.session("isp-b", peering.Idle)
 		}, map[netip.Prefix][]string{}, false},
 		{"VIP drained: withdrawn", false, func(lt *loopTest) {
 			bothUp(lt)
@@ -540,7 +540,7 @@ func TestLoopVIP(t *testing.T) {
 		{"exclusive backup, the pair withdraws: announced, to the pair too", true, func(lt *loopTest) {
 			pairHeard(lt)
 			synctest.Wait()
-			lt.spk.paths(speaker.PathUpdate{Peer: pairPeer, Prefix: vip1, Withdraw: true})
+			lt.spk.paths(peering.PathUpdate{Peer: pairPeer, Prefix: vip1, Withdraw: true})
 		}, map[netip.Prefix][]string{vip1: {"isp-a", "isp-b", pairPeer}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -593,12 +593,12 @@ func TestLoopVIPAddressAdopted(t *testing.T) {
 	}{
 		{"still configured: kept while the sessions come", vipConfig, func(*loopTest) {}, kept},
 		{"announced: kept", vipConfig, func(lt *loopTest) {
-			lt.spk.session("isp-a", speaker.Established)
+			lt.spk.session("isp-a", peering.Established)
 		}, kept},
 		{"announced, then withdrawn: gone", vipConfig, func(lt *loopTest) {
-			lt.spk.session("isp-a", speaker.Established)
+			lt.spk.session("isp-a", peering.Established)
 			synctest.Wait()
-			lt.spk.session("isp-a", speaker.Idle)
+			lt.spk.session("isp-a", peering.Idle)
 		}, nil},
 		{"no session for the restart time: gone", vipConfig, func(*loopTest) {
 			time.Sleep(restartTime + 2*time.Second) // the check's results decide again
@@ -650,7 +650,7 @@ func TestLoopUplinkDrain(t *testing.T) {
 				cfg.MainDefault = config.MainDefaultPrimary
 				cfg.Uplinks[1].Gateway4 = gwB
 				lt := startLoop(t, cfg, fib.NewState())
-				lt.spk.session("isp-a", speaker.Established)
+				lt.spk.session("isp-a", peering.Established)
 				lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA))
 				synctest.Wait()
 				for _, step := range []struct {
@@ -730,7 +730,7 @@ func TestLoopVIPDampening(t *testing.T) {
 		// HalfLife * log2(2000/750), about 85s.
 		const reuseAfter = 84900 * time.Millisecond
 		lt := startLoop(t, cfg, fib.NewState())
-		lt.spk.session("isp-a", speaker.Established)
+		lt.spk.session("isp-a", peering.Established)
 		synctest.Wait()
 		probe := func(err error) {
 			lt.do(func() {
@@ -775,7 +775,7 @@ func TestLoopRouteOrigins(t *testing.T) {
 		cfg.MainDefault = config.MainDefaultPrimary
 		cfg.Uplinks[1].Gateway4 = gwB // isp-b: a static default too
 		lt := startLoop(t, cfg, fib.NewState())
-		lt.spk.session("isp-a", speaker.Established)
+		lt.spk.session("isp-a", peering.Established)
 		lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA), path("isp-a", "203.0.113.0/24", gwA))
 		synctest.Wait()
 		routes, err := lt.d.Routes(context.Background(), 0, "")

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // TestSessionLogLevel: routine BGP transitions are INFO (they were WARN
@@ -12,18 +12,18 @@ import (
 func TestSessionLogLevel(t *testing.T) {
 	for _, tc := range []struct {
 		was  bool
-		now  speaker.SessionState
+		now  peering.SessionState
 		want slog.Level
 	}{
-		{false, speaker.Idle, slog.LevelInfo},
-		{false, speaker.Connect, slog.LevelInfo},
-		{false, speaker.Active, slog.LevelInfo},
-		{false, speaker.OpenSent, slog.LevelInfo},
-		{false, speaker.OpenConfirm, slog.LevelInfo},
-		{false, speaker.Established, slog.LevelInfo},
-		{true, speaker.Established, slog.LevelInfo},
-		{true, speaker.Idle, slog.LevelWarn},
-		{true, speaker.Active, slog.LevelWarn},
+		{false, peering.Idle, slog.LevelInfo},
+		{false, peering.Connect, slog.LevelInfo},
+		{false, peering.Active, slog.LevelInfo},
+		{false, peering.OpenSent, slog.LevelInfo},
+		{false, peering.OpenConfirm, slog.LevelInfo},
+		{false, peering.Established, slog.LevelInfo},
+		{true, peering.Established, slog.LevelInfo},
+		{true, peering.Idle, slog.LevelWarn},
+		{true, peering.Active, slog.LevelWarn},
 	} {
 		if got := sessionLogLevel(tc.was, tc.now); got != tc.want {
 			t.Errorf("was established %v, now %v: %v, want %v", tc.was, tc.now, got, tc.want)

@@ -5,8 +5,9 @@ import (
 	"errors"
 
 	"github.com/multihomed/multihomed/bfd"
+	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // FIB is what the loop uses of the kernel side: a desired state in (rules,
@@ -81,12 +82,26 @@ func (noNftables) Conns([]uint32) (map[uint32]int, error) { return nil, errNoNft
 
 func (noNftables) FlushConns(uint32) error { return errNoNftables }
 
-// NewSpeaker makes the BGP speaker once an uplink has bgp; speaker.New in
-// the daemon, a fake in the loop's tests.
-type NewSpeaker func(speaker.Config, speaker.Handler) (speaker.Interface, error)
+// NewSpeaker makes the BGP speaker once an uplink has bgp: package
+// speaker's GoBGP, which cmd/multihomed hands in (so that the daemon links
+// neither GoBGP nor, through it, netlink); a fake in the loop's tests.
+type NewSpeaker func(peering.Config, peering.Handler) (peering.Interface, error)
 
-func newRealSpeaker(c speaker.Config, h speaker.Handler) (speaker.Interface, error) {
-	return speaker.New(c, h)
+// errNoSpeaker refuses a config that needs BGP (an uplink with bgp, or a
+// VIP to announce) when no NewSpeaker was handed in.
+var errNoSpeaker = errors.New("no BGP speaker: daemon.Options.NewSpeaker is nil")
+
+// needsSpeaker says whether cfg has anything for a BGP speaker to do.
+func needsSpeaker(cfg *config.Config) bool {
+	if len(cfg.VIPs) > 0 {
+		return true
+	}
+	for _, u := range cfg.Uplinks {
+		if u.BGP != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // BFD runs the BFD sessions of the uplinks with bfd: *bfd.Manager in the

@@ -14,7 +14,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // trackedUplinks are twoUplinks with main_default primary and isp-a
@@ -172,8 +172,8 @@ func TestLoopTrackDownBGP(t *testing.T) {
 			Interval: time.Second, FailureInterval: time.Second, Timeout: 100 * time.Millisecond,
 			Reliability: 1, Down: 1, Up: 1, Mark: 0x6d680065, ProbeTable: 1101}
 		lt := startLoop(t, cfg, fib.NewState())
-		lt.spk.session("isp-a", speaker.Established)
-		lt.spk.session("isp-b", speaker.Established)
+		lt.spk.session("isp-a", peering.Established)
+		lt.spk.session("isp-b", peering.Established)
 		lt.spk.paths(path("isp-a", "0.0.0.0/0", gwA))
 		synctest.Wait()
 		both := map[netip.Prefix][]string{vip1: {"isp-a", "isp-b"}}

@@ -17,7 +17,7 @@ import (
 	"github.com/multihomed/multihomed/daemon/control"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/policy"
-	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 // pairPeer names the speaker's session with the other director of a pair.
@@ -160,7 +160,7 @@ func (d *Daemon) vipConditions(v *vip) policy.VIPConditions {
 // hooks. Withdrawals happen first in BGP, always.
 func (d *Daemon) announceVIPs() {
 	now := time.Now()
-	var advs []speaker.Advertisement
+	var advs []peering.Advertisement
 	type change struct {
 		v         *vip
 		announced bool
@@ -239,8 +239,8 @@ func (d *Daemon) vipsOver(name string) bool {
 
 // advertisement is how VIP v is announced: to its uplinks' peers (not the
 // drained or down ones), and in exclusive mode to the pair too.
-func (d *Daemon) advertisement(v *vip) speaker.Advertisement {
-	a := speaker.Advertisement{
+func (d *Daemon) advertisement(v *vip) peering.Advertisement {
+	a := peering.Advertisement{
 		Prefix: v.cfg.Prefix, Prepend: v.cfg.Prepend, MED: v.cfg.MED, HasMED: v.cfg.HasMED,
 		Communities: v.cfg.Communities, LargeCommunities: v.cfg.LargeCommunities,
 	}

@@ -44,7 +44,7 @@ func normalizeAdvertisements(advs []Advertisement) ([]Advertisement, error) {
 	seen := map[netip.Prefix]bool{}
 	var errs []error
 	for i, a := range advs {
-		if err := a.validate(); err != nil {
+		if err := validateAdvertisement(a); err != nil {
 			errs = append(errs, fmt.Errorf("advertisements[%d] (%v): %w", i, a.Prefix, err))
 			continue
 		}
@@ -70,7 +70,7 @@ func normalizeAdvertisements(advs []Advertisement) ([]Advertisement, error) {
 	return out, nil
 }
 
-func (a Advertisement) validate() error {
+func validateAdvertisement(a Advertisement) error {
 	var errs []error
 	p := a.Prefix
 	if !p.IsValid() || !p.IsSingleIP() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
@@ -103,10 +103,10 @@ func sameAttrs(a, b Advertisement) bool {
 		slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities)
 }
 
-// path is a's path in GoBGP's global table: origin IGP, next hop
+// advertisementPath is a's path in GoBGP's global table: origin IGP, next hop
 // unspecified (GoBGP sends the session's own address: next hop self), an
 // AS path of Prepend copies of asn (GoBGP adds one more toward eBGP peers).
-func (a Advertisement) path(asn uint32) (*api.Path, error) {
+func advertisementPath(a Advertisement, asn uint32) (*api.Path, error) {
 	addr := a.Prefix.Addr()
 	fam, nh := familyV4, "0.0.0.0"
 	if addr.Is6() {
@@ -335,7 +335,7 @@ func losesLivePeer(from, to []netip.Addr, live map[netip.Addr]bool) bool {
 }
 
 func (s *Speaker) addPath(ctx context.Context, a Advertisement) error {
-	p, err := a.path(s.cfg.ASN)
+	p, err := advertisementPath(a, s.cfg.ASN)
 	if err != nil {
 		return fmt.Errorf("speaker: announce %v: %w", a.Prefix, err)
 	}
@@ -346,7 +346,7 @@ func (s *Speaker) addPath(ctx context.Context, a Advertisement) error {
 }
 
 func (s *Speaker) deletePath(ctx context.Context, a Advertisement) error {
-	p, err := a.path(s.cfg.ASN)
+	p, err := advertisementPath(a, s.cfg.ASN)
 	if err != nil {
 		return fmt.Errorf("speaker: withdraw %v: %w", a.Prefix, err)
 	}

@@ -221,11 +221,11 @@ func TestPeerToAPI(t *testing.T) {
 		GracefulRestart: &api.GracefulRestart{Enabled: true, RestartTime: 120},
 		AfiSafis:        []*api.AfiSafi{afi(familyV4), afi(familyV6)},
 	}
-	if diff := cmp.Diff(want, p.toAPI(), protocmp.Transform()); diff != "" {
+	if diff := cmp.Diff(want, peerToAPI(p), protocmp.Transform()); diff != "" {
 		t.Errorf("api peer (-want +got):\n%s", diff)
 	}
 	t.Run("no graceful restart, defaults", func(t *testing.T) {
-		got := Peer{Name: "b", Address: netip.MustParseAddr("192.0.2.3"), ASN: 64501, ConnectRetry: 5 * time.Second}.toAPI()
+		got := peerToAPI(Peer{Name: "b", Address: netip.MustParseAddr("192.0.2.3"), ASN: 64501, ConnectRetry: 5 * time.Second})
 		if got.GracefulRestart != nil || got.EbgpMultihop != nil || got.AfiSafis[0].MpGracefulRestart != nil {
 			t.Errorf("graceful restart or multihop set: %v", got)
 		}
@@ -313,7 +313,7 @@ func TestAdvertisementPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := tt.adv.path(65010)
+			p, err := advertisementPath(tt.adv, 65010)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,8 @@
 // Package speaker is multihomed's BGP speaker: one embedded GoBGP
-// (github.com/osrg/gobgp/v3) behind a small interface of our own, so that
-// the daemon never touches GoBGP's API and can be tested against a fake.
+// (github.com/osrg/gobgp/v3) behind a small interface of our own
+// (peering.Interface, whose types this package keeps as aliases), so that
+// the daemon never touches GoBGP's API, does not link it (cmd/multihomed
+// hands it speaker.New) and can be tested against a fake.
 //
 // The Speaker takes whole desired states and converges GoBGP to them:
 // SetPeers the neighbor set (one neighbor per uplink with bgp, IPv4 and IPv6

@@ -46,7 +46,7 @@ func normalizePeers(peers []Peer) ([]Peer, error) {
 		if p.ConnectRetry == 0 {
 			p.ConnectRetry = defaultConnectRetry
 		}
-		if err := p.validate(); err != nil {
+		if err := validatePeer(p); err != nil {
 			errs = append(errs, fmt.Errorf("peers[%d] (%s): %w", i, p.Name, err))
 			continue
 		}
@@ -68,7 +68,7 @@ func normalizePeers(peers []Peer) ([]Peer, error) {
 	return out, nil
 }
 
-func (p Peer) validate() error {
+func validatePeer(p Peer) error {
 	var errs []error
 	if p.Name == "" {
 		errs = append(errs, errors.New("name: empty"))
@@ -94,10 +94,10 @@ func (p Peer) validate() error {
 	return errors.Join(errs...)
 }
 
-// toAPI is the GoBGP neighbor for p: IPv4 and IPv6 unicast, each with the
+// peerToAPI is the GoBGP neighbor for p: IPv4 and IPv6 unicast, each with the
 // prefix limit and, with a restart time, graceful restart (the per-family
 // flag is what makes GoBGP put the family into the capability).
-func (p Peer) toAPI() *api.Peer {
+func peerToAPI(p Peer) *api.Peer {
 	secs := func(d time.Duration) uint64 { return uint64(d / time.Second) }
 	ap := &api.Peer{
 		Conf: &api.PeerConf{
@@ -177,7 +177,7 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 		case !had:
 			s.q.push(item{kind: itemAdded, name: p.Name, addr: p.Address, max: p.MaxPrefixes})
 			err := s.call(ctx, "add peer "+p.Name, func(c context.Context) error {
-				return s.bgp.AddPeer(c, &api.AddPeerRequest{Peer: p.toAPI()})
+				return s.bgp.AddPeer(c, &api.AddPeerRequest{Peer: peerToAPI(p)})
 			})
 			if err != nil {
 				s.q.push(item{kind: itemRemoved, name: p.Name, addr: p.Address})
@@ -189,7 +189,7 @@ func (s *Speaker) applyPeers(ctx context.Context, want []Peer) error {
 				"peer_asn", p.ASN, "local_address", p.LocalAddress, "passive", p.Passive)
 		case old != p:
 			err := s.call(ctx, "update peer "+p.Name, func(c context.Context) error {
-				_, err := s.bgp.UpdatePeer(c, &api.UpdatePeerRequest{Peer: p.toAPI()})
+				_, err := s.bgp.UpdatePeer(c, &api.UpdatePeerRequest{Peer: peerToAPI(p)})
 				return err
 			})
 			if err != nil {

@@ -32,6 +32,8 @@ import (
 	"github.com/multihomed/multihomed/internal/gctune"
 	"github.com/multihomed/multihomed/internal/version"
 	"github.com/multihomed/multihomed/metrics"
+	"github.com/multihomed/multihomed/speaker"
+	"github.com/multihomed/multihomed/speaker/peering"
 )
 
 func main() {
@@ -123,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer nftables.Close()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Retain: *retain, ConfigPath: *path, Notifier: notifier, Watchdog: watchdog,
-		Nft: nftables})
+		Nft: nftables, NewSpeaker: newSpeaker})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -182,6 +184,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var _ daemon.Nftables = (*nft.Table)(nil)
+
+// newSpeaker is the daemon's BGP speaker, GoBGP: made here, not in the
+// daemon, so that the daemon links neither GoBGP nor, through it, netlink.
+func newSpeaker(c peering.Config, h peering.Handler) (peering.Interface, error) {
+	return speaker.New(c, h)
+}
 
 // sdNotifier sends sd_notify states to systemd (NOTIFY_SOCKET); without
 // systemd each is a no-op.
